@@ -1,0 +1,3 @@
+//! Applications and app workers: attach, listen, connect, notifications and
+//! app-side session I/O (VPP: `application.c`, `application_worker.c`).
+#![forbid(unsafe_code)]

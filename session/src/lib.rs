@@ -1,0 +1,4 @@
+//! The session layer: sessions, lookup tables, the transport registry, the
+//! worker runtime and async app events (VPP: `session.c`, `session_lookup.c`,
+//! `transport.c`, `session_input.c`).
+#![forbid(unsafe_code)]

@@ -1,0 +1,3 @@
+//! Echo apps, scenario tests, the deterministic simulator and benches for
+//! ct-stack.
+#![forbid(unsafe_code)]
