@@ -46,9 +46,11 @@ impl FifoSegment {
     /// Allocates a fifo of at least `size` data bytes (rounded up to a power
     /// of two) from `slice`'s free list or fresh segment memory.
     pub fn alloc_fifo_w_slice(&self, slice: u32, size: u32) -> Result<Fifo, SegmentError> { todo!() }
-    /// Frees a fifo: handles to it become stale at once; its memory returns
-    /// to the slice's free list once the last handle is gone.
-    pub fn free_fifo(&self, fifo: &Fifo) -> Result<(), SegmentError> { todo!() }
+    /// Drops one logical reference (VPP `fifo_segment_free_fifo`: refcount
+    /// decrement, free at zero). Returns true when the fifo was freed: its
+    /// handles become stale at once, `num_fifos` drops, and its memory
+    /// returns to the slice's free list once the last handle is gone.
+    pub fn free_fifo(&self, fifo: &Fifo) -> Result<bool, SegmentError> { todo!() }
     /// Opens the fifo whose header is at `offset` (peer side), validated.
     pub fn fifo_at(&self, offset: u64) -> Result<Fifo, SegmentError> { todo!() }
     /// Bytes that allocations can still use (fresh memory and free lists).

@@ -2,3 +2,7 @@
 //! worker runtime and async app events (VPP: `session.c`, `session_lookup.c`,
 //! `transport.c`, `session_input.c`).
 #![forbid(unsafe_code)]
+
+mod error;
+
+pub use error::SessionError;
