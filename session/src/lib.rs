@@ -3,6 +3,10 @@
 //! `transport.c`, `session_input.c`).
 #![forbid(unsafe_code)]
 
+mod endpoint;
 mod error;
+mod handle;
 
+pub use endpoint::{FibProto, SessionEndpoint, SessionEndpointCfg, SessionType, TransportProto};
 pub use error::SessionError;
+pub use handle::{ListenerHandle, SessionHandle};
