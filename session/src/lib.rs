@@ -6,7 +6,12 @@
 mod endpoint;
 mod error;
 mod handle;
+mod lookup;
 
 pub use endpoint::{FibProto, SessionEndpoint, SessionEndpointCfg, SessionType, TransportProto};
 pub use error::SessionError;
 pub use handle::{ListenerHandle, SessionHandle};
+pub use lookup::{
+    IpPrefix, LocalLookup, LocalTableId, RuleAction, RulesTable, SessionLookup, SessionRule,
+    TableId,
+};
