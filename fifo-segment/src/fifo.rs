@@ -1,10 +1,32 @@
 //! SVM fifos: SPSC byte rings whose header and data live in a segment.
 //!
-//! API CONTRACT (bodies to be written): the signatures here are what the
-//! crates above build against.
-#![allow(unused_variables, missing_docs, dead_code)]
+//! A fifo has a shared header (`layout::FifoShared`: head and tail on their
+//! own cache lines, size, magic, event and dequeue-notification flags,
+//! master session) followed by its data, and a process-private part
+//! ([`Fifo`] handles share it): the trusted size and data offset (taken once,
+//! at allocation or after validation, never re-read from shared memory),
+//! segment index, segment manager index, refcount, role and freed flags.
+//!
+//! Ordering (DESIGN.md): the producer writes data, then publishes tail with
+//! Release; the consumer loads tail with Acquire, reads, then publishes head
+//! with Release. Each end caches the other's index and re-reads it only when
+//! the cache says full (producer) or empty (consumer). Flag-then-recheck
+//! pairs (`set_event` / `unset_event` + re-check, `add_want_deq_ntf` +
+//! re-check / head store + `needs_deq_ntf`) have a SeqCst fence on both
+//! sides.
+//!
+//! Every head or tail read from shared memory is checked (`tail - head <=
+//! size`); a violation is [`FifoError::Corrupted`], never an access outside
+//! the fifo.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32 as StdAtomicU32, Ordering as StdOrdering};
 
 use crate::error::FifoError;
+use crate::layout::{FifoShared, INVALID_INDEX, fifo_header_len};
+use crate::segment::SegmentInner;
+use crate::sync::atomic::{Ordering, fence};
 
 bitflags::bitflags! {
     /// Dequeue-notification requests a producer can arm on a fifo
@@ -20,96 +42,747 @@ bitflags::bitflags! {
     }
 }
 
+/// The private part of a fifo, shared by its handles. Its atomics are std's,
+/// not the loom shim's: they are process-local bookkeeping that no loom
+/// model is about, and keeping them out of loom keeps the models small.
+pub(crate) struct FifoInner {
+    /// Keeps the mapping alive as long as any handle (or role) lives.
+    pub(crate) seg: Arc<SegmentInner>,
+    pub(crate) hdr_off: usize,
+    data_off: usize,
+    /// Trusted data size (a power of two).
+    size: u32,
+    generation: u64,
+    /// Owner allocations: (slice, size class) the chunk returns to.
+    owned: Option<(u32, u8)>,
+    segment_index: StdAtomicU32,
+    segment_manager_index: StdAtomicU32,
+    refcount: StdAtomicU32,
+    producer_taken: AtomicBool,
+    consumer_taken: AtomicBool,
+    freed: AtomicBool,
+}
+
+impl FifoInner {
+    pub(crate) fn new(
+        seg: Arc<SegmentInner>,
+        hdr_off: usize,
+        size: u32,
+        generation: u64,
+        owned: Option<(u32, u8)>,
+    ) -> Self {
+        Self {
+            seg,
+            hdr_off,
+            data_off: hdr_off + fifo_header_len(),
+            size,
+            generation,
+            owned,
+            segment_index: StdAtomicU32::new(INVALID_INDEX),
+            segment_manager_index: StdAtomicU32::new(INVALID_INDEX),
+            refcount: StdAtomicU32::new(1),
+            producer_taken: AtomicBool::new(false),
+            consumer_taken: AtomicBool::new(false),
+            freed: AtomicBool::new(false),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn shared(&self) -> &FifoShared {
+        // SAFETY: `hdr_off` was validated against the segment when this
+        // part was built (bounds, alignment); the owner built a
+        // `FifoShared` there, and a peer's header is std atomics (valid for
+        // any bytes). The mapping lives as long as `self.seg`.
+        unsafe { self.seg.storage.get::<FifoShared>(self.hdr_off) }
+    }
+
+    #[inline]
+    fn check_live(&self) -> Result<(), FifoError> {
+        if self.freed.load(StdOrdering::Acquire) {
+            Err(FifoError::Freed)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn is_freed(&self) -> bool {
+        self.freed.load(StdOrdering::Acquire)
+    }
+
+    pub(crate) fn mark_freed(&self) {
+        self.freed.store(true, StdOrdering::Release);
+    }
+
+    /// Decrements the refcount (not below zero); returns the new count.
+    pub(crate) fn ref_dec(&self) -> u32 {
+        let prev = self
+            .refcount
+            .fetch_update(StdOrdering::AcqRel, StdOrdering::Acquire, |c| {
+                Some(c.saturating_sub(1))
+            })
+            .unwrap_or(0);
+        prev.saturating_sub(1)
+    }
+
+    #[inline]
+    fn index(&self, pos: u32) -> usize {
+        (pos & (self.size - 1)) as usize
+    }
+
+    /// Copies `src` into the ring at position `pos` (`src.len() <= size`).
+    #[inline]
+    fn write_ring(&self, pos: u32, src: &[u8]) {
+        let idx = self.index(pos);
+        let first = src.len().min(self.size as usize - idx);
+        self.seg.storage.copy_in(self.data_off + idx, &src[..first]);
+        if first < src.len() {
+            self.seg.storage.copy_in(self.data_off, &src[first..]);
+        }
+    }
+
+    /// Copies from the ring at position `pos` into `dst` (`dst.len() <= size`).
+    #[inline]
+    fn read_ring(&self, pos: u32, dst: &mut [u8]) {
+        let idx = self.index(pos);
+        let first = dst.len().min(self.size as usize - idx);
+        let (a, b) = dst.split_at_mut(first);
+        self.seg.storage.copy_out(self.data_off + idx, a);
+        if !b.is_empty() {
+            self.seg.storage.copy_out(self.data_off, b);
+        }
+    }
+
+    /// Bytes between `head` and `tail`, validated.
+    #[inline]
+    fn distance(&self, head: u32, tail: u32) -> Result<u32, FifoError> {
+        let used = tail.wrapping_sub(head);
+        if used > self.size {
+            Err(FifoError::Corrupted("head/tail distance exceeds fifo size"))
+        } else {
+            Ok(used)
+        }
+    }
+
+    /// A snapshot of the occupancy for an observer that owns neither index.
+    /// Head is loaded on both sides of tail: with the same head both times
+    /// the pair is consistent and validated strictly; if the consumer moved
+    /// meanwhile, retry, and after a few tries report the bounded value
+    /// (any value in 0..=size is a truthful answer to a racing question).
+    fn occupancy(&self) -> Result<u32, FifoError> {
+        let shr = self.shared();
+        let mut last = 0;
+        for _ in 0..16 {
+            let h1 = shr.head.0.load(Ordering::Acquire);
+            let t = shr.tail.0.load(Ordering::Acquire);
+            let h2 = shr.head.0.load(Ordering::Acquire);
+            if h1 == h2 {
+                return self.distance(h1, t);
+            }
+            last = t.wrapping_sub(h1).min(self.size);
+        }
+        Ok(last)
+    }
+
+    /// Returns the chunk to the allocator (owner, after free).
+    fn release_memory(&self) {
+        let mut st = self.seg.state.lock();
+        if self.is_freed() {
+            if let (Some((slice, class)), Some(alloc)) = (self.owned, st.alloc.as_mut()) {
+                alloc.release(slice, class, self.hdr_off);
+            }
+        } else if st
+            .open
+            .get(&self.hdr_off)
+            .is_some_and(|w| w.strong_count() == 0)
+        {
+            st.open.remove(&self.hdr_off);
+        }
+    }
+}
+
+impl Drop for FifoInner {
+    fn drop(&mut self) {
+        // Last handle gone: only now may a freed chunk be reused, so a thread
+        // that still held a `Producer` could never write into a new fifo.
+        self.release_memory();
+    }
+}
+
 /// A handle on one fifo: control operations any thread may do (events,
 /// notification flags, occupancy queries, master session, private
 /// bookkeeping). Cheap to clone; the producer and consumer ends are taken
 /// from it once each.
 #[derive(Clone)]
-pub struct Fifo {}
+pub struct Fifo {
+    inner: Arc<FifoInner>,
+}
 
-/// The producer end of a fifo. `Send`, not `Clone`: one writer.
-pub struct Producer {}
-
-/// The consumer end of a fifo. `Send`, not `Clone`: one reader.
-pub struct Consumer {}
+impl fmt::Debug for Fifo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fifo")
+            .field("offset", &self.offset())
+            .field("size", &self.size())
+            .field("generation", &self.inner.generation)
+            .field("refcount", &self.refcount())
+            .field("freed", &self.is_freed())
+            .finish()
+    }
+}
 
 impl Fifo {
+    pub(crate) fn from_inner(inner: Arc<FifoInner>) -> Self {
+        Self { inner }
+    }
+
+    pub(crate) fn inner(&self) -> &FifoInner {
+        &self.inner
+    }
+
     /// Takes the producer role; `RoleTaken` while another `Producer` lives.
-    pub fn producer(&self) -> Result<Producer, FifoError> { todo!() }
+    pub fn producer(&self) -> Result<Producer, FifoError> {
+        let f = &*self.inner;
+        f.check_live()?;
+        if f.producer_taken.swap(true, StdOrdering::Acquire) {
+            return Err(FifoError::RoleTaken);
+        }
+        let shr = f.shared();
+        let tail = shr.tail.0.load(Ordering::Acquire);
+        let head = shr.head.0.load(Ordering::Acquire);
+        if let Err(e) = f.distance(head, tail) {
+            f.producer_taken.store(false, StdOrdering::Release);
+            return Err(e);
+        }
+        Ok(Producer {
+            fifo: self.clone(),
+            tail,
+            cached_head: head,
+        })
+    }
+
     /// Takes the consumer role; `RoleTaken` while another `Consumer` lives.
-    pub fn consumer(&self) -> Result<Consumer, FifoError> { todo!() }
+    pub fn consumer(&self) -> Result<Consumer, FifoError> {
+        let f = &*self.inner;
+        f.check_live()?;
+        if f.consumer_taken.swap(true, StdOrdering::Acquire) {
+            return Err(FifoError::RoleTaken);
+        }
+        let shr = f.shared();
+        let head = shr.head.0.load(Ordering::Acquire);
+        let tail = shr.tail.0.load(Ordering::Acquire);
+        if let Err(e) = f.distance(head, tail) {
+            f.consumer_taken.store(false, StdOrdering::Release);
+            return Err(e);
+        }
+        Ok(Consumer {
+            fifo: self.clone(),
+            head,
+            cached_tail: tail,
+        })
+    }
+
     /// Data bytes the fifo holds (a power of two).
-    pub fn size(&self) -> u32 { todo!() }
+    pub fn size(&self) -> u32 {
+        self.inner.size
+    }
+
     /// Offset of the fifo header from the segment base (what a peer passes to
     /// `FifoSegment::fifo_at`).
-    pub fn offset(&self) -> u64 { todo!() }
+    pub fn offset(&self) -> u64 {
+        self.inner.hdr_off as u64
+    }
+
+    /// Allocation generation of this handle's private part: with the
+    /// offset it tells a reused chunk from the fifo that was there before.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation
+    }
+
     /// Bytes ready to dequeue.
-    pub fn max_dequeue(&self) -> Result<u32, FifoError> { todo!() }
+    pub fn max_dequeue(&self) -> Result<u32, FifoError> {
+        self.inner.check_live()?;
+        self.inner.occupancy()
+    }
+
     /// Bytes of free space.
-    pub fn max_enqueue(&self) -> Result<u32, FifoError> { todo!() }
-    pub fn is_empty(&self) -> Result<bool, FifoError> { todo!() }
-    pub fn is_full(&self) -> Result<bool, FifoError> { todo!() }
+    pub fn max_enqueue(&self) -> Result<u32, FifoError> {
+        self.inner.check_live()?;
+        Ok(self.inner.size - self.inner.occupancy()?)
+    }
+
+    /// No bytes to dequeue?
+    pub fn is_empty(&self) -> Result<bool, FifoError> {
+        Ok(self.max_dequeue()? == 0)
+    }
+
+    /// No free space?
+    pub fn is_full(&self) -> Result<bool, FifoError> {
+        Ok(self.max_dequeue()? == self.inner.size)
+    }
+
     /// Sets the has-event flag; true when it was clear (the caller must then
-    /// send the event).
-    pub fn set_event(&self) -> bool { todo!() }
-    /// Clears the has-event flag (SeqCst fence after, see DESIGN.md).
-    pub fn unset_event(&self) { todo!() }
-    pub fn has_event(&self) -> bool { todo!() }
-    /// Producer side: arm dequeue notifications.
-    pub fn add_want_deq_ntf(&self, ntf: DeqNtf) { todo!() }
-    pub fn del_want_deq_ntf(&self, ntf: DeqNtf) { todo!() }
-    pub fn want_deq_ntf(&self) -> DeqNtf { todo!() }
-    /// After a notification was sent (VPP `svm_fifo_clear_deq_ntf`).
-    pub fn clear_deq_ntf(&self) { todo!() }
-    /// VPP `svm_fifo_reset_has_deq_ntf`.
-    pub fn reset_has_deq_ntf(&self) { todo!() }
-    /// Consumer side, after dequeuing `n_last_deq` bytes: should the
-    /// producer be notified (VPP `svm_fifo_needs_deq_ntf`)?
-    pub fn needs_deq_ntf(&self, n_last_deq: u32) -> bool { todo!() }
-    /// (thread, session index) of the session this fifo belongs to.
-    pub fn master_session(&self) -> (u32, u32) { todo!() }
-    pub fn set_master_session(&self, thread: u32, session_index: u32) { todo!() }
-    /// Private bookkeeping (never in shared memory).
-    pub fn segment_index(&self) -> u32 { todo!() }
-    pub fn set_segment_index(&self, index: u32) { todo!() }
-    pub fn segment_manager_index(&self) -> u32 { todo!() }
-    pub fn set_segment_manager_index(&self, index: u32) { todo!() }
+    /// send the event). A SeqCst fence before the swap pairs with the one
+    /// in [`Fifo::unset_event`]: either this call sees the flag cleared, or
+    /// the worker's re-check after clearing sees the data enqueued before it.
+    pub fn set_event(&self) -> bool {
+        let shr = self.inner.shared();
+        fence(Ordering::SeqCst);
+        shr.ctl.0.has_event.swap(1, Ordering::AcqRel) == 0
+    }
+
+    /// Clears the has-event flag, then a SeqCst fence: the caller must
+    /// re-check `max_dequeue` afterwards (see [`Fifo::set_event`]).
+    pub fn unset_event(&self) {
+        let shr = self.inner.shared();
+        shr.ctl.0.has_event.swap(0, Ordering::AcqRel);
+        fence(Ordering::SeqCst);
+    }
+
+    /// Is an event pending?
+    pub fn has_event(&self) -> bool {
+        self.inner.shared().ctl.0.has_event.load(Ordering::Acquire) != 0
+    }
+
+    /// Producer side: arm dequeue notifications, then a SeqCst fence. The
+    /// producer must re-check free space after arming: either it sees the
+    /// consumer's dequeue, or the consumer's [`Fifo::needs_deq_ntf`] sees
+    /// the request.
+    pub fn add_want_deq_ntf(&self, ntf: DeqNtf) {
+        self.inner
+            .shared()
+            .ctl
+            .0
+            .want_deq_ntf
+            .fetch_or(ntf.bits(), Ordering::AcqRel);
+        fence(Ordering::SeqCst);
+    }
+
+    /// Producer side: withdraw dequeue-notification requests.
+    pub fn del_want_deq_ntf(&self, ntf: DeqNtf) {
+        self.inner
+            .shared()
+            .ctl
+            .0
+            .want_deq_ntf
+            .fetch_and(!ntf.bits(), Ordering::AcqRel);
+    }
+
+    /// The armed dequeue-notification requests.
+    pub fn want_deq_ntf(&self) -> DeqNtf {
+        DeqNtf::from_bits_truncate(
+            self.inner
+                .shared()
+                .ctl
+                .0
+                .want_deq_ntf
+                .load(Ordering::Acquire),
+        )
+    }
+
+    /// After a notification was sent (VPP `svm_fifo_clear_deq_ntf`): a
+    /// request that was IF_FULL alone is marked sent (no more until
+    /// [`Fifo::reset_has_deq_ntf`]); NOTIF is one-shot and is withdrawn.
+    pub fn clear_deq_ntf(&self) {
+        let ctl = &self.inner.shared().ctl.0;
+        let want = DeqNtf::from_bits_truncate(ctl.want_deq_ntf.load(Ordering::Acquire));
+        ctl.has_deq_ntf
+            .store(u8::from(want == DeqNtf::IF_FULL), Ordering::Release);
+        ctl.want_deq_ntf
+            .fetch_and(!DeqNtf::NOTIF.bits(), Ordering::AcqRel);
+    }
+
+    /// Re-enables IF_FULL / IF_EMPTY notifications after one was sent (VPP
+    /// `svm_fifo_reset_has_deq_ntf`).
+    pub fn reset_has_deq_ntf(&self) {
+        self.inner
+            .shared()
+            .ctl
+            .0
+            .has_deq_ntf
+            .store(0, Ordering::Release);
+    }
+
+    /// Consumer side, after dequeuing `n_last_deq` bytes (head already
+    /// published): should the producer be notified (VPP
+    /// `svm_fifo_needs_deq_ntf`)? NOTIF: always. IF_FULL: this dequeue took
+    /// the fifo from full to not full. IF_EMPTY: the fifo is now empty.
+    /// IF_FULL / IF_EMPTY fire once until reset. Starts with a SeqCst fence
+    /// that pairs with [`Fifo::add_want_deq_ntf`]'s. A corrupted header
+    /// answers true: the producer then finds the corruption itself rather
+    /// than wait forever.
+    pub fn needs_deq_ntf(&self, n_last_deq: u32) -> bool {
+        fence(Ordering::SeqCst);
+        let ctl = &self.inner.shared().ctl.0;
+        let want = DeqNtf::from_bits_truncate(ctl.want_deq_ntf.load(Ordering::Acquire));
+        if want.is_empty() {
+            return false;
+        }
+        if want.contains(DeqNtf::NOTIF) {
+            return true;
+        }
+        let has = ctl.has_deq_ntf.load(Ordering::Acquire) != 0;
+        let Ok(max_deq) = self.inner.occupancy() else {
+            return true;
+        };
+        let size = self.inner.size;
+        if want.contains(DeqNtf::IF_FULL)
+            && !has
+            && max_deq < size
+            && u64::from(max_deq) + u64::from(n_last_deq) >= u64::from(size)
+        {
+            return true;
+        }
+        want.contains(DeqNtf::IF_EMPTY) && !has && max_deq == 0
+    }
+
+    /// (thread, session index) of the session this fifo belongs to
+    /// (`u32::MAX` for both until set).
+    pub fn master_session(&self) -> (u32, u32) {
+        let ctl = &self.inner.shared().ctl.0;
+        (
+            ctl.master_thread.load(Ordering::Acquire),
+            ctl.master_session_index.load(Ordering::Acquire),
+        )
+    }
+
+    /// Records the owning session (visible to the peer).
+    pub fn set_master_session(&self, thread: u32, session_index: u32) {
+        let ctl = &self.inner.shared().ctl.0;
+        ctl.master_session_index
+            .store(session_index, Ordering::Release);
+        ctl.master_thread.store(thread, Ordering::Release);
+    }
+
+    /// Index of the fifo's segment in its segment manager (private
+    /// bookkeeping, never in shared memory; `u32::MAX` until set).
+    pub fn segment_index(&self) -> u32 {
+        self.inner.segment_index.load(StdOrdering::Acquire)
+    }
+
+    /// See [`Fifo::segment_index`].
+    pub fn set_segment_index(&self, index: u32) {
+        self.inner.segment_index.store(index, StdOrdering::Release);
+    }
+
+    /// Index of the owning segment manager (private; `u32::MAX` until set).
+    pub fn segment_manager_index(&self) -> u32 {
+        self.inner.segment_manager_index.load(StdOrdering::Acquire)
+    }
+
+    /// See [`Fifo::segment_manager_index`].
+    pub fn set_segment_manager_index(&self, index: u32) {
+        self.inner
+            .segment_manager_index
+            .store(index, StdOrdering::Release);
+    }
+
     /// Logical users of this fifo (VPP `refcnt`; ct shares fifos crossed).
-    pub fn refcount(&self) -> u32 { todo!() }
-    pub fn ref_inc(&self) -> u32 { todo!() }
-    /// Returns the new count.
-    pub fn ref_dec(&self) -> u32 { todo!() }
+    pub fn refcount(&self) -> u32 {
+        self.inner.refcount.load(StdOrdering::Acquire)
+    }
+
+    /// Adds a logical user; returns the new count.
+    pub fn ref_inc(&self) -> u32 {
+        self.inner.refcount.fetch_add(1, StdOrdering::AcqRel) + 1
+    }
+
+    /// Drops a logical user without freeing (never below zero); returns the
+    /// new count. `FifoSegment::free_fifo` is the decrement that frees.
+    pub fn ref_dec(&self) -> u32 {
+        self.inner.ref_dec()
+    }
+
     /// True once `FifoSegment::free_fifo` freed it.
-    pub fn is_freed(&self) -> bool { todo!() }
+    pub fn is_freed(&self) -> bool {
+        self.inner.is_freed()
+    }
+
     /// Same fifo (same segment, same offset, same allocation)?
-    pub fn same(&self, other: &Fifo) -> bool { todo!() }
+    pub fn same(&self, other: &Fifo) -> bool {
+        Arc::ptr_eq(&self.inner.seg, &other.inner.seg)
+            && self.inner.hdr_off == other.inner.hdr_off
+            && self.inner.generation == other.inner.generation
+    }
+
+    /// Moves head and tail to `position` (VPP `svm_fifo_init_pointers`),
+    /// emptying the fifo. Needs both roles free (`RoleTaken` otherwise).
+    /// Tests use it to start near `u32::MAX` and cross the wrap.
+    pub fn init_pointers(&self, position: u32) -> Result<(), FifoError> {
+        let f = &*self.inner;
+        f.check_live()?;
+        if f.producer_taken.swap(true, StdOrdering::Acquire) {
+            return Err(FifoError::RoleTaken);
+        }
+        if f.consumer_taken.swap(true, StdOrdering::Acquire) {
+            f.producer_taken.store(false, StdOrdering::Release);
+            return Err(FifoError::RoleTaken);
+        }
+        let shr = f.shared();
+        shr.head.0.store(position, Ordering::Release);
+        shr.tail.0.store(position, Ordering::Release);
+        f.consumer_taken.store(false, StdOrdering::Release);
+        f.producer_taken.store(false, StdOrdering::Release);
+        Ok(())
+    }
+}
+
+/// Re-reads head for a producer at `tail`; returns the free space.
+#[inline]
+fn refresh_head(f: &FifoInner, tail: u32, cached_head: &mut u32) -> Result<u32, FifoError> {
+    let head = f.shared().head.0.load(Ordering::Acquire);
+    let used = f.distance(head, tail)?;
+    *cached_head = head;
+    Ok(f.size - used)
+}
+
+/// The producer end of a fifo. `Send`, not `Clone`: one writer. Dropping it
+/// releases the role.
+pub struct Producer {
+    fifo: Fifo,
+    /// Our own position: trusted, never re-read from shared memory.
+    tail: u32,
+    /// Last head seen; re-read only when it says there is too little room.
+    cached_head: u32,
+}
+
+impl fmt::Debug for Producer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Producer")
+            .field("fifo", &self.fifo)
+            .field("tail", &self.tail)
+            .finish()
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.fifo
+            .inner
+            .producer_taken
+            .store(false, StdOrdering::Release);
+    }
 }
 
 impl Producer {
-    pub fn fifo(&self) -> &Fifo { todo!() }
+    /// The fifo this end writes.
+    pub fn fifo(&self) -> &Fifo {
+        &self.fifo
+    }
+
     /// Copies as much of `data` as fits; Ok(0) when full.
-    pub fn enqueue(&mut self, data: &[u8]) -> Result<usize, FifoError> { todo!() }
-    pub fn max_enqueue(&self) -> Result<u32, FifoError> { todo!() }
+    #[inline]
+    pub fn enqueue(&mut self, data: &[u8]) -> Result<usize, FifoError> {
+        let f = &*self.fifo.inner;
+        f.check_live()?;
+        let want = data.len().min(f.size as usize) as u32;
+        let mut free = f.size - self.tail.wrapping_sub(self.cached_head);
+        if free < want {
+            free = refresh_head(f, self.tail, &mut self.cached_head)?;
+        }
+        let n = free.min(want);
+        if n == 0 {
+            return Ok(0);
+        }
+        f.write_ring(self.tail, &data[..n as usize]);
+        self.tail = self.tail.wrapping_add(n);
+        f.shared().tail.0.store(self.tail, Ordering::Release);
+        Ok(n as usize)
+    }
+
+    /// Bytes of free space (re-reads head).
+    pub fn max_enqueue(&self) -> Result<u32, FifoError> {
+        let f = &*self.fifo.inner;
+        f.check_live()?;
+        let head = f.shared().head.0.load(Ordering::Acquire);
+        Ok(f.size - f.distance(head, self.tail)?)
+    }
+
     /// Zero-copy: the free space as up to two slices (second is the wrap).
-    pub fn write_slices(&mut self) -> Result<(&mut [u8], &mut [u8]), FifoError> { todo!() }
-    /// Publishes `n` bytes written through `write_slices`.
-    pub fn commit(&mut self, n: u32) -> Result<(), FifoError> { todo!() }
+    /// Write into them, then [`Producer::commit`] what was written.
+    pub fn write_slices(&mut self) -> Result<(&mut [u8], &mut [u8]), FifoError> {
+        let f = &*self.fifo.inner;
+        f.check_live()?;
+        let free = refresh_head(f, self.tail, &mut self.cached_head)?;
+        let idx = f.index(self.tail);
+        let first = (free as usize).min(f.size as usize - idx);
+        let second = free as usize - first;
+        let storage = &f.seg.storage;
+        // SAFETY: [tail, tail + free) is free space: the consumer reads only
+        // [head, tail), and this `Producer` is the only writer (one per
+        // fifo, `&mut self` borrowed for the slices' life). The two ranges
+        // are disjoint: `first` ends at the ring's end or before `second`'s
+        // start at index 0 plus `second` <= idx.
+        let (a, b) = unsafe {
+            (
+                storage.slice_mut(f.data_off + idx, first),
+                storage.slice_mut(f.data_off, second),
+            )
+        };
+        Ok((a, b))
+    }
+
+    /// Publishes `n` bytes written through `write_slices`; `OutOfRange`
+    /// if `n` exceeds the free space.
+    pub fn commit(&mut self, n: u32) -> Result<(), FifoError> {
+        let f = &*self.fifo.inner;
+        f.check_live()?;
+        let mut free = f.size - self.tail.wrapping_sub(self.cached_head);
+        if free < n {
+            free = refresh_head(f, self.tail, &mut self.cached_head)?;
+        }
+        if n > free {
+            return Err(FifoError::OutOfRange);
+        }
+        self.tail = self.tail.wrapping_add(n);
+        f.shared().tail.0.store(self.tail, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// The consumer end of a fifo. `Send`, not `Clone`: one reader. Dropping it
+/// releases the role.
+pub struct Consumer {
+    fifo: Fifo,
+    /// Our own position: trusted, never re-read from shared memory.
+    head: u32,
+    /// Last tail seen; re-read only when it says there is too little data.
+    cached_tail: u32,
+}
+
+impl fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer")
+            .field("fifo", &self.fifo)
+            .field("head", &self.head)
+            .finish()
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.fifo
+            .inner
+            .consumer_taken
+            .store(false, StdOrdering::Release);
+    }
 }
 
 impl Consumer {
-    pub fn fifo(&self) -> &Fifo { todo!() }
+    /// The fifo this end reads.
+    pub fn fifo(&self) -> &Fifo {
+        &self.fifo
+    }
+
+    /// Loads tail and returns the readable bytes (validated).
+    #[inline]
+    fn load_avail(&self) -> Result<(u32, u32), FifoError> {
+        let f = &*self.fifo.inner;
+        let tail = f.shared().tail.0.load(Ordering::Acquire);
+        Ok((tail, f.distance(self.head, tail)?))
+    }
+
+    /// Readable bytes, re-reading tail only when the cache has fewer than
+    /// `want`.
+    #[inline]
+    fn avail_for(&mut self, want: u32) -> Result<u32, FifoError> {
+        let avail = self.cached_tail.wrapping_sub(self.head);
+        if avail >= want {
+            return Ok(avail);
+        }
+        let (tail, avail) = self.load_avail()?;
+        self.cached_tail = tail;
+        Ok(avail)
+    }
+
+    #[inline]
+    fn advance(&mut self, n: u32) {
+        self.head = self.head.wrapping_add(n);
+        self.fifo
+            .inner
+            .shared()
+            .head
+            .0
+            .store(self.head, Ordering::Release);
+    }
+
     /// Copies out up to `buf.len()` bytes; Ok(0) when empty.
-    pub fn dequeue(&mut self, buf: &mut [u8]) -> Result<usize, FifoError> { todo!() }
-    /// Copies bytes starting `offset` past head without consuming them.
-    pub fn peek(&self, offset: u32, buf: &mut [u8]) -> Result<usize, FifoError> { todo!() }
+    #[inline]
+    pub fn dequeue(&mut self, buf: &mut [u8]) -> Result<usize, FifoError> {
+        self.fifo.inner.check_live()?;
+        let want = buf.len().min(self.fifo.inner.size as usize) as u32;
+        let n = self.avail_for(want)?.min(want);
+        if n == 0 {
+            return Ok(0);
+        }
+        self.fifo.inner.read_ring(self.head, &mut buf[..n as usize]);
+        self.advance(n);
+        Ok(n as usize)
+    }
+
+    /// Copies bytes starting `offset` past head without consuming them;
+    /// `OutOfRange` when `offset` is beyond the readable bytes.
+    pub fn peek(&self, offset: u32, buf: &mut [u8]) -> Result<usize, FifoError> {
+        let f = &*self.fifo.inner;
+        f.check_live()?;
+        let (_, avail) = self.load_avail()?;
+        if offset > avail {
+            return Err(FifoError::OutOfRange);
+        }
+        let n = (avail - offset).min(buf.len().min(f.size as usize) as u32);
+        f.read_ring(self.head.wrapping_add(offset), &mut buf[..n as usize]);
+        Ok(n as usize)
+    }
+
     /// Consumes up to `n` bytes without copying; returns how many.
-    pub fn dequeue_drop(&mut self, n: u32) -> Result<u32, FifoError> { todo!() }
+    pub fn dequeue_drop(&mut self, n: u32) -> Result<u32, FifoError> {
+        self.fifo.inner.check_live()?;
+        let k = self.avail_for(n)?.min(n);
+        if k > 0 {
+            self.advance(k);
+        }
+        Ok(k)
+    }
+
     /// Drops everything readable now.
-    pub fn dequeue_drop_all(&mut self) -> Result<u32, FifoError> { todo!() }
-    pub fn max_dequeue(&self) -> Result<u32, FifoError> { todo!() }
-    /// Zero-copy: readable bytes as up to two slices.
-    pub fn read_slices(&self) -> Result<(&[u8], &[u8]), FifoError> { todo!() }
+    pub fn dequeue_drop_all(&mut self) -> Result<u32, FifoError> {
+        self.dequeue_drop(u32::MAX)
+    }
+
+    /// Bytes ready to dequeue (re-reads tail).
+    pub fn max_dequeue(&self) -> Result<u32, FifoError> {
+        self.fifo.inner.check_live()?;
+        Ok(self.load_avail()?.1)
+    }
+
+    /// Zero-copy: readable bytes as up to two slices (second is the wrap).
+    /// Read them, then [`Consumer::release`] what was consumed.
+    pub fn read_slices(&self) -> Result<(&[u8], &[u8]), FifoError> {
+        let f = &*self.fifo.inner;
+        f.check_live()?;
+        let (_, avail) = self.load_avail()?;
+        let idx = f.index(self.head);
+        let first = (avail as usize).min(f.size as usize - idx);
+        let second = avail as usize - first;
+        let storage = &f.seg.storage;
+        // SAFETY: [head, head + avail) is published data: the producer
+        // writes only outside it, and only this `Consumer` moves head, which
+        // needs `&mut self` and so cannot happen while the slices live.
+        let (a, b) = unsafe {
+            (
+                storage.slice(f.data_off + idx, first),
+                storage.slice(f.data_off, second),
+            )
+        };
+        Ok((a, b))
+    }
+
     /// Releases `n` bytes read through `read_slices` (same as dequeue_drop,
     /// but `n` beyond what is readable is an error).
-    pub fn release(&mut self, n: u32) -> Result<(), FifoError> { todo!() }
+    pub fn release(&mut self, n: u32) -> Result<(), FifoError> {
+        self.fifo.inner.check_live()?;
+        if self.avail_for(n)? < n {
+            return Err(FifoError::OutOfRange);
+        }
+        self.advance(n);
+        Ok(())
+    }
 }

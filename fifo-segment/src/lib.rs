@@ -23,8 +23,10 @@
 //! seg.free_fifo(&fifo).unwrap();
 //! ```
 
+mod alloc;
 mod error;
 mod fifo;
+mod layout;
 mod segment;
 mod storage;
 pub mod sync;

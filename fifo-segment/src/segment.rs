@@ -1,13 +1,27 @@
-//! Fifo segments: a memfd (or heap) region holding fifos, with a header,
-//! per-thread slices and chunk free lists by size class.
+//! Fifo segments: a memfd (or heap) region holding fifos, with a header in
+//! shared memory and a process-private allocator (per-slice free lists by
+//! size class, see `alloc.rs`).
 //!
-//! API CONTRACT (bodies to be written).
-#![allow(unused_variables, missing_docs, dead_code)]
+//! The creator owns the segment: it allocates and frees fifos. A peer maps
+//! the segment from its fd ([`FifoSegment::attach`]) and opens fifos by
+//! offset ([`FifoSegment::fifo_at`]); it cannot allocate or free.
 
+use std::collections::HashMap;
+use std::fmt;
 use std::os::fd::{BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU32 as StdAtomicU32, Ordering as StdOrdering};
+use std::sync::{Arc, Weak};
 
+use crate::alloc::Allocator;
 use crate::error::SegmentError;
-use crate::fifo::Fifo;
+use crate::fifo::{Fifo, FifoInner};
+use crate::layout::{
+    self, CACHE_LINE, FIFO_MAGIC, FifoShared, MAX_FIFO_SIZE, MAX_SLICES, SEGMENT_MAGIC,
+    SEGMENT_VERSION, SegmentHeader,
+};
+use crate::storage::Storage;
+use crate::sync::Mutex;
+use crate::sync::atomic::Ordering;
 
 bitflags::bitflags! {
     /// Segment flags (VPP `FIFO_SEGMENT_F_*`).
@@ -22,43 +36,405 @@ bitflags::bitflags! {
     }
 }
 
+/// Where an owner's fifo chunk came from, kept while it is allocated.
+#[derive(Clone, Copy)]
+pub(crate) struct AllocRecord {
+    pub slice: u32,
+    pub class: u8,
+    pub generation: u64,
+}
+
+/// Private, lock-protected state of a segment.
+pub(crate) struct SegState {
+    /// `None` on an attached (peer) segment.
+    pub alloc: Option<Allocator>,
+    /// Owner: allocated fifos by header offset.
+    pub allocated: HashMap<usize, AllocRecord>,
+    /// Handles currently open, by header offset, so every `fifo_at` (and
+    /// the allocating handle) share one private part: one refcount, one
+    /// producer and one consumer role per fifo in this process.
+    pub open: HashMap<usize, Weak<FifoInner>>,
+    /// Generation source for handles (allocation count).
+    pub next_generation: u64,
+}
+
+pub(crate) struct SegmentInner {
+    pub storage: Storage,
+    pub owner: bool,
+    pub n_slices: u32,
+    /// Trusted flags; mirrored into the header by the owner.
+    flags: StdAtomicU32,
+    pub state: Mutex<SegState>,
+}
+
+impl SegmentInner {
+    fn header(&self) -> &SegmentHeader {
+        // SAFETY: the owner built a `SegmentHeader` at offset 0 in `new`;
+        // a peer's header is all atomic integers, valid for any bits, and
+        // `attach` checked the mapping is large enough.
+        unsafe { self.storage.get::<SegmentHeader>(0) }
+    }
+}
+
 /// A fifo segment. Cloning shares the same mapping.
 #[derive(Clone)]
-pub struct FifoSegment {}
+pub struct FifoSegment {
+    inner: Arc<SegmentInner>,
+}
+
+impl fmt::Debug for FifoSegment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FifoSegment")
+            .field("size", &self.size())
+            .field("n_slices", &self.n_slices())
+            .field("owner", &self.is_owner())
+            .field("flags", &self.flags())
+            .field("num_fifos", &self.num_fifos())
+            .finish()
+    }
+}
 
 impl FifoSegment {
     /// Creates a memfd-backed segment of `size` bytes with `n_slices` slices
-    /// (one per thread that allocates), sealed against shrinking.
-    pub fn create(name: &str, size: usize, n_slices: u32, flags: SegmentFlags) -> Result<Self, SegmentError> { todo!() }
+    /// (one per thread that allocates), sealed against shrinking and growing.
+    /// Under `cfg(loom)` this makes a heap segment (loom cannot model a
+    /// mapping).
+    pub fn create(
+        name: &str,
+        size: usize,
+        n_slices: u32,
+        flags: SegmentFlags,
+    ) -> Result<Self, SegmentError> {
+        Self::check_create_args(size, n_slices)?;
+        #[cfg(not(loom))]
+        let storage = Storage::memfd(name, size)?;
+        #[cfg(loom)]
+        let storage = {
+            let _ = name;
+            Storage::heap(size).ok_or(SegmentError::InvalidArgument("size"))?
+        };
+        Ok(Self::new_owner(storage, n_slices, flags))
+    }
+
     /// Same, backed by a heap buffer (tests; the only backing under loom).
-    pub fn create_heap(size: usize, n_slices: u32, flags: SegmentFlags) -> Result<Self, SegmentError> { todo!() }
-    /// Maps a peer's segment from its fd and validates the header. Such a
-    /// segment cannot allocate; fifos are opened with `fifo_at`.
-    pub fn attach(fd: OwnedFd) -> Result<Self, SegmentError> { todo!() }
+    pub fn create_heap(
+        size: usize,
+        n_slices: u32,
+        flags: SegmentFlags,
+    ) -> Result<Self, SegmentError> {
+        Self::check_create_args(size, n_slices)?;
+        let storage = Storage::heap(size).ok_or(SegmentError::InvalidArgument("size"))?;
+        Ok(Self::new_owner(storage, n_slices, flags))
+    }
+
+    fn check_create_args(size: usize, n_slices: u32) -> Result<(), SegmentError> {
+        if size < layout::segment_header_len() + layout::class_footprint(0)
+            || size > isize::MAX as usize
+        {
+            return Err(SegmentError::InvalidArgument("segment size"));
+        }
+        if n_slices == 0 || n_slices > MAX_SLICES {
+            return Err(SegmentError::InvalidArgument("n_slices"));
+        }
+        Ok(())
+    }
+
+    fn new_owner(storage: Storage, n_slices: u32, flags: SegmentFlags) -> Self {
+        let size = storage.len();
+        storage.init(0, SegmentHeader::new(size, n_slices, flags.bits()));
+        let alloc = Allocator::new(layout::segment_header_len(), size, n_slices);
+        Self {
+            inner: Arc::new(SegmentInner {
+                storage,
+                owner: true,
+                n_slices,
+                flags: StdAtomicU32::new(flags.bits()),
+                state: Mutex::new(SegState {
+                    alloc: Some(alloc),
+                    allocated: HashMap::new(),
+                    open: HashMap::new(),
+                    next_generation: 1,
+                }),
+            }),
+        }
+    }
+
+    /// Maps a peer's segment from its fd and validates the header (magic,
+    /// version, header length, size against the file, slice count) and the
+    /// fd's seals (it must be sealed against shrinking). Such a segment
+    /// cannot allocate; fifos are opened with `fifo_at`. Not available
+    /// under `cfg(loom)`.
+    pub fn attach(fd: OwnedFd) -> Result<Self, SegmentError> {
+        #[cfg(loom)]
+        {
+            drop(fd);
+            Err(SegmentError::InvalidArgument(
+                "attach needs a memfd mapping (not under loom)",
+            ))
+        }
+        #[cfg(not(loom))]
+        {
+            let storage = Storage::map_fd(fd)?;
+            if storage.len() < layout::segment_header_len() {
+                return Err(SegmentError::Corrupted(
+                    "file smaller than a segment header",
+                ));
+            }
+            // SAFETY: the mapping holds at least a header (checked above) and
+            // a `SegmentHeader` of std atomics is valid for any bytes.
+            let hdr = unsafe { storage.get::<SegmentHeader>(0) };
+            if hdr.magic.load(Ordering::Acquire) != SEGMENT_MAGIC {
+                return Err(SegmentError::Corrupted("segment magic"));
+            }
+            if hdr.version.load(Ordering::Relaxed) != SEGMENT_VERSION {
+                return Err(SegmentError::Corrupted("segment version"));
+            }
+            if hdr.header_len.load(Ordering::Relaxed) as usize != layout::segment_header_len() {
+                return Err(SegmentError::Corrupted("segment header length"));
+            }
+            if hdr.size.load(Ordering::Relaxed) != storage.len() as u64 {
+                return Err(SegmentError::Corrupted(
+                    "segment size does not match the file",
+                ));
+            }
+            let n_slices = hdr.n_slices.load(Ordering::Relaxed);
+            if n_slices == 0 || n_slices > MAX_SLICES {
+                return Err(SegmentError::Corrupted("segment slice count"));
+            }
+            let flags = SegmentFlags::from_bits_truncate(hdr.flags.load(Ordering::Relaxed));
+            Ok(Self {
+                inner: Arc::new(SegmentInner {
+                    storage,
+                    owner: false,
+                    n_slices,
+                    flags: StdAtomicU32::new(flags.bits()),
+                    state: Mutex::new(SegState {
+                        alloc: None,
+                        allocated: HashMap::new(),
+                        open: HashMap::new(),
+                        next_generation: 1,
+                    }),
+                }),
+            })
+        }
+    }
+
     /// The memfd, for sending to a peer (None for heap segments).
-    pub fn fd(&self) -> Option<BorrowedFd<'_>> { todo!() }
-    pub fn size(&self) -> usize { todo!() }
-    pub fn n_slices(&self) -> u32 { todo!() }
-    pub fn flags(&self) -> SegmentFlags { todo!() }
-    pub fn set_flags(&self, flags: SegmentFlags) { todo!() }
-    pub fn clear_flags(&self, flags: SegmentFlags) { todo!() }
-    pub fn is_owner(&self) -> bool { todo!() }
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        #[cfg(not(loom))]
+        {
+            self.inner.storage.fd()
+        }
+        #[cfg(loom)]
+        {
+            None
+        }
+    }
+
+    /// Segment size in bytes, header included.
+    pub fn size(&self) -> usize {
+        self.inner.storage.len()
+    }
+
+    /// Number of slices (allocating threads).
+    pub fn n_slices(&self) -> u32 {
+        self.inner.n_slices
+    }
+
+    /// This process's (trusted) copy of the flags.
+    pub fn flags(&self) -> SegmentFlags {
+        SegmentFlags::from_bits_truncate(self.inner.flags.load(StdOrdering::Acquire))
+    }
+
+    /// Sets `flags`. The owner mirrors its flags into the header for peers;
+    /// on an attached segment only this process's view changes.
+    pub fn set_flags(&self, flags: SegmentFlags) {
+        let new = self.inner.flags.fetch_or(flags.bits(), StdOrdering::AcqRel) | flags.bits();
+        self.mirror_flags(new);
+    }
+
+    /// Clears `flags` (see [`FifoSegment::set_flags`]).
+    pub fn clear_flags(&self, flags: SegmentFlags) {
+        let new = self
+            .inner
+            .flags
+            .fetch_and(!flags.bits(), StdOrdering::AcqRel)
+            & !flags.bits();
+        self.mirror_flags(new);
+    }
+
+    fn mirror_flags(&self, bits: u32) {
+        if self.inner.owner {
+            self.inner.header().flags.store(bits, Ordering::Release);
+        }
+    }
+
+    /// True for the creator, false for a segment attached from a peer's fd.
+    pub fn is_owner(&self) -> bool {
+        self.inner.owner
+    }
+
     /// Allocates a fifo of at least `size` data bytes (rounded up to a power
-    /// of two) from `slice`'s free list or fresh segment memory.
-    pub fn alloc_fifo_w_slice(&self, slice: u32, size: u32) -> Result<Fifo, SegmentError> { todo!() }
+    /// of two, at most 2^31) from `slice`'s free list for that size class,
+    /// or from fresh segment memory. Its refcount is 1. `Full` (nothing
+    /// taken) when neither has room.
+    pub fn alloc_fifo_w_slice(&self, slice: u32, size: u32) -> Result<Fifo, SegmentError> {
+        if !self.inner.owner {
+            return Err(SegmentError::NotOwner);
+        }
+        if slice >= self.inner.n_slices {
+            return Err(SegmentError::InvalidArgument("slice out of range"));
+        }
+        let class = layout::size_class(size).ok_or(SegmentError::InvalidArgument("fifo size"))?;
+        let mut st = self.inner.state.lock();
+        let alloc = st.alloc.as_mut().ok_or(SegmentError::NotOwner)?;
+        let off = alloc
+            .alloc(slice, class)
+            .map_err(|requested| SegmentError::Full { requested })?;
+        let data_size = 1u32 << class;
+        self.inner.storage.init(off, FifoShared::new(data_size, 0));
+        let generation = st.next_generation;
+        st.next_generation += 1;
+        let record = AllocRecord {
+            slice,
+            class,
+            generation,
+        };
+        st.allocated.insert(off, record);
+        let inner = Arc::new(FifoInner::new(
+            self.inner.clone(),
+            off,
+            data_size,
+            generation,
+            Some((slice, class)),
+        ));
+        st.open.insert(off, Arc::downgrade(&inner));
+        Ok(Fifo::from_inner(inner))
+    }
+
     /// Drops one logical reference (VPP `fifo_segment_free_fifo`: refcount
     /// decrement, free at zero). Returns true when the fifo was freed: its
     /// handles become stale at once, `num_fifos` drops, and its memory
     /// returns to the slice's free list once the last handle is gone.
-    pub fn free_fifo(&self, fifo: &Fifo) -> Result<bool, SegmentError> { todo!() }
-    /// Opens the fifo whose header is at `offset` (peer side), validated.
-    pub fn fifo_at(&self, offset: u64) -> Result<Fifo, SegmentError> { todo!() }
+    pub fn free_fifo(&self, fifo: &Fifo) -> Result<bool, SegmentError> {
+        if !self.inner.owner {
+            return Err(SegmentError::NotOwner);
+        }
+        let fi = fifo.inner();
+        if !Arc::ptr_eq(&fi.seg, &self.inner) {
+            return Err(SegmentError::ForeignFifo);
+        }
+        let mut st = self.inner.state.lock();
+        if fi.is_freed() {
+            return Err(SegmentError::Fifo(crate::FifoError::Freed));
+        }
+        if fi.ref_dec() > 0 {
+            return Ok(false);
+        }
+        fi.mark_freed();
+        st.allocated.remove(&fi.hdr_off);
+        st.open.remove(&fi.hdr_off);
+        // A peer that looks this offset up again must not find a fifo.
+        fi.shared().ctl.0.magic.store(0, Ordering::Release);
+        Ok(true)
+    }
+
+    /// Opens the fifo whose header is at `offset` (peer side), validated:
+    /// in bounds, aligned, fifo magic, a power-of-two size whose data fits
+    /// in the segment. On the owner, `offset` must be an allocated fifo.
+    /// Every open handle of one fifo in this process shares its private
+    /// part (refcount, roles).
+    pub fn fifo_at(&self, offset: u64) -> Result<Fifo, SegmentError> {
+        let seg_len = self.inner.storage.len();
+        let hdr_len = layout::fifo_header_len();
+        let off = usize::try_from(offset).map_err(|_| SegmentError::Corrupted("fifo offset"))?;
+        if off < layout::segment_header_len()
+            || !off.is_multiple_of(CACHE_LINE)
+            || off.checked_add(hdr_len).is_none_or(|end| end > seg_len)
+        {
+            return Err(SegmentError::Corrupted(
+                "fifo offset out of bounds or misaligned",
+            ));
+        }
+        let mut st = self.inner.state.lock();
+        if let Some(live) = st.open.get(&off).and_then(Weak::upgrade) {
+            drop(st);
+            return Ok(Fifo::from_inner(live));
+        }
+        let (size, generation, owned) = if self.inner.owner {
+            let rec = *st
+                .allocated
+                .get(&off)
+                .ok_or(SegmentError::InvalidArgument("no fifo allocated at offset"))?;
+            // SAFETY: the owner built a `FifoShared` at every allocated
+            // offset (`alloc_fifo_w_slice`), and `off` is one.
+            let shr = unsafe { self.inner.storage.get::<FifoShared>(off) };
+            if shr.ctl.0.magic.load(Ordering::Acquire) != FIFO_MAGIC {
+                return Err(SegmentError::Corrupted("fifo magic"));
+            }
+            (
+                1u32 << rec.class,
+                rec.generation,
+                Some((rec.slice, rec.class)),
+            )
+        } else {
+            // SAFETY: `off` is aligned and the header lies inside the mapping
+            // (checked above); a header of std atomics is valid for any bytes.
+            let shr = unsafe { self.inner.storage.get::<FifoShared>(off) };
+            if shr.ctl.0.magic.load(Ordering::Acquire) != FIFO_MAGIC {
+                return Err(SegmentError::Corrupted("fifo magic"));
+            }
+            let size = shr.ctl.0.size.load(Ordering::Relaxed);
+            if size == 0 || !size.is_power_of_two() || size > MAX_FIFO_SIZE {
+                return Err(SegmentError::Corrupted("fifo size"));
+            }
+            if (off + hdr_len)
+                .checked_add(size as usize)
+                .is_none_or(|end| end > seg_len)
+            {
+                return Err(SegmentError::Corrupted("fifo data outside the segment"));
+            }
+            let generation = st.next_generation;
+            st.next_generation += 1;
+            (size, generation, None)
+        };
+        let inner = Arc::new(FifoInner::new(
+            self.inner.clone(),
+            off,
+            size,
+            generation,
+            owned,
+        ));
+        st.open.insert(off, Arc::downgrade(&inner));
+        drop(st);
+        Ok(Fifo::from_inner(inner))
+    }
+
     /// Bytes that allocations can still use (fresh memory and free lists).
-    pub fn available_bytes(&self) -> usize { todo!() }
-    /// Live (allocated, not freed) fifos.
-    pub fn num_fifos(&self) -> usize { todo!() }
-    /// Bytes a fifo of `size` data bytes takes in a segment, header included.
-    pub fn fifo_footprint(size: u32) -> usize { todo!() }
+    /// 0 on an attached segment.
+    pub fn available_bytes(&self) -> usize {
+        self.inner
+            .state
+            .lock()
+            .alloc
+            .as_ref()
+            .map_or(0, Allocator::available)
+    }
+
+    /// Live (allocated, not freed) fifos. 0 on an attached segment.
+    pub fn num_fifos(&self) -> usize {
+        self.inner.state.lock().allocated.len()
+    }
+
+    /// Bytes a fifo of `size` data bytes takes in a segment, header
+    /// included (`size` rounded up to a power of two, clamped to 1..=2^31).
+    pub fn fifo_footprint(size: u32) -> usize {
+        let class = layout::size_class(size.clamp(1, MAX_FIFO_SIZE)).unwrap_or(31);
+        layout::class_footprint(class)
+    }
+
     /// Same mapping?
-    pub fn same(&self, other: &FifoSegment) -> bool { todo!() }
+    pub fn same(&self, other: &FifoSegment) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
 }
