@@ -786,3 +786,7 @@ impl Consumer {
         Ok(())
     }
 }
+
+#[cfg(all(test, not(loom)))]
+#[path = "fifo_tests.rs"]
+mod tests;

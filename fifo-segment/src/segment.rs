@@ -16,8 +16,7 @@ use crate::alloc::Allocator;
 use crate::error::SegmentError;
 use crate::fifo::{Fifo, FifoInner};
 use crate::layout::{
-    self, CACHE_LINE, FIFO_MAGIC, FifoShared, MAX_FIFO_SIZE, MAX_SLICES, SEGMENT_MAGIC,
-    SEGMENT_VERSION, SegmentHeader,
+    self, CACHE_LINE, FIFO_MAGIC, FifoShared, MAX_FIFO_SIZE, MAX_SLICES, SegmentHeader,
 };
 use crate::storage::Storage;
 use crate::sync::Mutex;
@@ -183,10 +182,10 @@ impl FifoSegment {
             // SAFETY: the mapping holds at least a header (checked above) and
             // a `SegmentHeader` of std atomics is valid for any bytes.
             let hdr = unsafe { storage.get::<SegmentHeader>(0) };
-            if hdr.magic.load(Ordering::Acquire) != SEGMENT_MAGIC {
+            if hdr.magic.load(Ordering::Acquire) != layout::SEGMENT_MAGIC {
                 return Err(SegmentError::Corrupted("segment magic"));
             }
-            if hdr.version.load(Ordering::Relaxed) != SEGMENT_VERSION {
+            if hdr.version.load(Ordering::Relaxed) != layout::SEGMENT_VERSION {
                 return Err(SegmentError::Corrupted("segment version"));
             }
             if hdr.header_len.load(Ordering::Relaxed) as usize != layout::segment_header_len() {
@@ -438,3 +437,7 @@ impl FifoSegment {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 }
+
+#[cfg(all(test, not(loom)))]
+#[path = "segment_tests.rs"]
+mod tests;

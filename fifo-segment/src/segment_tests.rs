@@ -1,0 +1,334 @@
+//! Unit tests of segments: allocation, attach, validation of corrupted
+//! headers written by a (simulated) hostile peer.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::Ordering;
+
+use crate::layout::{FIFO_MAGIC, SegmentHeader};
+use crate::{FifoError, FifoSegment, SegmentError, SegmentFlags};
+
+fn dup(seg: &FifoSegment) -> OwnedFd {
+    seg.fd().unwrap().try_clone_to_owned().unwrap()
+}
+
+fn header(seg: &FifoSegment) -> &SegmentHeader {
+    // SAFETY: an owner segment built its header at offset 0.
+    unsafe { seg.inner.storage.get::<SegmentHeader>(0) }
+}
+
+#[test]
+fn create_args_are_checked() {
+    let e =
+        |r: Result<FifoSegment, SegmentError>| matches!(r, Err(SegmentError::InvalidArgument(_)));
+    assert!(e(FifoSegment::create_heap(16, 1, SegmentFlags::empty())));
+    assert!(e(FifoSegment::create_heap(
+        1 << 16,
+        0,
+        SegmentFlags::empty()
+    )));
+    assert!(e(FifoSegment::create(
+        "x",
+        1 << 16,
+        100_000,
+        SegmentFlags::empty()
+    )));
+    let s = FifoSegment::create_heap(1 << 16, 2, SegmentFlags::empty()).unwrap();
+    assert!(matches!(
+        s.alloc_fifo_w_slice(2, 64),
+        Err(SegmentError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        s.alloc_fifo_w_slice(0, 0),
+        Err(SegmentError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        s.alloc_fifo_w_slice(0, (1 << 31) + 1),
+        Err(SegmentError::InvalidArgument(_))
+    ));
+    assert!(s.fd().is_none());
+    assert!(s.is_owner());
+    assert_eq!((s.size(), s.n_slices()), (1 << 16, 2));
+}
+
+#[test]
+fn full_segment_is_an_error_and_leaks_nothing() {
+    let s = FifoSegment::create_heap(64 * 1024, 1, SegmentFlags::empty()).unwrap();
+    let mut fifos = Vec::new();
+    loop {
+        let avail = s.available_bytes();
+        match s.alloc_fifo_w_slice(0, 4096) {
+            Ok(f) => fifos.push(f),
+            Err(SegmentError::Full { requested }) => {
+                assert_eq!(requested, FifoSegment::fifo_footprint(4096));
+                assert!(avail < requested);
+                assert_eq!(s.available_bytes(), avail, "a failed alloc takes nothing");
+                break;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let n = fifos.len();
+    assert!(n >= 10);
+    assert_eq!(s.num_fifos(), n);
+    // A smaller class still fits in the remainder.
+    let small = s.alloc_fifo_w_slice(0, 64);
+    if let Ok(f) = &small {
+        assert!(s.free_fifo(f).unwrap());
+    }
+    drop(small);
+    for f in &fifos {
+        assert!(s.free_fifo(f).unwrap());
+    }
+    drop(fifos);
+    assert_eq!(s.num_fifos(), 0);
+    // Everything came back: the same number fits again.
+    let again: Vec<_> = (0..n)
+        .map(|_| s.alloc_fifo_w_slice(0, 4096).unwrap())
+        .collect();
+    assert!(matches!(
+        s.alloc_fifo_w_slice(0, 4096),
+        Err(SegmentError::Full { .. })
+    ));
+    assert_eq!(again.len(), n);
+}
+
+#[test]
+fn free_lists_are_per_slice() {
+    let s = FifoSegment::create_heap(1 << 20, 2, SegmentFlags::empty()).unwrap();
+    let a = s.alloc_fifo_w_slice(0, 1024).unwrap();
+    let off = a.offset();
+    s.free_fifo(&a).unwrap();
+    drop(a);
+    let b = s.alloc_fifo_w_slice(1, 1024).unwrap();
+    assert_ne!(b.offset(), off, "slice 1 does not take slice 0's chunk");
+    let c = s.alloc_fifo_w_slice(0, 1024).unwrap();
+    assert_eq!(c.offset(), off);
+}
+
+#[test]
+fn foreign_fifo_and_not_owner() {
+    let s1 = FifoSegment::create("a", 1 << 16, 1, SegmentFlags::empty()).unwrap();
+    let s2 = FifoSegment::create_heap(1 << 16, 1, SegmentFlags::empty()).unwrap();
+    let f = s1.alloc_fifo_w_slice(0, 64).unwrap();
+    assert!(matches!(s2.free_fifo(&f), Err(SegmentError::ForeignFifo)));
+    let peer = FifoSegment::attach(dup(&s1)).unwrap();
+    assert!(!peer.is_owner());
+    assert!(matches!(
+        peer.alloc_fifo_w_slice(0, 64),
+        Err(SegmentError::NotOwner)
+    ));
+    let pf = peer.fifo_at(f.offset()).unwrap();
+    assert!(matches!(peer.free_fifo(&pf), Err(SegmentError::NotOwner)));
+    assert_eq!(peer.available_bytes(), 0);
+    assert!(!peer.same(&s1) && s1.same(&s1.clone()));
+}
+
+#[test]
+fn owner_fifo_at_shares_the_private_part() {
+    let s = FifoSegment::create_heap(1 << 16, 1, SegmentFlags::empty()).unwrap();
+    let f = s.alloc_fifo_w_slice(0, 64).unwrap();
+    let g = s.fifo_at(f.offset()).unwrap();
+    assert!(g.same(&f));
+    let _tx = f.producer().unwrap();
+    assert_eq!(g.producer().unwrap_err(), FifoError::RoleTaken);
+    assert!(matches!(
+        s.fifo_at(f.offset() + 64),
+        Err(SegmentError::Corrupted(_)) | Err(SegmentError::InvalidArgument(_))
+    ));
+    assert!(matches!(s.fifo_at(3), Err(SegmentError::Corrupted(_))));
+    assert!(matches!(
+        s.fifo_at(1 << 40),
+        Err(SegmentError::Corrupted(_))
+    ));
+}
+
+#[test]
+fn peer_mapping_sees_the_owners_data() {
+    let s = FifoSegment::create("peer", 1 << 20, 1, SegmentFlags::CUSTOM_USE).unwrap();
+    let f = s.alloc_fifo_w_slice(0, 4096).unwrap();
+    f.set_master_session(1, 42);
+    let peer = FifoSegment::attach(dup(&s)).unwrap();
+    assert_eq!(peer.flags(), SegmentFlags::CUSTOM_USE);
+    assert_eq!((peer.size(), peer.n_slices()), (1 << 20, 1));
+    let pf = peer.fifo_at(f.offset()).unwrap();
+    assert_eq!(pf.size(), 4096);
+    assert_eq!(pf.master_session(), (1, 42));
+    let mut tx = f.producer().unwrap();
+    let mut rx = pf.consumer().unwrap();
+    for i in 0..100u32 {
+        let msg = i.to_le_bytes().repeat(300);
+        let mut sent = 0;
+        let mut got = Vec::new();
+        while got.len() < msg.len() {
+            sent += tx.enqueue(&msg[sent..]).unwrap();
+            let mut buf = [0u8; 700];
+            let n = rx.dequeue(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, msg);
+    }
+    assert!(pf.set_event());
+    assert!(f.has_event(), "flags are shared too");
+}
+
+#[test]
+fn flags_are_private_and_mirrored() {
+    let s = FifoSegment::create("flags", 1 << 16, 1, SegmentFlags::empty()).unwrap();
+    s.set_flags(SegmentFlags::CUSTOM_USE | SegmentFlags::MEM_LIMIT);
+    s.clear_flags(SegmentFlags::MEM_LIMIT);
+    assert_eq!(s.flags(), SegmentFlags::CUSTOM_USE);
+    assert_eq!(
+        header(&s).flags.load(Ordering::Relaxed),
+        SegmentFlags::CUSTOM_USE.bits()
+    );
+    // A peer scribbling on the mirror changes nothing for the owner.
+    header(&s).flags.store(u32::MAX, Ordering::Relaxed);
+    assert_eq!(s.flags(), SegmentFlags::CUSTOM_USE);
+    let peer = FifoSegment::attach(dup(&s)).unwrap();
+    assert_eq!(peer.flags(), SegmentFlags::all(), "unknown bits dropped");
+    peer.clear_flags(SegmentFlags::all());
+    assert_eq!(peer.flags(), SegmentFlags::empty());
+    assert_eq!(s.flags(), SegmentFlags::CUSTOM_USE);
+}
+
+#[test]
+fn corrupted_segment_header_fails_attach() {
+    let s = FifoSegment::create("corrupt", 1 << 16, 1, SegmentFlags::empty()).unwrap();
+    let h = header(&s);
+    let check = |what: &str| {
+        let r = FifoSegment::attach(dup(&s));
+        assert!(
+            matches!(r, Err(SegmentError::Corrupted(_))),
+            "{what}: {r:?}"
+        );
+    };
+    let magic = h.magic.load(Ordering::Relaxed);
+    h.magic.store(magic ^ 1, Ordering::Relaxed);
+    check("magic");
+    h.magic.store(magic, Ordering::Relaxed);
+    h.version.store(99, Ordering::Relaxed);
+    check("version");
+    h.version.store(1, Ordering::Relaxed);
+    h.size.store(1 << 30, Ordering::Relaxed);
+    check("size");
+    h.size.store(1 << 16, Ordering::Relaxed);
+    h.n_slices.store(0, Ordering::Relaxed);
+    check("n_slices");
+    h.n_slices.store(1, Ordering::Relaxed);
+    h.header_len.store(8, Ordering::Relaxed);
+    check("header_len");
+    h.header_len.store(
+        crate::layout::segment_header_len() as u32,
+        Ordering::Relaxed,
+    );
+    FifoSegment::attach(dup(&s)).unwrap();
+}
+
+#[test]
+fn attach_rejects_unsealed_and_foreign_files() {
+    use rustix::fs::{MemfdFlags, ftruncate, memfd_create};
+    let fd = memfd_create("unsealed", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING).unwrap();
+    ftruncate(&fd, 1 << 16).unwrap();
+    assert!(matches!(FifoSegment::attach(fd), Err(SegmentError::Io(_))));
+    let fd = memfd_create("zeros", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING).unwrap();
+    ftruncate(&fd, 1 << 16).unwrap();
+    rustix::fs::fcntl_add_seals(&fd, rustix::fs::SealFlags::SHRINK).unwrap();
+    assert!(matches!(
+        FifoSegment::attach(fd),
+        Err(SegmentError::Corrupted(_))
+    ));
+    let fd = memfd_create("tiny", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING).unwrap();
+    ftruncate(&fd, 8).unwrap();
+    rustix::fs::fcntl_add_seals(&fd, rustix::fs::SealFlags::SHRINK).unwrap();
+    assert!(matches!(
+        FifoSegment::attach(fd),
+        Err(SegmentError::Corrupted(_))
+    ));
+}
+
+#[test]
+fn memfd_is_sealed_against_resizing() {
+    let s = FifoSegment::create("sealed", 1 << 16, 1, SegmentFlags::empty()).unwrap();
+    let fd = s.fd().unwrap();
+    assert!(rustix::fs::ftruncate(fd.as_fd(), 4096).is_err());
+    assert!(rustix::fs::ftruncate(fd.as_fd(), 1 << 20).is_err());
+}
+
+#[test]
+fn corrupted_fifo_header_seen_by_peer_fifo_at() {
+    let s = FifoSegment::create("fifohdr", 1 << 20, 1, SegmentFlags::empty()).unwrap();
+    let f = s.alloc_fifo_w_slice(0, 4096).unwrap();
+    let peer = FifoSegment::attach(dup(&s)).unwrap();
+    let ctl = &f.inner().shared().ctl.0;
+    ctl.magic.store(0xdead, Ordering::Relaxed);
+    assert!(matches!(
+        peer.fifo_at(f.offset()),
+        Err(SegmentError::Corrupted(_))
+    ));
+    assert!(
+        s.fifo_at(f.offset()).is_ok(),
+        "the owner's handle is still open"
+    );
+    ctl.magic.store(FIFO_MAGIC, Ordering::Relaxed);
+    ctl.size.store(3000, Ordering::Relaxed);
+    assert!(matches!(
+        peer.fifo_at(f.offset()),
+        Err(SegmentError::Corrupted(_))
+    ));
+    ctl.size.store(1 << 30, Ordering::Relaxed);
+    assert!(
+        matches!(peer.fifo_at(f.offset()), Err(SegmentError::Corrupted(_))),
+        "data past the end"
+    );
+    ctl.size.store(0, Ordering::Relaxed);
+    assert!(matches!(
+        peer.fifo_at(f.offset()),
+        Err(SegmentError::Corrupted(_))
+    ));
+    // The owner never re-reads the size: its handle keeps working.
+    let mut tx = f.producer().unwrap();
+    assert_eq!(tx.enqueue(&[0; 5000]).unwrap(), 4096);
+}
+
+#[test]
+fn corrupted_head_or_tail_is_an_error_on_the_other_side() {
+    let s = FifoSegment::create("headtail", 1 << 20, 1, SegmentFlags::empty()).unwrap();
+    let f = s.alloc_fifo_w_slice(0, 64).unwrap();
+    let peer = FifoSegment::attach(dup(&s)).unwrap();
+    let pf = peer.fifo_at(f.offset()).unwrap();
+    let mut tx = f.producer().unwrap();
+    let mut rx = f.consumer().unwrap();
+    tx.enqueue(&[1; 64]).unwrap();
+    assert_eq!(rx.dequeue(&mut [0u8; 1]).unwrap(), 1);
+    let shr = pf.inner().shared();
+    // Peer writes a head beyond our tail: the producer must not trust it.
+    shr.head.0.store(1000, Ordering::Relaxed);
+    assert_eq!(
+        tx.enqueue(b"x"),
+        Err(FifoError::Corrupted("head/tail distance exceeds fifo size"))
+    );
+    assert!(matches!(tx.max_enqueue(), Err(FifoError::Corrupted(_))));
+    assert!(matches!(tx.write_slices(), Err(FifoError::Corrupted(_))));
+    assert!(matches!(f.max_dequeue(), Err(FifoError::Corrupted(_))));
+    assert!(matches!(f.producer(), Err(FifoError::RoleTaken)));
+    shr.head.0.store(1, Ordering::Relaxed);
+    // Peer writes a tail far past our head: the consumer must not read it.
+    shr.tail.0.store(1 << 20, Ordering::Relaxed);
+    let mut buf = [0u8; 128];
+    // The cached tail (64) still satisfies a small read.
+    assert_eq!(rx.dequeue(&mut buf[..10]).unwrap(), 10);
+    assert!(matches!(rx.dequeue(&mut buf), Err(FifoError::Corrupted(_))));
+    assert!(matches!(rx.peek(0, &mut buf), Err(FifoError::Corrupted(_))));
+    assert!(matches!(rx.read_slices(), Err(FifoError::Corrupted(_))));
+    assert!(matches!(rx.max_dequeue(), Err(FifoError::Corrupted(_))));
+    assert!(matches!(rx.dequeue_drop(100), Err(FifoError::Corrupted(_))));
+    // Tail behind head is as bad.
+    shr.tail.0.store(5, Ordering::Relaxed);
+    assert!(matches!(rx.dequeue(&mut buf), Err(FifoError::Corrupted(_))));
+    drop((tx, rx));
+    assert!(matches!(f.consumer(), Err(FifoError::Corrupted(_))));
+    assert!(matches!(f.producer(), Err(FifoError::Corrupted(_))));
+    // Roles were not leaked by the failed takes.
+    shr.tail.0.store(64, Ordering::Relaxed);
+    assert!(f.consumer().is_ok() && f.producer().is_ok());
+}
