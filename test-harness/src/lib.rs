@@ -1,3 +1,6 @@
 //! Echo apps, scenario tests, the deterministic simulator and benches for
 //! ct-stack.
 #![forbid(unsafe_code)]
+
+pub mod anchors;
+pub mod bench;
