@@ -1,0 +1,225 @@
+//! Running workers: stepped by one test thread (deterministic), or one OS
+//! thread each. The loop body is the same [`Worker::poll`] in both.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::SessionError;
+use crate::queue::WorkerEvent;
+use crate::session_main::SessionMain;
+use crate::worker::Worker;
+
+/// Rounds [`Runtime::run_until_idle`] allows before calling it a livelock.
+pub const MAX_IDLE_ROUNDS: usize = 1_000_000;
+
+/// How threaded workers wait when idle.
+#[derive(Debug, Clone)]
+pub struct ThreadedConfig {
+    /// Never park: poll continuously (VPP polling mode). Starves apps on a
+    /// small machine; for benches that want it.
+    pub poll: bool,
+    /// Idle polls spent spinning before parking on the queue.
+    pub spin_polls: u32,
+    /// Longest park (an idle worker wakes this often; congested app events
+    /// are retried after at most 100µs).
+    pub park_timeout: Duration,
+}
+
+impl Default for ThreadedConfig {
+    fn default() -> Self {
+        ThreadedConfig {
+            poll: false,
+            spin_polls: 64,
+            park_timeout: Duration::from_millis(10),
+        }
+    }
+}
+
+enum Mode {
+    Stepping(Vec<Worker>),
+    Threaded(Vec<JoinHandle<Worker>>),
+}
+
+/// The workers of a stack and how they run.
+///
+/// ```
+/// use session::{Runtime, SessionConfig, SessionMain};
+///
+/// let (main, workers) = SessionMain::new(SessionConfig::new(2));
+/// let mut rt = Runtime::stepping(main, workers);
+/// let thread = rt.call(2, |wrk| wrk.thread_index()).unwrap();
+/// assert_eq!(thread, 2);
+/// rt.run_until_idle().unwrap();
+/// ```
+pub struct Runtime {
+    main: Arc<SessionMain>,
+    mode: Mode,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mode = match &self.mode {
+            Mode::Stepping(_) => "stepping",
+            Mode::Threaded(_) => "threaded",
+        };
+        f.debug_struct("Runtime")
+            .field("mode", &mode)
+            .field("main", &self.main)
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// All workers stepped by the calling thread: nothing runs until the
+    /// caller polls, and the same calls give the same event order.
+    pub fn stepping(main: Arc<SessionMain>, workers: Vec<Worker>) -> Self {
+        Runtime {
+            main,
+            mode: Mode::Stepping(workers),
+        }
+    }
+
+    /// One OS thread per worker (`ct-wrk-N`; thread 0 is main), each running
+    /// the worker loop until [`Runtime::shutdown`].
+    pub fn threaded(
+        main: Arc<SessionMain>,
+        workers: Vec<Worker>,
+        cfg: ThreadedConfig,
+    ) -> Result<Self, SessionError> {
+        let mut handles = Vec::with_capacity(workers.len());
+        for wrk in workers {
+            let cfg = cfg.clone();
+            let name = format!("ct-wrk-{}", wrk.thread_index());
+            let h = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || run_worker(wrk, cfg))
+                .map_err(|_| SessionError::Syscall)?;
+            handles.push(h);
+        }
+        Ok(Runtime {
+            main,
+            mode: Mode::Threaded(handles),
+        })
+    }
+
+    /// The shared session-layer state.
+    pub fn main(&self) -> &Arc<SessionMain> {
+        &self.main
+    }
+
+    /// Whether the workers run on their own threads.
+    pub fn is_threaded(&self) -> bool {
+        matches!(self.mode, Mode::Threaded(_))
+    }
+
+    /// Stepping mode: the workers, to inspect or drive one directly.
+    pub fn workers_mut(&mut self) -> Option<&mut [Worker]> {
+        match &mut self.mode {
+            Mode::Stepping(w) => Some(w),
+            Mode::Threaded(_) => None,
+        }
+    }
+
+    /// Stepping mode: one worker.
+    pub fn worker_mut(&mut self, thread: u32) -> Option<&mut Worker> {
+        self.workers_mut()?.get_mut(thread as usize)
+    }
+
+    /// Stepping mode: polls every worker once, in thread order; returns
+    /// whether any did work. Threaded mode: false.
+    pub fn step(&mut self) -> bool {
+        match &mut self.mode {
+            Mode::Stepping(ws) => {
+                let mut work = false;
+                for w in ws.iter_mut() {
+                    work |= w.poll();
+                }
+                work
+            }
+            Mode::Threaded(_) => false,
+        }
+    }
+
+    /// Stepping mode: steps until no worker does work; returns the rounds
+    /// taken. [`SessionError::TimedOut`] after [`MAX_IDLE_ROUNDS`] (a
+    /// livelock: something reschedules itself forever).
+    pub fn run_until_idle(&mut self) -> Result<usize, SessionError> {
+        for round in 0..MAX_IDLE_ROUNDS {
+            if !self.step() {
+                return Ok(round);
+            }
+        }
+        Err(SessionError::TimedOut)
+    }
+
+    /// Runs `f` on `thread`'s worker and returns its result: stepping mode
+    /// steps the workers until the reply arrives (an RPC that never runs
+    /// gives [`SessionError::TimedOut`]); threaded mode waits. For app-layer
+    /// control calls from outside the workers; code already on a worker has
+    /// its `&mut Worker` and must not call this.
+    pub fn call<R: Send + 'static>(
+        &mut self,
+        thread: u32,
+        f: impl FnOnce(&mut Worker) -> R + Send + 'static,
+    ) -> Result<R, SessionError> {
+        let rx = self.main.send_call(thread, f)?;
+        if self.is_threaded() {
+            return rx.recv().map_err(|_| SessionError::NoSession);
+        }
+        for _ in 0..MAX_IDLE_ROUNDS {
+            let work = self.step();
+            if let Ok(r) = rx.try_recv() {
+                return Ok(r);
+            }
+            if !work {
+                break;
+            }
+        }
+        rx.try_recv().map_err(|_| SessionError::TimedOut)
+    }
+
+    /// Stops the workers (threaded: joins their threads) and returns them,
+    /// in thread order, for inspection.
+    pub fn shutdown(self) -> Vec<Worker> {
+        match self.mode {
+            Mode::Stepping(ws) => ws,
+            Mode::Threaded(hs) => {
+                for t in 0..hs.len() {
+                    let _ = self.main.send(t as u32, WorkerEvent::Shutdown);
+                }
+                hs.into_iter().filter_map(|h| h.join().ok()).collect()
+            }
+        }
+    }
+}
+
+fn run_worker(mut wrk: Worker, cfg: ThreadedConfig) -> Worker {
+    tracing::debug!(thread = wrk.thread_index(), "worker loop start");
+    let mut idle = 0u32;
+    while !wrk.should_stop() {
+        if wrk.poll() {
+            idle = 0;
+            continue;
+        }
+        idle = idle.saturating_add(1);
+        if cfg.poll || idle < cfg.spin_polls {
+            std::hint::spin_loop();
+            if idle.is_multiple_of(16) {
+                std::thread::yield_now();
+            }
+            continue;
+        }
+        // Congested app events wait in the worker, not on the queue: retry
+        // them soon.
+        let timeout = if wrk.has_pending_work() {
+            cfg.park_timeout.min(Duration::from_micros(100))
+        } else {
+            cfg.park_timeout
+        };
+        wrk.park(timeout);
+        idle = 0;
+    }
+    tracing::debug!(thread = wrk.thread_index(), "worker loop stop");
+    wrk
+}

@@ -1,0 +1,337 @@
+//! `Worker`: one thread's share of the session layer (VPP
+//! `session_worker_t`): its session pool, its queue, its per-app-worker
+//! event fifos, local state for transports and the app layer, counters.
+//! [`Worker::poll`] is one iteration of the worker loop.
+
+use std::any::{Any, TypeId};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use hashbrown::HashMap;
+
+use crate::counters::WorkerCounters;
+use crate::events::AppEventQueues;
+use crate::pool::SessionPool;
+use crate::queue::WorkerEvent;
+use crate::session::Session;
+use crate::session_main::SessionMain;
+use crate::transport::Transport;
+use crate::{SessionError, SessionHandle, SessionType};
+
+/// One thread's session-layer state. Owned by the thread that runs it
+/// (`Send`, not shared); other threads reach it through its queue.
+pub struct Worker {
+    thread_index: u32,
+    main: Arc<SessionMain>,
+    sessions: SessionPool,
+    rx: Receiver<WorkerEvent>,
+    /// Close/reset events programmed from this thread for this thread.
+    pending_ctrl: VecDeque<WorkerEvent>,
+    pub(crate) app_events: AppEventQueues,
+    local: HashMap<TypeId, Box<dyn Any + Send>>,
+    pub(crate) counters: WorkerCounters,
+    batch: usize,
+    stop: bool,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("thread_index", &self.thread_index)
+            .field("sessions", &self.sessions.len())
+            .field("queued", &self.rx.len())
+            .field("pending_app_wrks", &self.app_events.pending)
+            .finish()
+    }
+}
+
+impl Worker {
+    pub(crate) fn new(
+        thread_index: u32,
+        main: Arc<SessionMain>,
+        rx: Receiver<WorkerEvent>,
+        batch: usize,
+    ) -> Self {
+        Worker {
+            thread_index,
+            main,
+            sessions: SessionPool::new(thread_index),
+            rx,
+            pending_ctrl: VecDeque::new(),
+            app_events: AppEventQueues::default(),
+            local: HashMap::new(),
+            counters: WorkerCounters::default(),
+            batch,
+            stop: false,
+        }
+    }
+
+    /// This worker's thread index (0 is main).
+    pub fn thread_index(&self) -> u32 {
+        self.thread_index
+    }
+
+    /// The shared session-layer state.
+    pub fn main(&self) -> &Arc<SessionMain> {
+        &self.main
+    }
+
+    /// This worker's counters.
+    pub fn counters(&self) -> &WorkerCounters {
+        &self.counters
+    }
+
+    // ---- session pool (VPP session_alloc / session_get / session_free) ----
+
+    /// This thread's sessions.
+    pub fn sessions(&self) -> &SessionPool {
+        &self.sessions
+    }
+
+    /// This thread's sessions, mutably.
+    pub fn sessions_mut(&mut self) -> &mut SessionPool {
+        &mut self.sessions
+    }
+
+    /// Allocates a session in state Created on this thread (VPP
+    /// `session_alloc`).
+    pub fn session_alloc(&mut self, st: SessionType) -> Result<SessionHandle, SessionError> {
+        let h = self.sessions.alloc(st)?.handle();
+        self.counters.sessions_allocated += 1;
+        Ok(h)
+    }
+
+    /// Frees a session of this thread and returns it; its fifos are the
+    /// caller's (VPP `session_free`; [`Worker::session_cleanup`] frees the
+    /// fifos too).
+    pub fn session_free(&mut self, h: SessionHandle) -> Result<Session, SessionError> {
+        let s = self.sessions.free(h)?;
+        self.counters.sessions_freed += 1;
+        tracing::trace!(session = %h, "session free");
+        Ok(s)
+    }
+
+    /// The session `h` names, if it is live and on this thread.
+    pub fn session_get(&self, h: SessionHandle) -> Result<&Session, SessionError> {
+        self.sessions.get(h)
+    }
+
+    /// The session, mutably.
+    pub fn session_get_mut(&mut self, h: SessionHandle) -> Result<&mut Session, SessionError> {
+        self.sessions.get_mut(h)
+    }
+
+    /// Same as [`Worker::session_get`] (VPP `session_get_from_handle`).
+    pub fn session_get_from_handle(&self, h: SessionHandle) -> Result<&Session, SessionError> {
+        self.sessions.get(h)
+    }
+
+    /// Whether `h` names a live session of this thread.
+    pub fn session_is_valid(&self, h: SessionHandle) -> bool {
+        self.sessions.is_valid(h)
+    }
+
+    /// The transport serving a session type.
+    pub fn transport_for(&self, st: SessionType) -> Result<Arc<dyn Transport>, SessionError> {
+        self.main.transports().get_for(st).cloned()
+    }
+
+    // ---- local state for transports and the app layer ----
+
+    /// This worker's instance of `T`, if one was created (e.g. a transport's
+    /// per-thread connection pool).
+    pub fn local_state<T: Any + Send>(&self) -> Option<&T> {
+        self.local.get(&TypeId::of::<T>())?.downcast_ref()
+    }
+
+    /// This worker's instance of `T`, created with `T::default()` on first
+    /// use.
+    pub fn local_state_mut<T: Any + Send + Default>(&mut self) -> &mut T {
+        self.local
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Box::new(T::default()))
+            .downcast_mut()
+            .expect("local state is keyed by its own TypeId")
+    }
+
+    /// This worker's `T` and its sessions at once, for code that updates
+    /// both (a transport walking its connections and their sessions).
+    pub fn local_state_and_sessions_mut<T: Any + Send + Default>(
+        &mut self,
+    ) -> (&mut T, &mut SessionPool) {
+        let state = self
+            .local
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Box::new(T::default()))
+            .downcast_mut()
+            .expect("local state is keyed by its own TypeId");
+        (state, &mut self.sessions)
+    }
+
+    // ---- queues ----
+
+    /// Queues `f` on `thread` (VPP `session_send_rpc_evt_to_thread_force`).
+    pub fn send_rpc_evt_to_thread_force(
+        &self,
+        thread: u32,
+        f: impl FnOnce(&mut Worker) + Send + 'static,
+    ) -> Result<(), SessionError> {
+        self.main.send_rpc_evt_to_thread_force(thread, f)
+    }
+
+    /// Runs `f` now when `thread` is this one, else queues it there (VPP
+    /// `session_send_rpc_evt_to_thread`).
+    pub fn send_rpc_evt_to_thread(
+        &mut self,
+        thread: u32,
+        f: impl FnOnce(&mut Worker) + Send + 'static,
+    ) -> Result<(), SessionError> {
+        if thread == self.thread_index {
+            self.counters.rpcs += 1;
+            f(self);
+            Ok(())
+        } else {
+            self.main.send_rpc_evt_to_thread_force(thread, f)
+        }
+    }
+
+    /// Programs a close or reset for `h` on its thread (VPP
+    /// `session_program_transport_ctrl_evt`): queued locally when `h` is
+    /// ours, so it runs after the events already pending, else sent.
+    pub(crate) fn program_ctrl(
+        &mut self,
+        ev: WorkerEvent,
+        thread: u32,
+    ) -> Result<(), SessionError> {
+        if thread == self.thread_index {
+            self.pending_ctrl.push_back(ev);
+            Ok(())
+        } else {
+            self.main.send_ctrl(ev, thread)
+        }
+    }
+
+    /// Events waiting in this worker's queue.
+    pub fn queued_events(&self) -> usize {
+        self.rx.len() + self.pending_ctrl.len()
+    }
+
+    /// Whether a poll now could do work: queued events, or app events
+    /// pending (even congested ones).
+    pub fn has_pending_work(&self) -> bool {
+        self.queued_events() > 0 || !self.app_events.pending.is_empty()
+    }
+
+    pub(crate) fn should_stop(&self) -> bool {
+        self.stop
+    }
+
+    /// One iteration of the worker loop: up to a batch of queue events,
+    /// the local control events, the transports' pending work, then
+    /// session-input (the flush of app events). Returns whether it did work.
+    pub fn poll(&mut self) -> bool {
+        let mut work = false;
+        for _ in 0..self.batch {
+            match self.rx.try_recv() {
+                Ok(ev) => {
+                    self.handle_event(ev);
+                    work = true;
+                }
+                Err(_) => break,
+            }
+        }
+        // Only those programmed before this point: closes programmed while
+        // handling these run next poll, after the queue had its turn.
+        for _ in 0..self.pending_ctrl.len() {
+            let Some(ev) = self.pending_ctrl.pop_front() else {
+                break;
+            };
+            self.handle_event(ev);
+            work = true;
+        }
+        let main = self.main.clone();
+        for (_, t) in main.transports().iter() {
+            work |= t.worker_poll(self);
+        }
+        work |= self.session_input() > 0;
+        work
+    }
+
+    /// Blocks up to `timeout` for one queue event and handles it; returns
+    /// whether one came. The threaded runtime parks idle workers here.
+    pub(crate) fn park(&mut self, timeout: std::time::Duration) -> bool {
+        match self.rx.recv_timeout(timeout) {
+            Ok(ev) => {
+                self.handle_event(ev);
+                true
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => {
+                self.stop = true;
+                false
+            }
+        }
+    }
+
+    pub(crate) fn handle_event(&mut self, ev: WorkerEvent) {
+        match ev {
+            WorkerEvent::Rpc(f) => {
+                self.counters.rpcs += 1;
+                f(self);
+            }
+            WorkerEvent::Tx(h) => {
+                self.counters.tx_events += 1;
+                if let Err(e) = self.session_tx(h) {
+                    self.counters.stale_events += u64::from(e == SessionError::NoSession);
+                    tracing::trace!(session = %h, error = %e, "tx event dropped");
+                }
+            }
+            WorkerEvent::RxDequeue(h) => {
+                self.counters.rx_dequeue_events += 1;
+                if let Err(e) = self.session_app_rx_evt(h) {
+                    self.counters.stale_events += u64::from(e == SessionError::NoSession);
+                    tracing::trace!(session = %h, error = %e, "rx dequeue event dropped");
+                }
+            }
+            WorkerEvent::Close(h) => {
+                self.counters.ctrl_events += 1;
+                tracing::debug!(session = %h, "ctrl close");
+                if let Err(e) = self.session_transport_close(h) {
+                    tracing::debug!(session = %h, error = %e, "close event dropped");
+                }
+            }
+            WorkerEvent::Reset(h) => {
+                self.counters.ctrl_events += 1;
+                tracing::debug!(session = %h, "ctrl reset");
+                if let Err(e) = self.session_transport_reset(h) {
+                    tracing::debug!(session = %h, error = %e, "reset event dropped");
+                }
+            }
+            WorkerEvent::Shutdown => self.stop = true,
+        }
+    }
+
+    /// A TX event: the transport's custom_tx, unless the transport is
+    /// already closed for the session (VPP `session_tx_fifo_dequeue_internal`).
+    fn session_tx(&mut self, h: SessionHandle) -> Result<u32, SessionError> {
+        let s = self.sessions.get_mut(h)?;
+        if s.state() >= crate::SessionState::TransportClosed {
+            return Ok(0);
+        }
+        s.flags.remove(crate::SessionFlags::CUSTOM_TX);
+        let st = s.session_type;
+        let t = self.transport_for(st)?;
+        t.custom_tx(self, h)
+    }
+
+    /// An RX-dequeue event: the transport's app_rx_evt (VPP
+    /// `transport_app_rx_evt`).
+    fn session_app_rx_evt(&mut self, h: SessionHandle) -> Result<(), SessionError> {
+        let s = self.sessions.get(h)?;
+        let (st, ci) = (s.session_type, s.connection_index);
+        let t = self.transport_for(st)?;
+        let tc = t.get_connection(self, ci).ok_or(SessionError::NoSession)?;
+        t.app_rx_evt(self, &tc)
+    }
+}

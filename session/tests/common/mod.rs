@@ -1,0 +1,434 @@
+//! A small test transport and a test app layer, shared by the session
+//! crate's integration tests.
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+use session::{
+    AppEvent, AppInterface, Congested, SessionConfig, SessionEndpoint, SessionEndpointCfg,
+    SessionError, SessionHandle, SessionMain, SessionState, SessionType, Transport,
+    TransportConnection, TransportConnectionFlags, TransportOptions, TransportProto,
+    TransportServiceType, TransportTxType, Worker, format_cli_line,
+};
+
+/// The protocol the test transport registers for.
+pub const PROTO: TransportProto = TransportProto::Tcp;
+
+/// A per-worker connection.
+#[derive(Debug, Clone, Copy)]
+pub struct TestConn {
+    pub tc: TransportConnection,
+    /// The other end (same thread).
+    pub peer: Option<u32>,
+}
+
+/// The transport's state on one worker.
+#[derive(Debug, Default)]
+pub struct TtWorker {
+    pub conns: slab::Slab<TestConn>,
+}
+
+/// A transport that pairs a connect with its listener on a chosen thread,
+/// as a loopback would, and logs every call the session layer makes.
+pub struct TestTransport {
+    pub log: Mutex<Vec<String>>,
+    pub listeners: Mutex<slab::Slab<TransportConnection>>,
+    pub half_opens: Mutex<slab::Slab<(TransportConnection, SessionEndpointCfg)>>,
+    /// Thread connects are accepted on.
+    pub accept_thread: AtomicUsize,
+    /// App worker that accepts.
+    pub server_wrk: AtomicUsize,
+    me: Weak<TestTransport>,
+}
+
+impl TestTransport {
+    pub fn new() -> Arc<Self> {
+        Arc::new_cyclic(|me| TestTransport {
+            log: Mutex::new(Vec::new()),
+            listeners: Mutex::new(slab::Slab::new()),
+            half_opens: Mutex::new(slab::Slab::new()),
+            accept_thread: AtomicUsize::new(0),
+            server_wrk: AtomicUsize::new(0),
+            me: me.clone(),
+        })
+    }
+
+    fn note(&self, s: String) {
+        self.log.lock().push(s);
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.log.lock().clone()
+    }
+
+    fn conn(wrk: &Worker, c: u32) -> Option<TestConn> {
+        wrk.local_state::<TtWorker>()?
+            .conns
+            .get(c as usize)
+            .copied()
+    }
+
+    /// Accepts half-open `ho_index` on `wrk`: a server session to accept and
+    /// a client session connected to it (both on `wrk`).
+    fn accept_one(&self, wrk: &mut Worker, ho_index: u32) {
+        let Some((ho_tc, sep)) = self.half_opens.lock().try_remove(ho_index as usize) else {
+            return;
+        };
+        let thread = wrk.thread_index();
+        let st = SessionType::new(PROTO, sep.is_ip4());
+        let state = wrk.local_state_mut::<TtWorker>();
+        let mk = |c: u32| {
+            let mut tc = TransportConnection::new(PROTO, thread, c);
+            tc.lcl_ip = sep.endpoint.ip;
+            tc.rmt_ip = sep.endpoint.ip;
+            tc.flags = TransportConnectionFlags::NO_LOOKUP;
+            tc
+        };
+        let se = state.conns.vacant_entry();
+        let sc = se.key() as u32;
+        se.insert(TestConn {
+            tc: mk(sc),
+            peer: None,
+        });
+        let ce = state.conns.vacant_entry();
+        let cc = ce.key() as u32;
+        ce.insert(TestConn {
+            tc: mk(cc),
+            peer: Some(sc),
+        });
+        state.conns[sc as usize].peer = Some(cc);
+        state.conns[sc as usize].tc.lcl_port = sep.endpoint.port;
+        state.conns[cc as usize].tc.rmt_port = sep.endpoint.port;
+
+        // The half-open is done, wherever it lives.
+        let mut moved = ho_tc;
+        moved.thread_index = thread;
+        moved.c_index = cc;
+        wrk.session_half_open_delete_notify(&moved).unwrap();
+
+        let server_wrk = self.server_wrk.load(Ordering::Relaxed) as u32;
+        let ss = wrk.session_alloc(st).unwrap();
+        {
+            let s = wrk.session_get_mut(ss).unwrap();
+            s.connection_index = sc;
+            s.app_wrk_index = server_wrk;
+            s.set_state(SessionState::Accepting).unwrap();
+        }
+        wrk.local_state_mut::<TtWorker>().conns[sc as usize]
+            .tc
+            .session = Some(ss);
+        wrk.app_worker_accept_notify(server_wrk, ss).unwrap();
+
+        let cs = wrk.session_alloc(st).unwrap();
+        {
+            let s = wrk.session_get_mut(cs).unwrap();
+            s.connection_index = cc;
+            s.app_wrk_index = sep.app_wrk_index;
+            s.set_state(SessionState::Connecting).unwrap();
+            s.set_state(SessionState::Ready).unwrap();
+        }
+        wrk.local_state_mut::<TtWorker>().conns[cc as usize]
+            .tc
+            .session = Some(cs);
+        wrk.app_worker_connect_notify(sep.app_wrk_index, Some(cs), None, sep.opaque)
+            .unwrap();
+    }
+
+    fn peer_session(wrk: &Worker, conn: u32) -> Option<(TransportConnection, SessionHandle)> {
+        let me = Self::conn(wrk, conn)?;
+        let peer = Self::conn(wrk, me.peer?)?;
+        Some((peer.tc, peer.tc.session?))
+    }
+}
+
+impl Transport for TestTransport {
+    fn options(&self) -> TransportOptions {
+        TransportOptions {
+            name: "test",
+            short_name: "X",
+            tx_type: TransportTxType::Internal,
+            service_type: TransportServiceType::Vc,
+        }
+    }
+
+    fn start_listen(
+        &self,
+        wrk: &mut Worker,
+        listener: SessionHandle,
+        sep: &SessionEndpointCfg,
+    ) -> Result<u32, SessionError> {
+        let mut tc = TransportConnection::new(PROTO, wrk.thread_index(), 0);
+        tc.lcl_ip = sep.endpoint.ip;
+        tc.lcl_port = sep.endpoint.port;
+        tc.session = Some(listener);
+        let mut l = self.listeners.lock();
+        let e = l.vacant_entry();
+        tc.c_index = e.key() as u32;
+        e.insert(tc);
+        self.note(format!("start_listen {}", tc.c_index));
+        Ok(tc.c_index)
+    }
+
+    fn stop_listen(&self, _wrk: &mut Worker, listener_index: u32) -> Result<(), SessionError> {
+        self.note(format!("stop_listen {listener_index}"));
+        self.listeners
+            .lock()
+            .try_remove(listener_index as usize)
+            .map(drop)
+            .ok_or(SessionError::NoListen)
+    }
+
+    fn connect(
+        &self,
+        wrk: &mut Worker,
+        sep: &SessionEndpointCfg,
+        ho: SessionHandle,
+    ) -> Result<u32, SessionError> {
+        sep.check_connect()?;
+        let mut tc = TransportConnection::new(PROTO, wrk.thread_index(), 0);
+        tc.rmt_ip = sep.endpoint.ip;
+        tc.rmt_port = sep.endpoint.port;
+        tc.session = Some(ho);
+        tc.flags = TransportConnectionFlags::NO_LOOKUP;
+        let idx = {
+            let mut hos = self.half_opens.lock();
+            let e = hos.vacant_entry();
+            tc.c_index = e.key() as u32;
+            e.insert((tc, *sep));
+            tc.c_index
+        };
+        self.note(format!("connect {idx}"));
+        let target = self.accept_thread.load(Ordering::Relaxed) as u32;
+        let me = self.me.upgrade().ok_or(SessionError::TransportNoReg)?;
+        // Accept on the target thread through an RPC, as a loopback would.
+        wrk.send_rpc_evt_to_thread_force(target, move |w| me.accept_one(w, idx))?;
+        Ok(idx)
+    }
+
+    fn close(&self, wrk: &mut Worker, conn: u32) {
+        self.note(format!("close {}:{conn}", wrk.thread_index()));
+        let Some(me) = Self::conn(wrk, conn) else {
+            return;
+        };
+        if let Some((peer_tc, _)) = Self::peer_session(wrk, conn) {
+            wrk.session_transport_closing_notify(&peer_tc).unwrap();
+        }
+        wrk.session_transport_closed_notify(&me.tc).unwrap();
+        wrk.session_transport_delete_notify(&me.tc).unwrap();
+    }
+
+    fn reset(&self, wrk: &mut Worker, conn: u32) {
+        self.note(format!("reset {}:{conn}", wrk.thread_index()));
+        let Some(me) = Self::conn(wrk, conn) else {
+            return;
+        };
+        if let Some((peer_tc, _)) = Self::peer_session(wrk, conn) {
+            wrk.session_transport_reset_notify(&peer_tc).unwrap();
+        }
+        wrk.session_transport_closed_notify(&me.tc).unwrap();
+        wrk.session_transport_delete_notify(&me.tc).unwrap();
+    }
+
+    fn cleanup(&self, wrk: &mut Worker, conn: u32) {
+        self.note(format!("cleanup {}:{conn}", wrk.thread_index()));
+        let st = wrk.local_state_mut::<TtWorker>();
+        if let Some(c) = st.conns.try_remove(conn as usize)
+            && let Some(p) = c.peer
+            && let Some(pc) = st.conns.get_mut(p as usize)
+        {
+            pc.peer = None;
+        }
+    }
+
+    fn cleanup_ho(&self, _wrk: &mut Worker, ho_index: u32) {
+        self.note(format!("cleanup_ho {ho_index}"));
+        self.half_opens.lock().try_remove(ho_index as usize);
+    }
+
+    fn get_connection(&self, wrk: &Worker, conn: u32) -> Option<TransportConnection> {
+        Self::conn(wrk, conn).map(|c| c.tc)
+    }
+
+    fn get_listener(&self, _wrk: &Worker, i: u32) -> Option<TransportConnection> {
+        self.listeners.lock().get(i as usize).copied()
+    }
+
+    fn get_half_open(&self, _wrk: &Worker, i: u32) -> Option<TransportConnection> {
+        self.half_opens.lock().get(i as usize).map(|(tc, _)| *tc)
+    }
+
+    fn custom_tx(&self, wrk: &mut Worker, session: SessionHandle) -> Result<u32, SessionError> {
+        self.note(format!("custom_tx {session}"));
+        let conn = wrk.session_get(session)?.connection_index;
+        let (_, peer) = Self::peer_session(wrk, conn).ok_or(SessionError::NoSession)?;
+        wrk.session_enqueue_notify(peer)?;
+        Ok(1)
+    }
+
+    fn app_rx_evt(&self, wrk: &mut Worker, conn: &TransportConnection) -> Result<(), SessionError> {
+        self.note(format!("app_rx_evt {}", conn.c_index));
+        let (_, peer) = Self::peer_session(wrk, conn.c_index).ok_or(SessionError::NoSession)?;
+        wrk.session_dequeue_notify(peer)
+    }
+
+    fn format_connection(&self, wrk: &Worker, conn: u32, verbose: u32) -> String {
+        match Self::conn(wrk, conn) {
+            Some(c) => format_cli_line(
+                &c.tc.format_id("X", PROTO),
+                (verbose > 0).then_some("ESTABLISHED"),
+            ),
+            None => "empty\n".into(),
+        }
+    }
+
+    fn format_listener(&self, wrk: &Worker, i: u32, verbose: u32) -> String {
+        match self.get_listener(wrk, i) {
+            Some(tc) => {
+                format_cli_line(&tc.format_id("X", PROTO), (verbose > 0).then_some("LISTEN"))
+            }
+            None => String::new(),
+        }
+    }
+
+    fn format_half_open(&self, wrk: &Worker, i: u32, verbose: u32) -> String {
+        match self.get_half_open(wrk, i) {
+            Some(tc) => format_cli_line(
+                &tc.format_id("X", PROTO),
+                (verbose > 0).then_some("HALF-OPEN"),
+            ),
+            None => String::new(),
+        }
+    }
+}
+
+/// One delivered event, as the test app saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub thread: u32,
+    pub app_wrk: u32,
+    pub event: String,
+    pub session: Option<SessionHandle>,
+}
+
+/// A builtin-style app layer: accepts every session, logs every event,
+/// can be told to be congested.
+pub struct TestApp {
+    pub valid: Mutex<HashSet<u32>>,
+    pub seen: Mutex<Vec<Seen>>,
+    pub congested: AtomicBool,
+    pub deallocs: AtomicUsize,
+    pub accept_on_notify: AtomicBool,
+}
+
+impl TestApp {
+    pub fn new(app_wrks: &[u32]) -> Arc<Self> {
+        Arc::new(TestApp {
+            valid: Mutex::new(app_wrks.iter().copied().collect()),
+            seen: Mutex::new(Vec::new()),
+            congested: AtomicBool::new(false),
+            deallocs: AtomicUsize::new(0),
+            accept_on_notify: AtomicBool::new(true),
+        })
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().clone()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.seen.lock().iter().map(|s| s.event.clone()).collect()
+    }
+
+    pub fn count(&self, name: &str) -> usize {
+        self.seen.lock().iter().filter(|s| s.event == name).count()
+    }
+}
+
+impl AppInterface for TestApp {
+    fn app_worker_is_valid(&self, app_wrk: u32) -> bool {
+        self.valid.lock().contains(&app_wrk)
+    }
+
+    fn init_accepted(&self, _wrk: &mut Worker, _s: SessionHandle) -> Result<(), SessionError> {
+        Ok(())
+    }
+
+    fn init_connected(
+        &self,
+        _wrk: &mut Worker,
+        _a: u32,
+        _s: SessionHandle,
+    ) -> Result<(), SessionError> {
+        Ok(())
+    }
+
+    fn deliver(&self, wrk: &mut Worker, app_wrk: u32, event: &AppEvent) -> Result<(), Congested> {
+        if self.congested.load(Ordering::Relaxed) {
+            return Err(Congested);
+        }
+        if let AppEvent::Accepted(h) = event
+            && self.accept_on_notify.load(Ordering::Relaxed)
+            && let Ok(s) = wrk.session_get_mut(*h)
+            && s.state() == SessionState::Accepting
+        {
+            // A builtin app's accept callback returning 0.
+            s.set_state(SessionState::Ready).unwrap();
+        }
+        self.seen.lock().push(Seen {
+            thread: wrk.thread_index(),
+            app_wrk,
+            event: event.name().to_string(),
+            session: event.session(),
+        });
+        Ok(())
+    }
+
+    fn dealloc_fifos(
+        &self,
+        _wrk: &mut Worker,
+        rx: Option<fifo_segment::Fifo>,
+        tx: Option<fifo_segment::Fifo>,
+    ) {
+        self.deallocs.fetch_add(
+            usize::from(rx.is_some()) + usize::from(tx.is_some()),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// A stack with `n_workers`, the test transport registered for ip4 and ip6
+/// and the test app installed with app workers `app_wrks`.
+pub fn stack(
+    n_workers: u32,
+    app_wrks: &[u32],
+) -> (
+    Arc<SessionMain>,
+    Vec<Worker>,
+    Arc<TestTransport>,
+    Arc<TestApp>,
+) {
+    let (main, workers) = SessionMain::new(SessionConfig::new(n_workers));
+    let t = TestTransport::new();
+    main.transports().register(PROTO, true, t.clone()).unwrap();
+    main.transports().register(PROTO, false, t.clone()).unwrap();
+    let app = TestApp::new(app_wrks);
+    main.set_app_interface(app.clone()).unwrap();
+    (main, workers, t, app)
+}
+
+pub fn ep(ip: &str, port: u16) -> SessionEndpoint {
+    SessionEndpoint::new(ip.parse::<IpAddr>().unwrap(), port, PROTO)
+}
+
+/// Allocates a Ready session on `wrk` for `app_wrk`, attached to nothing.
+pub fn ready_session(wrk: &mut Worker, app_wrk: u32) -> SessionHandle {
+    let h = wrk.session_alloc(SessionType::new(PROTO, true)).unwrap();
+    let s = wrk.session_get_mut(h).unwrap();
+    s.app_wrk_index = app_wrk;
+    s.set_state(SessionState::Ready).unwrap();
+    h
+}
