@@ -62,11 +62,11 @@ fn dealloc_emptying_segment_vs_alloc() {
     loom::model(|| {
         let sms = Arc::new(SegmentManagers::new(2));
         let sm = sms.alloc(props(true), StdArc::new(NoHook));
-        sm.init_first().unwrap();
-        sm.set_first_is_protected(true);
-        let second = sm.add_segment(SEG, SegmentFlags::empty()).unwrap();
+        // One small, unprotected segment: the allocation's only choice
+        // unless the dealloc deleted it first.
+        let only = sm.add_segment(SEG, SegmentFlags::empty()).unwrap();
         let old = sm
-            .get_segment_w_handle(second)
+            .get_segment_w_handle(only)
             .unwrap()
             .try_alloc_fifos(0, 0, 0)
             .unwrap();
@@ -91,7 +91,7 @@ fn last_dealloc_vs_free_safe() {
     loom::model(|| {
         let sms = Arc::new(SegmentManagers::new(1));
         let sm = sms.alloc(props(false), StdArc::new(NoHook));
-        sm.init_first().unwrap();
+        sm.add_segment(SEG, SegmentFlags::empty()).unwrap();
         let pair = sm.alloc_session_fifos(0).unwrap();
         sm.app_detach();
         let handle = sm.handle();
