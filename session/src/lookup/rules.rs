@@ -13,8 +13,10 @@
 //! by, in turn: longer remote prefix, longer local prefix, remote port given,
 //! local port given. For nested rules (one's match set inside the other's)
 //! this is exactly VPP's answer; for overlapping rules that do not nest, VPP's
-//! answer depends on its tree's shape and ours on that fixed order, with ties
-//! going to the rule added first.
+//! answer depends on its tree's shape and ours on that fixed order. Two
+//! different rules that both match a key never tie in that order (equal
+//! lengths and port flags over one key make their prefixes and ports equal),
+//! so the answer never depends on the order rules were added in.
 
 use std::cmp::Reverse;
 use std::fmt;
@@ -446,6 +448,63 @@ mod tests {
         let ct = SessionRule::remote(TransportProto::Ct, pfx("10.0.0.0", 8), 0);
         assert_eq!(t.add(ct, RuleAction::Drop), Err(SessionError::Invalid));
         assert!(t.is_empty());
+    }
+
+    /// The sorted insert against a brute-force model: among the rules that
+    /// match, the most specific one.
+    #[test]
+    fn scan_agrees_with_brute_force_model() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: u32| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            u32::try_from(state % u64::from(n)).unwrap()
+        };
+        for _round in 0..50 {
+            let mut t = RulesTable::new();
+            let mut model: Vec<(SessionRule, RuleAction)> = Vec::new();
+            for i in 0..40 {
+                // Few distinct values so rules overlap, nest and repeat.
+                let rmt = IpPrefix::new(
+                    IpAddr::V4(Ipv4Addr::new(10, next(3) as u8, next(3) as u8, 1)),
+                    [0, 8, 16, 24, 32][next(5) as usize],
+                )
+                .unwrap();
+                let lcl = IpPrefix::new(
+                    IpAddr::V4(Ipv4Addr::new(192, 168, 0, next(2) as u8)),
+                    [0, 24, 32][next(3) as usize],
+                )
+                .unwrap();
+                let rule = SessionRule {
+                    transport_proto: TCP,
+                    lcl,
+                    lcl_port: [0, 5][next(2) as usize],
+                    rmt,
+                    rmt_port: [0, 80][next(2) as usize],
+                };
+                let action = RuleAction::App(i);
+                t.add(rule, action).unwrap();
+                match model.iter_mut().find(|(r, _)| *r == rule) {
+                    Some(entry) => entry.1 = action,
+                    None => model.push((rule, action)),
+                }
+            }
+            assert_eq!(t.len(), model.len());
+            for _key in 0..100 {
+                let rmt = IpAddr::V4(Ipv4Addr::new(10, next(3) as u8, next(3) as u8, 1));
+                let lcl = IpAddr::V4(Ipv4Addr::new(192, 168, 0, next(2) as u8));
+                let (lp, rp) = ([0, 5, 6][next(3) as usize], [80, 81][next(2) as usize]);
+                let mut best: Option<&(SessionRule, RuleAction)> = None;
+                for entry in &model {
+                    let better = best.is_none_or(|b| entry.0.specificity() > b.0.specificity());
+                    if entry.0.matches(&lcl, lp, &rmt, rp) && better {
+                        best = Some(entry);
+                    }
+                }
+                assert_eq!(t.lookup(TCP, &lcl, lp, &rmt, rp), best.map(|b| b.1));
+            }
+        }
     }
 
     #[test]
