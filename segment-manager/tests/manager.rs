@@ -534,3 +534,31 @@ fn memfd_segments_have_an_fd_heap_segments_do_not() {
     let h = heap.init_first().unwrap();
     assert!(sms.segment(h).unwrap().fd().is_none());
 }
+
+#[test]
+fn handles_and_fifos_of_a_freed_manager_stay_stale_after_reuse() {
+    let sms = SegmentManagers::new(1);
+    let a = sms.alloc(heap_props(), Arc::new(NoHook));
+    let a_seg = a.init_first().unwrap();
+    a.set_first_is_protected(true);
+    let old = a.alloc_session_fifos(0).unwrap();
+    sms.dealloc_fifos(&old.rx, &old.tx).unwrap();
+    assert_eq!(sms.init_free(a.handle()).unwrap(), FreeOutcome::Freed);
+
+    // Same manager index, same segment index: new generations.
+    let b = sms.alloc(heap_props(), Arc::new(NoHook));
+    let b_seg = b.init_first().unwrap();
+    assert_eq!(b_seg.as_u64(), a_seg.as_u64());
+    assert!(matches!(sms.segment(a_seg), Err(SmError::StaleSegment(_))));
+    assert!(sms.segment(b_seg).is_ok());
+    // The old fifos name index (0, 0) too: they reach b's segment, which
+    // refuses them instead of freeing b's fifos.
+    let live = b.alloc_session_fifos(0).unwrap();
+    assert!(matches!(
+        sms.dealloc_fifos(&old.rx, &old.tx),
+        Err(SmError::BadFifo(_))
+    ));
+    assert_eq!(b.num_fifos(), 2);
+    sms.dealloc_fifos(&live.rx, &live.tx).unwrap();
+    assert_eq!(b.num_fifos(), 0);
+}
