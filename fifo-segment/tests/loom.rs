@@ -1,0 +1,197 @@
+//! loom models of the fifo's cross-thread protocols, run on the real code
+//! (heap segments; every data byte is a tracked loom cell, so a missing
+//! Release/Acquire on head or tail is a causality error).
+//!
+//! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p fifo-segment --release --test loom`
+#![cfg(loom)]
+
+use fifo_segment::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use fifo_segment::sync::{Arc, thread};
+use fifo_segment::{DeqNtf, Fifo, FifoSegment, SegmentFlags};
+
+/// A segment that holds exactly one fifo of `size` bytes (tiny, so few
+/// tracked cells per execution).
+fn one_fifo(size: u32) -> (FifoSegment, Fifo) {
+    let seg_size = 512 + FifoSegment::fifo_footprint(size);
+    let seg = FifoSegment::create_heap(seg_size, 1, SegmentFlags::empty()).unwrap();
+    let fifo = seg.alloc_fifo_w_slice(0, size).unwrap();
+    (seg, fifo)
+}
+
+/// SPSC hand-off: six bytes through a 4-byte fifo in pieces that wrap; the
+/// consumer sees exactly what was written, in order.
+#[test]
+fn spsc_head_tail_handoff() {
+    loom::model(|| {
+        let (seg, fifo) = one_fifo(4);
+        let mut tx = fifo.producer().unwrap();
+        let mut rx = fifo.consumer().unwrap();
+        let data = [1u8, 2, 3, 4, 5, 6];
+        let producer = thread::spawn(move || {
+            let mut sent = 0;
+            while sent < data.len() {
+                let n = tx.enqueue(&data[sent..(sent + 3).min(data.len())]).unwrap();
+                if n == 0 {
+                    thread::yield_now();
+                }
+                sent += n;
+            }
+        });
+        let mut got = Vec::new();
+        while got.len() < data.len() {
+            let mut buf = [0u8; 4];
+            let n = rx.dequeue(&mut buf).unwrap();
+            if n == 0 {
+                thread::yield_now();
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        producer.join().unwrap();
+        assert_eq!(got, data);
+        drop(rx);
+        assert!(seg.free_fifo(&fifo).unwrap());
+    });
+}
+
+/// Zero-copy hand-off: the producer fills through `write_slices` and
+/// commits; the consumer reads through `read_slices` and releases.
+#[test]
+fn spsc_zero_copy_handoff() {
+    loom::model(|| {
+        let (_seg, fifo) = one_fifo(2);
+        let mut tx = fifo.producer().unwrap();
+        let mut rx = fifo.consumer().unwrap();
+        let producer = thread::spawn(move || {
+            let mut next = 1u8;
+            while next <= 3 {
+                let (a, _) = tx.write_slices().unwrap();
+                if a.is_empty() {
+                    thread::yield_now();
+                    continue;
+                }
+                a[0] = next;
+                tx.commit(1).unwrap();
+                next += 1;
+            }
+        });
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            let (a, b) = rx.read_slices().unwrap();
+            let n = a.len() + b.len();
+            got.extend_from_slice(a);
+            got.extend_from_slice(b);
+            if n == 0 {
+                thread::yield_now();
+            } else {
+                rx.release(n as u32).unwrap();
+            }
+        }
+        producer.join().unwrap();
+        assert_eq!(got, [1, 2, 3]);
+    });
+}
+
+/// The event flag (VPP `ct_custom_tx`'s race): the producer sends an event
+/// only when `set_event` says the flag was clear; the worker, per event,
+/// does `unset_event` and then drains. No write may be left in the fifo
+/// with no event coming for it (a lost wake-up).
+#[test]
+fn event_flag_no_lost_wakeup() {
+    loom::model(|| {
+        let (_seg, fifo) = one_fifo(4);
+        let mut tx = fifo.producer().unwrap();
+        let mut rx = fifo.consumer().unwrap();
+        let events = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let producer = {
+            let (fifo, events, done) = (fifo.clone(), events.clone(), done.clone());
+            thread::spawn(move || {
+                for b in [1u8, 2] {
+                    assert_eq!(tx.enqueue(&[b]).unwrap(), 1);
+                    if fifo.set_event() {
+                        events.fetch_add(1, Ordering::Release);
+                    }
+                }
+                done.store(true, Ordering::Release);
+            })
+        };
+        let mut got = Vec::new();
+        loop {
+            if events.load(Ordering::Acquire) > 0 {
+                events.fetch_sub(1, Ordering::AcqRel);
+                fifo.unset_event();
+                let mut buf = [0u8; 4];
+                loop {
+                    let n = rx.dequeue(&mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+            } else if done.load(Ordering::Acquire) {
+                if events.load(Ordering::Acquire) == 0 {
+                    break;
+                }
+            } else {
+                thread::yield_now();
+            }
+        }
+        producer.join().unwrap();
+        assert_eq!(got, [1, 2], "data stranded without an event");
+        assert_eq!(fifo.max_dequeue().unwrap(), 0);
+    });
+}
+
+/// Dequeue notification: a producer that finds the fifo full arms
+/// IF_FULL, re-checks free space, and only then waits for the
+/// notification; the consumer, after each dequeue, asks `needs_deq_ntf`.
+/// The producer is never left waiting on space that exists.
+#[test]
+fn deq_ntf_arm_recheck_no_lost_notification() {
+    loom::model(|| {
+        let (_seg, fifo) = one_fifo(2);
+        let mut tx = fifo.producer().unwrap();
+        let mut rx = fifo.consumer().unwrap();
+        let ntf = Arc::new(AtomicUsize::new(0));
+        let producer = {
+            let (fifo, ntf) = (fifo.clone(), ntf.clone());
+            thread::spawn(move || {
+                let data = [1u8, 2, 3, 4];
+                let mut sent = 0;
+                while sent < data.len() {
+                    let n = tx.enqueue(&data[sent..]).unwrap();
+                    sent += n;
+                    if n > 0 || sent == data.len() {
+                        continue;
+                    }
+                    fifo.add_want_deq_ntf(DeqNtf::IF_FULL);
+                    if tx.max_enqueue().unwrap() > 0 {
+                        continue;
+                    }
+                    while ntf.load(Ordering::Acquire) == 0 {
+                        thread::yield_now();
+                    }
+                    ntf.fetch_sub(1, Ordering::AcqRel);
+                    fifo.del_want_deq_ntf(DeqNtf::IF_FULL);
+                    fifo.reset_has_deq_ntf();
+                }
+            })
+        };
+        let mut got = Vec::new();
+        while got.len() < 4 {
+            let mut buf = [0u8; 1];
+            let n = rx.dequeue(&mut buf).unwrap();
+            if n == 0 {
+                thread::yield_now();
+                continue;
+            }
+            got.extend_from_slice(&buf[..n]);
+            if fifo.needs_deq_ntf(n as u32) {
+                fifo.clear_deq_ntf();
+                ntf.fetch_add(1, Ordering::Release);
+            }
+        }
+        producer.join().unwrap();
+        assert_eq!(got, [1, 2, 3, 4]);
+    });
+}

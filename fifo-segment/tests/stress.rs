@@ -1,0 +1,79 @@
+//! Two threads stream 1 GiB through one fifo in a memfd segment; an
+//! order-sensitive checksum over u64 words is compared end to end.
+#![cfg(not(loom))]
+
+mod common;
+
+use common::{BLOCK, Checksum, expected, fill_block};
+use fifo_segment::{FifoSegment, SegmentFlags};
+
+const BLOCKS: u64 = (1 << 30) / BLOCK as u64;
+
+/// Waits without starving the other side on a busy 2-core machine.
+fn backoff(idle: &mut u32) {
+    *idle += 1;
+    if *idle < 64 {
+        std::hint::spin_loop();
+    } else {
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "stress: release only")]
+fn stress_two_threads_stream_1gib() {
+    let seg = FifoSegment::create("stress", 8 << 20, 1, SegmentFlags::empty()).unwrap();
+    let fifo = seg.alloc_fifo_w_slice(0, 4 << 20).unwrap();
+    let mut tx = fifo.producer().unwrap();
+    let mut rx = fifo.consumer().unwrap();
+    let producer = std::thread::spawn(move || {
+        let mut block = vec![0u8; BLOCK];
+        for k in 0..BLOCKS {
+            fill_block(k, &mut block);
+            let (mut sent, mut idle) = (0, 0);
+            while sent < BLOCK {
+                let n = tx.enqueue(&block[sent..]).unwrap();
+                if n == 0 {
+                    backoff(&mut idle);
+                } else {
+                    idle = 0;
+                }
+                sent += n;
+            }
+        }
+    });
+    let mut sum = Checksum::default();
+    let mut buf = vec![0u8; BLOCK];
+    let (mut got, mut idle) = (0u64, 0);
+    while got < BLOCKS * BLOCK as u64 {
+        let n = rx.dequeue(&mut buf).unwrap();
+        if n == 0 {
+            backoff(&mut idle);
+            continue;
+        }
+        idle = 0;
+        sum.update(&buf[..n]);
+        got += n as u64;
+    }
+    producer.join().unwrap();
+    assert_eq!(sum.finish(), expected(BLOCKS));
+    assert!(fifo.is_empty().unwrap());
+    drop(rx);
+    assert!(seg.free_fifo(&fifo).unwrap());
+}
+
+#[test]
+fn checksum_detects_reordering() {
+    let mut a = Checksum::default();
+    a.update(&[1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    let mut b = Checksum::default();
+    b.update(&[1, 2, 3]);
+    b.update(&[4, 5, 6, 7, 8]);
+    b.update(&[9]);
+    assert_eq!(a.finish(), b.finish(), "piece boundaries do not matter");
+    let mut c = Checksum::default();
+    c.update(&[9, 10, 11, 12, 13, 14, 15, 16, 1, 2, 3, 4, 5, 6, 7, 8]);
+    let mut d = Checksum::default();
+    d.update(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+    assert_ne!(c.finish(), d.finish(), "word order matters");
+}
