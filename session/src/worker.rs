@@ -232,7 +232,10 @@ impl Worker {
     /// session-input (the flush of app events). Returns whether it did work.
     pub fn poll(&mut self) -> bool {
         let mut work = false;
-        for _ in 0..self.batch {
+        // Only what was queued before this poll: an RPC that re-queues
+        // itself waits for the next poll instead of starving the rest.
+        let queued = self.rx.len().min(self.batch);
+        for _ in 0..queued {
             match self.rx.try_recv() {
                 Ok(ev) => {
                     self.handle_event(ev);

@@ -286,3 +286,43 @@ fn event_debug_and_names() {
     assert!(format!("{e:?}").contains("opaque 7"));
     assert_eq!(AppEvent::Rx(h).session(), Some(h));
 }
+
+#[test]
+fn dequeue_notify_clears_the_fifo_request_before_queuing_tx() {
+    use fifo_segment::{DeqNtf, FifoSegment, SegmentFlags};
+    let (_main, mut workers, _t, app) = stack(0, &[1]);
+    let wrk = &mut workers[0];
+    let seg = FifoSegment::create_heap(1 << 20, 1, SegmentFlags::empty()).unwrap();
+    let tx = seg.alloc_fifo_w_slice(0, 4096).unwrap();
+    tx.add_want_deq_ntf(DeqNtf::NOTIF);
+    let h = ready_session(wrk, 1);
+    wrk.session_get_mut(h).unwrap().tx_fifo = Some(tx.clone());
+    wrk.session_dequeue_notify(h).unwrap();
+    assert!(!tx.want_deq_ntf().contains(DeqNtf::NOTIF));
+    assert_eq!(wrk.session_input(), 1);
+    assert_eq!(app.names(), vec!["tx"]);
+    // The session's cleanup hands the fifos back to the app layer.
+    wrk.session_cleanup(h).unwrap();
+    assert_eq!(app.deallocs.load(Ordering::Relaxed), 1);
+    seg.free_fifo(&tx).unwrap();
+}
+
+#[test]
+fn session_display_and_format() {
+    let (_main, mut workers, _t, _app) = stack(0, &[1]);
+    let wrk = &mut workers[0];
+    let h = ready_session(wrk, 1);
+    wrk.session_enqueue_notify(h).unwrap();
+    let s = wrk.session_get(h).unwrap();
+    assert_eq!(s.to_string(), "[0:0][T] ready flags: rx-event");
+    // No transport connection behind it: the transport says so.
+    assert!(
+        wrk.format_session(h, 1)
+            .unwrap()
+            .starts_with("empty\n0         0")
+    );
+    let s = wrk.session_get_mut(h).unwrap();
+    s.set_state(SessionState::TransportDeleted).unwrap();
+    assert_eq!(wrk.format_session(h, 1).unwrap(), "[0:0] CLOSED");
+    assert_eq!(wrk.session_get(h).unwrap().to_string(), "[0:0] CLOSED");
+}

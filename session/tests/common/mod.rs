@@ -138,6 +138,34 @@ impl TestTransport {
             .unwrap();
     }
 
+    /// Tells the peer, closes and deletes this side, frees the connection.
+    fn close_or_reset(&self, wrk: &mut Worker, conn: u32, reset: bool) {
+        let Some(me) = Self::conn(wrk, conn) else {
+            return;
+        };
+        if let Some((peer_tc, _)) = Self::peer_session(wrk, conn) {
+            let r = if reset {
+                wrk.session_transport_reset_notify(&peer_tc)
+            } else {
+                wrk.session_transport_closing_notify(&peer_tc)
+            };
+            r.unwrap();
+        }
+        wrk.session_transport_closed_notify(&me.tc).unwrap();
+        wrk.session_transport_delete_notify(&me.tc).unwrap();
+        self.cleanup_conn(wrk, conn);
+    }
+
+    fn cleanup_conn(&self, wrk: &mut Worker, conn: u32) {
+        let st = wrk.local_state_mut::<TtWorker>();
+        if let Some(c) = st.conns.try_remove(conn as usize)
+            && let Some(p) = c.peer
+            && let Some(pc) = st.conns.get_mut(p as usize)
+        {
+            pc.peer = None;
+        }
+    }
+
     fn peer_session(wrk: &Worker, conn: u32) -> Option<(TransportConnection, SessionHandle)> {
         let me = Self::conn(wrk, conn)?;
         let peer = Self::conn(wrk, me.peer?)?;
@@ -211,37 +239,17 @@ impl Transport for TestTransport {
 
     fn close(&self, wrk: &mut Worker, conn: u32) {
         self.note(format!("close {}:{conn}", wrk.thread_index()));
-        let Some(me) = Self::conn(wrk, conn) else {
-            return;
-        };
-        if let Some((peer_tc, _)) = Self::peer_session(wrk, conn) {
-            wrk.session_transport_closing_notify(&peer_tc).unwrap();
-        }
-        wrk.session_transport_closed_notify(&me.tc).unwrap();
-        wrk.session_transport_delete_notify(&me.tc).unwrap();
+        self.close_or_reset(wrk, conn, false);
     }
 
     fn reset(&self, wrk: &mut Worker, conn: u32) {
         self.note(format!("reset {}:{conn}", wrk.thread_index()));
-        let Some(me) = Self::conn(wrk, conn) else {
-            return;
-        };
-        if let Some((peer_tc, _)) = Self::peer_session(wrk, conn) {
-            wrk.session_transport_reset_notify(&peer_tc).unwrap();
-        }
-        wrk.session_transport_closed_notify(&me.tc).unwrap();
-        wrk.session_transport_delete_notify(&me.tc).unwrap();
+        self.close_or_reset(wrk, conn, true);
     }
 
     fn cleanup(&self, wrk: &mut Worker, conn: u32) {
         self.note(format!("cleanup {}:{conn}", wrk.thread_index()));
-        let st = wrk.local_state_mut::<TtWorker>();
-        if let Some(c) = st.conns.try_remove(conn as usize)
-            && let Some(p) = c.peer
-            && let Some(pc) = st.conns.get_mut(p as usize)
-        {
-            pc.peer = None;
-        }
+        self.cleanup_conn(wrk, conn);
     }
 
     fn cleanup_ho(&self, _wrk: &mut Worker, ho_index: u32) {
