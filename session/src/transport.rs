@@ -134,7 +134,7 @@ pub struct TransportOptions {
 ///
 /// Calls that run on a worker get that worker (`&mut Worker`): the
 /// transport keeps its per-thread state in the worker
-/// ([`Worker::transport_state_mut`]) and uses the worker's sessions and
+/// ([`Worker::local_state_mut`]) and uses the worker's sessions and
 /// queues. Listeners are handled on thread 0; connects on the transport's
 /// connect thread ([`crate::SessionMain::transport_cl_thread`]); the rest on
 /// the connection's thread. `get_listener` and `get_half_open` may be called
