@@ -510,18 +510,28 @@ impl SegmentManager {
         rx_size: u32,
         tx_size: u32,
     ) -> Result<FifoPair> {
-        let mut max_free = rx_size as usize + tx_size as usize - 1;
-        let mut best = None;
-        for (index, generation, seg) in segs.pool.iter() {
-            if seg.flags().contains(SegmentFlags::CUSTOM_USE) {
-                continue;
+        let mut candidates = segs
+            .pool
+            .iter()
+            .filter(|(_, _, seg)| !seg.flags().contains(SegmentFlags::CUSTOM_USE));
+        let best = match (candidates.next(), candidates.next()) {
+            // One candidate (the common case): trying it is the check, a
+            // segment without room answers Full; this saves a pass over the
+            // segment's allocator lock.
+            (Some(only), None) => Some(only),
+            (first, second) => {
+                let mut max_free = rx_size as usize + tx_size as usize - 1;
+                let mut best = None;
+                for (index, generation, seg) in first.into_iter().chain(second).chain(candidates) {
+                    let free = seg.available_bytes();
+                    if free > max_free {
+                        max_free = free;
+                        best = Some((index, generation, seg));
+                    }
+                }
+                best
             }
-            let free = seg.available_bytes();
-            if free > max_free {
-                max_free = free;
-                best = Some((index, generation, seg));
-            }
-        }
+        };
         let (index, generation, seg) = best.ok_or(SmError::SegNoSpace)?;
         let (rx, tx) = self.alloc_in(seg, index, thread, rx_size, tx_size)?;
         Ok(FifoPair {
@@ -566,12 +576,14 @@ impl SegmentManager {
         // Free both even if one fails, so a bad rx cannot leak a good tx.
         let rx_result = seg.free_fifo(rx);
         let tx_result = seg.free_fifo(tx);
-        rx_result.map_err(SmError::BadFifo)?;
-        tx_result.map_err(SmError::BadFifo)?;
-        // Custom-use segments belong to their user (ct), which deletes them
-        // when its own accounting says so; the first segment may be
-        // protected while the owner is attached.
-        let deletable = seg.num_fifos() == 0
+        let freed_one =
+            rx_result.map_err(SmError::BadFifo)? | tx_result.map_err(SmError::BadFifo)?;
+        // Only a fifo actually freed can have emptied the segment. Custom-use
+        // segments belong to their user (ct), which deletes them when its
+        // own accounting says so; the first segment may be protected while
+        // the owner is attached.
+        let deletable = freed_one
+            && seg.num_fifos() == 0
             && !seg.flags().contains(SegmentFlags::CUSTOM_USE)
             && (index != 0 || !self.first_is_protected() || self.app_detached());
         Ok(deletable.then_some((index, generation)))

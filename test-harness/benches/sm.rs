@@ -9,8 +9,10 @@
 //! `BENCH malloc_pair_ns`, `BENCH malloc_pair_2t_ns` and the ratios
 //! `BENCH sm_fifo_pair_alloc_vs_malloc_ratio`,
 //! `BENCH sm_fifo_pair_alloc_2t_vs_malloc_ratio`. Also the same pair taken
-//! straight from the segment (`BENCH segment_fifo_pair_alloc_ns`) and
-//! `BENCH sm_fifo_pair_alloc_vs_segment_ratio`: the manager's own share.
+//! straight from the segment (`BENCH segment_fifo_pair_alloc_ns`,
+//! `BENCH segment_fifo_pair_alloc_2t_ns`) and
+//! `BENCH sm_fifo_pair_alloc_vs_segment_ratio` (and `_2t_`): the manager's
+//! own share.
 
 use std::hint::black_box;
 use std::sync::{Arc, Barrier};
@@ -49,12 +51,12 @@ fn sm_cycles(sms: &SegmentManagers, sm: &SegmentManager, thread: u32, cycles: u6
 
 /// The same pair straight from the segment, no manager: what the manager
 /// adds on top of the segment allocator.
-fn segment_cycles(sm: &SegmentManager, cycles: u64) {
+fn segment_cycles(sm: &SegmentManager, thread: u32, cycles: u64) {
     let guard = sm.get_segment_w_lock(0).expect("first segment");
     let seg = guard.segment();
     for _ in 0..cycles {
-        let rx = seg.alloc_fifo_w_slice(0, FIFO_SIZE).expect("rx");
-        let tx = seg.alloc_fifo_w_slice(0, FIFO_SIZE).expect("tx");
+        let rx = seg.alloc_fifo_w_slice(thread, FIFO_SIZE).expect("rx");
+        let tx = seg.alloc_fifo_w_slice(thread, FIFO_SIZE).expect("tx");
         seg.free_fifo(black_box(&rx)).expect("free rx");
         seg.free_fifo(black_box(&tx)).expect("free tx");
     }
@@ -120,15 +122,21 @@ fn main() {
     };
     let mut seg_1t = || {
         let t0 = Instant::now();
-        segment_cycles(&sm1, cycles);
+        segment_cycles(&sm1, 0, cycles);
         bench::ns_per_op(t0.elapsed(), cycles)
+    };
+    let mut seg_2t = || {
+        let sm = sm2.clone();
+        let elapsed = on_threads(2, move |t| segment_cycles(&sm, t, cycles));
+        bench::ns_per_op(elapsed, cycles)
     };
     let mut malloc_2t = || bench::ns_per_op(on_threads(2, move |_| malloc_cycles(cycles)), cycles);
 
-    let [sm1_ns, sm2_ns, seg_ns, m1_ns, m2_ns] = bench::medians_of_3_interleaved([
+    let [sm1_ns, sm2_ns, seg_ns, seg2_ns, m1_ns, m2_ns] = bench::medians_of_3_interleaved([
         &mut sm_1t,
         &mut sm_2t,
         &mut seg_1t,
+        &mut seg_2t,
         &mut malloc_1t,
         &mut malloc_2t,
     ]);
@@ -137,9 +145,11 @@ fn main() {
     bench::report_ns("sm_fifo_pair_alloc_ns", sm1_ns);
     bench::report_ns("sm_fifo_pair_alloc_2t_ns", sm2_ns);
     bench::report_ns("segment_fifo_pair_alloc_ns", seg_ns);
+    bench::report_ns("segment_fifo_pair_alloc_2t_ns", seg2_ns);
     bench::report_ns("malloc_pair_ns", m1_ns);
     bench::report_ns("malloc_pair_2t_ns", m2_ns);
     bench::report_ratio("sm_fifo_pair_alloc_vs_malloc_ratio", sm1_ns, m1_ns);
     bench::report_ratio("sm_fifo_pair_alloc_2t_vs_malloc_ratio", sm2_ns, m2_ns);
     bench::report_ratio("sm_fifo_pair_alloc_vs_segment_ratio", sm1_ns, seg_ns);
+    bench::report_ratio("sm_fifo_pair_alloc_2t_vs_segment_ratio", sm2_ns, seg2_ns);
 }
