@@ -61,7 +61,8 @@ impl SegmentManagers {
     /// Allocates a segment manager with `props`, notifying `hook` of the
     /// segments it adds for fifos (VPP `segment_manager_alloc` +
     /// `segment_manager_init`). It has no segment yet: call
-    /// [`SegmentManager::init_first`] for VPP's `init_first`.
+    /// [`SegmentManager::init_first`] for VPP's `init_first`. The hook is a
+    /// `std` `Arc` in every build (loom models do not track it).
     pub fn alloc(
         &self,
         props: SegmentManagerProps,
