@@ -1,22 +1,45 @@
 //! Threaded stress: allocators and a segment adder/deleter on one manager.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use fifo_segment::SegmentFlags;
-use segment_manager::{NoHook, SegmentBacking, SegmentManagerProps, SegmentManagers, SmError};
+use fifo_segment::{FifoSegment, SegmentFlags};
+use segment_manager::{
+    HookError, SegmentBacking, SegmentHandle, SegmentHook, SegmentManagerProps, SegmentManagers,
+    SmError,
+};
+
+/// Counts the owner notifications.
+#[derive(Default)]
+struct Counter {
+    adds: AtomicUsize,
+    dels: AtomicUsize,
+}
+
+impl SegmentHook for Counter {
+    fn on_add(&self, _: SegmentHandle, _: &FifoSegment) -> Result<(), HookError> {
+        self.adds.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn on_del(&self, _: SegmentHandle) {
+        self.dels.fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 const ALLOCATORS: u32 = 4;
 const CYCLES: usize = 10_000;
 
-/// 4 threads x 10k alloc/free of fifo pairs (holding a few at a time so
-/// segments fill, get added and empty) while a fifth thread adds and
+/// 4 threads x 10k alloc/free of fifo pairs (each holding up to 64 pairs,
+/// 2 MiB, more than the first segment: segments fill, get added for the
+/// allocators and are deleted when they empty) while a fifth thread adds and
 /// deletes empty segments. Afterwards no segment holds a fifo, and freeing
 /// the manager leaves the pool empty.
 #[test]
 #[cfg_attr(debug_assertions, ignore = "stress: release only")]
 fn stress_alloc_free_while_adding_and_deleting_segments() {
     let sms = Arc::new(SegmentManagers::new(ALLOCATORS));
+    let hook = Arc::new(Counter::default());
     let sm = sms.alloc(
         SegmentManagerProps {
             rx_fifo_size: 16 << 10,
@@ -26,7 +49,7 @@ fn stress_alloc_free_while_adding_and_deleting_segments() {
             backing: SegmentBacking::Heap,
             ..Default::default()
         },
-        Arc::new(NoHook),
+        hook.clone(),
     );
     sm.init_first().unwrap();
     let done = Arc::new(AtomicBool::new(false));
@@ -40,8 +63,7 @@ fn stress_alloc_free_while_adding_and_deleting_segments() {
                     let pair = sm.alloc_session_fifos(thread).unwrap();
                     assert_eq!(pair.rx.segment_index(), pair.segment.segment_index());
                     held.push(pair);
-                    // Keep up to 8 pairs so segments fill and new ones are added.
-                    if held.len() > (i % 8) {
+                    if held.len() > (i % 64) {
                         let p = held.swap_remove(i % held.len());
                         sms.dealloc_fifos(&p.rx, &p.tx).unwrap();
                     }
