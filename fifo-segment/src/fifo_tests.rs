@@ -387,3 +387,15 @@ fn same_distinguishes_reused_offsets() {
     assert_eq!(g.offset(), off);
     assert_ne!(g.generation(), gen_old);
 }
+
+#[test]
+fn handles_are_send_and_sync_where_they_should_be() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<Fifo>();
+    sync::<Fifo>();
+    send::<crate::Producer>();
+    send::<crate::Consumer>();
+    send::<FifoSegment>();
+    sync::<FifoSegment>();
+}

@@ -13,9 +13,9 @@
 //! [`crate::sync`] atomics, so under loom they are loom's atomics. Fifo data
 //! is copied in and out through `copy_in` / `copy_out` (or borrowed as
 //! slices for zero-copy). Under loom every data byte also has a
-//! `loom::cell::UnsafeCell` that each access goes through (`with` for
-//! reads, `with_mut` for writes): a missing Release/Acquire on head or tail
-//! becomes a loom causality error. The bytes themselves stay in the buffer,
+//! `loom::cell::UnsafeCell` (made on the byte's first access) that each
+//! access goes through (`with` for reads, `with_mut` for writes): a missing
+//! Release/Acquire on head or tail becomes a loom causality error. The bytes themselves stay in the buffer,
 //! so the zero-copy slices exist under loom too; a slice handed out is
 //! tracked as one access of its whole range when it is handed out.
 
@@ -45,8 +45,10 @@ pub(crate) struct Storage {
     base: NonNull<u8>,
     len: usize,
     backing: Backing,
+    /// Per-byte loom cells, made on first access: a segment of N bytes
+    /// costs loom objects only for the bytes a model touches.
     #[cfg(loom)]
-    track: Box<[loom::cell::UnsafeCell<()>]>,
+    track: Box<[std::sync::OnceLock<loom::cell::UnsafeCell<()>>]>,
 }
 
 // SAFETY: `Storage` owns its memory (a mapping or a heap block) for its whole
@@ -120,7 +122,7 @@ impl Storage {
             len,
             backing: Backing::Heap { layout },
             #[cfg(loom)]
-            track: (0..len).map(|_| loom::cell::UnsafeCell::new(())).collect(),
+            track: (0..len).map(|_| std::sync::OnceLock::new()).collect(),
         })
     }
 
@@ -233,17 +235,22 @@ impl Storage {
         unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(off), len) }
     }
 
+    // A cell made by its first access counts as written by that thread:
+    // in a correct fifo the first access to a data byte is the producer's
+    // write, so lazily made cells check exactly what eager ones would.
     #[cfg(loom)]
     fn track_write(&self, off: usize, len: usize) {
         for cell in &self.track[off..off + len] {
-            cell.with_mut(|_| ());
+            cell.get_or_init(|| loom::cell::UnsafeCell::new(()))
+                .with_mut(|_| ());
         }
     }
 
     #[cfg(loom)]
     fn track_read(&self, off: usize, len: usize) {
         for cell in &self.track[off..off + len] {
-            cell.with(|_| ());
+            cell.get_or_init(|| loom::cell::UnsafeCell::new(()))
+                .with(|_| ());
         }
     }
 }
