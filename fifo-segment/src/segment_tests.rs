@@ -332,3 +332,89 @@ fn corrupted_head_or_tail_is_an_error_on_the_other_side() {
     shr.tail.0.store(64, Ordering::Relaxed);
     assert!(f.consumer().is_ok() && f.producer().is_ok());
 }
+
+/// A hostile peer scribbles random heads and tails while the owner keeps
+/// streaming: every operation answers Ok or a typed error, never a panic or
+/// an access outside the fifo.
+#[test]
+fn hostile_peer_scribbling_never_breaks_the_owner() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    let s = FifoSegment::create("hostile", 1 << 20, 1, SegmentFlags::empty()).unwrap();
+    let f = s.alloc_fifo_w_slice(0, 256).unwrap();
+    let peer = FifoSegment::attach(dup(&s)).unwrap();
+    let pf = peer.fifo_at(f.offset()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let scribbler = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let shr = pf.inner().shared();
+            let mut x = 0x2545_f491_4f6c_dd1du64;
+            while !stop.load(Ordering::Relaxed) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Mostly plausible lies (a distance up to a bit over the
+                // size), sometimes wild values.
+                let near = (x >> 32) as u32 % 300;
+                match x % 4 {
+                    0 => shr.head.0.store(x as u32, Ordering::Relaxed),
+                    1 => shr.tail.0.store(x as u32, Ordering::Relaxed),
+                    2 => {
+                        let t = shr.tail.0.load(Ordering::Relaxed);
+                        shr.head.0.store(t.wrapping_sub(near), Ordering::Relaxed);
+                    }
+                    _ => {
+                        let h = shr.head.0.load(Ordering::Relaxed);
+                        shr.tail.0.store(h.wrapping_add(near), Ordering::Relaxed);
+                    }
+                }
+                std::thread::yield_now();
+            }
+        })
+    };
+    let (mut ok, mut corrupted) = (0u32, 0u32);
+    fn tally(counts: (&mut u32, &mut u32), r: Result<usize, FifoError>) {
+        match r {
+            Ok(_) => *counts.0 += 1,
+            Err(FifoError::Corrupted(_)) => *counts.1 += 1,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    let mut buf = [0u8; 300];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(300);
+    while std::time::Instant::now() < deadline || corrupted == 0 || ok == 0 {
+        assert!(
+            deadline.elapsed() < std::time::Duration::from_secs(20),
+            "no mix of outcomes: ok {ok}, corrupted {corrupted}"
+        );
+        // Fresh roles each round: a role's construction validates too.
+        let (Ok(mut tx), Ok(mut rx)) = (f.producer(), f.consumer()) else {
+            corrupted += 1;
+            continue;
+        };
+        let data = buf;
+        tally((&mut ok, &mut corrupted), tx.enqueue(&data[..100]));
+        tally((&mut ok, &mut corrupted), rx.dequeue(&mut buf));
+        let r = rx.peek(3, &mut buf);
+        // Peeking past a (bogus) readable range is OutOfRange, also fine.
+        if r != Err(FifoError::OutOfRange) {
+            tally((&mut ok, &mut corrupted), r);
+        }
+        let r = rx.dequeue_drop(7).map(|n| n as usize);
+        tally((&mut ok, &mut corrupted), r);
+        let r = tx.write_slices().map(|(a, b)| a.len() + b.len());
+        tally((&mut ok, &mut corrupted), r);
+        let r = rx.read_slices().map(|(a, b)| a.len() + b.len());
+        tally((&mut ok, &mut corrupted), r);
+        tally(
+            (&mut ok, &mut corrupted),
+            f.max_dequeue().map(|n| n as usize),
+        );
+        let _ = f.needs_deq_ntf(1);
+    }
+    stop.store(true, Ordering::Relaxed);
+    scribbler.join().unwrap();
+    assert!(corrupted > 0, "the scribbler was never noticed");
+    assert!(ok > 0);
+}

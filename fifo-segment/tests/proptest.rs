@@ -121,3 +121,68 @@ proptest! {
         prop_assert_eq!(seg.num_fifos(), 0);
     }
 }
+
+#[derive(Debug, Clone)]
+enum SegOp {
+    Alloc { slice: u32, log2: u32 },
+    Free(usize),
+}
+
+fn seg_op() -> impl Strategy<Value = SegOp> {
+    prop_oneof![
+        3 => (0u32..3, 0u32..14).prop_map(|(slice, log2)| SegOp::Alloc { slice, log2 }),
+        2 => any::<usize>().prop_map(SegOp::Free),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+    /// Random alloc/free: live fifos never overlap, stay inside the
+    /// segment, and every byte is accounted for (live or available), so
+    /// freeing everything gives all memory back.
+    #[test]
+    fn allocator_accounts_for_every_byte(ops in prop::collection::vec(seg_op(), 1..200)) {
+        let seg = FifoSegment::create_heap(256 * 1024, 3, SegmentFlags::empty()).unwrap();
+        let usable = seg.available_bytes();
+        let mut live: Vec<fifo_segment::Fifo> = Vec::new();
+        for op in ops {
+            match op {
+                SegOp::Alloc { slice, log2 } => match seg.alloc_fifo_w_slice(slice, 1 << log2) {
+                    Ok(f) => {
+                        prop_assert_eq!(f.size(), 1 << log2);
+                        prop_assert!(f.is_empty().unwrap());
+                        live.push(f);
+                    }
+                    Err(fifo_segment::SegmentError::Full { requested }) => {
+                        prop_assert_eq!(requested, FifoSegment::fifo_footprint(1 << log2));
+                    }
+                    Err(e) => prop_assert!(false, "unexpected {e}"),
+                },
+                SegOp::Free(i) if !live.is_empty() => {
+                    let f = live.swap_remove(i % live.len());
+                    prop_assert!(seg.free_fifo(&f).unwrap());
+                }
+                SegOp::Free(_) => {}
+            }
+            let mut spans: Vec<(u64, u64)> = live
+                .iter()
+                .map(|f| (f.offset(), f.offset() + FifoSegment::fifo_footprint(f.size()) as u64))
+                .collect();
+            spans.sort_unstable();
+            for w in spans.windows(2) {
+                prop_assert!(w[0].1 <= w[1].0, "overlapping fifos {:?}", w);
+            }
+            if let Some(last) = spans.last() {
+                prop_assert!(last.1 <= seg.size() as u64);
+            }
+            let live_bytes: usize = live.iter().map(|f| FifoSegment::fifo_footprint(f.size())).sum();
+            prop_assert_eq!(seg.available_bytes() + live_bytes, usable);
+            prop_assert_eq!(seg.num_fifos(), live.len());
+        }
+        for f in live.drain(..) {
+            prop_assert!(seg.free_fifo(&f).unwrap());
+        }
+        prop_assert_eq!(seg.available_bytes(), usable);
+        prop_assert_eq!(seg.num_fifos(), 0);
+    }
+}
