@@ -9,7 +9,10 @@
 //! (segment-manager, session, transport-ct use it for every lock or atomic a
 //! loom model touches).
 //!
-//! Under loom every type here must be created inside `loom::model`.
+//! Portable subset: `new`, `lock` / `read` / `write`, `try_*`, `get_mut`,
+//! `into_inner` and the guards' `Deref` / `DerefMut`; parking_lot-only extras
+//! (guard `map`, upgradable reads, `const` constructors) do not exist under
+//! loom. Under loom every type here must be created inside `loom::model`.
 //!
 //! ```
 //! use fifo_segment::sync::{Arc, Mutex, atomic::{AtomicU32, Ordering}};
@@ -54,6 +57,11 @@ pub fn spin_loop() {
     std::hint::spin_loop();
     #[cfg(loom)]
     loom::thread::yield_now();
+}
+
+/// `std::hint`'s shape: `hint::spin_loop()` is [`spin_loop`].
+pub mod hint {
+    pub use super::spin_loop;
 }
 
 #[cfg(loom)]
