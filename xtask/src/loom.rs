@@ -20,13 +20,13 @@ pub fn target_dir(ws: &Workspace) -> PathBuf {
     ws.target_dir.join("loom")
 }
 
-/// Does the crate contain loom code (a loom dependency, or `loom` named in
-/// its sources)? Those crates are linted under `--cfg loom` too.
+/// Does the crate contain loom code (a loom dependency, or `loom` in a
+/// `cfg` predicate of its sources)? Those crates are linted under
+/// `--cfg loom` too.
 pub fn has_loom_code(p: &Package) -> bool {
     p.deps.iter().any(|d| d.name == "loom")
         || rust_files(&p.dir).iter().any(|f| {
-            std::fs::read_to_string(f)
-                .is_ok_and(|src| !rust_scan::lines_with_ident(&src, "loom").is_empty())
+            std::fs::read_to_string(f).is_ok_and(|src| rust_scan::cfg_mentions(&src, "loom"))
         })
 }
 

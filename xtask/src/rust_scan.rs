@@ -5,6 +5,14 @@
 /// Identifiers (and keywords) of `src` with their 1-based line numbers,
 /// outside comments and literals. Raw identifiers keep their `r#` off.
 pub fn idents(src: &str) -> Vec<(usize, &str)> {
+    spans(src)
+        .into_iter()
+        .map(|(line, _, w)| (line, w))
+        .collect()
+}
+
+/// Like [`idents`], with each identifier's byte offset.
+fn spans(src: &str) -> Vec<(usize, usize, &str)> {
     let b = src.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -59,7 +67,7 @@ pub fn idents(src: &str) -> Vec<(usize, &str)> {
                     ("b", Some(b'\'')) => i = skip_char_or_lifetime(src, i),
                     // r#ident
                     ("r", Some(b'#')) => i += 1,
-                    _ => out.push((line, word)),
+                    _ => out.push((line, start, word)),
                 }
             }
             _ => i += 1,
@@ -75,6 +83,48 @@ pub fn lines_with_ident(src: &str, word: &str) -> Vec<usize> {
         .filter(|(_, w)| *w == word)
         .map(|(l, _)| l)
         .collect()
+}
+
+/// Is identifier `word` named inside a `cfg(...)` or `cfg_attr(...)`
+/// predicate in code (`#[cfg(loom)]`, `#[cfg(all(test, not(loom)))]`,
+/// `cfg!(loom)`)? A module or path that merely shares the name does not count.
+pub fn cfg_mentions(src: &str, word: &str) -> bool {
+    let spans = spans(src);
+    let b = src.as_bytes();
+    spans
+        .iter()
+        .filter(|(_, _, w)| *w == "cfg" || *w == "cfg_attr")
+        .any(|&(_, at, w)| {
+            let mut i = at + w.len();
+            while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b'!') {
+                i += 1;
+            }
+            if b.get(i) != Some(&b'(') {
+                return false;
+            }
+            let open = i;
+            let mut depth = 0usize;
+            while i < b.len() {
+                match b[i] {
+                    b'(' => depth += 1,
+                    b')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    b'"' => {
+                        let mut line = 0;
+                        i = skip_string(b, i + 1, &mut line) - 1;
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            spans
+                .iter()
+                .any(|&(_, o, x)| x == word && o > open && o < i)
+        })
 }
 
 /// Does `src` carry `#![forbid(unsafe_code)]` (any spacing)?
@@ -210,6 +260,24 @@ fn f<'a>(x: &'a str) -> char {
         let src = "#[cfg(loom)]\nuse loom::sync::Arc;\n// loom in a comment\nlet s = \"loom\";\n";
         assert_eq!(lines_with_ident(src, "loom"), [1, 2]);
         assert!(lines_with_ident("fn bloom() {}", "loom").is_empty());
+    }
+
+    #[test]
+    fn loom_in_cfg_predicates_only() {
+        assert!(cfg_mentions("#[cfg(loom)]\nfn f() {}", "loom"));
+        assert!(cfg_mentions("#[cfg(all(test, not(loom)))]\nmod t;", "loom"));
+        assert!(cfg_mentions("#[cfg_attr(loom, ignore)]\nfn t() {}", "loom"));
+        assert!(cfg_mentions("if cfg!(loom) { }", "loom"));
+        assert!(cfg_mentions("#[cfg(feature = \")\", loom)]", "loom"));
+        assert!(!cfg_mentions(
+            "mod loom;\nuse crate::loom::run;\n#[cfg(test)]\nmod tests {}",
+            "loom"
+        ));
+        assert!(!cfg_mentions(
+            "// #[cfg(loom)]\n#[cfg(test)] fn loom() {}",
+            "loom"
+        ));
+        assert!(!cfg_mentions("#[cfg(test)]\nfn f() { loom(); }", "loom"));
     }
 
     #[test]
