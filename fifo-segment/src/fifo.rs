@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32 as StdAtomicU32, Ordering as StdOrdering};
 
 use crate::error::FifoError;
-use crate::layout::{FifoShared, INVALID_INDEX, fifo_header_len};
+use crate::layout::{FifoShared, INVALID_INDEX, MAX_FIFO_SIZE, fifo_header_len};
 use crate::segment::SegmentInner;
 use crate::sync::atomic::{Ordering, fence};
 
@@ -165,9 +165,10 @@ impl FifoInner {
 
     /// A snapshot of the occupancy for an observer that owns neither index.
     /// Head is loaded on both sides of tail: with the same head both times
-    /// the pair is consistent and validated strictly; if the consumer moved
-    /// meanwhile, retry, and after a few tries report the bounded value
-    /// (any value in 0..=size is a truthful answer to a racing question).
+    /// the pair is consistent (head <= tail <= head + size for honest ends)
+    /// and validated strictly; if the consumer moved meanwhile, retry, and
+    /// after a few tries report a clamped value (any value in 0..=size is a
+    /// truthful answer to a question that races both ends).
     fn occupancy(&self) -> Result<u32, FifoError> {
         let shr = self.shared();
         let mut last = 0;
@@ -178,7 +179,14 @@ impl FifoInner {
             if h1 == h2 {
                 return self.distance(h1, t);
             }
-            last = t.wrapping_sub(h1).min(self.size);
+            // Honest ends keep t - h2 <= size (head read after tail), but
+            // the consumer may have passed t: clamp that to empty.
+            let d = t.wrapping_sub(h2);
+            last = if d > MAX_FIFO_SIZE {
+                0
+            } else {
+                d.min(self.size)
+            };
         }
         Ok(last)
     }

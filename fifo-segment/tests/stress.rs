@@ -77,3 +77,57 @@ fn checksum_detects_reordering() {
     d.update(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
     assert_ne!(c.finish(), d.finish(), "word order matters");
 }
+
+/// A third thread asking for the occupancy while both ends race never sees
+/// a false `Corrupted` nor a value beyond the size.
+#[test]
+fn observer_never_sees_false_corruption() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let seg = FifoSegment::create_heap(1 << 20, 1, SegmentFlags::empty()).unwrap();
+    // Tiny fifo, pieces near its size: both indices move all the time.
+    let fifo = seg.alloc_fifo_w_slice(0, 64).unwrap();
+    let mut tx = fifo.producer().unwrap();
+    let mut rx = fifo.consumer().unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let total: usize = 16 << 20;
+    let producer = std::thread::spawn(move || {
+        let piece = [0xabu8; 48];
+        let (mut sent, mut idle) = (0, 0);
+        while sent < total {
+            let n = tx.enqueue(&piece[..piece.len().min(total - sent)]).unwrap();
+            if n == 0 {
+                backoff(&mut idle);
+            }
+            sent += n;
+        }
+    });
+    let observer = {
+        let (fifo, done) = (fifo.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut looks = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                let d = fifo.max_dequeue().expect("occupancy");
+                let e = fifo.max_enqueue().expect("free space");
+                assert!(d <= 64 && e <= 64);
+                looks += 1;
+                if looks % 64 == 0 {
+                    std::thread::yield_now();
+                }
+            }
+            looks
+        })
+    };
+    let mut buf = [0u8; 40];
+    let (mut got, mut idle) = (0, 0);
+    while got < total {
+        let n = rx.dequeue(&mut buf).unwrap();
+        if n == 0 {
+            backoff(&mut idle);
+        }
+        got += n;
+    }
+    producer.join().unwrap();
+    done.store(true, Ordering::Relaxed);
+    assert!(observer.join().unwrap() > 0);
+}
