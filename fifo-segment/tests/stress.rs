@@ -111,7 +111,7 @@ fn observer_never_sees_false_corruption() {
                 let e = fifo.max_enqueue().expect("free space");
                 assert!(d <= 64 && e <= 64);
                 looks += 1;
-                if looks % 64 == 0 {
+                if looks.is_multiple_of(64) {
                     std::thread::yield_now();
                 }
             }
