@@ -140,7 +140,8 @@ impl FifoSegment {
 
     fn new_owner(storage: Storage, n_slices: u32, flags: SegmentFlags) -> Self {
         let size = storage.len();
-        storage.init(0, SegmentHeader::new(size, n_slices, flags.bits()));
+        // SAFETY: `storage` was just made and nothing else refers to it.
+        unsafe { storage.init(0, SegmentHeader::new(size, n_slices, flags.bits())) };
         let alloc = Allocator::new(layout::segment_header_len(), size, n_slices);
         Self {
             inner: Arc::new(SegmentInner {
@@ -291,7 +292,10 @@ impl FifoSegment {
             .alloc(slice, class)
             .map_err(|requested| SegmentError::Full { requested })?;
         let data_size = 1u32 << class;
-        self.inner.storage.init(off, FifoShared::new(data_size, 0));
+        // SAFETY: the allocator hands out a chunk either fresh or returned
+        // by the drop of the last handle of a freed fifo, so no handle in
+        // this process can touch it; we hold the allocator lock.
+        unsafe { self.inner.storage.init(off, FifoShared::new(data_size, 0)) };
         let generation = st.next_generation;
         st.next_generation += 1;
         let record = AllocRecord {

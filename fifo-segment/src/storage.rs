@@ -19,6 +19,13 @@
 //! so the zero-copy slices exist under loom too; a slice handed out is
 //! tracked as one access of its whole range when it is handed out.
 
+//!
+//! A peer process writes the same pages behind our back; no Rust aliasing
+//! rule can see that. What keeps us sound is that nothing we decide is
+//! taken from shared bytes unchecked: header fields are atomics read once
+//! and validated, data bytes are only ever copied as opaque payload, and
+//! every offset is bounds-checked here before a pointer is formed.
+
 use std::alloc::{self, Layout};
 use std::ptr::NonNull;
 
@@ -154,11 +161,14 @@ impl Storage {
 
     /// Builds a `T` in place at `off` and returns it. Overwrites whatever
     /// was there without dropping it (header types hold only atomics).
-    pub(crate) fn init<T>(&self, off: usize, value: T) -> &T {
+    ///
+    /// # Safety
+    /// Nothing in this process references the region (a fresh block, or a
+    /// chunk whose last handle is gone), so the write races with no access.
+    pub(crate) unsafe fn init<T>(&self, off: usize, value: T) -> &T {
         self.check::<T>(off, size_of::<T>());
-        // SAFETY: in bounds and aligned (checked above); the region at `off`
-        // belongs to the caller (a fresh or freed allocation nobody else
-        // references), so writing it races with no reader.
+        // SAFETY: in bounds and aligned (checked above); no concurrent
+        // access is the caller's contract.
         unsafe {
             let p = self.base.as_ptr().add(off).cast::<T>();
             p.write(value);
