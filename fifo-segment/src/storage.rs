@@ -22,8 +22,8 @@
 //!
 //! A peer process writes the same pages behind our back; no Rust aliasing
 //! rule can see that. What keeps us sound is that nothing we decide is
-//! taken from shared bytes unchecked: header fields are atomics read once
-//! and validated, data bytes are only ever copied as opaque payload, and
+//! taken from shared bytes unchecked: header fields are atomics, validated
+//! at every read that steers an access, data bytes are only ever copied as opaque payload, and
 //! every offset is bounds-checked here before a pointer is formed.
 
 use std::alloc::{self, Layout};
