@@ -126,6 +126,46 @@ impl Worker {
         self.program_ctrl(WorkerEvent::Close(h), h.thread_index())
     }
 
+    /// The app's reply to an accept notification (VPP
+    /// `session_mq_accepted_reply_handler`): `accepted == false` closes the
+    /// session (the transport tells its peer); otherwise the session becomes
+    /// Ready and the transport finishes what waits for the accept
+    /// ([`Transport::app_accepted`](crate::Transport::app_accepted): ct
+    /// connects the client here). A session the transport closed while the
+    /// app was deciding gets its disconnect notification now.
+    pub fn session_accepted_reply(
+        &mut self,
+        h: SessionHandle,
+        accepted: bool,
+    ) -> Result<(), SessionError> {
+        if !accepted {
+            return self.session_close(h);
+        }
+        let s = self.session_get_mut(h)?;
+        let state = s.state();
+        if state >= SessionState::TransportClosing {
+            let app_wrk = s.app_wrk_index;
+            return self.app_worker_close_notify(app_wrk, h);
+        }
+        if state != SessionState::Accepting {
+            return Err(SessionError::WrongState);
+        }
+        s.set_state(SessionState::Ready)?;
+        let st = s.session_type;
+        let has_data = s
+            .rx_fifo
+            .as_ref()
+            .is_some_and(|f| f.max_dequeue().is_ok_and(|n| n > 0));
+        self.transport_for(st)?.app_accepted(self, h)?;
+        if has_data && self.session_is_valid(h) {
+            self.session_enqueue_notify(h).or_else(|e| match e {
+                SessionError::InvalidAppWrk => Ok(()),
+                e => Err(e),
+            })?;
+        }
+        Ok(())
+    }
+
     /// The app resets the session: drop unsent data, then reset the
     /// transport (VPP `session_reset`).
     pub fn session_reset(&mut self, h: SessionHandle) -> Result<(), SessionError> {

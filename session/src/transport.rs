@@ -214,6 +214,16 @@ pub trait Transport: Send + Sync {
         Err(SessionError::NoSupport)
     }
 
+    /// The app accepted `session`, which this transport created without a
+    /// transport connection of its own to finish (VPP's special case for
+    /// cut-through in `session_mq_accepted_reply_handler`): ct creates the
+    /// client's session and tells the client here. The session is Ready.
+    /// Transports that finish accepts themselves keep the default.
+    fn app_accepted(&self, wrk: &mut Worker, session: SessionHandle) -> Result<(), SessionError> {
+        let _ = (wrk, session);
+        Ok(())
+    }
+
     /// Pending work the transport does on every worker loop iteration;
     /// returns whether it did any. Most transports use RPCs instead.
     fn worker_poll(&self, wrk: &mut Worker) -> bool {
