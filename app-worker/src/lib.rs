@@ -1,3 +1,65 @@
-//! Applications and app workers: attach, listen, connect, notifications and
-//! app-side session I/O (VPP: `application.c`, `application_worker.c`).
+//! Applications and app workers on the ct-stack session layer (VPP:
+//! `application.c`, `application_worker.c`, `application_namespace.c`,
+//! `application_interface.h`).
+//!
+//! - [`Apps`] is the app layer a stack owns: applications, app workers
+//!   (generational handles), app listeners and namespaces. It implements
+//!   the session layer's [`AppInterface`](session::AppInterface): it
+//!   allocates accepted and connected sessions' fifos from the right
+//!   segment manager and delivers events, as callbacks to builtin apps
+//!   ([`AppCallbacks`]) or messages on a bounded queue to external ones
+//!   ([`AppQueue`], congestion when full).
+//! - Control: attach with [`AttachOptions`] (scope, namespace + secret,
+//!   sizes, kind), [`Apps::listen`] into the global and/or local table per
+//!   scope, [`Apps::connect`] (local scope goes through the ct transport
+//!   when registered), disconnect, reset, accept reply, detach.
+//! - [`AppSession`]: the app's end of a session: fifo reads and writes with
+//!   the events the session's worker needs, zero-copy, `std::io::Read` /
+//!   `Write`, blocking or not.
+//! - [`Stack`] ties session layer, runtime, segment managers and apps
+//!   together; [`StackHandle`] is its control surface for app threads.
+//!
+//! ```
+//! use std::net::Ipv4Addr;
+//! use app_worker::{AppKind, AttachOptions, Scope, Stack};
+//! use session::{SessionEndpoint, SessionError, TransportProto};
+//!
+//! let mut stack = Stack::new(0).unwrap();
+//! let client = stack
+//!     .attach(AttachOptions::new("client", AppKind::External).with_scope(Scope::LOCAL))
+//!     .unwrap();
+//! let zero = SessionEndpoint::new(Ipv4Addr::UNSPECIFIED.into(), 80, TransportProto::Tcp);
+//! assert_eq!(stack.connect(client.app_wrk, zero, 0), Err(SessionError::InvalidRmtIp));
+//! stack.detach(client.app).unwrap();
+//! ```
 #![forbid(unsafe_code)]
+
+mod app_worker;
+mod application;
+mod apps;
+mod callbacks;
+mod control;
+mod detach;
+mod handle;
+mod interface;
+mod io;
+mod listener;
+mod namespace;
+mod options;
+mod pool;
+mod queue;
+mod stack;
+mod waker;
+
+pub use app_worker::AppWorker;
+pub use application::Application;
+pub use apps::{Apps, AttachReply};
+pub use callbacks::{AppCallbacks, AppCtx};
+pub use handle::{AppHandle, AppListenerHandle, AppWorkerHandle};
+pub use io::{AppSession, IoMode};
+pub use listener::AppListener;
+pub use namespace::{AppNamespace, DEFAULT_NAMESPACE, NamespaceConfig};
+pub use options::{AppKind, AttachOptions, DEFAULT_EVT_QUEUE_SIZE, Scope};
+pub use queue::{AppMessage, AppQueue, SessionFifos};
+pub use stack::{Stack, StackHandle};
+pub use waker::SessionWaker;

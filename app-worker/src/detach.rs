@@ -1,0 +1,167 @@
+//! Detach (VPP `vnet_application_detach` -> `app_worker_free` for every
+//! worker): in steps, because the app's state is spread over threads.
+//!
+//! 1. [`Apps::detach_listeners`] on thread 0: the app stops listening;
+//!    listen segment managers are detached (freed when empty).
+//! 2. [`Apps::detach_invalidate`]: the app's workers stop being valid, so
+//!    the session layer neither delivers to them nor asks them for fifos.
+//! 3. [`Apps::detach_on_thread`] on every thread: the workers' pending
+//!    events are dropped (their cleanups run), their sessions closed (reset
+//!    when unread data waits), their half-opens cleaned up.
+//! 4. [`Apps::detach_finish`]: connects segment managers detached (freed
+//!    now if empty, else by the last fifo dealloc), the app removed.
+//!
+//! [`Stack::detach`](crate::Stack::detach) runs the steps in order.
+
+use std::sync::Arc;
+
+use session::{SessionError, SessionState, Worker};
+
+use crate::app_worker::AppWorker;
+use crate::apps::Apps;
+use crate::handle::{AppHandle, AppListenerHandle};
+
+impl Apps {
+    /// Step 1 (thread 0): marks the app detaching and removes its
+    /// listeners.
+    pub fn detach_listeners(&self, wrk: &mut Worker, app: AppHandle) -> Result<(), SessionError> {
+        let _c = self.control.lock();
+        let (wrks, listeners) = {
+            let mut st = self.state.write();
+            let entry = st
+                .apps
+                .get_checked_mut(app.index, app.generation)
+                .ok_or(SessionError::NoApp)?;
+            entry.detaching = true;
+            let ws: Vec<u32> = entry.workers.values().copied().collect();
+            let wrks: Vec<Arc<AppWorker>> =
+                ws.iter().filter_map(|&i| st.wrks.get(i).cloned()).collect();
+            let ls: Vec<_> = st
+                .listeners
+                .iter()
+                .filter(|(_, _, al)| al.app_index == app.index)
+                .map(|(i, g, al)| {
+                    (
+                        AppListenerHandle {
+                            app,
+                            al_index: i,
+                            generation: g,
+                        },
+                        al.clone(),
+                    )
+                })
+                .collect();
+            (wrks, ls)
+        };
+        for (alh, al) in listeners {
+            for w in &wrks {
+                for ls in al.sessions() {
+                    self.worker_stop_listen_session(w, ls);
+                }
+                al.workers.lock().remove(&w.wrk_map_index);
+            }
+            self.listener_cleanup(wrk, alh, &al);
+        }
+        Ok(())
+    }
+
+    /// Step 2: the app's workers become invalid; returns their indices.
+    pub fn detach_invalidate(&self, app: AppHandle) -> Result<Vec<u32>, SessionError> {
+        let st = self.state.read();
+        let entry = st
+            .apps
+            .get_checked(app.index, app.generation)
+            .ok_or(SessionError::NoApp)?;
+        let mut out = Vec::new();
+        for &i in entry.workers.values() {
+            if let Some(w) = st.wrks.get(i) {
+                w.detached.store(true, std::sync::atomic::Ordering::Release);
+                for waker in w.wakers.lock().values() {
+                    waker.wake(true);
+                }
+                out.push(i);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Step 3 (every thread): drops the workers' pending events here,
+    /// closes their sessions here and, on the connect thread, cleans up
+    /// their half-opens. Returns how many sessions it closed.
+    pub fn detach_on_thread(&self, wrk: &mut Worker, app_wrks: &[u32]) -> usize {
+        for &i in app_wrks {
+            wrk.app_worker_del_all_events(i);
+        }
+        let ours: Vec<_> = wrk
+            .sessions()
+            .iter()
+            .filter(|s| app_wrks.contains(&s.app_wrk_index))
+            .map(|s| (s.handle(), s.is_half_open(), s.state()))
+            .collect();
+        let mut closed = 0;
+        for (h, half_open, state) in ours {
+            let r = if half_open {
+                wrk.session_cleanup_half_open(h)
+            } else if state < SessionState::Closing {
+                closed += 1;
+                let unread = wrk
+                    .session_get(h)
+                    .ok()
+                    .and_then(|s| s.rx_fifo.as_ref())
+                    .is_some_and(|f| f.max_dequeue().is_ok_and(|n| n > 0));
+                if unread {
+                    wrk.session_reset(h)
+                } else {
+                    wrk.session_close(h)
+                }
+            } else {
+                Ok(())
+            };
+            if let Err(e) = r {
+                tracing::debug!(session = %h, error = %e, "detach close");
+            }
+        }
+        closed
+    }
+
+    /// Step 4: detaches the workers' segment managers and removes the app.
+    pub fn detach_finish(&self, app: AppHandle) -> Result<(), SessionError> {
+        let _c = self.control.lock();
+        let mut st = self.state.write();
+        let entry = st
+            .apps
+            .remove(app.index, app.generation)
+            .ok_or(SessionError::NoApp)?;
+        st.by_name.remove(&entry.app.name);
+        if let Some(ns) = st.namespaces.get_mut(entry.app.ns_index) {
+            ns.n_apps = ns.n_apps.saturating_sub(1);
+        }
+        let mut wrks = Vec::new();
+        for &i in entry.workers.values() {
+            if let Some(g) = st.wrks.generation(i)
+                && let Some(w) = st.wrks.remove(i, g)
+            {
+                wrks.push(w);
+            }
+        }
+        drop(st);
+        for w in wrks {
+            w.detached.store(true, std::sync::atomic::Ordering::Release);
+            w.connects_sm.set_first_is_protected(false);
+            if let Err(e) = self.sms.init_free(w.connects_sm.handle()) {
+                tracing::debug!(error = %e, "connects segment manager free");
+            }
+            let listen: Vec<_> = w.listen_sms.lock().drain().map(|(_, sm)| sm).collect();
+            let detached: Vec<_> = w.detached_sms.lock().drain(..).collect();
+            for sm in listen.into_iter().chain(detached) {
+                sm.set_first_is_protected(false);
+                sm.app_detach();
+                let _ = self.sms.free_safe(sm.handle());
+            }
+            w.half_opens.lock().clear();
+            w.wakers.lock().clear();
+        }
+        tracing::debug!(%app, "app detached");
+        Ok(())
+    }
+}

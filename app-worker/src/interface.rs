@@ -1,0 +1,276 @@
+//! The session layer's app interface, implemented by [`Apps`] (VPP's
+//! `app_worker_*` calls the session layer makes, and the delivery of async
+//! events: session_cb_vft_t callbacks for builtin apps, messages for
+//! external ones).
+
+use std::sync::Arc;
+
+use fifo_segment::{Fifo, SegmentFlags};
+use segment_manager::SmError;
+use session::{
+    AppEvent, AppInterface, Congested, SessionCleanupNtf, SessionError, SessionHandle, Worker,
+};
+
+use crate::app_worker::{AppWorker, Sink};
+use crate::apps::Apps;
+use crate::callbacks::{AppCallbacks, AppCtx};
+use crate::queue::{AppMessage, SessionFifos};
+
+/// A segment-manager error as the session layer reports it.
+pub(crate) fn sm_err(e: SmError) -> SessionError {
+    match e {
+        SmError::SegNoSpace => SessionError::SegNoSpace,
+        SmError::SegNoSpace2 => SessionError::SegNoSpace2,
+        SmError::SegCreate(_) => SessionError::SegCreate,
+        _ => SessionError::Alloc,
+    }
+}
+
+impl Apps {
+    fn session_fifos(wrk: &Worker, h: SessionHandle) -> Result<SessionFifos, SessionError> {
+        let s = wrk.session_get(h)?;
+        match (&s.rx_fifo, &s.tx_fifo) {
+            (Some(rx), Some(tx)) => Ok(SessionFifos {
+                session: h,
+                rx_fifo: rx.clone(),
+                tx_fifo: tx.clone(),
+            }),
+            _ => Err(SessionError::NoSession),
+        }
+    }
+
+    /// The message an external app gets for `event`; `None` for events that
+    /// are the app layer's own business.
+    fn to_message(&self, wrk: &Worker, event: &AppEvent) -> Option<AppMessage> {
+        Some(match event {
+            AppEvent::Rx(h) => AppMessage::Rx(*h),
+            AppEvent::Tx(h) => AppMessage::Tx(*h),
+            AppEvent::Accepted(h) => AppMessage::Accepted {
+                fifos: Self::session_fifos(wrk, *h).ok()?,
+                listener: wrk.session_get(*h).ok()?.listener_handle,
+            },
+            AppEvent::Connected {
+                session,
+                opaque,
+                error,
+            } => AppMessage::Connected {
+                opaque: *opaque,
+                result: match (session, error) {
+                    (_, Some(e)) => Err(*e),
+                    (Some(h), None) => Self::session_fifos(wrk, *h),
+                    (None, None) => Err(SessionError::Unknown),
+                },
+            },
+            AppEvent::Disconnected(h) => AppMessage::Disconnected(*h),
+            AppEvent::Reset(h) => AppMessage::Reset(*h),
+            AppEvent::TransportClosed(h) => AppMessage::TransportClosed(*h),
+            AppEvent::Cleanup { session, ntf, .. } => AppMessage::Cleanup {
+                session: *session,
+                ntf: *ntf,
+            },
+            AppEvent::AddSegment(h) => AppMessage::AddSegment {
+                handle: *h,
+                segment: self.sms.segment(*h).ok(),
+            },
+            AppEvent::DelSegment(h) => AppMessage::DelSegment(*h),
+            AppEvent::Bound {
+                handle,
+                opaque,
+                error,
+            } => AppMessage::Bound {
+                handle: *handle,
+                opaque: *opaque,
+                error: *error,
+            },
+            AppEvent::UnlistenReply {
+                handle,
+                opaque,
+                error,
+            } => AppMessage::UnlistenReply {
+                handle: *handle,
+                opaque: *opaque,
+                error: *error,
+            },
+            AppEvent::HalfCleanup(_) => return None,
+        })
+    }
+
+    /// Runs a builtin app's callback for `event`.
+    fn run_callback(
+        &self,
+        wrk: &mut Worker,
+        w: &Arc<AppWorker>,
+        cb: &Arc<dyn AppCallbacks>,
+        event: &AppEvent,
+    ) {
+        let mut ctx = AppCtx::new(wrk, self, w);
+        match event {
+            AppEvent::Accepted(h) => {
+                let accepted = cb.accept(&mut ctx, *h).is_ok();
+                if let Err(e) = ctx.wrk.session_accepted_reply(*h, accepted) {
+                    tracing::debug!(session = %h, error = %e, "accept reply");
+                }
+            }
+            AppEvent::Connected {
+                session,
+                opaque,
+                error,
+            } => {
+                let result = match (session, error) {
+                    (_, Some(e)) => Err(*e),
+                    (Some(h), None) => Ok(*h),
+                    (None, None) => Err(SessionError::Unknown),
+                };
+                cb.connected(&mut ctx, *opaque, result);
+            }
+            AppEvent::Rx(h) => cb.rx(&mut ctx, *h),
+            AppEvent::Tx(h) => cb.tx(&mut ctx, *h),
+            AppEvent::Disconnected(h) => cb.disconnect(&mut ctx, *h),
+            AppEvent::Reset(h) => cb.reset(&mut ctx, *h),
+            AppEvent::TransportClosed(h) => cb.transport_closed(&mut ctx, *h),
+            AppEvent::Cleanup { session, ntf, .. } => cb.cleanup(&mut ctx, *session, *ntf),
+            AppEvent::AddSegment(h) => cb.add_segment(&mut ctx, *h),
+            AppEvent::DelSegment(h) => cb.del_segment(&mut ctx, *h),
+            AppEvent::Bound { .. } | AppEvent::UnlistenReply { .. } | AppEvent::HalfCleanup(_) => {}
+        }
+    }
+
+    /// Frees one fifo of a session whose other fifo is gone.
+    fn free_one_fifo(&self, f: &Fifo) -> Result<(), SmError> {
+        let sm = self.sms.get_by_index(f.segment_manager_index())?;
+        let g = sm.get_segment_w_lock(f.segment_index())?;
+        g.free_fifo(f).map(drop)
+    }
+
+    /// Fifos in a custom-use segment belong to the transport that made it
+    /// (ct frees its sessions' fifos itself).
+    fn in_custom_segment(&self, f: &Fifo) -> bool {
+        self.sms
+            .get_by_index(f.segment_manager_index())
+            .ok()
+            .and_then(|sm| {
+                sm.get_segment_w_lock(f.segment_index())
+                    .ok()
+                    .map(|g| g.segment().flags().contains(SegmentFlags::CUSTOM_USE))
+            })
+            .unwrap_or(false)
+    }
+}
+
+impl AppInterface for Apps {
+    fn app_worker_is_valid(&self, app_wrk: u32) -> bool {
+        self.app_worker_get_if_valid(app_wrk).is_some()
+    }
+
+    /// VPP `app_worker_init_accepted`: the listener's next worker takes the
+    /// session; its fifos come from that worker's manager for the listener.
+    fn init_accepted(&self, wrk: &mut Worker, h: SessionHandle) -> Result<(), SessionError> {
+        let lh = wrk
+            .session_get(h)?
+            .listener_handle
+            .ok_or(SessionError::NoListen)?;
+        let w = self.application_listener_select_worker(lh)?;
+        if w.is_congested() {
+            return Err(SessionError::Refused);
+        }
+        let sm = w.listen_segment_manager(lh)?;
+        let pair = sm.alloc_session_fifos(wrk.thread_index()).map_err(sm_err);
+        self.flush_segment_notes(wrk);
+        let pair = pair?;
+        for f in [&pair.rx, &pair.tx] {
+            f.set_master_session(h.thread_index(), h.session_index());
+        }
+        let s = wrk.session_get_mut(h)?;
+        s.app_wrk_index = w.wrk_index();
+        s.rx_fifo = Some(pair.rx);
+        s.tx_fifo = Some(pair.tx);
+        Ok(())
+    }
+
+    /// VPP `app_worker_init_connected`: fifos from the worker's connects
+    /// manager.
+    fn init_connected(
+        &self,
+        wrk: &mut Worker,
+        app_wrk: u32,
+        h: SessionHandle,
+    ) -> Result<(), SessionError> {
+        let w = self
+            .app_worker_get_if_valid(app_wrk)
+            .ok_or(SessionError::InvalidAppWrk)?;
+        let pair = w
+            .connects_sm
+            .alloc_session_fifos(wrk.thread_index())
+            .map_err(sm_err);
+        self.flush_segment_notes(wrk);
+        let pair = pair?;
+        for f in [&pair.rx, &pair.tx] {
+            f.set_master_session(h.thread_index(), h.session_index());
+        }
+        let s = wrk.session_get_mut(h)?;
+        s.rx_fifo = Some(pair.rx);
+        s.tx_fifo = Some(pair.tx);
+        Ok(())
+    }
+
+    fn deliver(&self, wrk: &mut Worker, app_wrk: u32, event: &AppEvent) -> Result<(), Congested> {
+        let Some(w) = self.app_worker_get_if_valid(app_wrk) else {
+            // Detached meanwhile: nobody to tell; the session layer still
+            // runs the event's cleanup.
+            return Ok(());
+        };
+        if let AppEvent::HalfCleanup(ho) = event {
+            w.half_opens.lock().remove(ho);
+            return Ok(());
+        }
+        match &w.sink {
+            Sink::Queue(q) => {
+                if let Some(msg) = self.to_message(wrk, event) {
+                    q.try_send(msg).map_err(|_| Congested)?;
+                }
+            }
+            Sink::Builtin(cb) => {
+                let cb = cb.clone();
+                self.run_callback(wrk, &w, &cb, event);
+            }
+        }
+        if let Some(h) = event.session() {
+            let closed = matches!(
+                event,
+                AppEvent::Disconnected(_)
+                    | AppEvent::Reset(_)
+                    | AppEvent::TransportClosed(_)
+                    | AppEvent::Cleanup { .. }
+            );
+            w.wake(h, closed);
+            if let AppEvent::Cleanup {
+                ntf: SessionCleanupNtf::Session,
+                ..
+            } = event
+            {
+                w.wakers.lock().remove(&h);
+            }
+        }
+        Ok(())
+    }
+
+    /// VPP `segment_manager_dealloc_fifos`, except for fifos in custom-use
+    /// segments, which their transport frees.
+    fn dealloc_fifos(&self, wrk: &mut Worker, rx: Option<Fifo>, tx: Option<Fifo>) {
+        if let Some(f) = rx.as_ref().or(tx.as_ref())
+            && self.in_custom_segment(f)
+        {
+            tracing::debug!("fifos in a custom-use segment left to their transport");
+            return;
+        }
+        let r = match (&rx, &tx) {
+            (Some(rx), Some(tx)) => self.sms.dealloc_fifos(rx, tx),
+            (Some(f), None) | (None, Some(f)) => self.free_one_fifo(f),
+            (None, None) => Ok(()),
+        };
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "dealloc fifos");
+        }
+        self.flush_segment_notes(wrk);
+    }
+}

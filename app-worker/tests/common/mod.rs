@@ -1,0 +1,611 @@
+//! A small loopback test transport (not ct) for app-worker's tests.
+//!
+//! Registered twice: for TCP (global lookups: a wildcard or exact global
+//! listener, else `NoIntf`; loopback addresses have no interface, as in
+//! VPP without a loopback interface) and for the local protocol ([`TransportProto::Ct`],
+//! doing ct's lookup decisions through the app layer's API: local table,
+//! rules, `NoRoute` / `Scope` / `LocalConnect`). Either way the server side
+//! is accepted on the accept thread, and the client is connected once the
+//! server app accepts (the `app_accepted` hook). Unlike ct it copies: each
+//! session has its own fifos and `custom_tx` moves bytes from a session's tx
+//! fifo into its peer's rx fifo, arming a dequeue notification on the peer's
+//! rx fifo when it is full; `app_rx_evt` resumes the copy.
+#![allow(dead_code)]
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Weak};
+
+use app_worker::Apps;
+use fifo_segment::DeqNtf;
+use parking_lot::Mutex;
+use session::{
+    ListenerHandle, LocalLookup, SessionEndpoint, SessionEndpointCfg, SessionError, SessionHandle,
+    SessionState, SessionType, Transport, TransportConnection, TransportConnectionFlags,
+    TransportOptions, TransportProto, TransportServiceType, TransportTxType, Worker,
+    format_cli_line,
+};
+
+/// A per-worker connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Conn {
+    pub tc: TransportConnection,
+    pub peer: Option<u32>,
+    /// Server side waiting for its app's accept: the client to create.
+    pub pending_client: Option<(SessionEndpointCfg, TransportConnection)>,
+}
+
+/// Connections of one worker, per transport instance (keyed by proto).
+#[derive(Debug, Default)]
+pub struct LoopWorker {
+    pub conns: [slab::Slab<Conn>; 5],
+}
+
+pub struct LoopTransport {
+    pub proto: TransportProto,
+    apps: Weak<Apps>,
+    pub listeners: Mutex<slab::Slab<TransportConnection>>,
+    pub half_opens: Mutex<slab::Slab<(TransportConnection, SessionEndpointCfg, ListenerHandle)>>,
+    /// Thread accepts run on (u32::MAX: the connect thread).
+    pub accept_thread: AtomicU32,
+    pub copied: AtomicU32,
+    me: Weak<LoopTransport>,
+}
+
+impl LoopTransport {
+    pub fn new(proto: TransportProto, apps: &Arc<Apps>) -> Arc<Self> {
+        Arc::new_cyclic(|me| LoopTransport {
+            proto,
+            apps: Arc::downgrade(apps),
+            listeners: Mutex::new(slab::Slab::new()),
+            half_opens: Mutex::new(slab::Slab::new()),
+            accept_thread: AtomicU32::new(u32::MAX),
+            copied: AtomicU32::new(0),
+            me: me.clone(),
+        })
+    }
+
+    fn slot(&self) -> usize {
+        self.proto.as_u8() as usize
+    }
+
+    fn conns<'a>(&self, wrk: &'a mut Worker) -> &'a mut slab::Slab<Conn> {
+        &mut wrk.local_state_mut::<LoopWorker>().conns[self.slot()]
+    }
+
+    fn conn(&self, wrk: &Worker, c: u32) -> Option<Conn> {
+        wrk.local_state::<LoopWorker>()?.conns[self.slot()]
+            .get(c as usize)
+            .copied()
+    }
+
+    fn peer_session(&self, wrk: &Worker, c: u32) -> Option<SessionHandle> {
+        let me = self.conn(wrk, c)?;
+        self.conn(wrk, me.peer?)?.tc.session
+    }
+
+    fn apps(&self) -> Result<Arc<Apps>, SessionError> {
+        self.apps.upgrade().ok_or(SessionError::NoApp)
+    }
+
+    /// ct's connect decisions (ct_session_connect), on the app layer's API.
+    fn local_lookup(
+        &self,
+        main: &session::SessionMain,
+        sep: &SessionEndpointCfg,
+    ) -> Result<ListenerHandle, SessionError> {
+        let apps = self.apps()?;
+        let w = apps
+            .app_worker_get_if_valid(sep.app_wrk_index)
+            .ok_or(SessionError::InvalidAppWrk)?;
+        let app = w.application().clone();
+        let lep = sep.lookup_endpoint();
+        let lookup_main = main;
+        if let Some(table) = app.local_session_table() {
+            match lookup_main.lookup().lookup_local_endpoint(table, &lep)? {
+                LocalLookup::Drop => return Err(SessionError::Filtered),
+                LocalLookup::Listener(lh) if apps.listener_app_index(lh)? != app.index() => {
+                    return Ok(lh);
+                }
+                LocalLookup::App(i) if i != app.index() => {
+                    if let Some(lh) = apps
+                        .app_first_listener(i, SessionType::new(TransportProto::Ct, lep.is_ip4()))
+                    {
+                        return Ok(lh);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if lep.is_local() {
+            return Err(SessionError::NoRoute);
+        }
+        if !app.has_global_scope() {
+            return Err(SessionError::Scope);
+        }
+        match lookup_main.lookup().lookup_listener_wildcard(&lep) {
+            Some(lh) if apps.listener_app_index(lh)? != app.index() => Ok(lh),
+            _ => Err(SessionError::LocalConnect),
+        }
+    }
+
+    fn accept_one(&self, wrk: &mut Worker, ho_index: u32) {
+        let Some((ho_tc, sep, lh)) = self.half_opens.lock().try_remove(ho_index as usize) else {
+            return;
+        };
+        let thread = wrk.thread_index();
+        let st = SessionType::new(self.proto, sep.is_ip4());
+        let mut tc = TransportConnection::new(self.proto, thread, 0);
+        tc.lcl_ip = sep.endpoint.ip;
+        tc.lcl_port = sep.endpoint.port;
+        tc.rmt_ip = sep.endpoint.ip;
+        let e = self.conns(wrk).vacant_entry();
+        tc.c_index = e.key() as u32;
+        let sc = tc.c_index;
+        e.insert(Conn {
+            tc,
+            peer: None,
+            pending_client: Some((sep, ho_tc)),
+        });
+        let ss = wrk.session_alloc(st).expect("session alloc");
+        {
+            let s = wrk.session_get_mut(ss).unwrap();
+            s.connection_index = sc;
+            s.listener_handle = Some(lh);
+        }
+        self.conns(wrk)[sc as usize].tc.session = Some(ss);
+        if let Err(e) = wrk.app_worker_init_accepted(ss) {
+            self.fail_client(wrk, sc, e);
+            self.conns(wrk).remove(sc as usize);
+            let _ = wrk.session_cleanup(ss);
+            return;
+        }
+        let tc = self.conns(wrk)[sc as usize].tc;
+        if let Err(e) = wrk.session_stream_accept_notify(&tc) {
+            self.fail_client(wrk, sc, e);
+        }
+    }
+
+    /// The client of server conn `sc` never connects: tell it.
+    fn fail_client(&self, wrk: &mut Worker, sc: u32, e: SessionError) {
+        let Some((sep, ho_tc)) = self.conns(wrk)[sc as usize].pending_client.take() else {
+            return;
+        };
+        let _ = wrk.app_worker_connect_notify(sep.app_wrk_index, None, Some(e), sep.opaque);
+        let _ = wrk.session_half_open_delete_notify(&ho_tc);
+    }
+
+    /// Moves bytes from `from`'s tx fifo to its peer's rx fifo.
+    pub fn pump(&self, wrk: &mut Worker, from: SessionHandle) -> Result<u32, SessionError> {
+        let s = wrk.session_get(from)?;
+        let conn = s.connection_index;
+        let Some(tx) = s.tx_fifo.clone() else {
+            return Ok(0);
+        };
+        tx.unset_event();
+        let Some(peer) = self.peer_session(wrk, conn) else {
+            return Ok(0);
+        };
+        let Some(prx) = wrk.session_get(peer)?.rx_fifo.clone() else {
+            return Ok(0);
+        };
+        let mut total = 0u32;
+        for _round in 0..2 {
+            let mut c = tx.consumer().map_err(|_| SessionError::Invalid)?;
+            let mut p = prx.producer().map_err(|_| SessionError::Invalid)?;
+            let mut buf = vec![0u8; 16 << 10];
+            loop {
+                let space = p.max_enqueue().map_err(|_| SessionError::Invalid)? as usize;
+                if space == 0 {
+                    break;
+                }
+                let n = c
+                    .dequeue(&mut buf[..space.min(16 << 10)])
+                    .map_err(|_| SessionError::Invalid)?;
+                if n == 0 {
+                    break;
+                }
+                p.enqueue(&buf[..n]).map_err(|_| SessionError::Invalid)?;
+                total += n as u32;
+            }
+            if tx.is_empty().unwrap_or(true) {
+                break;
+            }
+            // Peer full: ask its reader to tell us, then look once more.
+            prx.add_want_deq_ntf(DeqNtf::NOTIF);
+        }
+        self.copied.fetch_add(total, Ordering::Relaxed);
+        if total > 0 {
+            match wrk.session_enqueue_notify(peer) {
+                Ok(()) | Err(SessionError::InvalidAppWrk) => {}
+                Err(e) => return Err(e),
+            }
+            if tx.needs_deq_ntf(total) {
+                let _ = wrk.session_dequeue_notify(from);
+            }
+        }
+        Ok(total)
+    }
+
+    fn close_or_reset(&self, wrk: &mut Worker, conn: u32, reset: bool) {
+        let Some(me) = self.conn(wrk, conn) else {
+            return;
+        };
+        if me.pending_client.is_some() {
+            self.fail_client(wrk, conn, SessionError::Refused);
+        }
+        if let Some(p) = me.peer
+            && let Some(peer) = self.conn(wrk, p)
+        {
+            let unread = me
+                .tc
+                .session
+                .and_then(|h| wrk.session_get(h).ok())
+                .and_then(|s| s.rx_fifo.as_ref().map(|f| f.max_dequeue().unwrap_or(0)))
+                .unwrap_or(0)
+                > 0;
+            let r = if reset || unread {
+                wrk.session_transport_reset_notify(&peer.tc)
+            } else {
+                wrk.session_transport_closing_notify(&peer.tc)
+            };
+            let _ = r;
+        }
+        let _ = wrk.session_transport_closed_notify(&me.tc);
+        let _ = wrk.session_transport_delete_notify(&me.tc);
+        self.cleanup_conn(wrk, conn);
+    }
+
+    fn cleanup_conn(&self, wrk: &mut Worker, conn: u32) {
+        let conns = self.conns(wrk);
+        if let Some(c) = conns.try_remove(conn as usize)
+            && let Some(p) = c.peer
+            && let Some(pc) = conns.get_mut(p as usize)
+        {
+            pc.peer = None;
+        }
+    }
+}
+
+impl Transport for LoopTransport {
+    fn options(&self) -> TransportOptions {
+        TransportOptions {
+            name: "loop",
+            short_name: "L",
+            tx_type: TransportTxType::Internal,
+            service_type: TransportServiceType::Vc,
+        }
+    }
+
+    fn start_listen(
+        &self,
+        wrk: &mut Worker,
+        listener: SessionHandle,
+        sep: &SessionEndpointCfg,
+    ) -> Result<u32, SessionError> {
+        let mut tc = TransportConnection::new(self.proto, wrk.thread_index(), 0);
+        tc.lcl_ip = sep.endpoint.ip;
+        tc.lcl_port = sep.endpoint.port;
+        tc.session = Some(listener);
+        if self.proto == TransportProto::Ct {
+            tc.flags = TransportConnectionFlags::NO_LOOKUP;
+        }
+        let mut l = self.listeners.lock();
+        let e = l.vacant_entry();
+        tc.c_index = e.key() as u32;
+        e.insert(tc);
+        Ok(tc.c_index)
+    }
+
+    fn stop_listen(&self, _wrk: &mut Worker, i: u32) -> Result<(), SessionError> {
+        self.listeners
+            .lock()
+            .try_remove(i as usize)
+            .map(drop)
+            .ok_or(SessionError::NoListen)
+    }
+
+    fn connect(
+        &self,
+        wrk: &mut Worker,
+        sep: &SessionEndpointCfg,
+        ho: SessionHandle,
+    ) -> Result<u32, SessionError> {
+        sep.check_connect()?;
+        let lh = if self.proto == TransportProto::Ct {
+            self.local_lookup(wrk.main(), sep)?
+        } else if sep.endpoint.is_local() {
+            // Like VPP's TCP without a loopback interface in the fib.
+            return Err(SessionError::NoIntf);
+        } else {
+            wrk.main()
+                .lookup()
+                .lookup_listener_wildcard(&sep.endpoint)
+                .ok_or(SessionError::NoIntf)?
+        };
+        let mut tc = TransportConnection::new(self.proto, wrk.thread_index(), 0);
+        tc.rmt_ip = sep.endpoint.ip;
+        tc.rmt_port = sep.endpoint.port;
+        tc.session = Some(ho);
+        tc.flags = TransportConnectionFlags::NO_LOOKUP;
+        let idx = {
+            let mut hos = self.half_opens.lock();
+            let e = hos.vacant_entry();
+            tc.c_index = e.key() as u32;
+            e.insert((tc, *sep, lh));
+            tc.c_index
+        };
+        let target = match self.accept_thread.load(Ordering::Relaxed) {
+            u32::MAX => wrk.thread_index(),
+            t => t,
+        };
+        let me = self.me.upgrade().ok_or(SessionError::TransportNoReg)?;
+        wrk.send_rpc_evt_to_thread_force(target, move |w| me.accept_one(w, idx))?;
+        Ok(idx)
+    }
+
+    fn app_accepted(&self, wrk: &mut Worker, ss: SessionHandle) -> Result<(), SessionError> {
+        let sc = wrk.session_get(ss)?.connection_index;
+        let Some((sep, ho_tc)) = self.conns(wrk)[sc as usize].pending_client.take() else {
+            return Ok(());
+        };
+        let thread = wrk.thread_index();
+        let st = SessionType::new(self.proto, sep.is_ip4());
+        let mut tc = TransportConnection::new(self.proto, thread, 0);
+        tc.rmt_ip = sep.endpoint.ip;
+        tc.rmt_port = sep.endpoint.port;
+        let e = self.conns(wrk).vacant_entry();
+        tc.c_index = e.key() as u32;
+        let cc = tc.c_index;
+        e.insert(Conn {
+            tc,
+            peer: Some(sc),
+            pending_client: None,
+        });
+        self.conns(wrk)[sc as usize].peer = Some(cc);
+        let cs = wrk.session_alloc(st)?;
+        {
+            let s = wrk.session_get_mut(cs)?;
+            s.connection_index = cc;
+            s.app_wrk_index = sep.app_wrk_index;
+            s.set_state(SessionState::Connecting)?;
+        }
+        self.conns(wrk)[cc as usize].tc.session = Some(cs);
+        let _ = wrk.session_half_open_delete_notify(&ho_tc);
+        if let Err(e) = wrk.app_worker_init_connected(sep.app_wrk_index, cs) {
+            let _ = wrk.app_worker_connect_notify(sep.app_wrk_index, None, Some(e), sep.opaque);
+            self.cleanup_conn(wrk, cc);
+            let _ = wrk.session_free(cs);
+            return Ok(());
+        }
+        wrk.app_worker_connect_notify(sep.app_wrk_index, Some(cs), None, sep.opaque)?;
+        wrk.session_get_mut(cs)?.set_state(SessionState::Ready)?;
+        Ok(())
+    }
+
+    fn close(&self, wrk: &mut Worker, conn: u32) {
+        self.close_or_reset(wrk, conn, false);
+    }
+
+    fn reset(&self, wrk: &mut Worker, conn: u32) {
+        self.close_or_reset(wrk, conn, true);
+    }
+
+    fn cleanup(&self, wrk: &mut Worker, conn: u32) {
+        self.cleanup_conn(wrk, conn);
+    }
+
+    fn cleanup_ho(&self, _wrk: &mut Worker, ho_index: u32) {
+        self.half_opens.lock().try_remove(ho_index as usize);
+    }
+
+    fn get_connection(&self, wrk: &Worker, conn: u32) -> Option<TransportConnection> {
+        self.conn(wrk, conn).map(|c| c.tc)
+    }
+
+    fn get_listener(&self, _wrk: &Worker, i: u32) -> Option<TransportConnection> {
+        self.listeners.lock().get(i as usize).copied()
+    }
+
+    fn get_half_open(&self, _wrk: &Worker, i: u32) -> Option<TransportConnection> {
+        self.half_opens.lock().get(i as usize).map(|(tc, _, _)| *tc)
+    }
+
+    fn custom_tx(&self, wrk: &mut Worker, session: SessionHandle) -> Result<u32, SessionError> {
+        self.pump(wrk, session).map(|n| n.min(1))
+    }
+
+    fn app_rx_evt(&self, wrk: &mut Worker, conn: &TransportConnection) -> Result<(), SessionError> {
+        let Some(peer) = self.peer_session(wrk, conn.c_index) else {
+            return Ok(());
+        };
+        self.pump(wrk, peer).map(drop)
+    }
+
+    fn format_connection(&self, wrk: &Worker, conn: u32, verbose: u32) -> String {
+        match self.conn(wrk, conn) {
+            Some(c) => format_cli_line(
+                &c.tc.format_id("L", self.proto),
+                (verbose > 0).then_some("ESTABLISHED"),
+            ),
+            None => String::new(),
+        }
+    }
+
+    fn format_listener(&self, wrk: &Worker, i: u32, verbose: u32) -> String {
+        self.get_listener(wrk, i)
+            .map(|tc| {
+                format_cli_line(
+                    &tc.format_id("L", self.proto),
+                    (verbose > 0).then_some("LISTEN"),
+                )
+            })
+            .unwrap_or_default()
+    }
+
+    fn format_half_open(&self, wrk: &Worker, i: u32, verbose: u32) -> String {
+        self.get_half_open(wrk, i)
+            .map(|tc| {
+                format_cli_line(
+                    &tc.format_id("L", self.proto),
+                    (verbose > 0).then_some("HALF-OPEN"),
+                )
+            })
+            .unwrap_or_default()
+    }
+}
+
+pub fn ep(ip: &str, port: u16) -> SessionEndpoint {
+    SessionEndpoint::new(ip.parse::<IpAddr>().unwrap(), port, TransportProto::Tcp)
+}
+
+/// A stack with the loop transport registered for TCP (global) and for the
+/// local protocol (what ct serves in a real stack).
+pub struct Env {
+    pub stack: app_worker::Stack,
+    pub tcp: Arc<LoopTransport>,
+    pub local: Arc<LoopTransport>,
+}
+
+pub fn env(n_workers: u32) -> Env {
+    let stack = app_worker::Stack::new(n_workers).unwrap();
+    let tcp = LoopTransport::new(TransportProto::Tcp, stack.apps());
+    let local = LoopTransport::new(TransportProto::Ct, stack.apps());
+    stack
+        .register_transport(TransportProto::Tcp, tcp.clone())
+        .unwrap();
+    stack
+        .register_transport(TransportProto::Ct, local.clone())
+        .unwrap();
+    Env { stack, tcp, local }
+}
+
+/// A builtin app that records what it is told and can refuse accepts.
+#[derive(Default)]
+pub struct Recorder {
+    pub events: Mutex<Vec<(String, Option<SessionHandle>)>>,
+    pub refuse: std::sync::atomic::AtomicBool,
+    pub connected: Mutex<Vec<(u32, Result<SessionHandle, SessionError>)>>,
+    pub accepted: Mutex<Vec<SessionHandle>>,
+    pub segments: Mutex<Vec<segment_manager::SegmentHandle>>,
+    /// Close on disconnect (VPP's builtin default).
+    pub keep_on_disconnect: std::sync::atomic::AtomicBool,
+}
+
+impl Recorder {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn note(&self, e: &str, h: Option<SessionHandle>) {
+        self.events.lock().push((e.to_string(), h));
+    }
+
+    pub fn count(&self, e: &str) -> usize {
+        self.events.lock().iter().filter(|(n, _)| n == e).count()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.events.lock().iter().map(|(n, _)| n.clone()).collect()
+    }
+}
+
+impl app_worker::AppCallbacks for Recorder {
+    fn accept(
+        &self,
+        _ctx: &mut app_worker::AppCtx<'_>,
+        session: SessionHandle,
+    ) -> Result<(), SessionError> {
+        self.note("accept", Some(session));
+        if self.refuse.load(Ordering::Relaxed) {
+            return Err(SessionError::Refused);
+        }
+        self.accepted.lock().push(session);
+        Ok(())
+    }
+
+    fn connected(
+        &self,
+        _ctx: &mut app_worker::AppCtx<'_>,
+        opaque: u32,
+        result: Result<SessionHandle, SessionError>,
+    ) {
+        self.note("connected", result.ok());
+        self.connected.lock().push((opaque, result));
+    }
+
+    fn disconnect(&self, ctx: &mut app_worker::AppCtx<'_>, session: SessionHandle) {
+        self.note("disconnect", Some(session));
+        if !self.keep_on_disconnect.load(Ordering::Relaxed) {
+            let _ = ctx.disconnect(session);
+        }
+    }
+
+    fn reset(&self, ctx: &mut app_worker::AppCtx<'_>, session: SessionHandle) {
+        self.note("reset", Some(session));
+        let _ = ctx.disconnect(session);
+    }
+
+    fn rx(&self, _ctx: &mut app_worker::AppCtx<'_>, session: SessionHandle) {
+        self.note("rx", Some(session));
+    }
+
+    fn tx(&self, _ctx: &mut app_worker::AppCtx<'_>, session: SessionHandle) {
+        self.note("tx", Some(session));
+    }
+
+    fn add_segment(&self, _ctx: &mut app_worker::AppCtx<'_>, seg: segment_manager::SegmentHandle) {
+        self.note("add-segment", None);
+        self.segments.lock().push(seg);
+    }
+
+    fn del_segment(&self, _ctx: &mut app_worker::AppCtx<'_>, _seg: segment_manager::SegmentHandle) {
+        self.note("del-segment", None);
+    }
+
+    fn cleanup(
+        &self,
+        _ctx: &mut app_worker::AppCtx<'_>,
+        session: SessionHandle,
+        ntf: session::SessionCleanupNtf,
+    ) {
+        let n = match ntf {
+            session::SessionCleanupNtf::Transport => "cleanup-transport",
+            session::SessionCleanupNtf::Session => "cleanup-session",
+        };
+        self.note(n, Some(session));
+    }
+
+    fn transport_closed(&self, _ctx: &mut app_worker::AppCtx<'_>, session: SessionHandle) {
+        self.note("transport-closed", Some(session));
+    }
+}
+
+/// Everything a stack could leak, all zero once every app detached and the
+/// workers went idle.
+pub fn assert_nothing_left(stack: &mut app_worker::Stack) {
+    stack.run_until_idle().unwrap();
+    let main = stack.main().clone();
+    assert_eq!(main.n_listeners(), 0, "listen sessions");
+    assert_eq!(main.lookup().listener_count(), 0, "table entries");
+    assert!(
+        stack.segment_managers().is_empty(),
+        "segment managers: {}",
+        stack.segment_managers().len()
+    );
+    assert_eq!(stack.apps().n_app_workers(), 0, "app workers");
+    assert_eq!(stack.apps().n_listeners(), 0, "app listeners");
+    for wrk in stack.runtime_mut().workers_mut().unwrap().iter() {
+        assert_eq!(
+            wrk.sessions().len(),
+            0,
+            "sessions on {}",
+            wrk.thread_index()
+        );
+        assert!(
+            wrk.pending_app_workers().is_empty(),
+            "pending events on {}",
+            wrk.thread_index()
+        );
+    }
+}
