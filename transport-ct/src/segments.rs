@@ -1,0 +1,403 @@
+//! ct's segment accounting (the reference's `ct_segment_t`,
+//! `ct_segments_ctx_t`, `app_segs_lock`): which custom-use segments of a
+//! server's listen segment manager hold the fifos of ct sessions between one
+//! client app worker and one server app worker, and when such a segment can
+//! go.
+//!
+//! The hand-off, as in the reference: the contexts sit behind a
+//! reader-writer lock; accepts look a segment up and count a session on it
+//! under the read side (many workers at once), fifo frees count down under
+//! the read side too, and only the side whose counter reached zero takes the
+//! write side, re-checks the counter (an accept may have counted a new
+//! session meanwhile), marks its side detached and, when both sides are,
+//! removes the segment. Counters and flags are atomics because readers
+//! change them concurrently (the reference writes the flags under the read
+//! lock with plain stores; here they are `fetch_and` / `fetch_or`).
+
+use fifo_segment::SegmentFlags;
+use fifo_segment::sync::RwLock;
+use fifo_segment::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use hashbrown::HashMap;
+use segment_manager::{SegmentHandle, SegmentManager};
+use session::SessionError;
+
+/// Which end of a ct session a fifo free accounts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The connecting app's end.
+    Client,
+    /// The accepting app's end.
+    Server,
+}
+
+bitflags::bitflags! {
+    /// Flags of a ct segment (VPP `ct_segment_flags_t`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct CtSegmentFlags: u8 {
+        /// Every client session on the segment is gone.
+        const CLIENT_DETACHED = 1 << 0;
+        /// Every server session on the segment is gone.
+        const SERVER_DETACHED = 1 << 1;
+    }
+}
+
+impl Side {
+    fn detached_flag(self) -> CtSegmentFlags {
+        match self {
+            Side::Client => CtSegmentFlags::CLIENT_DETACHED,
+            Side::Server => CtSegmentFlags::SERVER_DETACHED,
+        }
+    }
+}
+
+/// Key of a segment context: the server's listen segment manager and the
+/// two app workers (a struct, not the reference's `sm << 32 | c << 16 | s`
+/// packing, which collides past 16-bit worker indices).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SegCtxKey {
+    /// Index of the server's listen segment manager.
+    pub sm_index: u32,
+    /// Client app worker.
+    pub client_wrk: u32,
+    /// Server app worker.
+    pub server_wrk: u32,
+}
+
+/// Where a ct session's fifos are accounted: its context and its segment's
+/// index in that context. Stable while the session counts on the segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CtSegRef {
+    /// Context index.
+    pub ctx: u32,
+    /// Segment index in the context.
+    pub ct_seg: u32,
+}
+
+/// One custom-use segment shared by a client and a server app worker (VPP
+/// `ct_segment_t`).
+#[derive(Debug)]
+pub(crate) struct CtSegment {
+    client_n_sessions: AtomicU32,
+    server_n_sessions: AtomicU32,
+    segment: SegmentHandle,
+    flags: AtomicU8,
+}
+
+impl CtSegment {
+    fn counter(&self, side: Side) -> &AtomicU32 {
+        match side {
+            Side::Client => &self.client_n_sessions,
+            Side::Server => &self.server_n_sessions,
+        }
+    }
+
+    fn flags(&self) -> CtSegmentFlags {
+        CtSegmentFlags::from_bits_truncate(self.flags.load(Ordering::Acquire))
+    }
+
+    /// One more session on both sides; a reused segment is attached again.
+    fn count_session(&self) {
+        self.flags.fetch_and(
+            !(CtSegmentFlags::CLIENT_DETACHED | CtSegmentFlags::SERVER_DETACHED).bits(),
+            Ordering::AcqRel,
+        );
+        self.server_n_sessions.fetch_add(1, Ordering::AcqRel);
+        self.client_n_sessions.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// A context: the segments of one (server sm, client worker, server
+/// worker) triple (VPP `ct_segments_ctx_t`).
+#[derive(Debug)]
+struct SegCtx {
+    key: SegCtxKey,
+    fifo_pair_bytes: usize,
+    segments: slab::Slab<CtSegment>,
+}
+
+#[derive(Debug, Default)]
+struct AppSegs {
+    table: HashMap<SegCtxKey, usize>,
+    ctxs: slab::Slab<SegCtx>,
+}
+
+/// A point-in-time view of one ct segment, for tests, `show` output and
+/// the loom models.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CtSegmentInfo {
+    /// Its context's key.
+    pub key: SegCtxKey,
+    /// Its place in the accounting.
+    pub seg_ref: CtSegRef,
+    /// The segment.
+    pub segment: SegmentHandle,
+    /// Client sessions counting on it.
+    pub client_n_sessions: u32,
+    /// Server sessions counting on it.
+    pub server_n_sessions: u32,
+    /// Detached flags.
+    pub flags: CtSegmentFlags,
+}
+
+/// A segment the accounting just gave up: the caller notifies the client
+/// app and deletes it from the server's segment manager while the write
+/// lock is still held (so no accept can find a half-removed segment).
+#[derive(Debug, Clone, Copy)]
+pub struct RemovedSegment {
+    /// Key of the context it belonged to.
+    pub key: SegCtxKey,
+    /// The segment.
+    pub segment: SegmentHandle,
+    /// Whether its context went with it.
+    pub ctx_removed: bool,
+}
+
+/// Data bytes ct reserves per session in a segment on top of the two fifos
+/// (the reference's 16 KiB margin for fifo headers and chunk rounding).
+pub const FIFO_PAIR_MARGIN: usize = 16 << 10;
+
+/// The smallest segment ct creates (the reference's 128 MiB).
+pub const DEFAULT_MIN_SEGMENT_SIZE: usize = 128 << 20;
+
+/// ct's app segment contexts behind their reader-writer lock.
+#[derive(Debug)]
+pub struct CtSegments {
+    inner: RwLock<AppSegs>,
+    min_segment_size: usize,
+}
+
+impl CtSegments {
+    /// Empty accounting; new segments are at least `min_segment_size`
+    /// bytes.
+    pub fn new(min_segment_size: usize) -> Self {
+        Self {
+            inner: RwLock::new(AppSegs::default()),
+            min_segment_size,
+        }
+    }
+
+    /// Bytes one session takes in a segment of `sm`: both fifos plus the
+    /// margin.
+    pub fn fifo_pair_bytes(sm: &SegmentManager) -> usize {
+        sm.props().fifo_pair_bytes() + FIFO_PAIR_MARGIN
+    }
+
+    /// Looks for a segment of `key`'s context with room for one more pair
+    /// and counts a session on it, under the read lock (the fast path of
+    /// VPP `ct_init_accepted_session`).
+    pub fn try_count_session(
+        &self,
+        key: SegCtxKey,
+        sm: &SegmentManager,
+    ) -> Option<(CtSegRef, SegmentHandle)> {
+        let segs = self.inner.read();
+        let ctx = *segs.table.get(&key)?;
+        let r = lookup_free_segment(&segs, ctx, sm)?;
+        let seg = &segs.ctxs[r.ctx as usize].segments[r.ct_seg as usize];
+        seg.count_session();
+        Some((r, seg.segment))
+    }
+
+    /// The slow path: under the write lock, looks again (another worker may
+    /// have added a segment meanwhile) and otherwise adds a custom-use
+    /// segment of at least the minimum size to `sm` and counts a session on
+    /// it. `notify` tells the apps about the new segment while the lock is
+    /// held; if it fails the segment is deleted again (VPP
+    /// `ct_alloc_segment`). Errors are [`SessionError::Alloc`].
+    pub fn count_session_or_add_segment(
+        &self,
+        key: SegCtxKey,
+        sm: &SegmentManager,
+        notify: impl FnOnce(SegmentHandle) -> Result<(), SessionError>,
+    ) -> Result<(CtSegRef, SegmentHandle), SessionError> {
+        let mut segs = self.inner.write();
+        if let Some(&ctx) = segs.table.get(&key)
+            && let Some(r) = lookup_free_segment(&segs, ctx, sm)
+        {
+            let seg = &segs.ctxs[r.ctx as usize].segments[r.ct_seg as usize];
+            seg.count_session();
+            return Ok((r, seg.segment));
+        }
+        let size = sm.props().segment_size.max(self.min_segment_size);
+        let handle = sm
+            .add_segment(size, SegmentFlags::CUSTOM_USE)
+            .map_err(|e| {
+                tracing::debug!(sm = key.sm_index, error = %e, "ct segment add failed");
+                SessionError::Alloc
+            })?;
+        if let Err(e) = notify(handle) {
+            tracing::debug!(segment = %handle, error = %e, "ct segment refused by an app");
+            if let Err(e) = sm.lock_and_del_segment(handle.segment_index()) {
+                tracing::warn!(segment = %handle, error = %e, "undoing ct segment");
+            }
+            return Err(SessionError::Alloc);
+        }
+        let pair_bytes = Self::fifo_pair_bytes(sm);
+        let ctx = match segs.table.get(&key) {
+            Some(&c) => c,
+            None => {
+                let c = segs.ctxs.insert(SegCtx {
+                    key,
+                    fifo_pair_bytes: pair_bytes,
+                    segments: slab::Slab::new(),
+                });
+                segs.table.insert(key, c);
+                c
+            }
+        };
+        let ct_seg = segs.ctxs[ctx].segments.insert(CtSegment {
+            client_n_sessions: AtomicU32::new(1),
+            server_n_sessions: AtomicU32::new(1),
+            segment: handle,
+            flags: AtomicU8::new(0),
+        });
+        tracing::debug!(segment = %handle, ?key, "ct segment added");
+        Ok((
+            CtSegRef {
+                ctx: ctx as u32,
+                ct_seg: ct_seg as u32,
+            },
+            handle,
+        ))
+    }
+
+    /// Takes back a session counted by one of the above whose fifos could
+    /// not be allocated (both sides, under the read lock). The segment
+    /// stays: a later release or accept decides its fate, as in VPP.
+    pub fn uncount_session(&self, r: CtSegRef) {
+        let segs = self.inner.read();
+        if let Some(seg) = get_seg(&segs, r) {
+            seg.server_n_sessions.fetch_sub(1, Ordering::AcqRel);
+            seg.client_n_sessions.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// One side of a session gave its fifos back: counts it down under the
+    /// read lock; at zero, under the write lock, re-checks, marks the side
+    /// detached and, once both sides are, removes the segment (and its
+    /// context when empty) and runs `on_remove` before the lock drops (VPP
+    /// `ct_session_dealloc_fifos`, second half). Returns the removal, if
+    /// any.
+    pub fn release(
+        &self,
+        side: Side,
+        r: CtSegRef,
+        on_remove: impl FnOnce(&RemovedSegment),
+    ) -> Option<RemovedSegment> {
+        {
+            let segs = self.inner.read();
+            let seg = get_seg(&segs, r)?;
+            let prev = seg.counter(side).fetch_sub(1, Ordering::AcqRel);
+            debug_assert!(prev > 0, "ct segment {r:?} {side:?} count underflow");
+            if prev != 1 {
+                return None;
+            }
+        }
+        let mut segs = self.inner.write();
+        let seg = get_seg(&segs, r)?;
+        if seg.counter(side).load(Ordering::Acquire) != 0 {
+            // An accept counted a new session in between.
+            return None;
+        }
+        let flags = CtSegmentFlags::from_bits_truncate(
+            seg.flags
+                .fetch_or(side.detached_flag().bits(), Ordering::AcqRel),
+        ) | side.detached_flag();
+        if !flags.contains(CtSegmentFlags::CLIENT_DETACHED | CtSegmentFlags::SERVER_DETACHED) {
+            return None;
+        }
+        let ctx = &mut segs.ctxs[r.ctx as usize];
+        let removed_seg = ctx.segments.remove(r.ct_seg as usize);
+        let key = ctx.key;
+        let ctx_removed = ctx.segments.is_empty();
+        if ctx_removed {
+            segs.ctxs.remove(r.ctx as usize);
+            segs.table.remove(&key);
+        }
+        let removed = RemovedSegment {
+            key,
+            segment: removed_seg.segment,
+            ctx_removed,
+        };
+        tracing::debug!(segment = %removed.segment, ?key, "ct segment removed");
+        on_remove(&removed);
+        Some(removed)
+    }
+
+    /// Every ct segment, in context then segment order.
+    pub fn snapshot(&self) -> Vec<CtSegmentInfo> {
+        let segs = self.inner.read();
+        let mut out = Vec::new();
+        for (ci, ctx) in segs.ctxs.iter() {
+            for (si, seg) in ctx.segments.iter() {
+                out.push(CtSegmentInfo {
+                    key: ctx.key,
+                    seg_ref: CtSegRef {
+                        ctx: ci as u32,
+                        ct_seg: si as u32,
+                    },
+                    segment: seg.segment,
+                    client_n_sessions: seg.client_n_sessions.load(Ordering::Acquire),
+                    server_n_sessions: seg.server_n_sessions.load(Ordering::Acquire),
+                    flags: seg.flags(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Live contexts.
+    pub fn n_contexts(&self) -> usize {
+        self.inner.read().ctxs.len()
+    }
+
+    /// Bytes of accounting per live segment (for the overhead bench).
+    pub fn footprint(&self) -> usize {
+        let segs = self.inner.read();
+        segs.ctxs.capacity() * std::mem::size_of::<SegCtx>()
+            + segs.table.capacity()
+                * (std::mem::size_of::<SegCtxKey>() + std::mem::size_of::<usize>())
+            + segs
+                .ctxs
+                .iter()
+                .map(|(_, c)| c.segments.capacity() * std::mem::size_of::<CtSegment>())
+                .sum::<usize>()
+    }
+}
+
+fn get_seg(segs: &AppSegs, r: CtSegRef) -> Option<&CtSegment> {
+    let seg = segs
+        .ctxs
+        .get(r.ctx as usize)
+        .and_then(|c| c.segments.get(r.ct_seg as usize));
+    if seg.is_none() {
+        debug_assert!(false, "ct segment {r:?} is not accounted");
+        tracing::error!(?r, "ct segment is not accounted");
+    }
+    seg
+}
+
+/// The context's segment with the most free bytes that still has room for
+/// a pair and fewer pairs than its size allows (VPP
+/// `ct_lookup_free_segment`).
+fn lookup_free_segment(segs: &AppSegs, ctx: usize, sm: &SegmentManager) -> Option<CtSegRef> {
+    let c = segs.ctxs.get(ctx)?;
+    let pair = c.fifo_pair_bytes.max(1);
+    let mut best: Option<(usize, usize)> = None;
+    let mut max_free = pair;
+    for (i, seg) in c.segments.iter() {
+        let Ok(fs) = sm.segment(seg.segment) else {
+            continue;
+        };
+        let free = fs.available_bytes();
+        let max_pairs = fs.size() / pair;
+        if free > max_free && fs.num_fifos() / 2 < max_pairs {
+            max_free = free;
+            best = Some((i, free));
+        }
+    }
+    best.map(|(i, _)| CtSegRef {
+        ctx: ctx as u32,
+        ct_seg: i as u32,
+    })
+}

@@ -1,0 +1,247 @@
+//! ct session lifecycles end to end through the app layer, stepped on one
+//! thread: connect, accept, data both ways, the closes, refusals and
+//! allocation failures of issue 6.
+
+mod common;
+
+use app_worker::{AppMessage, Scope};
+use common::*;
+use session::SessionError;
+
+#[test]
+fn connect_accept_data_both_ways_close_from_client() {
+    let mut env = Env::new(0);
+    let server = env.attach("server", Scope::LOCAL);
+    let client = env.attach("client", Scope::LOCAL);
+    env.listen(&server, 1234);
+    drain(&server.q);
+    let (sf, cf) = env.establish(&server, &client, 1234);
+    // The client's fifos are the server's, crossed.
+    assert!(cf.rx_fifo.same(&sf.tx_fifo) && cf.tx_fifo.same(&sf.rx_fifo));
+    assert_eq!(env.ct.segments().len(), 1);
+    let seg = env.ct.segments()[0].clone();
+    assert_eq!((seg.client_n_sessions, seg.server_n_sessions), (1, 1));
+
+    let (mut s_io, mut c_io) = (env.io(&sf), env.io(&cf));
+    assert_eq!(c_io.write(b"ping").unwrap(), 4);
+    env.idle();
+    assert_eq!(names(&drain(&server.q)), ["rx"]);
+    let mut buf = [0u8; 16];
+    assert_eq!(s_io.read(&mut buf).unwrap(), 4);
+    assert_eq!(&buf[..4], b"ping");
+    assert_eq!(s_io.write(b"pong!").unwrap(), 5);
+    env.idle();
+    assert_eq!(names(&drain(&client.q)), ["rx"]);
+    assert_eq!(c_io.read(&mut buf).unwrap(), 5);
+    assert_eq!(&buf[..5], b"pong!");
+
+    env.stack.disconnect(client.wrk, cf.session).unwrap();
+    env.idle();
+    let sm = drain(&server.q);
+    assert!(names(&sm).contains(&"disconnected"), "{:?}", names(&sm));
+    assert!(!names(&sm).contains(&"reset"));
+    env.stack.disconnect(server.wrk, sf.session).unwrap();
+    env.idle();
+    let (s_names, c_names) = (names(&drain(&server.q)), names(&drain(&client.q)));
+    assert!(s_names.contains(&"cleanup"), "{s_names:?}");
+    assert!(
+        c_names.contains(&"cleanup") && c_names.contains(&"del-segment"),
+        "{c_names:?}"
+    );
+    drop((s_io, c_io));
+    env.assert_clean();
+}
+
+#[test]
+fn close_from_server_side() {
+    let mut env = Env::new(1);
+    let server = env.attach("server", Scope::LOCAL);
+    let client = env.attach("client", Scope::LOCAL);
+    env.listen(&server, 80);
+    let (sf, cf) = env.establish(&server, &client, 80);
+    env.stack.disconnect(server.wrk, sf.session).unwrap();
+    env.idle();
+    assert!(names(&drain(&client.q)).contains(&"disconnected"));
+    env.stack.disconnect(client.wrk, cf.session).unwrap();
+    env.assert_clean();
+}
+
+#[test]
+fn close_with_unread_data_resets_the_peer() {
+    let mut env = Env::new(0);
+    let server = env.attach("server", Scope::LOCAL);
+    let client = env.attach("client", Scope::LOCAL);
+    env.listen(&server, 80);
+    let (sf, cf) = env.establish(&server, &client, 80);
+    let mut s_io = env.io(&sf);
+    s_io.write(b"unread").unwrap();
+    env.idle();
+    drain(&client.q);
+    // The client closes with data left in its rx fifo: the server is reset.
+    env.stack.disconnect(client.wrk, cf.session).unwrap();
+    env.idle();
+    let n = names(&drain(&server.q));
+    assert!(n.contains(&"reset"), "{n:?}");
+    assert!(!n.contains(&"disconnected"), "{n:?}");
+    env.stack.disconnect(server.wrk, sf.session).unwrap();
+    drop(s_io);
+    env.assert_clean();
+}
+
+#[test]
+fn client_closes_before_the_server_accepts_is_refused_and_nothing_leaks() {
+    let mut env = Env::new(0);
+    let server = env.attach("server", Scope::LOCAL);
+    let client = env.attach("client", Scope::LOCAL);
+    env.listen(&server, 80);
+    drain(&server.q);
+    env.connect(&client, 80, 3);
+    env.idle();
+    let sf = accepted(&server.q).unwrap();
+    // The server closes before accepting: the half-open client is refused.
+    env.stack.disconnect(server.wrk, sf.session).unwrap();
+    env.idle();
+    let cmsgs = drain(&client.q);
+    let err = cmsgs.iter().find_map(|m| match m {
+        AppMessage::Connected {
+            result: Err(e),
+            opaque,
+        } => Some((*e, *opaque)),
+        _ => None,
+    });
+    assert_eq!(err, Some((SessionError::Refused, 3)));
+    env.assert_clean();
+}
+
+#[test]
+fn server_refuses_accept() {
+    let mut env = Env::new(0);
+    let server = env.attach("server", Scope::LOCAL);
+    let client = env.attach("client", Scope::LOCAL);
+    env.listen(&server, 80);
+    env.connect(&client, 80, 9);
+    env.idle();
+    let sf = accepted(&server.q).unwrap();
+    env.stack
+        .accept_reply(server.wrk, sf.session, Err(SessionError::Refused))
+        .unwrap();
+    env.idle();
+    assert_eq!(
+        connected(&client.q).map(|r| r.map(|_| ())),
+        Some(Err(SessionError::Refused))
+    );
+    env.assert_clean();
+}
+
+#[test]
+fn client_gone_before_the_server_accepts_disconnects_the_server() {
+    let mut env = Env::new(0);
+    let server = env.attach("server", Scope::LOCAL);
+    let client = env.attach("client", Scope::LOCAL);
+    env.listen(&server, 80);
+    env.connect(&client, 80, 1);
+    env.idle();
+    let sf = accepted(&server.q).unwrap();
+    // The client app goes away while the server decides.
+    env.stack.detach(client.app).unwrap();
+    env.idle();
+    env.stack
+        .accept_reply(server.wrk, sf.session, Ok(()))
+        .unwrap();
+    env.idle();
+    let n = names(&drain(&server.q));
+    assert!(n.contains(&"disconnected"), "{n:?}");
+    env.stack.disconnect(server.wrk, sf.session).unwrap();
+    env.assert_clean();
+}
+
+#[test]
+fn fifo_allocation_failure_is_alloc_and_frees_everything() {
+    let mut env = Env::new(0);
+    let mut opts = app_worker::AttachOptions::new("server", app_worker::AppKind::External)
+        .with_scope(Scope::LOCAL);
+    // Fifos larger than the segment ct adds: the pair does not fit.
+    opts.segment_size = 1 << 20;
+    opts.rx_fifo_size = 1 << 30;
+    opts.tx_fifo_size = 1 << 30;
+    let server = env.attach_opts(opts);
+    let client = env.attach("client", Scope::LOCAL);
+    env.listen(&server, 80);
+    env.connect(&client, 80, 5);
+    env.idle();
+    assert_eq!(
+        connected(&client.q).map(|r| r.map(|_| ())),
+        Some(Err(SessionError::Alloc))
+    );
+    assert!(accepted(&server.q).is_none());
+    env.assert_clean();
+}
+
+#[test]
+fn a_full_segment_makes_ct_use_a_second_one() {
+    let mut env = Env::new(0);
+    let server = env.attach_opts(
+        app_worker::AttachOptions::new("server", app_worker::AppKind::External)
+            .with_scope(Scope::LOCAL)
+            .with_fifo_sizes(256 << 10, 256 << 10),
+    );
+    let client = env.attach("client", Scope::LOCAL);
+    env.listen(&server, 80);
+    // 1 MiB segments hold one 512 KiB pair plus margin, not two.
+    let a = env.establish(&server, &client, 80);
+    let b = env.establish(&server, &client, 80);
+    let segs = env.ct.segments();
+    assert_eq!(segs.len(), 2, "{segs:?}");
+    assert_ne!(segs[0].segment, segs[1].segment);
+    assert!(
+        segs.iter()
+            .all(|s| s.client_n_sessions == 1 && s.server_n_sessions == 1)
+    );
+    for (sf, cf) in [a, b] {
+        env.stack.disconnect(client.wrk, cf.session).unwrap();
+        env.stack.disconnect(server.wrk, sf.session).unwrap();
+    }
+    env.assert_clean();
+}
+
+#[test]
+fn show_lines_have_vpp_shape() {
+    let mut env = Env::new(0);
+    let server = env.attach("server", Scope::LOCAL);
+    let client = env.attach("client", Scope::LOCAL);
+    env.listen(&server, 1234);
+    let (sf, cf) = env.establish(&server, &client, 1234);
+    let w = env.stack.runtime_mut().worker_mut(0).unwrap();
+    let line = w.format_session(sf.session, 1).unwrap();
+    assert!(line.starts_with("[0:"), "{line}");
+    assert!(line.contains("[CT:T] 127.0.0.1:1234->0.0.0.0:0"), "{line}");
+    assert!(line.contains("ESTABLISHED"), "{line}");
+    let cline = w.format_session(cf.session, 1).unwrap();
+    assert!(
+        cline.contains("[CT:T] 0.0.0.0:0->127.0.0.1:1234"),
+        "{cline}"
+    );
+    let _ = (sf, cf);
+}
+
+#[test]
+fn segment_allocation_failure_is_alloc() {
+    // ct's segments would be larger than any mapping can be.
+    let mut env = Env::with_config(
+        0,
+        transport_ct::CtConfig {
+            min_segment_size: usize::MAX / 4,
+        },
+    );
+    let server = env.attach("server", Scope::LOCAL);
+    let client = env.attach("client", Scope::LOCAL);
+    env.listen(&server, 80);
+    env.connect(&client, 80, 5);
+    env.idle();
+    assert_eq!(
+        connected(&client.q).map(|r| r.map(|_| ())),
+        Some(Err(SessionError::Alloc))
+    );
+    assert!(accepted(&server.q).is_none());
+    env.assert_clean();
+}
