@@ -17,6 +17,62 @@ pub fn select<'a>(all: impl IntoIterator<Item = &'a str>, prefix: Option<&str>) 
     v
 }
 
+/// Benches of `BENCH_CRATE` not registered the house way: every bench target
+/// (cargo also auto-discovers unregistered `benches/*.rs`) needs a
+/// `[[bench]]` entry with `harness = false`, or `--quick` reaches libtest,
+/// which rejects it.
+pub fn check_registration(ws: &Workspace) -> Vec<String> {
+    let Some(pkg) = ws.package(BENCH_CRATE) else {
+        return Vec::new();
+    };
+    let manifest = pkg.dir.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap_or_default();
+    let names: Vec<&str> = pkg.benches().map(|t| t.name.as_str()).collect();
+    unregistered(&text, &names)
+        .into_iter()
+        .map(|n| {
+            format!(
+                "bench `{n}` of {BENCH_CRATE} needs [[bench]] name = \"{n}\" with harness = false in {}",
+                manifest.display()
+            )
+        })
+        .collect()
+}
+
+/// Names in `benches` without a `[[bench]]` block that has `harness = false`
+/// in the manifest text.
+fn unregistered<'a>(manifest: &str, benches: &[&'a str]) -> Vec<&'a str> {
+    let mut ok = Vec::new();
+    for block in manifest.split("[[bench]]").skip(1) {
+        // The block ends at the next table header.
+        let body = block
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.trim_start().starts_with('['));
+        let mut name = None;
+        let mut no_harness = false;
+        for line in body {
+            let line = line.split('#').next().unwrap_or("");
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
+            match (k.trim(), v.trim()) {
+                ("name", v) => name = Some(v.trim_matches('"').to_string()),
+                ("harness", "false") => no_harness = true,
+                _ => {}
+            }
+        }
+        if let (Some(n), true) = (name, no_harness) {
+            ok.push(n);
+        }
+    }
+    benches
+        .iter()
+        .copied()
+        .filter(|b| !ok.iter().any(|n| n == b))
+        .collect()
+}
+
 /// Runs the selected benches; fails if none matched or any failed (after
 /// running the rest).
 pub fn run(ws: &Workspace, prefix: Option<&str>, quick: bool) -> Result<(), String> {
@@ -84,5 +140,31 @@ mod tests {
         assert_eq!(select(all, Some("ct_")), ["ct_rr", "ct_stream"]);
         assert_eq!(select(all, Some("fifo_stream")), ["fifo_stream"]);
         assert!(select(all, Some("nope")).is_empty());
+    }
+
+    #[test]
+    fn bench_needs_block_with_harness_false() {
+        let manifest = r#"
+[dependencies]
+rtrb.workspace = true
+
+[[bench]]
+name = "fifo_stream"
+harness = false
+
+[[bench]]
+harness = false # comment
+name = "sm"
+
+[[bench]]
+name = "ct_rr"
+
+[lints]
+harness = false
+"#;
+        assert_eq!(
+            unregistered(manifest, &["fifo_stream", "sm", "ct_rr", "stray"]),
+            ["ct_rr", "stray"]
+        );
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::cmd::{self, Totals};
 use crate::workspace::Workspace;
-use crate::{layering, loom, package_meta};
+use crate::{bench, layering, loom, package_meta};
 
 /// One CI step.
 pub struct Step {
@@ -42,7 +42,7 @@ pub const STEPS: &[Step] = &[
     },
     Step {
         name: "layering",
-        about: "crate graph direction, unsafe only in fifo-segment",
+        about: "crate graph direction, unsafe only in fifo-segment, bench registration",
         run: layering_step,
     },
     Step {
@@ -214,8 +214,9 @@ fn fmt(ctx: &mut Ctx) -> Result<(), String> {
 fn layering_step(ctx: &mut Ctx) -> Result<(), String> {
     let mut errors = layering::check_graph(&ctx.ws);
     errors.extend(layering::check_unsafe(&ctx.ws));
+    errors.extend(bench::check_registration(&ctx.ws));
     println!(
-        "checked {} crates: graph {}, unsafe only in {}",
+        "checked {} crates: graph {}, unsafe only in {}, benches registered",
         ctx.ws.packages.len(),
         layering::LAYERS
             .iter()

@@ -35,7 +35,7 @@ commands:
   loom [-p CRATE] [-- ARGS] run loom models (tests/loom.rs) in release with --cfg loom;
                             LOOM_MAX_PREEMPTIONS defaults to 3
   bench [NAME] [--quick]    run test-harness benches whose name starts with NAME
-  layering                  check the crate graph and where unsafe lives
+  layering                  check the crate graph, where unsafe lives, bench registration
   miri                      run fifo-segment's tests under Miri (needs nightly:
                             cargo +nightly xtask miri)";
 
@@ -91,6 +91,7 @@ fn dispatch(args: &[String]) -> Result<bool, String> {
             let ws = Workspace::load()?;
             let mut errors = layering::check_graph(&ws);
             errors.extend(layering::check_unsafe(&ws));
+            errors.extend(bench::check_registration(&ws));
             for e in &errors {
                 eprintln!("{e}");
             }
