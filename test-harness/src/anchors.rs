@@ -26,13 +26,30 @@ use std::sync::Barrier;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// Fruitless polls in a row before a stream side yields its core.
+pub const SPINS_BEFORE_YIELD: u32 = 256;
+
+/// Spins, or yields once `idle` polls in a row found nothing to do.
+#[inline]
+fn backoff(idle: &mut u32) {
+    *idle += 1;
+    if *idle >= SPINS_BEFORE_YIELD {
+        *idle = 0;
+        std::thread::yield_now();
+    } else {
+        std::hint::spin_loop();
+    }
+}
+
 /// Moves `total` bytes from a producer thread to a consumer thread in pieces
 /// of `piece` bytes and returns the time from both threads' start to the
 /// last byte consumed.
 ///
 /// `produce` is offered the unsent rest of the current piece and returns how
 /// many bytes it took (0 when the ring is full: it is called again after a
-/// spin hint). `consume` is offered a `piece`-sized buffer and returns how
+/// spin hint; after [`SPINS_BEFORE_YIELD`] fruitless calls in a row the
+/// thread yields, so a side that shares its core with another job does not
+/// burn the other side's time slice). `consume` is offered a `piece`-sized buffer and returns how
 /// many bytes it filled (0 when empty). Neither may take more than offered.
 pub fn two_thread_stream(
     total: u64,
@@ -50,13 +67,16 @@ pub fn two_thread_stream(
         s.spawn(|| {
             start.wait();
             let mut left = total;
+            let mut idle = 0;
             while left > 0 {
                 let this = (left.min(piece as u64)) as usize;
                 let mut off = 0;
                 while off < this {
                     let n = produce(&data[off..this]);
                     if n == 0 {
-                        std::hint::spin_loop();
+                        backoff(&mut idle);
+                    } else {
+                        idle = 0;
                     }
                     off += n;
                 }
@@ -67,11 +87,14 @@ pub fn two_thread_stream(
             let mut buf = vec![0u8; piece];
             start.wait();
             let mut got = 0u64;
+            let mut idle = 0;
             while got < total {
                 let want = (total - got).min(piece as u64) as usize;
                 let n = consume(&mut buf[..want]);
                 if n == 0 {
-                    std::hint::spin_loop();
+                    backoff(&mut idle);
+                } else {
+                    idle = 0;
                 }
                 got += n as u64;
             }
