@@ -609,3 +609,69 @@ pub fn assert_nothing_left(stack: &mut app_worker::Stack) {
         );
     }
 }
+
+/// Messages of an external app until `pred` matches one (drives the stack
+/// between tries).
+pub fn wait_msg(
+    stack: &mut app_worker::Stack,
+    q: &app_worker::AppQueue,
+    mut pred: impl FnMut(&app_worker::AppMessage) -> bool,
+) -> app_worker::AppMessage {
+    for _ in 0..1000 {
+        while let Some(m) = q.try_recv().unwrap() {
+            if pred(&m) {
+                return m;
+            }
+        }
+        stack.run_until_idle().unwrap();
+    }
+    panic!("message never came");
+}
+
+/// An external server listening on 0.0.0.0:`port` and an external client
+/// connected to it on 10.0.0.1 (global scope, the TCP loop transport), with
+/// their session ends.
+pub struct Pair {
+    pub server: app_worker::AttachReply,
+    pub client: app_worker::AttachReply,
+    pub ss: app_worker::AppSession,
+    pub cs: app_worker::AppSession,
+}
+
+pub fn ext_pair(stack: &mut app_worker::Stack, port: u16, fifo: u32, evt_q: usize) -> Pair {
+    use app_worker::{AppKind, AppMessage, AttachOptions};
+    let mk = |name: &str| {
+        let mut o = AttachOptions::new(format!("{name}-{port}"), AppKind::External)
+            .with_fifo_sizes(fifo, fifo);
+        o.evt_q_size = evt_q;
+        o
+    };
+    let server = stack.attach(mk("server")).unwrap();
+    let client = stack.attach(mk("client")).unwrap();
+    stack.listen(server.app_wrk, ep("0.0.0.0", port)).unwrap();
+    stack
+        .connect(client.app_wrk, ep("10.0.0.1", port), 99)
+        .unwrap();
+    let sq = server.queue.clone().unwrap();
+    let m = wait_msg(stack, &sq, |m| matches!(m, AppMessage::Accepted { .. }));
+    let AppMessage::Accepted { fifos, .. } = m else {
+        unreachable!()
+    };
+    let ss = app_worker::AppSession::from_fifos(stack.main().clone(), &fifos).unwrap();
+    stack
+        .accept_reply(server.app_wrk, fifos.session, Ok(()))
+        .unwrap();
+    let cq = client.queue.clone().unwrap();
+    let m = wait_msg(stack, &cq, |m| matches!(m, AppMessage::Connected { .. }));
+    let AppMessage::Connected { opaque, result } = m else {
+        unreachable!()
+    };
+    assert_eq!(opaque, 99);
+    let cs = app_worker::AppSession::from_fifos(stack.main().clone(), &result.unwrap()).unwrap();
+    Pair {
+        server,
+        client,
+        ss,
+        cs,
+    }
+}
