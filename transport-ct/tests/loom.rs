@@ -1,0 +1,305 @@
+//! loom models of ct's shared state, on the real code:
+//!
+//! - the segment accounting hand-off ([`CtSegments`]): an accept counting a
+//!   session under the read lock against the last release of another
+//!   session (count down under the read lock, then write lock, re-check,
+//!   detach, removal and the segment's deletion from its manager);
+//! - the detached flags, cleared by accepts under the read lock while a
+//!   release sets them under the write lock;
+//! - the half-open pool and its reuse list ([`HalfOpens`]);
+//! - the pending-connects hand-off ([`PendingConnects`]).
+//!
+//! Run: `cargo xtask loom -p transport-ct` (or `RUSTFLAGS="--cfg loom"
+//! LOOM_MAX_PREEMPTIONS=3 cargo test -p transport-ct --release --test loom`).
+//! Segments are heap-backed under loom.
+#![cfg(loom)]
+
+use std::sync::Arc as StdArc;
+
+use fifo_segment::sync::atomic::{AtomicUsize, Ordering};
+use fifo_segment::sync::{Arc, thread};
+use segment_manager::{
+    NoHook, SegmentHandle, SegmentManager, SegmentManagerProps, SegmentManagers,
+};
+use session::TransportProto;
+use transport_ct::{
+    CtConnId, CtConnection, CtSegRef, CtSegmentFlags, CtSegments, HalfOpens, PendingConnects,
+    SegCtxKey, Side,
+};
+
+/// Big enough for one 4 KiB + 4 KiB pair plus ct's margin.
+const SEG: usize = 64 << 10;
+
+const KEY: SegCtxKey = SegCtxKey {
+    sm_index: 0,
+    client_wrk: 1,
+    server_wrk: 2,
+};
+
+fn manager(sms: &SegmentManagers) -> Arc<SegmentManager> {
+    let sm = sms.alloc(
+        SegmentManagerProps {
+            segment_size: SEG,
+            add_segment_size: SEG,
+            ..Default::default()
+        },
+        StdArc::new(NoHook),
+    );
+    assert_eq!(sm.segment_manager_index(), KEY.sm_index);
+    sm
+}
+
+/// An accept as ct does it: count on a segment with room (read lock), else
+/// add one (write lock), then allocate the pair in that segment.
+fn accept(
+    segs: &CtSegments,
+    sm: &SegmentManager,
+) -> (
+    CtSegRef,
+    SegmentHandle,
+    fifo_segment::Fifo,
+    fifo_segment::Fifo,
+) {
+    let (r, h) = match segs.try_count_session(KEY, sm) {
+        Some(found) => found,
+        None => segs
+            .count_session_or_add_segment(KEY, sm, |_| Ok(()))
+            .unwrap(),
+    };
+    // The segment must still exist: the session counts on it.
+    let g = sm
+        .get_segment_w_handle(h)
+        .expect("counted segment was deleted");
+    let (rx, tx) = g.try_alloc_fifos(1, 0, 0).unwrap();
+    drop(g);
+    (r, h, rx, tx)
+}
+
+/// One side's release as ct does it: free its fifo references, count
+/// down, and delete the segment from its manager if the accounting gave it
+/// up.
+fn release(
+    segs: &CtSegments,
+    sm: &SegmentManager,
+    side: Side,
+    r: CtSegRef,
+    rx: &fifo_segment::Fifo,
+    tx: &fifo_segment::Fifo,
+) {
+    {
+        let g = sm.get_segment_w_lock(rx.segment_index()).unwrap();
+        g.free_fifo(rx).unwrap();
+        g.free_fifo(tx).unwrap();
+    }
+    segs.release(side, r, |removed| {
+        assert!(
+            sm.lock_and_del_segment(removed.segment.segment_index())
+                .unwrap()
+        );
+    });
+}
+
+/// An accept races the release of the last session on the only segment:
+/// the accept never counts on a segment that goes away, and the released
+/// segment is deleted unless the accept kept it.
+#[test]
+fn accept_vs_last_release() {
+    loom::model(|| {
+        let sms = SegmentManagers::new(2);
+        let sm = manager(&sms);
+        let segs = Arc::new(CtSegments::new(SEG));
+        let (r0, h0, rx0, tx0) = accept(&segs, &sm);
+        // Both ends hold a reference, as a ct session's fifos do.
+        rx0.ref_inc();
+        tx0.ref_inc();
+
+        let acceptor = {
+            let (segs, sm) = (segs.clone(), sm.clone());
+            thread::spawn(move || {
+                let (r, h, rx, tx) = accept(&segs, &sm);
+                (r, h, rx, tx)
+            })
+        };
+        release(&segs, &sm, Side::Server, r0, &rx0, &tx0);
+        release(&segs, &sm, Side::Client, r0, &rx0, &tx0);
+        let (r1, h1, rx1, tx1) = acceptor.join().unwrap();
+
+        let snap = segs.snapshot();
+        assert_eq!(snap.len(), 1, "{snap:?}");
+        assert_eq!(
+            (snap[0].client_n_sessions, snap[0].server_n_sessions),
+            (1, 1)
+        );
+        assert_eq!(snap[0].segment, h1);
+        // The old segment went unless it is the one the accept uses.
+        assert_eq!(sm.num_segments(), 1);
+        if h1 != h0 {
+            assert!(sm.segment(h0).is_err());
+        }
+        // The accepted session ends too: nothing outlives it.
+        rx1.ref_inc();
+        tx1.ref_inc();
+        release(&segs, &sm, Side::Client, r1, &rx1, &tx1);
+        release(&segs, &sm, Side::Server, r1, &rx1, &tx1);
+        assert!(segs.snapshot().is_empty());
+        assert_eq!(segs.n_contexts(), 0);
+        assert_eq!(sm.num_segments(), 0);
+    });
+}
+
+/// Both sides of one session release on two threads: exactly one of them
+/// removes the segment, after both detached.
+#[test]
+fn client_and_server_release_concurrently() {
+    loom::model(|| {
+        let sms = SegmentManagers::new(2);
+        let sm = manager(&sms);
+        let segs = Arc::new(CtSegments::new(SEG));
+        let (r, _, rx, tx) = accept(&segs, &sm);
+        rx.ref_inc();
+        tx.ref_inc();
+        let removed = Arc::new(AtomicUsize::new(0));
+        let side = |side: Side| {
+            let (segs, sm, removed) = (segs.clone(), sm.clone(), removed.clone());
+            let (rx, tx) = (rx.clone(), tx.clone());
+            thread::spawn(move || {
+                {
+                    let g = sm.get_segment_w_lock(rx.segment_index()).unwrap();
+                    g.free_fifo(&rx).unwrap();
+                    g.free_fifo(&tx).unwrap();
+                }
+                if let Some(rem) = segs.release(side, r, |rem| {
+                    assert!(
+                        sm.lock_and_del_segment(rem.segment.segment_index())
+                            .unwrap()
+                    );
+                }) {
+                    assert!(rem.ctx_removed);
+                    removed.fetch_add(1, Ordering::AcqRel);
+                }
+            })
+        };
+        let (a, b) = (side(Side::Client), side(Side::Server));
+        a.join().unwrap();
+        b.join().unwrap();
+        assert_eq!(removed.load(Ordering::Acquire), 1);
+        assert!(segs.snapshot().is_empty());
+        assert_eq!(sm.num_segments(), 0);
+    });
+}
+
+/// A segment whose client side already detached: an accept (clearing the
+/// flags under the read lock) races the server side's last release
+/// (setting its flag under the write lock). Either the accept revives the
+/// segment (flags clear, counts 1/1) or the release removes it and the
+/// accept adds a new one; never both, never a leak.
+#[test]
+fn detached_flags_vs_accept() {
+    loom::model(|| {
+        let sms = SegmentManagers::new(2);
+        let sm = manager(&sms);
+        let segs = Arc::new(CtSegments::new(SEG));
+        let (r0, h0, rx0, tx0) = accept(&segs, &sm);
+        rx0.ref_inc();
+        tx0.ref_inc();
+        release(&segs, &sm, Side::Client, r0, &rx0, &tx0);
+        assert_eq!(segs.snapshot()[0].flags, CtSegmentFlags::CLIENT_DETACHED);
+
+        let acceptor = {
+            let (segs, sm) = (segs.clone(), sm.clone());
+            thread::spawn(move || accept(&segs, &sm).1)
+        };
+        release(&segs, &sm, Side::Server, r0, &rx0, &tx0);
+        let h1 = acceptor.join().unwrap();
+
+        let snap = segs.snapshot();
+        assert_eq!(snap.len(), 1, "{snap:?}");
+        assert_eq!(snap[0].segment, h1);
+        assert_eq!(
+            (snap[0].client_n_sessions, snap[0].server_n_sessions),
+            (1, 1)
+        );
+        assert_eq!(snap[0].flags, CtSegmentFlags::empty());
+        assert_eq!(sm.num_segments(), 1);
+        let _ = h0;
+    });
+}
+
+fn ho(id: CtConnId) -> CtConnection {
+    let mut c = CtConnection::new(id, 1);
+    c.actual_tp = TransportProto::Tcp;
+    c
+}
+
+/// An accepting worker takes a half-open while the app gives it up: exactly
+/// one wins. The connect thread's next allocation drains the reuse list; a
+/// reused slot never answers to the old id.
+#[test]
+fn half_open_take_vs_free_and_reuse() {
+    loom::model(|| {
+        let hos = Arc::new(HalfOpens::default());
+        let id = hos.alloc(ho);
+        let taker = {
+            let hos = hos.clone();
+            thread::spawn(move || hos.take_for_accept(id).is_some())
+        };
+        let freed = hos.free(id.index);
+        let taken = taker.join().unwrap();
+        assert!(taken ^ freed, "taken {taken} freed {freed}");
+        let id2 = hos.alloc(ho);
+        assert_ne!(id2, id);
+        assert!(hos.take_for_accept(id).is_none());
+        assert_eq!(hos.n_reusable(), 0);
+        assert_eq!(hos.len(), 1);
+        assert!(hos.take_for_accept(id2).is_some());
+    });
+}
+
+/// The connect thread hands connects to a worker while the worker's accept
+/// RPC drains them one per run: no connect is lost or taken twice, and
+/// whenever connects wait an RPC is scheduled to take them.
+#[test]
+fn pending_connects_hand_off() {
+    loom::model(|| {
+        let pending = Arc::new(PendingConnects::default());
+        let rpcs = Arc::new(AtomicUsize::new(0));
+        let ids = [
+            CtConnId {
+                index: 0,
+                generation: 0,
+            },
+            CtConnId {
+                index: 1,
+                generation: 0,
+            },
+        ];
+        let producer = {
+            let (pending, rpcs) = (pending.clone(), rpcs.clone());
+            thread::spawn(move || {
+                for id in ids {
+                    if pending.push_many([id]) {
+                        rpcs.fetch_add(1, Ordering::AcqRel);
+                    }
+                }
+            })
+        };
+        let mut taken = Vec::new();
+        let mut runs = 0;
+        while taken.len() < ids.len() {
+            if rpcs.load(Ordering::Acquire) == 0 {
+                fifo_segment::sync::spin_loop();
+                continue;
+            }
+            rpcs.fetch_sub(1, Ordering::AcqRel);
+            runs += 1;
+            if pending.take_burst(1, &mut taken) {
+                rpcs.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+        producer.join().unwrap();
+        assert_eq!(taken, ids);
+        assert!(pending.is_empty());
+        assert_eq!(rpcs.load(Ordering::Acquire), 0, "an RPC with nothing to do");
+        assert!(runs <= 2);
+    });
+}
