@@ -102,7 +102,7 @@ pub struct Stack {
     main: Arc<SessionMain>,
     sms: Arc<SegmentManagers>,
     apps: Arc<Apps>,
-    rt: Option<Runtime>,
+    rt: Runtime,
 }
 
 impl std::fmt::Debug for Stack {
@@ -110,7 +110,7 @@ impl std::fmt::Debug for Stack {
         f.debug_struct("Stack")
             .field("main", &self.main)
             .field("apps", &self.apps)
-            .field("threaded", &self.is_threaded())
+            .field("threaded", &self.rt.is_threaded())
             .finish()
     }
 }
@@ -129,7 +129,7 @@ impl Stack {
         let apps = Apps::new(&main, sms.clone())?;
         main.set_app_interface(apps.clone())?;
         Ok(Stack {
-            rt: Some(Runtime::stepping(main.clone(), workers)),
+            rt: Runtime::stepping(main.clone(), workers),
             main,
             sms,
             apps,
@@ -153,9 +153,7 @@ impl Stack {
 
     /// The runtime (stepping or threaded).
     pub fn runtime_mut(&mut self) -> &mut Runtime {
-        self.rt
-            .as_mut()
-            .expect("a stack always has a runtime until shut down")
+        &mut self.rt
     }
 
     /// Registers `t` for `proto` over ip4 and ip6 and enables it.
@@ -171,17 +169,22 @@ impl Stack {
 
     /// Whether the workers run on their own threads.
     pub fn is_threaded(&self) -> bool {
-        self.rt.as_ref().is_some_and(Runtime::is_threaded)
+        self.rt.is_threaded()
     }
 
-    /// Moves the workers onto their own threads.
+    /// Moves the workers onto their own threads. If a thread cannot be
+    /// started the stack is left without workers (calls then fail with
+    /// [`SessionError::TimedOut`]).
     pub fn start_threads(&mut self, cfg: ThreadedConfig) -> Result<(), SessionError> {
         if self.is_threaded() {
             return Ok(());
         }
-        let rt = self.rt.take().ok_or(SessionError::Invalid)?;
-        let workers = rt.shutdown();
-        self.rt = Some(Runtime::threaded(self.main.clone(), workers, cfg)?);
+        let stepping = std::mem::replace(
+            &mut self.rt,
+            Runtime::stepping(self.main.clone(), Vec::new()),
+        );
+        let workers = stepping.shutdown();
+        self.rt = Runtime::threaded(self.main.clone(), workers, cfg)?;
         Ok(())
     }
 
@@ -281,8 +284,8 @@ impl Stack {
     }
 
     /// Stops the workers and returns them.
-    pub fn shutdown(mut self) -> Vec<Worker> {
-        self.rt.take().map(Runtime::shutdown).unwrap_or_default()
+    pub fn shutdown(self) -> Vec<Worker> {
+        self.rt.shutdown()
     }
 }
 
