@@ -438,9 +438,13 @@ impl Apps {
         self.state.read().listeners.len()
     }
 
-    /// Queues the segment notifications raised by segment-manager calls
-    /// since the last flush, as app events on `wrk` (their order is kept).
-    pub(crate) fn flush_segment_notes(&self, wrk: &mut Worker) {
+    /// Queues the segment add/del notifications raised by segment-manager
+    /// calls since the last flush as app events on `wrk`, in order. The app
+    /// layer flushes after its own segment-manager calls; code that calls a
+    /// manager of an app worker outside the app layer (ct deleting its
+    /// segments with `lock_and_del_segment`) flushes right after, so the
+    /// app hears of the segment from the same thread.
+    pub fn flush_segment_notes(&self, wrk: &mut Worker) {
         for note in self.notes.take() {
             match note {
                 SegmentNote::Add(w, h) => {
