@@ -35,6 +35,16 @@ impl Apps {
         sep
     }
 
+    /// Control calls run on a given thread; anywhere else is a caller bug,
+    /// answered with [`SessionError::Invalid`] rather than a panic.
+    pub(crate) fn check_thread(wrk: &Worker, thread: u32) -> Result<(), SessionError> {
+        if wrk.thread_index() == thread {
+            Ok(())
+        } else {
+            Err(SessionError::Invalid)
+        }
+    }
+
     fn endpoint_cfg(
         app: &Application,
         wrk: &AppWorker,
@@ -58,6 +68,7 @@ impl Apps {
         app_wrk: AppWorkerHandle,
         sep: SessionEndpoint,
     ) -> Result<AppListenerHandle, SessionError> {
+        Self::check_thread(wrk, ListenerHandle::LISTENER_THREAD)?;
         let _c = self.control.lock();
         let w = self.app_worker(app_wrk)?;
         let app = w.app.clone();
@@ -307,6 +318,7 @@ impl Apps {
         app_wrk: AppWorkerHandle,
         alh: AppListenerHandle,
     ) -> Result<(), SessionError> {
+        Self::check_thread(wrk, ListenerHandle::LISTENER_THREAD)?;
         let _c = self.control.lock();
         let w = self.app_worker(app_wrk)?;
         let al = self.app_listener(alh)?;
@@ -341,6 +353,7 @@ impl Apps {
         if rmt.is_zero() {
             return Err(SessionError::InvalidRmtIp);
         }
+        Self::check_thread(wrk, wrk.main().transport_cl_thread())?;
         let w = self.app_worker(app_wrk)?;
         let app = w.app.clone();
         let sep = Self::endpoint_for_app(&app, rmt);

@@ -25,6 +25,7 @@ impl Apps {
     /// Step 1 (thread 0): marks the app detaching and removes its
     /// listeners.
     pub fn detach_listeners(&self, wrk: &mut Worker, app: AppHandle) -> Result<(), SessionError> {
+        Self::check_thread(wrk, session::ListenerHandle::LISTENER_THREAD)?;
         let _c = self.control.lock();
         let (wrks, listeners) = {
             let mut st = self.state.write();

@@ -70,3 +70,33 @@ impl AppListener {
         Some(next)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use session::TransportProto;
+
+    fn al(workers: &[u32]) -> AppListener {
+        AppListener {
+            app_index: 0,
+            endpoint: SessionEndpoint::new("0.0.0.0".parse().unwrap(), 1, TransportProto::Tcp),
+            global: None,
+            local: None,
+            workers: Mutex::new(workers.iter().copied().collect()),
+            accept_rotor: AtomicU32::new(0),
+        }
+    }
+
+    #[test]
+    fn select_worker_rotates_after_the_last_pick() {
+        let l = al(&[0, 2, 5]);
+        let picks: Vec<_> = (0..6).map(|_| l.select_worker().unwrap()).collect();
+        assert_eq!(picks, vec![2, 5, 0, 2, 5, 0]);
+        assert_eq!(al(&[]).select_worker(), None);
+        let one = al(&[3]);
+        assert_eq!(
+            (one.select_worker(), one.select_worker()),
+            (Some(3), Some(3))
+        );
+    }
+}

@@ -147,3 +147,47 @@ impl Namespaces {
         self.pool.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_ids_and_deletion() {
+        let lookup = SessionLookup::new();
+        let mut ns = Namespaces::default();
+        assert_eq!(
+            ns.add(&lookup, NamespaceConfig::new(DEFAULT_NAMESPACE, 0)),
+            Ok(0)
+        );
+        let i = ns.add(&lookup, NamespaceConfig::new("blue", 7)).unwrap();
+        assert_eq!(lookup.local_table_count(), 2);
+        assert_eq!(ns.validate(None, 99), Ok(0));
+        assert_eq!(ns.validate(Some("blue"), 7), Ok(i));
+        assert_eq!(
+            ns.validate(Some("blue"), 8),
+            Err(SessionError::WrongNsSecret)
+        );
+        assert_eq!(ns.validate(Some("red"), 7), Err(SessionError::InvalidNs));
+        assert_eq!(
+            ns.add(&lookup, NamespaceConfig::new("", 1)),
+            Err(SessionError::Invalid)
+        );
+        // A second add updates the secret, same index and table.
+        let table = ns.get(i).unwrap().local_table;
+        assert_eq!(ns.add(&lookup, NamespaceConfig::new("blue", 9)), Ok(i));
+        assert_eq!(ns.get(i).unwrap().local_table, table);
+        assert_eq!(ns.validate(Some("blue"), 9), Ok(i));
+        // In use: refused; then deleted with its table.
+        ns.get_mut(i).unwrap().n_apps = 1;
+        assert_eq!(ns.del(&lookup, "blue"), Err(SessionError::Invalid));
+        ns.get_mut(i).unwrap().n_apps = 0;
+        assert_eq!(ns.del(&lookup, "blue"), Ok(()));
+        assert_eq!(lookup.local_table_count(), 1);
+        assert_eq!(ns.del(&lookup, "blue"), Err(SessionError::InvalidNs));
+        assert_eq!(
+            ns.del(&lookup, DEFAULT_NAMESPACE),
+            Err(SessionError::Invalid)
+        );
+    }
+}

@@ -273,3 +273,66 @@ fn attach_errors_and_stale_handles() {
     st.detach(c.app).unwrap();
     assert_nothing_left(st);
 }
+
+#[test]
+fn local_rules_filter_and_control_calls_check_their_thread() {
+    use session::{IpPrefix, RuleAction, SessionRule, TableId, TransportProto};
+    let mut e = env(1);
+    let st = &mut e.stack;
+    let srv = Recorder::new();
+    let cli = Recorder::new();
+    let s = st.attach(opts("srv", &srv, Scope::LOCAL)).unwrap();
+    st.listen(s.app_wrk, ep("0.0.0.0", 5555)).unwrap();
+    let c = st.attach(opts("cli", &cli, Scope::LOCAL)).unwrap();
+    let table = st
+        .apps()
+        .application(c.app)
+        .unwrap()
+        .local_session_table()
+        .unwrap();
+    let rule = SessionRule::remote(
+        TransportProto::Tcp,
+        IpPrefix::new("127.0.0.0".parse().unwrap(), 8).unwrap(),
+        5555,
+    );
+    st.main()
+        .lookup()
+        .add_rule(TableId::Local(table), rule, RuleAction::Drop)
+        .unwrap();
+    assert_eq!(
+        st.connect(c.app_wrk, ep("127.0.0.1", 5555), 0).unwrap_err(),
+        SessionError::Filtered
+    );
+    st.main()
+        .lookup()
+        .del_rule(TableId::Local(table), &rule)
+        .unwrap();
+    st.connect(c.app_wrk, ep("127.0.0.1", 5555), 1).unwrap();
+    st.run_until_idle().unwrap();
+    assert!(matches!(cli.connected.lock()[0], (1, Ok(_))));
+
+    // Listens belong on thread 0, connects on the connect thread (1 here):
+    // elsewhere they are refused, not a panic.
+    let apps = st.apps().clone();
+    let (sw, cw) = (s.app_wrk, c.app_wrk);
+    let r = st
+        .call(1, move |w| apps.listen(w, sw, ep("0.0.0.0", 5556)))
+        .unwrap();
+    assert_eq!(r.unwrap_err(), SessionError::Invalid);
+    let apps = st.apps().clone();
+    let r = st
+        .call(0, move |w| apps.connect(w, cw, ep("127.0.0.1", 5555), 2))
+        .unwrap();
+    assert_eq!(r.unwrap_err(), SessionError::Invalid);
+
+    // An external app's queue reports the detach.
+    let x = st
+        .attach(AttachOptions::new("ext", AppKind::External))
+        .unwrap();
+    let q = x.queue.clone().unwrap();
+    st.detach(x.app).unwrap();
+    assert_eq!(q.recv().unwrap_err(), SessionError::NoApp);
+    st.detach(c.app).unwrap();
+    st.detach(s.app).unwrap();
+    assert_nothing_left(st);
+}
