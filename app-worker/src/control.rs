@@ -120,6 +120,11 @@ impl Apps {
             })?;
             Ok(lh)
         };
+        if !app.has_global_scope() && !sep.is_local() {
+            // Local scope serves only local endpoints and there is no
+            // global scope to fall back on (VPP fails this with -1).
+            return Err(SessionError::Scope);
+        }
         let mut local = None;
         if app.has_local_scope() && sep.is_local() {
             let st = SessionType::new(TransportProto::Ct, sep.is_ip4());

@@ -269,15 +269,15 @@ impl AppSession {
             if n > 0 {
                 return Ok(n);
             }
-            if self.mode == IoMode::NonBlocking {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
             if let Some(w) = &self.waker
                 && w.is_closed()
             {
                 // One more try: data may have arrived with the close.
                 let n = op(self).map_err(io::Error::other)?;
                 return if n > 0 { Ok(n) } else { on_closed };
+            }
+            if self.mode == IoMode::NonBlocking {
+                return Err(io::ErrorKind::WouldBlock.into());
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(io::ErrorKind::TimedOut.into());

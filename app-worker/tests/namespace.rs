@@ -283,6 +283,12 @@ fn local_rules_filter_and_control_calls_check_their_thread() {
     let cli = Recorder::new();
     let s = st.attach(opts("srv", &srv, Scope::LOCAL)).unwrap();
     st.listen(s.app_wrk, ep("0.0.0.0", 5555)).unwrap();
+    // Local scope only cannot listen on a non-local address.
+    assert_eq!(
+        st.listen(s.app_wrk, ep("10.0.0.1", 5555)).unwrap_err(),
+        SessionError::Scope
+    );
+    assert_eq!(st.apps().n_listeners(), 1);
     let c = st.attach(opts("cli", &cli, Scope::LOCAL)).unwrap();
     let table = st
         .apps()
