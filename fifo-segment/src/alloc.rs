@@ -4,66 +4,166 @@
 //! VPP keeps its fifo-segment allocator (slices, chunk free lists) inside
 //! the shared segment. Here it lives in the owner's private memory: a peer
 //! that can write the segment cannot corrupt our free lists and steer our
-//! next allocation over a live fifo. Per slice, one free list per
-//! power-of-two size class; fresh memory comes from a bump pointer.
+//! next allocation over a live fifo.
+//!
+//! As in VPP, each allocating thread has its own slice: a [`SliceAlloc`]
+//! (behind the slice's own lock) holds the chunks that slice carved and one
+//! free list of chunk indices per power-of-two size class, so threads on
+//! different slices share no lock and no written cache line on the
+//! alloc/free path. Only fresh memory is shared: [`Fresh`], a bump pointer
+//! behind a small lock taken when a slice carves a new chunk. A chunk keeps
+//! its offset, size class and slice for the life of the segment, so a fifo's
+//! private part finds its chunk by index (no map on the path), and `Fresh`
+//! records each carved offset in increasing order for the rare lookup by
+//! offset (`fifo_at` on the owner).
 
+use std::sync::Weak;
+
+use crate::fifo::FifoInner;
 use crate::layout::class_footprint;
+use crate::sync::Mutex;
 
 /// Number of size classes (data sizes 2^0 ..= 2^31).
 const N_CLASSES: usize = 32;
 
-pub(crate) struct Allocator {
-    /// Next never-used byte.
-    fresh: usize,
-    /// End of the segment.
-    end: usize,
-    /// `free[slice][class]`: offsets of freed fifo chunks.
-    free: Vec<[Vec<usize>; N_CLASSES]>,
-    /// Bytes sitting in the free lists.
-    free_list_bytes: usize,
+/// Where a chunk is: its slice and its index in that slice's chunk table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ChunkId {
+    pub slice: u32,
+    pub index: u32,
 }
 
-impl Allocator {
-    pub(crate) fn new(start: usize, end: usize, n_slices: u32) -> Self {
+/// Fresh memory, shared by all slices.
+pub(crate) struct Fresh {
+    /// Next never-used byte.
+    next: usize,
+    /// End of the segment.
+    end: usize,
+    /// Every carved chunk by offset, ascending (`next` only grows).
+    carved: Vec<(usize, ChunkId)>,
+}
+
+impl Fresh {
+    pub(crate) fn new(start: usize, end: usize) -> Self {
         Self {
-            fresh: start.min(end),
+            next: start.min(end),
             end,
-            free: (0..n_slices)
-                .map(|_| std::array::from_fn(|_| Vec::new()))
-                .collect(),
-            free_list_bytes: 0,
+            carved: Vec::new(),
         }
     }
 
-    /// Offset of a chunk for a fifo of `class` in `slice`: a freed chunk of
-    /// that class if the slice has one, else fresh memory. `Err(bytes
-    /// needed)` when neither has room.
-    pub(crate) fn alloc(&mut self, slice: u32, class: u8) -> Result<usize, usize> {
-        let footprint = class_footprint(class);
-        let list = &mut self.free[slice as usize][class as usize];
-        if let Some(off) = list.pop() {
-            self.free_list_bytes -= footprint;
-            return Ok(off);
-        }
-        match self.fresh.checked_add(footprint) {
+    /// Takes `footprint` bytes for chunk `id`; `Err(footprint)` when they do
+    /// not fit.
+    fn carve(&mut self, footprint: usize, id: ChunkId) -> Result<usize, usize> {
+        match self.next.checked_add(footprint) {
             Some(next) if next <= self.end => {
-                let off = self.fresh;
-                self.fresh = next;
+                let off = self.next;
+                self.next = next;
+                self.carved.push((off, id));
                 Ok(off)
             }
             _ => Err(footprint),
         }
     }
 
-    /// Returns a chunk taken by `alloc` to its slice's free list.
-    pub(crate) fn release(&mut self, slice: u32, class: u8, off: usize) {
-        self.free[slice as usize][class as usize].push(off);
-        self.free_list_bytes += class_footprint(class);
+    /// The chunk that starts at `off`, if one was carved there.
+    pub(crate) fn find(&self, off: usize) -> Option<ChunkId> {
+        self.carved
+            .binary_search_by_key(&off, |&(o, _)| o)
+            .ok()
+            .map(|i| self.carved[i].1)
     }
 
-    /// Fresh bytes plus bytes in free lists.
-    pub(crate) fn available(&self) -> usize {
-        self.end - self.fresh + self.free_list_bytes
+    /// Never-used bytes.
+    pub(crate) fn left(&self) -> usize {
+        self.end - self.next
+    }
+}
+
+/// What a chunk holds now.
+pub(crate) enum ChunkState {
+    /// On its slice's free list.
+    Free,
+    /// An allocated fifo; the private part its handles share, if any lives.
+    Live(Weak<FifoInner>),
+    /// Freed, but handles remain: back to the free list when the last goes.
+    Draining,
+}
+
+/// One chunk a slice carved.
+pub(crate) struct Chunk {
+    pub off: usize,
+    pub class: u8,
+    /// Of the current (or last) allocation; counts this chunk's allocations,
+    /// so (offset, generation) names one allocation.
+    pub generation: u64,
+    pub state: ChunkState,
+}
+
+/// One slice's chunks and free lists.
+pub(crate) struct SliceAlloc {
+    slice: u32,
+    /// Index = `ChunkId::index`.
+    chunks: Vec<Chunk>,
+    /// `free[class]`: indices of free chunks of that class.
+    free: [Vec<u32>; N_CLASSES],
+}
+
+impl SliceAlloc {
+    pub(crate) fn new(slice: u32) -> Self {
+        Self {
+            slice,
+            chunks: Vec::new(),
+            free: std::array::from_fn(|_| Vec::new()),
+        }
+    }
+
+    /// A chunk for a fifo of `class`, still `Free`, with its generation
+    /// bumped: a freed chunk of that class if the slice has one, else one
+    /// carved from `fresh`. Returns its index and the bytes it took off the
+    /// free lists (0 for fresh memory). `Err(bytes needed)` when neither has
+    /// room; then nothing was taken.
+    pub(crate) fn take(&mut self, class: u8, fresh: &Mutex<Fresh>) -> Result<(u32, usize), usize> {
+        let (index, listed) = match self.free[class as usize].pop() {
+            Some(index) => (index, class_footprint(class)),
+            None => {
+                let footprint = class_footprint(class);
+                let index = u32::try_from(self.chunks.len()).map_err(|_| footprint)?;
+                let id = ChunkId {
+                    slice: self.slice,
+                    index,
+                };
+                let off = fresh.lock().carve(footprint, id)?;
+                self.chunks.push(Chunk {
+                    off,
+                    class,
+                    generation: 0,
+                    state: ChunkState::Free,
+                });
+                (index, 0)
+            }
+        };
+        let chunk = &mut self.chunks[index as usize];
+        chunk.generation += 1;
+        Ok((index, listed))
+    }
+
+    pub(crate) fn chunk(&mut self, index: u32) -> Option<&mut Chunk> {
+        self.chunks.get_mut(index as usize)
+    }
+
+    /// Returns a `Draining` chunk to its free list; the bytes it frees, or 0
+    /// when it was not draining (already back, or live).
+    pub(crate) fn put_back(&mut self, index: u32) -> usize {
+        let Some(chunk) = self.chunks.get_mut(index as usize) else {
+            return 0;
+        };
+        if !matches!(chunk.state, ChunkState::Draining) {
+            return 0;
+        }
+        chunk.state = ChunkState::Free;
+        self.free[chunk.class as usize].push(index);
+        class_footprint(chunk.class)
     }
 }
 
@@ -74,18 +174,34 @@ mod tests {
     #[test]
     fn bump_then_free_list_reuse() {
         let fp = class_footprint(6);
-        let mut a = Allocator::new(64, 64 + 3 * fp, 2);
-        let x = a.alloc(0, 6).unwrap();
-        let y = a.alloc(1, 6).unwrap();
-        assert_eq!((x, y), (64, 64 + fp));
-        assert_eq!(a.available(), fp);
-        a.release(0, 6, x);
-        assert_eq!(a.available(), 2 * fp);
+        let fresh = Mutex::new(Fresh::new(64, 64 + 3 * fp));
+        let mut s0 = SliceAlloc::new(0);
+        let mut s1 = SliceAlloc::new(1);
+        let (x, _) = s0.take(6, &fresh).unwrap();
+        let (y, _) = s1.take(6, &fresh).unwrap();
+        assert_eq!(s0.chunk(x).unwrap().off, 64);
+        assert_eq!(s1.chunk(y).unwrap().off, 64 + fp);
+        assert_eq!(fresh.lock().left(), fp);
+        // Only a draining chunk goes back, once.
+        assert_eq!(s0.put_back(x), 0);
+        s0.chunk(x).unwrap().state = ChunkState::Draining;
+        assert_eq!(s0.put_back(x), fp);
+        assert_eq!(s0.put_back(x), 0);
+        assert_eq!(s0.put_back(99), 0);
         // Slice 1 has no free chunk of class 6: fresh memory.
-        assert_eq!(a.alloc(1, 6), Ok(64 + 2 * fp));
-        assert_eq!(a.alloc(1, 6), Err(fp));
-        // Slice 0 reuses its chunk.
-        assert_eq!(a.alloc(0, 6), Ok(x));
-        assert_eq!(a.available(), 0);
+        let (z, listed) = s1.take(6, &fresh).unwrap();
+        assert_eq!(listed, 0);
+        assert_eq!(s1.chunk(z).unwrap().off, 64 + 2 * fp);
+        assert_eq!(s1.take(6, &fresh), Err(fp));
+        assert_eq!(s1.take(5, &fresh), Err(class_footprint(5)));
+        // Slice 0 reuses its chunk, as a new allocation.
+        assert_eq!(s0.take(6, &fresh), Ok((x, fp)));
+        assert_eq!(s0.chunk(x).unwrap().generation, 2);
+        // Offsets map back to chunks; nothing else does.
+        let f = fresh.lock();
+        assert_eq!(f.find(64), Some(ChunkId { slice: 0, index: x }));
+        assert_eq!(f.find(64 + 2 * fp), Some(ChunkId { slice: 1, index: z }));
+        assert_eq!(f.find(64 + 64), None);
+        assert_eq!(f.left(), 0);
     }
 }

@@ -23,6 +23,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32 as StdAtomicU32, Ordering as StdOrdering};
 
+use crate::alloc::ChunkId;
 use crate::error::FifoError;
 use crate::layout::{FifoShared, INVALID_INDEX, MAX_FIFO_SIZE, fifo_header_len};
 use crate::segment::SegmentInner;
@@ -53,8 +54,8 @@ pub(crate) struct FifoInner {
     /// Trusted data size (a power of two).
     size: u32,
     generation: u64,
-    /// Owner allocations: (slice, size class) the chunk returns to.
-    owned: Option<(u32, u8)>,
+    /// Owner allocations: the chunk, which returns to its slice's free list.
+    pub(crate) owned: Option<ChunkId>,
     segment_index: StdAtomicU32,
     segment_manager_index: StdAtomicU32,
     refcount: StdAtomicU32,
@@ -69,7 +70,7 @@ impl FifoInner {
         hdr_off: usize,
         size: u32,
         generation: u64,
-        owned: Option<(u32, u8)>,
+        owned: Option<ChunkId>,
     ) -> Self {
         Self {
             seg,
@@ -190,29 +191,11 @@ impl FifoInner {
         }
         Ok(last)
     }
-
-    /// Returns the chunk to the allocator (owner, after free).
-    fn release_memory(&self) {
-        let mut st = self.seg.state.lock();
-        if self.is_freed() {
-            if let (Some((slice, class)), Some(alloc)) = (self.owned, st.alloc.as_mut()) {
-                alloc.release(slice, class, self.hdr_off);
-            }
-        } else if st
-            .open
-            .get(&self.hdr_off)
-            .is_some_and(|w| w.strong_count() == 0)
-        {
-            st.open.remove(&self.hdr_off);
-        }
-    }
 }
 
 impl Drop for FifoInner {
     fn drop(&mut self) {
-        // Last handle gone: only now may a freed chunk be reused, so a thread
-        // that still held a `Producer` could never write into a new fifo.
-        self.release_memory();
+        self.seg.last_handle_gone(self);
     }
 }
 

@@ -6,13 +6,14 @@
 //! the segment from its fd ([`FifoSegment::attach`]) and opens fifos by
 //! offset ([`FifoSegment::fifo_at`]); it cannot allocate or free.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32 as StdAtomicU32, Ordering as StdOrdering};
 use std::sync::{Arc, Weak};
 
-use crate::alloc::Allocator;
+use hashbrown::HashMap;
+
+use crate::alloc::{ChunkId, ChunkState, Fresh, SliceAlloc};
 use crate::error::SegmentError;
 use crate::fifo::{Fifo, FifoInner};
 use crate::layout::{
@@ -20,7 +21,7 @@ use crate::layout::{
 };
 use crate::storage::Storage;
 use crate::sync::Mutex;
-use crate::sync::atomic::Ordering;
+use crate::sync::atomic::{AtomicUsize, Ordering};
 
 bitflags::bitflags! {
     /// Segment flags (VPP `FIFO_SEGMENT_F_*`).
@@ -35,26 +36,26 @@ bitflags::bitflags! {
     }
 }
 
-/// Where an owner's fifo chunk came from, kept while it is allocated.
-#[derive(Clone, Copy)]
-pub(crate) struct AllocRecord {
-    pub slice: u32,
-    pub class: u8,
-    pub generation: u64,
+/// One slice: its allocator behind its own lock, and counters that
+/// `num_fifos` / `available_bytes` sum without taking it. Aligned so two
+/// threads on two slices never write one cache line.
+#[repr(align(64))]
+pub(crate) struct Slice {
+    pub alloc: Mutex<SliceAlloc>,
+    /// Allocated, not freed fifos of this slice.
+    live: AtomicUsize,
+    /// Bytes on this slice's free lists.
+    free_bytes: AtomicUsize,
 }
 
-/// Private, lock-protected state of a segment.
-pub(crate) struct SegState {
-    /// `None` on an attached (peer) segment.
-    pub alloc: Option<Allocator>,
-    /// Owner: allocated fifos by header offset.
-    pub allocated: HashMap<usize, AllocRecord>,
-    /// Handles currently open, by header offset, so every `fifo_at` (and
-    /// the allocating handle) share one private part: one refcount, one
-    /// producer and one consumer role per fifo in this process.
-    pub open: HashMap<usize, Weak<FifoInner>>,
-    /// Generation source for handles (allocation count).
-    pub next_generation: u64,
+/// A peer's open handles by header offset, so every `fifo_at` of one fifo
+/// shares one private part: one refcount, one producer and one consumer
+/// role per fifo in this process.
+#[derive(Default)]
+pub(crate) struct PeerOpen {
+    open: HashMap<usize, Weak<FifoInner>>,
+    /// Generation source for handles.
+    next_generation: u64,
 }
 
 pub(crate) struct SegmentInner {
@@ -63,7 +64,12 @@ pub(crate) struct SegmentInner {
     pub n_slices: u32,
     /// Trusted flags; mirrored into the header by the owner.
     flags: StdAtomicU32,
-    pub state: Mutex<SegState>,
+    /// Owner: one per slice (empty on an attached segment).
+    slices: Box<[Slice]>,
+    /// Owner: memory no slice has carved yet.
+    fresh: Mutex<Fresh>,
+    /// Peer: open fifos (unused on the owner, whose chunks track theirs).
+    peer: Mutex<PeerOpen>,
 }
 
 impl SegmentInner {
@@ -72,6 +78,37 @@ impl SegmentInner {
         // a peer's header is all atomic integers, valid for any bits, and
         // `attach` checked the mapping is large enough.
         unsafe { self.storage.get::<SegmentHeader>(0) }
+    }
+
+    /// The last handle of `fi` is gone (its `Drop`). A freed owner chunk
+    /// goes back to its slice's free list only now, so a thread that still
+    /// held a `Producer` could never write into a new fifo; a peer forgets
+    /// the offset unless a new handle replaced it meanwhile.
+    pub(crate) fn last_handle_gone(&self, fi: &FifoInner) {
+        if let Some(id) = fi.owned {
+            // A live chunk keeps its (now dead) weak link: `fifo_at`
+            // replaces it, and taking the slice lock here would cost every
+            // drop of an unfreed fifo.
+            if fi.is_freed() {
+                let slice = &self.slices[id.slice as usize];
+                let mut sa = slice.alloc.lock();
+                // Counters move under the slice lock, so a racing alloc
+                // never takes one below zero.
+                slice
+                    .free_bytes
+                    .fetch_add(sa.put_back(id.index), Ordering::Release);
+                drop(sa);
+            }
+        } else {
+            let mut peer = self.peer.lock();
+            if peer
+                .open
+                .get(&fi.hdr_off)
+                .is_some_and(|w| w.strong_count() == 0)
+            {
+                peer.open.remove(&fi.hdr_off);
+            }
+        }
     }
 }
 
@@ -142,19 +179,22 @@ impl FifoSegment {
         let size = storage.len();
         // SAFETY: `storage` was just made and nothing else refers to it.
         unsafe { storage.init(0, SegmentHeader::new(size, n_slices, flags.bits())) };
-        let alloc = Allocator::new(layout::segment_header_len(), size, n_slices);
+        let slices = (0..n_slices)
+            .map(|slice| Slice {
+                alloc: Mutex::new(SliceAlloc::new(slice)),
+                live: AtomicUsize::new(0),
+                free_bytes: AtomicUsize::new(0),
+            })
+            .collect();
         Self {
             inner: Arc::new(SegmentInner {
                 storage,
                 owner: true,
                 n_slices,
                 flags: StdAtomicU32::new(flags.bits()),
-                state: Mutex::new(SegState {
-                    alloc: Some(alloc),
-                    allocated: HashMap::new(),
-                    open: HashMap::new(),
-                    next_generation: 1,
-                }),
+                slices,
+                fresh: Mutex::new(Fresh::new(layout::segment_header_len(), size)),
+                peer: Mutex::new(PeerOpen::default()),
             }),
         }
     }
@@ -208,12 +248,9 @@ impl FifoSegment {
                     owner: false,
                     n_slices,
                     flags: StdAtomicU32::new(flags.bits()),
-                    state: Mutex::new(SegState {
-                        alloc: None,
-                        allocated: HashMap::new(),
-                        open: HashMap::new(),
-                        next_generation: 1,
-                    }),
+                    slices: Box::new([]),
+                    fresh: Mutex::new(Fresh::new(0, 0)),
+                    peer: Mutex::new(PeerOpen::default()),
                 }),
             })
         }
@@ -286,32 +323,32 @@ impl FifoSegment {
             return Err(SegmentError::InvalidArgument("slice out of range"));
         }
         let class = layout::size_class(size).ok_or(SegmentError::InvalidArgument("fifo size"))?;
-        let mut st = self.inner.state.lock();
-        let alloc = st.alloc.as_mut().ok_or(SegmentError::NotOwner)?;
-        let off = alloc
-            .alloc(slice, class)
+        let slice_state = &self.inner.slices[slice as usize];
+        let mut sa = slice_state.alloc.lock();
+        let (index, listed) = sa
+            .take(class, &self.inner.fresh)
             .map_err(|requested| SegmentError::Full { requested })?;
+        slice_state.free_bytes.fetch_sub(listed, Ordering::Release);
+        slice_state.live.fetch_add(1, Ordering::Release);
+        let chunk = sa.chunk(index).ok_or(SegmentError::NotOwner)?;
         let data_size = 1u32 << class;
-        // SAFETY: the allocator hands out a chunk either fresh or returned
+        // SAFETY: the chunk is either fresh or was put back on the free list
         // by the drop of the last handle of a freed fifo, so no handle in
-        // this process can touch it; we hold the allocator lock.
-        unsafe { self.inner.storage.init(off, FifoShared::new(data_size, 0)) };
-        let generation = st.next_generation;
-        st.next_generation += 1;
-        let record = AllocRecord {
-            slice,
-            class,
-            generation,
+        // this process can touch it; we hold its slice's lock.
+        unsafe {
+            self.inner
+                .storage
+                .init(chunk.off, FifoShared::new(data_size, 0))
         };
-        st.allocated.insert(off, record);
         let inner = Arc::new(FifoInner::new(
             self.inner.clone(),
-            off,
+            chunk.off,
             data_size,
-            generation,
-            Some((slice, class)),
+            chunk.generation,
+            Some(ChunkId { slice, index }),
         ));
-        st.open.insert(off, Arc::downgrade(&inner));
+        chunk.state = ChunkState::Live(Arc::downgrade(&inner));
+        drop(sa);
         Ok(Fifo::from_inner(inner))
     }
 
@@ -327,7 +364,9 @@ impl FifoSegment {
         if !Arc::ptr_eq(&fi.seg, &self.inner) {
             return Err(SegmentError::ForeignFifo);
         }
-        let mut st = self.inner.state.lock();
+        let id = fi.owned.ok_or(SegmentError::NotOwner)?;
+        let slice = &self.inner.slices[id.slice as usize];
+        let mut sa = slice.alloc.lock();
         if fi.is_freed() {
             return Err(SegmentError::Fifo(crate::FifoError::Freed));
         }
@@ -335,8 +374,11 @@ impl FifoSegment {
             return Ok(false);
         }
         fi.mark_freed();
-        st.allocated.remove(&fi.hdr_off);
-        st.open.remove(&fi.hdr_off);
+        if let Some(chunk) = sa.chunk(id.index) {
+            chunk.state = ChunkState::Draining;
+        }
+        slice.live.fetch_sub(1, Ordering::Release);
+        drop(sa);
         // A peer that looks this offset up again must not find a fifo.
         fi.shared().ctl.0.magic.store(0, Ordering::Release);
         Ok(true)
@@ -359,74 +401,108 @@ impl FifoSegment {
                 "fifo offset out of bounds or misaligned",
             ));
         }
-        let mut st = self.inner.state.lock();
-        if let Some(live) = st.open.get(&off).and_then(Weak::upgrade) {
-            drop(st);
+        if self.inner.owner {
+            self.owner_fifo_at(off)
+        } else {
+            self.peer_fifo_at(off)
+        }
+    }
+
+    fn owner_fifo_at(&self, off: usize) -> Result<Fifo, SegmentError> {
+        let not_allocated = || SegmentError::InvalidArgument("no fifo allocated at offset");
+        let id = self
+            .inner
+            .fresh
+            .lock()
+            .find(off)
+            .ok_or_else(not_allocated)?;
+        let slice = &self.inner.slices[id.slice as usize];
+        let mut sa = slice.alloc.lock();
+        let chunk = sa.chunk(id.index).ok_or_else(not_allocated)?;
+        let ChunkState::Live(weak) = &chunk.state else {
+            return Err(not_allocated());
+        };
+        if let Some(live) = weak.upgrade() {
+            drop(sa);
             return Ok(Fifo::from_inner(live));
         }
-        let (size, generation, owned) = if self.inner.owner {
-            let rec = *st
-                .allocated
-                .get(&off)
-                .ok_or(SegmentError::InvalidArgument("no fifo allocated at offset"))?;
-            // SAFETY: the owner built a `FifoShared` at every allocated
-            // offset (`alloc_fifo_w_slice`), and `off` is one.
-            let shr = unsafe { self.inner.storage.get::<FifoShared>(off) };
-            if shr.ctl.0.magic.load(Ordering::Acquire) != FIFO_MAGIC {
-                return Err(SegmentError::Corrupted("fifo magic"));
-            }
-            (
-                1u32 << rec.class,
-                rec.generation,
-                Some((rec.slice, rec.class)),
-            )
-        } else {
-            // SAFETY: `off` is aligned and the header lies inside the mapping
-            // (checked above); a header of std atomics is valid for any bytes.
-            let shr = unsafe { self.inner.storage.get::<FifoShared>(off) };
-            if shr.ctl.0.magic.load(Ordering::Acquire) != FIFO_MAGIC {
-                return Err(SegmentError::Corrupted("fifo magic"));
-            }
-            let size = shr.ctl.0.size.load(Ordering::Relaxed);
-            if size == 0 || !size.is_power_of_two() || size > MAX_FIFO_SIZE {
-                return Err(SegmentError::Corrupted("fifo size"));
-            }
-            if (off + hdr_len)
-                .checked_add(size as usize)
-                .is_none_or(|end| end > seg_len)
-            {
-                return Err(SegmentError::Corrupted("fifo data outside the segment"));
-            }
-            let generation = st.next_generation;
-            st.next_generation += 1;
-            (size, generation, None)
-        };
+        // SAFETY: the owner built a `FifoShared` at every allocated chunk
+        // (`alloc_fifo_w_slice`), and this chunk is live.
+        let shr = unsafe { self.inner.storage.get::<FifoShared>(off) };
+        if shr.ctl.0.magic.load(Ordering::Acquire) != FIFO_MAGIC {
+            return Err(SegmentError::Corrupted("fifo magic"));
+        }
+        let inner = Arc::new(FifoInner::new(
+            self.inner.clone(),
+            off,
+            1u32 << chunk.class,
+            chunk.generation,
+            Some(id),
+        ));
+        chunk.state = ChunkState::Live(Arc::downgrade(&inner));
+        drop(sa);
+        Ok(Fifo::from_inner(inner))
+    }
+
+    fn peer_fifo_at(&self, off: usize) -> Result<Fifo, SegmentError> {
+        let seg_len = self.inner.storage.len();
+        let mut peer = self.inner.peer.lock();
+        if let Some(live) = peer.open.get(&off).and_then(Weak::upgrade) {
+            drop(peer);
+            return Ok(Fifo::from_inner(live));
+        }
+        // SAFETY: `off` is aligned and the header lies inside the mapping
+        // (checked by `fifo_at`); a header of std atomics is valid for any
+        // bytes.
+        let shr = unsafe { self.inner.storage.get::<FifoShared>(off) };
+        if shr.ctl.0.magic.load(Ordering::Acquire) != FIFO_MAGIC {
+            return Err(SegmentError::Corrupted("fifo magic"));
+        }
+        let size = shr.ctl.0.size.load(Ordering::Relaxed);
+        if size == 0 || !size.is_power_of_two() || size > MAX_FIFO_SIZE {
+            return Err(SegmentError::Corrupted("fifo size"));
+        }
+        if (off + layout::fifo_header_len())
+            .checked_add(size as usize)
+            .is_none_or(|end| end > seg_len)
+        {
+            return Err(SegmentError::Corrupted("fifo data outside the segment"));
+        }
+        peer.next_generation += 1;
         let inner = Arc::new(FifoInner::new(
             self.inner.clone(),
             off,
             size,
-            generation,
-            owned,
+            peer.next_generation,
+            None,
         ));
-        st.open.insert(off, Arc::downgrade(&inner));
-        drop(st);
+        peer.open.insert(off, Arc::downgrade(&inner));
+        drop(peer);
         Ok(Fifo::from_inner(inner))
     }
 
     /// Bytes that allocations can still use (fresh memory and free lists).
     /// 0 on an attached segment.
     pub fn available_bytes(&self) -> usize {
-        self.inner
-            .state
-            .lock()
-            .alloc
-            .as_ref()
-            .map_or(0, Allocator::available)
+        if !self.inner.owner {
+            return 0;
+        }
+        let listed: usize = self
+            .inner
+            .slices
+            .iter()
+            .map(|s| s.free_bytes.load(Ordering::Acquire))
+            .sum();
+        self.inner.fresh.lock().left() + listed
     }
 
     /// Live (allocated, not freed) fifos. 0 on an attached segment.
     pub fn num_fifos(&self) -> usize {
-        self.inner.state.lock().allocated.len()
+        self.inner
+            .slices
+            .iter()
+            .map(|s| s.live.load(Ordering::Acquire))
+            .sum()
     }
 
     /// Bytes a fifo of `size` data bytes takes in a segment, header
