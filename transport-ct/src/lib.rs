@@ -26,32 +26,46 @@
 //! from the reference.
 //!
 //! ```
-//! use std::sync::Arc;
-//! use session::{SessionConfig, SessionMain, TransportProto, SessionType};
+//! use std::net::Ipv4Addr;
+//! use app_worker::{AppKind, AppMessage, AppSession, AttachOptions, Scope, Stack};
+//! use session::{SessionEndpoint, TransportProto};
 //! use transport_ct::{CtConfig, CtMain};
 //!
-//! # struct NoApps(segment_manager::SegmentManagers);
-//! # impl transport_ct::CtAppLayer for NoApps {
-//! #     fn app_index(&self, _: u32) -> Option<u32> { None }
-//! #     fn has_global_scope(&self, _: u32) -> bool { false }
-//! #     fn local_table(&self, _: u32) -> Option<session::LocalTableId> { None }
-//! #     fn app_listener(&self, _: u32, _: &session::SessionEndpoint) -> Option<session::ListenerHandle> { None }
-//! #     fn listener_select_worker(&self, _: &session::Session) -> Option<u32> { None }
-//! #     fn listen_segment_manager(&self, _: u32, _: &session::Session)
-//! #         -> Option<fifo_segment::sync::Arc<segment_manager::SegmentManager>> { None }
-//! #     fn connect_segment_manager(&self, _: u32)
-//! #         -> Option<fifo_segment::sync::Arc<segment_manager::SegmentManager>> { None }
-//! #     fn segment_managers(&self) -> &segment_manager::SegmentManagers { &self.0 }
-//! # }
-//! let (main, _workers) = SessionMain::new(SessionConfig::new(2));
-//! let ct = CtMain::new(CtConfig::default());
-//! // The stack's app layer implements CtAppLayer (here a stand-in).
-//! let apps = Arc::new(NoApps(segment_manager::SegmentManagers::new(3)));
-//! ct.register(&main, apps).unwrap();
-//! assert!(main.transports().get_for(SessionType::new(TransportProto::Ct, false)).is_ok());
-//! // Connects spread over workers 1 and 2, never main.
-//! assert_eq!(CtMain::connect_thread(2, 1), 2);
-//! assert_eq!(CtMain::connect_thread(2, 2), 1);
+//! // A stack stepped on this thread, with ct registered for (Ct, ip4/ip6).
+//! let mut stack = Stack::new(0).unwrap();
+//! let ct = CtMain::new(CtConfig { min_segment_size: 1 << 20 });
+//! ct.register(stack.main(), stack.apps().clone()).unwrap();
+//!
+//! let app = |name| AttachOptions::new(name, AppKind::External).with_scope(Scope::LOCAL);
+//! let server = stack.attach(app("server")).unwrap();
+//! let client = stack.attach(app("client")).unwrap();
+//! let ep = SessionEndpoint::new(Ipv4Addr::LOCALHOST.into(), 8000, TransportProto::Tcp);
+//! stack.listen(server.app_wrk, ep).unwrap();
+//! stack.connect(client.app_wrk, ep, 42).unwrap();
+//! stack.run_until_idle().unwrap();
+//!
+//! // The server accepts; only then is the client connected.
+//! let (sq, cq) = (server.queue.unwrap(), client.queue.unwrap());
+//! let sf = sq.drain().into_iter().find_map(|m| match m {
+//!     AppMessage::Accepted { fifos, .. } => Some(fifos),
+//!     _ => None,
+//! }).unwrap();
+//! stack.accept_reply(server.app_wrk, sf.session, Ok(())).unwrap();
+//! stack.run_until_idle().unwrap();
+//! let cf = cq.drain().into_iter().find_map(|m| match m {
+//!     AppMessage::Connected { opaque: 42, result } => Some(result.unwrap()),
+//!     _ => None,
+//! }).unwrap();
+//!
+//! // Data goes app -> shared fifo -> app; ct only moves the events.
+//! let mut c = AppSession::from_fifos(stack.main().clone(), &cf).unwrap();
+//! let mut s = AppSession::from_fifos(stack.main().clone(), &sf).unwrap();
+//! c.write(b"hello").unwrap();
+//! stack.run_until_idle().unwrap();
+//! let mut buf = [0u8; 5];
+//! assert_eq!(s.read(&mut buf).unwrap(), 5);
+//! assert_eq!(&buf, b"hello");
+//! assert_eq!(ct.segments().len(), 1);
 //! ```
 #![forbid(unsafe_code)]
 
