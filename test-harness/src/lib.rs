@@ -4,3 +4,4 @@
 
 pub mod anchors;
 pub mod bench;
+pub mod echo;

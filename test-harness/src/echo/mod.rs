@@ -1,0 +1,39 @@
+//! Echo apps: a builtin echo server and client (the roles of VPP's hs_apps
+//! `echo_server` / `echo_client`) over ct, and the driver that runs them,
+//! used by the scenario tests, the benches and the `ct-echo` program.
+//!
+//! - [`EchoServer`]: echoes or discards what it reads (checksumming it).
+//! - [`EchoClient`]: opens sessions and, per [`EchoMode`], streams bytes,
+//!   plays request/response rounds or connects and closes; checks the
+//!   checksum of what comes back.
+//! - [`EchoRun`]: a stack with ct, both apps, the run to the end (stepping
+//!   or threaded), teardown and a leak check; [`EchoReport`] its figures.
+//!
+//! ```
+//! use test_harness::echo::{EchoConfig, EchoMode, EchoRun};
+//!
+//! let mut cfg = EchoConfig::small(EchoMode::Throughput);
+//! cfg.echo = true;
+//! cfg.sessions = 2;
+//! cfg.bytes = 256 << 10;
+//! let report = EchoRun::run(cfg, &mut |_| {}).unwrap();
+//! assert!(report.is_ok(), "{}", report.table());
+//! assert_eq!(report.tx_bytes, 2 * (256 << 10));
+//! assert_eq!(report.verified, 2);
+//! ```
+
+mod client;
+mod config;
+mod pattern;
+mod report;
+mod run;
+mod server;
+mod stats;
+
+pub use client::EchoClient;
+pub use config::{EchoConfig, EchoMode, RunMode, parse_size};
+pub use pattern::{Checksum, PATTERN_LEN, Pattern};
+pub use report::{EchoReport, Leaks, human_bytes, json_string};
+pub use run::{EchoError, EchoRun, Progress, loopback};
+pub use server::EchoServer;
+pub use stats::{EchoStats, get, quantile};

@@ -1,0 +1,391 @@
+//! The result of an echo run: figures, counters, verification and leak
+//! checks, as a table for people or JSON for scripts.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use session::WorkerCounters;
+
+use crate::echo::config::{EchoConfig, EchoMode};
+use crate::echo::stats::{EchoStats, get};
+
+/// What was left after both apps detached (all zero when clean).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Leaks {
+    /// Sessions on any worker.
+    pub sessions: usize,
+    /// ct connections on any worker.
+    pub connections: usize,
+    /// ct segments and segment contexts.
+    pub ct_segments: usize,
+    /// ct half-opens.
+    pub half_opens: usize,
+    /// Segment managers.
+    pub segment_managers: usize,
+    /// Events still queued on workers.
+    pub pending_events: usize,
+}
+
+impl Leaks {
+    /// Nothing left?
+    pub fn is_clean(&self) -> bool {
+        *self == Leaks::default()
+    }
+}
+
+/// Figures of one echo run.
+#[derive(Debug, Clone)]
+pub struct EchoReport {
+    /// Mode.
+    pub mode: EchoMode,
+    /// Workers besides main.
+    pub workers: u32,
+    /// Sessions (throughput, rr) or connects (cps).
+    pub sessions: u32,
+    /// Whether the server echoed.
+    pub echo: bool,
+    /// Bytes the client wrote.
+    pub tx_bytes: u64,
+    /// Bytes the client read back.
+    pub rx_bytes: u64,
+    /// Bytes the server read.
+    pub server_rx_bytes: u64,
+    /// Time from the first connect to the last session's data (cps: to the
+    /// last close).
+    pub seconds: f64,
+    /// (tx + rx) bits per second / 1e9.
+    pub gbit_per_s: f64,
+    /// Connects finished per second.
+    pub connects_per_s: f64,
+    /// Connects that gave a session, and that failed.
+    pub connected: u64,
+    /// Connects that failed.
+    pub connect_failed: u64,
+    /// Rr: round trips measured.
+    pub round_trips: usize,
+    /// Rr: median round trip.
+    pub rr_p50: Option<Duration>,
+    /// Rr: 99th percentile round trip.
+    pub rr_p99: Option<Duration>,
+    /// Verification on?
+    pub verify: bool,
+    /// Sessions whose checksum matched.
+    pub verified: u64,
+    /// Sessions whose checksum or length did not.
+    pub verify_failed: u64,
+    /// Writes that found a full fifo.
+    pub tx_full: u64,
+    /// Resets seen.
+    pub resets: u64,
+    /// Unexpected events, and the first one.
+    pub errors: u64,
+    /// The first unexpected event.
+    pub first_error: Option<String>,
+    /// Workers' counters, summed.
+    pub counters: WorkerCounters,
+    /// Leak check after detach.
+    pub leaks: Leaks,
+    /// `show session` lines (when the run held its sessions open).
+    pub show_session: Vec<String>,
+}
+
+impl EchoReport {
+    /// Collects the figures.
+    pub fn new(
+        cfg: &EchoConfig,
+        stats: &EchoStats,
+        elapsed: Duration,
+        counters: WorkerCounters,
+        leaks: Leaks,
+        show_session: Vec<String>,
+    ) -> Self {
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        let (tx, rx) = (get(&stats.client_tx_bytes), get(&stats.client_rx_bytes));
+        let finished = match cfg.mode {
+            EchoMode::Cps => get(&stats.sessions_closed),
+            _ => get(&stats.connected),
+        };
+        EchoReport {
+            mode: cfg.mode,
+            workers: cfg.workers,
+            sessions: cfg.sessions,
+            echo: cfg.server_echoes(),
+            tx_bytes: tx,
+            rx_bytes: rx,
+            server_rx_bytes: get(&stats.server_rx_bytes),
+            seconds: elapsed.as_secs_f64(),
+            gbit_per_s: (tx + rx) as f64 * 8.0 / secs / 1e9,
+            connects_per_s: finished as f64 / secs,
+            connected: get(&stats.connected),
+            connect_failed: get(&stats.connect_failed),
+            round_trips: stats.n_latencies(),
+            rr_p50: stats.latency_quantile(0.5),
+            rr_p99: stats.latency_quantile(0.99),
+            verify: cfg.verify,
+            verified: get(&stats.verified),
+            verify_failed: get(&stats.verify_failed),
+            tx_full: get(&stats.tx_full),
+            resets: get(&stats.resets),
+            errors: get(&stats.errors),
+            first_error: stats.first_error(),
+            counters,
+            leaks,
+            show_session,
+        }
+    }
+
+    /// Everything went as it should: no failed connect, no verification
+    /// failure, no unexpected event, nothing leaked.
+    pub fn is_ok(&self) -> bool {
+        self.connect_failed == 0
+            && self.verify_failed == 0
+            && self.errors == 0
+            && self.leaks.is_clean()
+    }
+
+    fn verification(&self) -> String {
+        if !self.verify {
+            "off".to_string()
+        } else if self.verify_failed > 0 {
+            format!(
+                "FAILED ({} of {})",
+                self.verify_failed,
+                self.verify_failed + self.verified
+            )
+        } else {
+            format!("ok ({} sessions, checksum)", self.verified)
+        }
+    }
+
+    fn leak_text(&self) -> String {
+        if self.leaks.is_clean() {
+            "none".to_string()
+        } else {
+            format!("{:?}", self.leaks)
+        }
+    }
+
+    /// The report as a two-column table.
+    pub fn table(&self) -> String {
+        let mut rows: Vec<(&str, String)> = vec![
+            ("mode", self.mode.to_string()),
+            ("workers", self.workers.to_string()),
+            (
+                if self.mode == EchoMode::Cps {
+                    "connects"
+                } else {
+                    "sessions"
+                },
+                self.sessions.to_string(),
+            ),
+            (
+                "server",
+                if self.echo { "echo" } else { "discard" }.to_string(),
+            ),
+            ("bytes sent", human_bytes(self.tx_bytes)),
+            ("bytes echoed back", human_bytes(self.rx_bytes)),
+            ("seconds", format!("{:.3}", self.seconds)),
+        ];
+        if self.mode == EchoMode::Cps {
+            rows.push(("connects/s", format!("{:.0}", self.connects_per_s)));
+        } else {
+            rows.push(("Gbit/s (tx+rx)", format!("{:.2}", self.gbit_per_s)));
+        }
+        if self.mode == EchoMode::Rr {
+            rows.push(("round trips", self.round_trips.to_string()));
+            rows.push(("RR latency p50", fmt_dur(self.rr_p50)));
+            rows.push(("RR latency p99", fmt_dur(self.rr_p99)));
+        }
+        rows.extend([
+            (
+                "events delivered",
+                self.counters.app_events_delivered.to_string(),
+            ),
+            (
+                "tx / rx-dequeue events",
+                format!(
+                    "{} / {}",
+                    self.counters.tx_events, self.counters.rx_dequeue_events
+                ),
+            ),
+            ("congested flushes", self.counters.congested.to_string()),
+            ("fifo-full writes", self.tx_full.to_string()),
+            ("connect failures", self.connect_failed.to_string()),
+            ("resets", self.resets.to_string()),
+            ("verification", self.verification()),
+            (
+                "errors",
+                match &self.first_error {
+                    Some(e) => format!("{} (first: {e})", self.errors),
+                    None => "0".to_string(),
+                },
+            ),
+            ("leaks after detach", self.leak_text()),
+        ]);
+        let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        let vw = rows.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+        let mut out = String::new();
+        let rule = format!("+{}+{}+\n", "-".repeat(w + 2), "-".repeat(vw + 2));
+        out.push_str(&rule);
+        for (k, v) in rows {
+            let _ = writeln!(out, "| {k:<w$} | {v:>vw$} |");
+        }
+        out.push_str(&rule);
+        out
+    }
+
+    /// The report as one JSON object.
+    pub fn json(&self) -> String {
+        let mut j = JsonObject::default();
+        j.str("mode", &self.mode.to_string());
+        j.num("workers", self.workers as f64);
+        j.num("sessions", self.sessions as f64);
+        j.bool("echo", self.echo);
+        j.num("tx_bytes", self.tx_bytes as f64);
+        j.num("rx_bytes", self.rx_bytes as f64);
+        j.num("server_rx_bytes", self.server_rx_bytes as f64);
+        j.num("seconds", self.seconds);
+        j.num("gbit_per_s", self.gbit_per_s);
+        j.num("connects_per_s", self.connects_per_s);
+        j.num("connected", self.connected as f64);
+        j.num("connect_failed", self.connect_failed as f64);
+        j.num("round_trips", self.round_trips as f64);
+        j.opt_num("rr_p50_ns", self.rr_p50.map(|d| d.as_nanos() as f64));
+        j.opt_num("rr_p99_ns", self.rr_p99.map(|d| d.as_nanos() as f64));
+        j.bool("verify", self.verify);
+        j.num("verified", self.verified as f64);
+        j.num("verify_failed", self.verify_failed as f64);
+        j.num(
+            "events_delivered",
+            self.counters.app_events_delivered as f64,
+        );
+        j.num("tx_events", self.counters.tx_events as f64);
+        j.num("rx_dequeue_events", self.counters.rx_dequeue_events as f64);
+        j.num("congested", self.counters.congested as f64);
+        j.num("fifo_full_writes", self.tx_full as f64);
+        j.num("resets", self.resets as f64);
+        j.num("errors", self.errors as f64);
+        match &self.first_error {
+            Some(e) => j.str("first_error", e),
+            None => j.raw("first_error", "null"),
+        }
+        j.bool("leak_free", self.leaks.is_clean());
+        j.raw(
+            "show_session",
+            &format!(
+                "[{}]",
+                self.show_session
+                    .iter()
+                    .map(|l| json_string(l))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        );
+        j.bool("ok", self.is_ok());
+        j.finish()
+    }
+}
+
+fn fmt_dur(d: Option<Duration>) -> String {
+    match d {
+        Some(d) if d < Duration::from_micros(10) => format!("{} ns", d.as_nanos()),
+        Some(d) if d < Duration::from_millis(10) => format!("{:.2} us", d.as_nanos() as f64 / 1e3),
+        Some(d) => format!("{:.2} ms", d.as_secs_f64() * 1e3),
+        None => "-".to_string(),
+    }
+}
+
+/// `1.00 GiB`, `64.0 MiB`, `512 B`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
+}
+
+/// A JSON string literal.
+pub fn json_string(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            '\r' => o.push_str("\\r"),
+            '\t' => o.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// A flat JSON object written field by field (enough for a report; no
+/// serde needed).
+#[derive(Debug, Default)]
+struct JsonObject {
+    fields: Vec<String>,
+}
+
+impl JsonObject {
+    fn raw(&mut self, k: &str, v: &str) {
+        self.fields.push(format!("{}:{v}", json_string(k)));
+    }
+    fn str(&mut self, k: &str, v: &str) {
+        self.raw(k, &json_string(v));
+    }
+    fn num(&mut self, k: &str, v: f64) {
+        if v.is_finite() {
+            self.raw(k, &format!("{v}"));
+        } else {
+            self.raw(k, "null");
+        }
+    }
+    fn opt_num(&mut self, k: &str, v: Option<f64>) {
+        match v {
+            Some(v) => self.num(k, v),
+            None => self.raw(k, "null"),
+        }
+    }
+    fn bool(&mut self, k: &str, v: bool) {
+        self.raw(k, if v { "true" } else { "false" });
+    }
+    fn finish(self) -> String {
+        format!("{{{}}}", self.fields.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json_string("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
+        let mut j = JsonObject::default();
+        j.num("x", 1.5);
+        j.num("nan", f64::NAN);
+        j.bool("ok", true);
+        j.opt_num("none", None);
+        assert_eq!(j.finish(), r#"{"x":1.5,"nan":null,"ok":true,"none":null}"#);
+    }
+
+    #[test]
+    fn bytes_read_like_people_write_them() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1 << 30), "1.00 GiB");
+        assert_eq!(human_bytes(3 << 19), "1.50 MiB");
+    }
+}
