@@ -83,6 +83,9 @@ pub struct AppWorker {
     pub(crate) sink: Sink,
     pub(crate) queue: Option<AppQueue>,
     pub(crate) wakers: Mutex<HashMap<SessionHandle, Arc<SessionWaker>>>,
+    /// Set once a waker was registered: until then deliveries skip the
+    /// wakers' lock.
+    pub(crate) any_waker: AtomicBool,
     pub(crate) detached: AtomicBool,
 }
 
@@ -177,6 +180,10 @@ impl AppWorker {
             Sink::Queue(q) => q.is_full(),
             Sink::Builtin(_) => false,
         }
+    }
+
+    pub(crate) fn has_wakers(&self) -> bool {
+        self.any_waker.load(Ordering::Acquire)
     }
 
     pub(crate) fn wake(&self, h: SessionHandle, closed: bool) {

@@ -260,6 +260,7 @@ impl Apps {
             sink,
             queue,
             wakers: Mutex::new(HashMap::new()),
+            any_waker: Default::default(),
             detached: Default::default(),
         });
         if st.wrks.insert(wrk.clone()) != Some((index, generation)) {
@@ -420,6 +421,8 @@ impl Apps {
     ) -> Result<Arc<SessionWaker>, SessionError> {
         let w = self.app_worker(app_wrk)?;
         let waker = w.wakers.lock().entry(h).or_default().clone();
+        w.any_waker
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(waker)
     }
 

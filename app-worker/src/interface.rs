@@ -229,12 +229,11 @@ impl AppInterface for Apps {
                     q.try_send(msg).map_err(|_| Congested)?;
                 }
             }
-            Sink::Builtin(cb) => {
-                let cb = cb.clone();
-                self.run_callback(wrk, &w, &cb, event);
-            }
+            Sink::Builtin(cb) => self.run_callback(wrk, &w, cb, event),
         }
-        if let Some(h) = event.session() {
+        if let Some(h) = event.session()
+            && w.has_wakers()
+        {
             let closed = matches!(
                 event,
                 AppEvent::Disconnected(_)
