@@ -19,6 +19,22 @@
 //! - [`Stack`] ties session layer, runtime, segment managers and apps
 //!   together; [`StackHandle`] is its control surface for app threads.
 //!
+//! Deviations from VPP, each for a reason:
+//! - Segment add/del notifications are async app events like the rest (a
+//!   segment manager's hook records them, the app layer queues them right
+//!   after the call), so an app cannot refuse a segment synchronously.
+//! - Sessions record app workers by pool index only (as VPP); the pool
+//!   reuses the oldest free slot, and detach closes every session of the
+//!   worker first, so an index is not reused while sessions name it.
+//! - There are no interface addresses: a listen is not checked against the
+//!   namespace's fib (VPP's `InvalidNs`), and a local-only app listening on
+//!   a non-local address gets [`SessionError::Scope`](session::SessionError)
+//!   (VPP: -1).
+//! - Closing a session with unread data in its rx fifo resets it, for every
+//!   transport (VPP leaves it to ct and VCL).
+//! - A second app with the same name is `Invalid` (VPP `APP_ATTACHED` has no
+//!   counterpart in `SessionError`).
+//!
 //! ```
 //! use std::net::Ipv4Addr;
 //! use app_worker::{AppKind, AttachOptions, Scope, Stack};
