@@ -5,7 +5,7 @@ use app_worker::Apps;
 use fifo_segment::sync::Arc;
 use segment_manager::{SegmentManager, SegmentManagers};
 use session::{
-    ListenerHandle, LocalTableId, Session, SessionEndpoint, SessionType, TransportProto,
+    ListenerHandle, LocalTableId, Session, SessionEndpoint, SessionType, TransportProto, Worker,
 };
 
 use crate::apps::CtAppLayer;
@@ -54,5 +54,9 @@ impl CtAppLayer for Apps {
 
     fn segment_managers(&self) -> &SegmentManagers {
         Apps::segment_managers(self)
+    }
+
+    fn flush_segment_notifications(&self, wrk: &mut Worker) {
+        self.flush_segment_notes(wrk);
     }
 }

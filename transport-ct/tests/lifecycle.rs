@@ -43,7 +43,10 @@ fn connect_accept_data_both_ways_close_from_client() {
     env.stack.disconnect(server.wrk, sf.session).unwrap();
     env.idle();
     let (s_names, c_names) = (names(&drain(&server.q)), names(&drain(&client.q)));
-    assert!(s_names.contains(&"cleanup"), "{s_names:?}");
+    assert!(
+        s_names.contains(&"cleanup") && s_names.contains(&"del-segment"),
+        "{s_names:?}"
+    );
     assert!(
         c_names.contains(&"cleanup") && c_names.contains(&"del-segment"),
         "{c_names:?}"

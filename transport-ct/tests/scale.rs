@@ -86,6 +86,7 @@ fn ten_thousand_sessions_share_segments_and_free_them_twice() {
         env.idle();
         let (sm, cm) = (drain(&server.q), drain(&client.q));
         assert_eq!(count(&cm, "del-segment"), n_segs, "round {round}");
+        assert_eq!(count(&sm, "del-segment"), n_segs, "round {round}");
         assert_eq!(count(&cm, "cleanup"), 2 * N);
         assert_eq!(count(&sm, "cleanup"), 2 * N);
         env.assert_clean();
