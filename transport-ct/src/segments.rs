@@ -261,17 +261,6 @@ impl CtSegments {
         ))
     }
 
-    /// Takes back a session counted by one of the above whose fifos could
-    /// not be allocated (both sides, under the read lock). The segment
-    /// stays: a later release or accept decides its fate, as in VPP.
-    pub fn uncount_session(&self, r: CtSegRef) {
-        let segs = self.inner.read();
-        if let Some(seg) = get_seg(&segs, r) {
-            seg.server_n_sessions.fetch_sub(1, Ordering::AcqRel);
-            seg.client_n_sessions.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-
     /// One side of a session gave its fifos back: counts it down under the
     /// read lock; at zero, under the write lock, re-checks, marks the side
     /// detached and, once both sides are, removes the segment (and its
