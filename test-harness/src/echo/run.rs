@@ -326,6 +326,23 @@ impl EchoRun {
         Ok(())
     }
 
+    /// The server app's attach reply.
+    pub fn server_app(&self) -> &app_worker::AttachReply {
+        &self.server_app
+    }
+
+    /// The client app's attach reply.
+    pub fn client_app(&self) -> &app_worker::AttachReply {
+        &self.client_app
+    }
+
+    /// Issues the client's first connects without waiting for anything
+    /// (for tests that step the run themselves).
+    pub fn start(&mut self) {
+        let client = self.client.clone();
+        client.start(&mut self.stack, self.client_app.app_wrk);
+    }
+
     /// Per-worker counters summed.
     pub fn counters(&mut self) -> WorkerCounters {
         let mut sum = WorkerCounters::default();
