@@ -253,8 +253,9 @@ impl CtMain {
     }
 
     /// The session layer frees the connection itself (VPP
-    /// `ct_session_cleanup`): unlink the peer, free. Fifos still held by the
-    /// client side are returned with client accounting so nothing leaks.
+    /// `ct_session_cleanup`, after a transport error or for a half-open the
+    /// app gave up): unlink the peer, free, and return the side's fifos with
+    /// its accounting so nothing leaks.
     pub(crate) fn session_cleanup(&self, wrk: &mut Worker, conn_index: u32) {
         let Some(id) = wrk
             .local_state::<CtWorker>()
@@ -266,8 +267,20 @@ impl CtMain {
             return;
         };
         self.free_conn(wrk, id);
-        if let (Some(rx), Some(tx)) = (ct.client_rx_fifo, ct.client_tx_fifo) {
-            self.dealloc_fifos(wrk, Side::Client, ct.seg, rx, tx);
+        // The session layer frees the session next and would hand its fifos
+        // to the app layer, which leaves ct's segments alone: return them
+        // here, with this side's accounting.
+        let (srx, stx) = match ct.tc.session.and_then(|h| wrk.session_get_mut(h).ok()) {
+            Some(s) => (s.rx_fifo.take(), s.tx_fifo.take()),
+            None => (None, None),
+        };
+        let (side, fifos) = if ct.is_client() {
+            (Side::Client, (ct.client_rx_fifo, ct.client_tx_fifo))
+        } else {
+            (Side::Server, (srx, stx))
+        };
+        if let (Some(rx), Some(tx)) = fifos {
+            self.dealloc_fifos(wrk, side, ct.seg, rx, tx);
         }
     }
 }

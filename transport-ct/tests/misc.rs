@@ -192,3 +192,26 @@ fn listener_and_half_open_lines_and_endpoint() {
     assert_eq!(listen_line.len(), 75);
     env.idle();
 }
+
+/// The session layer cleans a server session up itself (transport error):
+/// its fifos still go back with server accounting.
+#[test]
+fn session_layer_cleanup_of_a_server_session_returns_its_fifos() {
+    let mut env = Env::new(0);
+    let server = env.attach("server", Scope::LOCAL);
+    let client = env.attach("client", Scope::LOCAL);
+    env.listen(&server, 80);
+    let (sf, cf) = env.establish(&server, &client, 80);
+    let h = sf.session;
+    env.stack
+        .call(0, move |w| w.session_transport_cleanup(h))
+        .unwrap()
+        .unwrap();
+    let segs = env.ct.segments();
+    assert_eq!(
+        (segs[0].client_n_sessions, segs[0].server_n_sessions),
+        (1, 0)
+    );
+    env.stack.disconnect(client.wrk, cf.session).unwrap();
+    env.assert_clean();
+}
