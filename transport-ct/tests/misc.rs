@@ -215,3 +215,44 @@ fn session_layer_cleanup_of_a_server_session_returns_its_fifos() {
     env.stack.disconnect(client.wrk, cf.session).unwrap();
     env.assert_clean();
 }
+
+/// Unknown or stale indices and handles are errors or no-ops, never panics.
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    let mut env = Env::new(0);
+    let server = env.attach("server", Scope::LOCAL);
+    let client = env.attach("client", Scope::LOCAL);
+    env.listen(&server, 80);
+    let (sf, cf) = env.establish(&server, &client, 80);
+    env.stack.disconnect(client.wrk, cf.session).unwrap();
+    env.stack.disconnect(server.wrk, sf.session).unwrap();
+    env.assert_clean();
+    let ct = env.ct.clone();
+    let stale = cf.session;
+    let r = env
+        .stack
+        .call(0, move |w| {
+            ct.close(w, 999);
+            ct.reset(w, 999);
+            ct.cleanup(w, 999);
+            ct.cleanup_ho(w, 999);
+            assert!(ct.get_connection(w, 999).is_none());
+            assert!(ct.get_listener(w, 999).is_none());
+            assert!(ct.get_half_open(w, 999).is_none());
+            assert_eq!(ct.format_connection(w, 999, 1), "empty\n");
+            (
+                ct.stop_listen(w, 999),
+                ct.custom_tx(w, stale),
+                ct.get_peer(w, stale),
+            )
+        })
+        .unwrap();
+    assert_eq!(r.0, Err(SessionError::NoListen));
+    assert_eq!(r.1, Err(SessionError::NoSession));
+    assert_eq!(r.2, Err(SessionError::NoSession));
+    // One app layer per transport.
+    assert_eq!(
+        env.ct.register(env.stack.main(), env.stack.apps().clone()),
+        Err(SessionError::Invalid)
+    );
+}
