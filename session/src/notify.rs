@@ -32,17 +32,16 @@ impl Worker {
     /// [`SessionFlags::RX_EVT`]). [`SessionError::InvalidAppWrk`] when the
     /// session has no live app worker.
     pub fn session_enqueue_notify(&mut self, h: SessionHandle) -> Result<(), SessionError> {
-        let main = self.main().clone();
-        let s = self.session_get_mut(h)?;
-        let app_wrk = s.app_wrk_index;
-        if !main.app_worker_is_valid(app_wrk) {
+        let s = self.session_get(h)?;
+        let (app_wrk, pending) = (s.app_wrk_index, s.flags.contains(SessionFlags::RX_EVT));
+        if !self.main().app_worker_is_valid(app_wrk) {
             return Err(SessionError::InvalidAppWrk);
         }
-        if s.flags.contains(SessionFlags::RX_EVT) {
+        if pending {
             self.counters.rx_coalesced += 1;
             return Ok(());
         }
-        s.flags.insert(SessionFlags::RX_EVT);
+        self.session_get_mut(h)?.flags.insert(SessionFlags::RX_EVT);
         self.app_worker_add_event(app_wrk, AppEvent::Rx(h));
         Ok(())
     }

@@ -137,6 +137,30 @@ impl Worker {
         self.main.transports().get_for(st).cloned()
     }
 
+    /// The session's transport connection (VPP `session_get_transport`).
+    pub fn session_get_transport(
+        &self,
+        h: SessionHandle,
+    ) -> Result<crate::TransportConnection, SessionError> {
+        let s = self.sessions.get(h)?;
+        let (st, ci) = (s.session_type, s.connection_index);
+        self.transport_for(st)?
+            .get_connection(self, ci)
+            .ok_or(SessionError::NoSession)
+    }
+
+    /// A listen session's transport listener (VPP
+    /// `listen_session_get_transport`); any thread.
+    pub fn listen_session_get_transport(
+        &self,
+        lh: crate::ListenerHandle,
+    ) -> Result<crate::TransportConnection, SessionError> {
+        let ls = self.main.listen_session_get(lh)?;
+        self.transport_for(ls.session_type)?
+            .get_listener(self, ls.connection_index)
+            .ok_or(SessionError::NoListen)
+    }
+
     // ---- local state for transports and the app layer ----
 
     /// This worker's instance of `T`, if one was created (e.g. a transport's

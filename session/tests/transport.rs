@@ -139,6 +139,8 @@ fn connect_accept_and_half_open_cleanup_across_threads() {
     let w2 = rt.worker_mut(2).unwrap();
     assert_eq!(w2.session_get(ss).unwrap().state(), SessionState::Ready);
     assert_eq!(w2.session_get(cs).unwrap().state(), SessionState::Ready);
+    let tc = w2.session_get_transport(cs).unwrap();
+    assert_eq!((tc.thread_index, tc.session), (2, Some(cs)));
     let line = w2.format_session(cs, 1).unwrap();
     assert!(line.contains("[2:1][X:T]"), "{line}");
     assert!(line.contains("ESTABLISHED"), "{line}");
