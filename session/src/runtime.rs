@@ -181,15 +181,30 @@ impl Runtime {
 
     /// Stops the workers (threaded: joins their threads) and returns them,
     /// in thread order, for inspection.
-    pub fn shutdown(self) -> Vec<Worker> {
-        match self.mode {
+    pub fn shutdown(mut self) -> Vec<Worker> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Vec<Worker> {
+        match std::mem::replace(&mut self.mode, Mode::Stepping(Vec::new())) {
             Mode::Stepping(ws) => ws,
             Mode::Threaded(hs) => {
                 for t in 0..hs.len() {
                     let _ = self.main.send(t as u32, WorkerEvent::Shutdown);
                 }
+                // A worker that panicked is left out; its panic was printed.
                 hs.into_iter().filter_map(|h| h.join().ok()).collect()
             }
+        }
+    }
+}
+
+impl Drop for Runtime {
+    /// A threaded runtime stops and joins its workers (their state is
+    /// dropped); [`Runtime::shutdown`] hands them back instead.
+    fn drop(&mut self) {
+        if self.is_threaded() {
+            self.stop();
         }
     }
 }

@@ -205,3 +205,17 @@ fn threaded_poll_mode_runs_and_stops() {
     assert_eq!(ws.len(), 2);
     let _ = SessionHandle::new(0, 0, 0);
 }
+
+#[test]
+fn dropping_a_threaded_runtime_stops_its_workers() {
+    let (main, workers) = SessionMain::new(SessionConfig::new(1));
+    let rt = Runtime::threaded(main.clone(), workers, ThreadedConfig::default()).unwrap();
+    assert_eq!(main.call_blocking(1, |w| w.thread_index()).unwrap(), 1);
+    drop(rt);
+    // The workers are gone with their queues' receivers: nothing runs a call.
+    assert!(Arc::strong_count(&main) == 1);
+    assert_eq!(
+        main.call_blocking(1, |w| w.thread_index()),
+        Err(SessionError::NoSession)
+    );
+}
