@@ -204,4 +204,96 @@ mod tests {
         assert_eq!(f.find(64 + 64), None);
         assert_eq!(f.left(), 0);
     }
+
+    use crate::{FifoSegment, SegmentFlags};
+
+    /// Two threads allocate and free on their own slices at once, each also
+    /// opening the other's live fifos by offset: no two live fifos overlap,
+    /// `fifo_at` shares the allocating handle's private part, and once
+    /// everything is freed every byte is available again.
+    #[test]
+    fn slices_allocate_concurrently_and_account_every_byte() {
+        let seg = FifoSegment::create_heap(4 << 20, 2, SegmentFlags::empty()).unwrap();
+        let usable = seg.available_bytes();
+        let (to_peer, from_0) = std::sync::mpsc::channel::<u64>();
+        std::thread::scope(|s| {
+            let seg0 = seg.clone();
+            s.spawn(move || {
+                for round in 0..2000u32 {
+                    let f = seg0.alloc_fifo_w_slice(0, 64 << (round % 5)).unwrap();
+                    f.ref_inc();
+                    let _ = to_peer.send(f.offset());
+                    assert!(!seg0.free_fifo(&f).unwrap());
+                    assert!(seg0.free_fifo(&f).unwrap());
+                }
+            });
+            let seg1 = seg.clone();
+            s.spawn(move || {
+                let mut live = Vec::new();
+                for round in 0..2000u32 {
+                    live.push(seg1.alloc_fifo_w_slice(1, 64 << (round % 7)).unwrap());
+                    if live.len() > 8 {
+                        let f = live.swap_remove(round as usize % live.len());
+                        assert!(seg1.free_fifo(&f).unwrap());
+                    }
+                    // Slice 0's fifo may be freed (and even reused) by now:
+                    // then it is an error, never a wrong part.
+                    while let Ok(off) = from_0.try_recv() {
+                        if let Ok(g) = seg1.fifo_at(off) {
+                            assert_eq!(g.offset(), off);
+                            assert!(g.refcount() <= 2);
+                        }
+                    }
+                    let mut spans: Vec<_> = live
+                        .iter()
+                        .map(|f| {
+                            (
+                                f.offset(),
+                                f.offset() + FifoSegment::fifo_footprint(f.size()) as u64,
+                            )
+                        })
+                        .collect();
+                    spans.sort_unstable();
+                    assert!(spans.windows(2).all(|w| w[0].1 <= w[1].0));
+                }
+                for f in &live {
+                    let g = seg1.fifo_at(f.offset()).unwrap();
+                    assert!(g.same(f));
+                    assert!(seg1.free_fifo(f).unwrap());
+                }
+            });
+        });
+        assert_eq!(seg.num_fifos(), 0);
+        assert_eq!(seg.available_bytes(), usable);
+    }
+
+    /// A reused chunk is a new allocation: a new generation, and the old
+    /// offset opens the new fifo only.
+    #[test]
+    fn reuse_is_a_new_generation() {
+        let seg = FifoSegment::create_heap(1 << 16, 1, SegmentFlags::empty()).unwrap();
+        let a = seg.alloc_fifo_w_slice(0, 64).unwrap();
+        let (off, generation) = (a.offset(), a.generation());
+        let keep = a.clone();
+        assert!(seg.free_fifo(&a).unwrap());
+        drop(a);
+        // A handle still lives: the chunk drains, it is not reused yet.
+        assert!(seg.fifo_at(off).is_err());
+        let b = seg.alloc_fifo_w_slice(0, 64).unwrap();
+        assert_ne!(b.offset(), off);
+        drop(keep);
+        let c = seg.alloc_fifo_w_slice(0, 64).unwrap();
+        assert_eq!(c.offset(), off);
+        assert_ne!(c.generation(), generation);
+        assert!(seg.fifo_at(off).unwrap().same(&c));
+        // An unfreed fifo whose handles all went is opened afresh, same
+        // allocation.
+        let c_generation = c.generation();
+        drop(c);
+        let again = seg.fifo_at(off).unwrap();
+        assert_eq!(again.generation(), c_generation);
+        assert_eq!(seg.num_fifos(), 2);
+        assert!(seg.free_fifo(&again).unwrap());
+        assert!(seg.free_fifo(&b).unwrap());
+    }
 }

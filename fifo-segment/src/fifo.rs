@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32 as StdAtomicU32, Ordering as StdOr
 use crate::alloc::ChunkId;
 use crate::error::FifoError;
 use crate::layout::{FifoShared, INVALID_INDEX, MAX_FIFO_SIZE, fifo_header_len};
-use crate::segment::SegmentInner;
+use crate::segment::SegRef;
 use crate::sync::atomic::{Ordering, fence};
 
 bitflags::bitflags! {
@@ -48,7 +48,7 @@ bitflags::bitflags! {
 /// model is about, and keeping them out of loom keeps the models small.
 pub(crate) struct FifoInner {
     /// Keeps the mapping alive as long as any handle (or role) lives.
-    pub(crate) seg: Arc<SegmentInner>,
+    pub(crate) seg: Arc<SegRef>,
     pub(crate) hdr_off: usize,
     data_off: usize,
     /// Trusted data size (a power of two).
@@ -66,7 +66,7 @@ pub(crate) struct FifoInner {
 
 impl FifoInner {
     pub(crate) fn new(
-        seg: Arc<SegmentInner>,
+        seg: Arc<SegRef>,
         hdr_off: usize,
         size: u32,
         generation: u64,
@@ -489,7 +489,7 @@ impl Fifo {
 
     /// Same fifo (same segment, same offset, same allocation)?
     pub fn same(&self, other: &Fifo) -> bool {
-        Arc::ptr_eq(&self.inner.seg, &other.inner.seg)
+        Arc::ptr_eq(self.inner.seg.segment(), other.inner.seg.segment())
             && self.inner.hdr_off == other.inner.hdr_off
             && self.inner.generation == other.inner.generation
     }

@@ -48,6 +48,32 @@ pub(crate) struct Slice {
     free_bytes: AtomicUsize,
 }
 
+impl Slice {
+    /// Moves this slice's counters. Only the holder of the slice's lock
+    /// writes them (`_held` is its guarded state), so a load and a store
+    /// suffice: no read-modify-write on the alloc/free path, and lock-free
+    /// readers see whole values.
+    fn count(&self, _held: &SliceAlloc, live: Delta, free_bytes: Delta) {
+        for (counter, delta) in [(&self.live, live), (&self.free_bytes, free_bytes)] {
+            let now = counter.load(Ordering::Relaxed);
+            let new = match delta {
+                Delta::Add(n) => now + n,
+                Delta::Sub(n) => now - n,
+            };
+            if new != now {
+                counter.store(new, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// A change of a [`Slice`] counter.
+#[derive(Clone, Copy)]
+enum Delta {
+    Add(usize),
+    Sub(usize),
+}
+
 /// A peer's open handles by header offset, so every `fifo_at` of one fifo
 /// shares one private part: one refcount, one producer and one consumer
 /// role per fifo in this process.
@@ -92,11 +118,8 @@ impl SegmentInner {
             if fi.is_freed() {
                 let slice = &self.slices[id.slice as usize];
                 let mut sa = slice.alloc.lock();
-                // Counters move under the slice lock, so a racing alloc
-                // never takes one below zero.
-                slice
-                    .free_bytes
-                    .fetch_add(sa.put_back(id.index), Ordering::Release);
+                let bytes = sa.put_back(id.index);
+                slice.count(&sa, Delta::Add(0), Delta::Add(bytes));
                 drop(sa);
             }
         } else {
@@ -112,10 +135,35 @@ impl SegmentInner {
     }
 }
 
+/// A counted reference to a segment for the fifos of one slice (or of a
+/// peer). Every fifo's private part holds one, so allocating and dropping
+/// a fifo moves this slice's own count (its own cache line, by the
+/// alignment) instead of the segment's count that every thread shares.
+#[repr(align(64))]
+pub(crate) struct SegRef(Arc<SegmentInner>);
+
+impl SegRef {
+    /// The segment behind the reference.
+    pub(crate) fn segment(&self) -> &Arc<SegmentInner> {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for SegRef {
+    type Target = SegmentInner;
+
+    #[inline]
+    fn deref(&self) -> &SegmentInner {
+        &self.0
+    }
+}
+
 /// A fifo segment. Cloning shares the same mapping.
 #[derive(Clone)]
 pub struct FifoSegment {
     inner: Arc<SegmentInner>,
+    /// One per slice on the owner, one on a peer: what its fifos hold.
+    refs: Arc<[Arc<SegRef>]>,
 }
 
 impl fmt::Debug for FifoSegment {
@@ -186,8 +234,8 @@ impl FifoSegment {
                 free_bytes: AtomicUsize::new(0),
             })
             .collect();
-        Self {
-            inner: Arc::new(SegmentInner {
+        Self::with_refs(
+            SegmentInner {
                 storage,
                 owner: true,
                 n_slices,
@@ -195,8 +243,17 @@ impl FifoSegment {
                 slices,
                 fresh: Mutex::new(Fresh::new(layout::segment_header_len(), size)),
                 peer: Mutex::new(PeerOpen::default()),
-            }),
-        }
+            },
+            n_slices,
+        )
+    }
+
+    fn with_refs(inner: SegmentInner, n_refs: u32) -> Self {
+        let inner = Arc::new(inner);
+        let refs = (0..n_refs)
+            .map(|_| Arc::new(SegRef(inner.clone())))
+            .collect();
+        Self { inner, refs }
     }
 
     /// Maps a peer's segment from its fd and validates the header (magic,
@@ -242,8 +299,8 @@ impl FifoSegment {
                 return Err(SegmentError::Corrupted("segment slice count"));
             }
             let flags = SegmentFlags::from_bits_truncate(hdr.flags.load(Ordering::Relaxed));
-            Ok(Self {
-                inner: Arc::new(SegmentInner {
+            Ok(Self::with_refs(
+                SegmentInner {
                     storage,
                     owner: false,
                     n_slices,
@@ -251,8 +308,9 @@ impl FifoSegment {
                     slices: Box::new([]),
                     fresh: Mutex::new(Fresh::new(0, 0)),
                     peer: Mutex::new(PeerOpen::default()),
-                }),
-            })
+                },
+                1,
+            ))
         }
     }
 
@@ -328,8 +386,7 @@ impl FifoSegment {
         let (index, listed) = sa
             .take(class, &self.inner.fresh)
             .map_err(|requested| SegmentError::Full { requested })?;
-        slice_state.free_bytes.fetch_sub(listed, Ordering::Release);
-        slice_state.live.fetch_add(1, Ordering::Release);
+        slice_state.count(&sa, Delta::Add(1), Delta::Sub(listed));
         let chunk = sa.chunk(index).ok_or(SegmentError::NotOwner)?;
         let data_size = 1u32 << class;
         // SAFETY: the chunk is either fresh or was put back on the free list
@@ -341,7 +398,7 @@ impl FifoSegment {
                 .init(chunk.off, FifoShared::new(data_size, 0))
         };
         let inner = Arc::new(FifoInner::new(
-            self.inner.clone(),
+            self.refs[slice as usize].clone(),
             chunk.off,
             data_size,
             chunk.generation,
@@ -361,7 +418,7 @@ impl FifoSegment {
             return Err(SegmentError::NotOwner);
         }
         let fi = fifo.inner();
-        if !Arc::ptr_eq(&fi.seg, &self.inner) {
+        if !Arc::ptr_eq(fi.seg.segment(), &self.inner) {
             return Err(SegmentError::ForeignFifo);
         }
         let id = fi.owned.ok_or(SegmentError::NotOwner)?;
@@ -377,7 +434,7 @@ impl FifoSegment {
         if let Some(chunk) = sa.chunk(id.index) {
             chunk.state = ChunkState::Draining;
         }
-        slice.live.fetch_sub(1, Ordering::Release);
+        slice.count(&sa, Delta::Sub(1), Delta::Add(0));
         drop(sa);
         // A peer that looks this offset up again must not find a fifo.
         fi.shared().ctl.0.magic.store(0, Ordering::Release);
@@ -433,7 +490,7 @@ impl FifoSegment {
             return Err(SegmentError::Corrupted("fifo magic"));
         }
         let inner = Arc::new(FifoInner::new(
-            self.inner.clone(),
+            self.refs[id.slice as usize].clone(),
             off,
             1u32 << chunk.class,
             chunk.generation,
@@ -470,7 +527,7 @@ impl FifoSegment {
         }
         peer.next_generation += 1;
         let inner = Arc::new(FifoInner::new(
-            self.inner.clone(),
+            self.refs[0].clone(),
             off,
             size,
             peer.next_generation,

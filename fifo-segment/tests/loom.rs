@@ -195,3 +195,33 @@ fn deq_ntf_arm_recheck_no_lost_notification() {
         assert_eq!(got, [1, 2, 3, 4]);
     });
 }
+
+/// The allocator across slices: while the owner frees a fifo, another
+/// thread drops that fifo's last other handle and allocates and frees on
+/// its own slice. Whoever drops last returns the chunk, exactly once: after
+/// both are done every byte is available and slice 0 reuses the chunk.
+#[test]
+fn slices_free_and_drain_concurrently() {
+    loom::model(|| {
+        let seg_size = 512 + 2 * FifoSegment::fifo_footprint(4);
+        let seg = FifoSegment::create_heap(seg_size, 2, SegmentFlags::empty()).unwrap();
+        let usable = seg.available_bytes();
+        let a = seg.alloc_fifo_w_slice(0, 4).unwrap();
+        let off = a.offset();
+        let held = a.clone();
+        let other = seg.clone();
+        let t = thread::spawn(move || {
+            drop(held);
+            let b = other.alloc_fifo_w_slice(1, 4).unwrap();
+            assert!(other.free_fifo(&b).unwrap());
+        });
+        assert!(seg.free_fifo(&a).unwrap());
+        drop(a);
+        t.join().unwrap();
+        assert_eq!(seg.num_fifos(), 0);
+        assert_eq!(seg.available_bytes(), usable);
+        let c = seg.alloc_fifo_w_slice(0, 4).unwrap();
+        assert_eq!(c.offset(), off);
+        assert!(seg.free_fifo(&c).unwrap());
+    });
+}
