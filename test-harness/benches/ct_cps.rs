@@ -5,7 +5,9 @@
 //!   client closes each session as soon as it is connected and starts the
 //!   next connect from its callback, 8 cycles in flight). Anchor, same run:
 //!   Unix stream socket connect + accept + close cycles per second on one
-//!   thread (`BENCH unix_cps`), and `BENCH ct_vs_unix_cps_ratio`.
+//!   thread (`BENCH unix_cps`), and `BENCH ct_vs_unix_cps_ratio`. The same
+//!   with one cycle in flight: `BENCH ct_cps_serial`,
+//!   `BENCH ct_serial_vs_unix_cps_ratio`.
 //! - `BENCH ct_session_overhead_bytes`: anonymous (heap) memory the stack
 //!   holds per open ct session, measured as the growth of the process's
 //!   `RssAnon` over many open sessions; the fifos live in memfd segments
@@ -27,6 +29,7 @@ use transport_ct::{CtConfig, CtMain};
 
 const FIFO_SIZE: u32 = 4096;
 const IN_FLIGHT: u64 = 8;
+const SERIAL: u64 = 1;
 
 fn endpoint() -> SessionEndpoint {
     SessionEndpoint::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7000, TransportProto::Tcp)
@@ -100,17 +103,19 @@ fn ct_stack(n_workers: u32) -> (Stack, Arc<CtMain>) {
     (stack, ct)
 }
 
-/// ct cycles per second: `cycles` connect/accept/close cycles.
+/// ct cycles per second: `cycles` connect/accept/close cycles, `in_flight`
+/// at a time.
 fn ct_cps(
     stack: &mut Stack,
     client_wrk: app_worker::AppWorkerHandle,
     client: &Client,
     cycles: u64,
+    in_flight: u64,
 ) -> f64 {
     client.done.store(0, Ordering::Release);
-    client.to_start.store(cycles - IN_FLIGHT, Ordering::Release);
+    client.to_start.store(cycles - in_flight, Ordering::Release);
     let t0 = Instant::now();
-    for _ in 0..IN_FLIGHT {
+    for _ in 0..in_flight {
         stack.connect(client_wrk, endpoint(), 0).expect("connect");
     }
     while client.done.load(Ordering::Acquire) < cycles {
@@ -186,12 +191,22 @@ fn main() {
         .expect("threads");
     stack.listen(server.app_wrk, endpoint()).expect("listen");
     // Warm up: segments created, pools grown.
-    ct_cps(&mut stack, client.app_wrk, &client_cb, 2_000);
+    ct_cps(&mut stack, client.app_wrk, &client_cb, 2_000, IN_FLIGHT);
     unix_cps(2_000);
 
-    let mut ct_run = || ct_cps(&mut stack, client.app_wrk, &client_cb, cycles);
-    let mut unix_run = || unix_cps(cycles);
-    let [ct_rate, unix_rate] = bench::medians_of_3_interleaved([&mut ct_run, &mut unix_run]);
+    // Interleaved rounds, as bench::medians_of_3_interleaved does (the two
+    // ct runs share the stack, so they cannot be two closures there).
+    let (mut ct_s, mut serial_s, mut unix_s) = ([0.0; 3], [0.0; 3], [0.0; 3]);
+    for round in 0..3 {
+        ct_s[round] = ct_cps(&mut stack, client.app_wrk, &client_cb, cycles, IN_FLIGHT);
+        serial_s[round] = ct_cps(&mut stack, client.app_wrk, &client_cb, cycles / 4, SERIAL);
+        unix_s[round] = unix_cps(cycles);
+    }
+    let (ct_rate, serial_rate, unix_rate) = (
+        bench::median(&mut ct_s),
+        bench::median(&mut serial_s),
+        bench::median(&mut unix_s),
+    );
     assert_eq!(
         client_cb.errors.load(Ordering::Relaxed),
         0,
@@ -201,6 +216,8 @@ fn main() {
     bench::report("ct_cps", ct_rate, "conn/s");
     bench::report("unix_cps", unix_rate, "conn/s");
     bench::report_ratio("ct_vs_unix_cps_ratio", ct_rate, unix_rate);
+    bench::report("ct_cps_serial", serial_rate, "conn/s");
+    bench::report_ratio("ct_serial_vs_unix_cps_ratio", serial_rate, unix_rate);
     drop(ct);
     let _ = stack.shutdown();
 
