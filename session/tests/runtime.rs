@@ -219,3 +219,53 @@ fn dropping_a_threaded_runtime_stops_its_workers() {
         Err(SessionError::NoSession)
     );
 }
+
+/// Many sessions, each bounced across all threads many times by RPCs
+/// while IO events arrive from an outside thread: every hop and every event
+/// is accounted for, and nothing is left queued.
+#[test]
+#[cfg_attr(debug_assertions, ignore = "stress: release only")]
+fn stress_threaded_rpc_hops_and_io_events() {
+    const HOPS: usize = 2_000;
+    const SESSIONS: usize = 64;
+    let (main, workers, _t, app) = stack(2, &[1]);
+    let rt = Runtime::threaded(main.clone(), workers, ThreadedConfig::default()).unwrap();
+    let handles: Vec<_> = (0..SESSIONS)
+        .map(|i| {
+            main.call_blocking((i % 3) as u32, move |w| ready_session(w, 1))
+                .unwrap()
+        })
+        .collect();
+    fn hop(w: &mut session::Worker, left: usize, done: Arc<AtomicUsize>) {
+        if left == 0 {
+            done.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let next = (w.thread_index() + 1) % 3;
+        w.send_rpc_evt_to_thread_force(next, move |w| hop(w, left - 1, done))
+            .unwrap();
+    }
+    let done = Arc::new(AtomicUsize::new(0));
+    for i in 0..SESSIONS {
+        let d = done.clone();
+        main.send_rpc_evt_to_thread_force((i % 3) as u32, move |w| hop(w, HOPS, d))
+            .unwrap();
+    }
+    for _ in 0..100 {
+        for h in &handles {
+            main.send_io_evt_to_thread(*h, IoEvent::RxDequeue).unwrap();
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while done.load(Ordering::Relaxed) < SESSIONS && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(done.load(Ordering::Relaxed), SESSIONS);
+    let workers = rt.shutdown();
+    let rpcs: u64 = workers.iter().map(|w| w.counters().rpcs).sum();
+    assert_eq!(rpcs as usize, SESSIONS * (HOPS + 1) + SESSIONS);
+    let rx_deq: u64 = workers.iter().map(|w| w.counters().rx_dequeue_events).sum();
+    assert_eq!(rx_deq as usize, SESSIONS * 100);
+    assert!(workers.iter().all(|w| w.queued_events() == 0));
+    let _ = app;
+}
