@@ -57,6 +57,24 @@
 //! order, for the next run. Deleting an app worker drains its events
 //! ([`Worker::app_worker_del_all_events`]), running the cleanups they carry.
 //!
+//! # Differences from VPP
+//!
+//! - Listen sessions have their own pool (shared, behind a lock) instead of
+//!   sitting in main's session pool, because workers read them; see
+//!   [`LISTENER_INDEX_BASE`].
+//! - Half-open notifications from other threads run as RPCs on the
+//!   half-open's thread instead of writing its pool from afar.
+//! - RX coalescing is done by [`Worker::session_enqueue_notify`] itself
+//!   (VPP coalesces in the transports' enqueue path), so transports that
+//!   call it directly, as ct does, get it too.
+//! - Worker queues are unbounded crossbeam channels: a send never fails for
+//!   lack of room (VPP's message queue can be full).
+//! - Dropping the unsent data of a fifo ([`Worker::session_reset`], reset
+//!   and delete notifications) is done only when this side can take the
+//!   fifo's consumer role; a ct fifo read by the peer app is left to it.
+//! - Connection 5-tuple and half-open lookup tables are not kept: the one
+//!   transport the stack has (ct) sets `NO_LOOKUP`.
+//!
 //! # Example
 //!
 //! ```
