@@ -5,3 +5,4 @@
 pub mod anchors;
 pub mod bench;
 pub mod echo;
+pub mod sim;

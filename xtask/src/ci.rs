@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::cmd::{self, Totals};
 use crate::workspace::Workspace;
-use crate::{bench, layering, loom, package_meta};
+use crate::{bench, layering, loom, package_meta, sim};
 
 /// One CI step.
 pub struct Step {
@@ -69,6 +69,11 @@ pub const STEPS: &[Step] = &[
         name: "stress",
         about: "stress_ tests, release, ignored included",
         run: stress,
+    },
+    Step {
+        name: "sim",
+        about: "deterministic simulator, a few hundred seeds (cargo xtask sim)",
+        run: sim_step,
     },
     Step {
         name: "loom",
@@ -305,6 +310,10 @@ fn stress(ctx: &mut Ctx) -> Result<(), String> {
         "--include-ignored",
     ]);
     cmd::run_tests(&mut c, &mut ctx.totals)
+}
+
+fn sim_step(ctx: &mut Ctx) -> Result<(), String> {
+    sim::run(&ctx.ws, &["--seeds".to_string(), sim::CI_SEEDS.to_string()])
 }
 
 fn loom_step(ctx: &mut Ctx) -> Result<(), String> {

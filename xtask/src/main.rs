@@ -7,6 +7,7 @@
 //! cargo xtask ci --list                the steps
 //! cargo xtask loom [-p CRATE] [-- ARGS] loom models, release, --cfg loom
 //! cargo xtask bench [NAME] [--quick]   benches whose name starts with NAME
+//! cargo xtask sim [--seeds N] [ARGS]   the deterministic simulator, release
 //! cargo xtask layering                 crate graph and unsafe checks only
 //! cargo +nightly xtask miri            fifo-segment's tests under Miri
 //! ```
@@ -20,6 +21,7 @@ mod layering;
 mod loom;
 mod package_meta;
 mod rust_scan;
+mod sim;
 mod workspace;
 
 use std::process::ExitCode;
@@ -35,6 +37,8 @@ commands:
   loom [-p CRATE] [-- ARGS] run loom models (tests/loom.rs) in release with --cfg loom;
                             LOOM_MAX_PREEMPTIONS defaults to 3
   bench [NAME] [--quick]    run test-harness benches whose name starts with NAME
+  sim [--seeds N] [ARGS]    run the deterministic simulator (test-harness's ct-sim, release)
+                            over N seeds; a failure prints its seed and shrunk schedule
   layering                  check the crate graph, where unsafe lives, bench registration
   miri                      run fifo-segment's tests under Miri (needs nightly:
                             cargo +nightly xtask miri)";
@@ -87,6 +91,7 @@ fn dispatch(args: &[String]) -> Result<bool, String> {
             };
             bench::run(&Workspace::load()?, prefix, quick).map(|()| true)
         }
+        "sim" => sim::run(&Workspace::load()?, rest).map(|()| true),
         "layering" => {
             let ws = Workspace::load()?;
             let mut errors = layering::check_graph(&ws);

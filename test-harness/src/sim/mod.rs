@@ -1,0 +1,264 @@
+//! The deterministic simulator: seeded random schedules of attach, listen,
+//! connect, accept, write, read, close, reset and detach across several
+//! external apps (one in another namespace) and 0-2 workers, on a stepped
+//! stack with ct. After every step it checks what always holds (counters
+//! agree, no byte read that was not written, every byte read equals the
+//! byte written at that place of that session's stream); after every
+//! settle, that nothing leaked (sessions, ct connections, half-opens,
+//! segments and their accounting, segment managers, listeners, queued
+//! events). A schedule ends by detaching everyone: then nothing may be
+//! left at all. A failing schedule is shrunk to the shortest step list
+//! that still fails, and printed with its seed.
+//!
+//! ```
+//! use test_harness::sim;
+//!
+//! let stats = sim::run_seed(7, sim::DEFAULT_STEPS).unwrap_or_else(|f| panic!("{f}"));
+//! assert!(stats.pairs > 0);
+//! ```
+
+mod check;
+mod op;
+mod rng;
+mod world;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+pub use op::{APP_SLOTS, Op, PORTS};
+pub use rng::Rng;
+pub use world::{SimResult, SimStats, World};
+
+/// Steps a seed's schedule has by default.
+pub const DEFAULT_STEPS: usize = 150;
+
+/// A failing schedule.
+#[derive(Debug, Clone)]
+pub struct SimFailure {
+    /// The seed.
+    pub seed: u64,
+    /// Workers of the stack.
+    pub workers: u32,
+    /// What broke.
+    pub message: String,
+    /// The shortest failing step list found.
+    pub steps: Vec<Op>,
+}
+
+impl std::fmt::Display for SimFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "sim seed {} ({} workers) failed: {}",
+            self.seed, self.workers, self.message
+        )?;
+        writeln!(f, "shortest failing schedule ({} steps):", self.steps.len())?;
+        for (i, op) in self.steps.iter().enumerate() {
+            writeln!(f, "  {i:>3}: {op}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Workers a seed runs with.
+pub fn workers_for(seed: u64) -> u32 {
+    (seed % 3) as u32
+}
+
+/// Runs `steps` on a fresh world with `workers`; a panic anywhere counts
+/// as a failure. Returns the index of the failing step with the message.
+pub fn run_schedule(workers: u32, steps: &[Op]) -> Result<SimStats, (usize, String)> {
+    let r = catch_unwind(AssertUnwindSafe(|| -> Result<SimStats, (usize, String)> {
+        let mut w = World::new(workers).map_err(|e| (0, e))?;
+        for (i, op) in steps.iter().enumerate() {
+            w.apply(*op).map_err(|e| (i, e))?;
+            w.check_always().map_err(|e| (i, e))?;
+            if *op == Op::Settle {
+                w.check_settled().map_err(|e| (i, e))?;
+            }
+        }
+        let end = steps.len();
+        w.settle().map_err(|e| (end, e))?;
+        w.check_settled()
+            .map_err(|e| (end, format!("at the end: {e}")))?;
+        w.detach_all().map_err(|e| (end, e))?;
+        w.check_settled()
+            .map_err(|e| (end, format!("after detaching all: {e}")))?;
+        if !w.stack.segment_managers().is_empty() {
+            return Err((end, "segment managers left after detaching all".into()));
+        }
+        Ok(w.stats)
+    }));
+    match r {
+        Ok(r) => r,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into());
+            Err((usize::MAX, format!("panicked: {msg}")))
+        }
+    }
+}
+
+/// Shrinks a failing schedule: drops chunks of steps (halves, quarters, ...
+/// single steps) while it still fails, within `budget`.
+pub fn shrink(workers: u32, steps: Vec<Op>, budget: Duration) -> (Vec<Op>, String) {
+    shrink_by(steps, budget, |s| run_schedule(workers, s).map(drop))
+}
+
+/// [`shrink`] against any check that fails with (step index, message).
+pub fn shrink_by(
+    steps: Vec<Op>,
+    budget: Duration,
+    mut run: impl FnMut(&[Op]) -> Result<(), (usize, String)>,
+) -> (Vec<Op>, String) {
+    let start = Instant::now();
+    let mut best = steps;
+    let mut msg = match run(&best) {
+        Err((i, m)) => {
+            if i < best.len() {
+                best.truncate(i + 1);
+            }
+            m
+        }
+        Ok(()) => return (best, "did not fail again".into()),
+    };
+    let mut chunk = best.len().div_ceil(2).max(1);
+    while start.elapsed() < budget {
+        let mut removed = false;
+        let mut at = 0;
+        while at < best.len() && start.elapsed() < budget {
+            let mut cand = best.clone();
+            let end = (at + chunk).min(cand.len());
+            cand.drain(at..end);
+            match run(&cand) {
+                Err((i, m)) => {
+                    if i < cand.len() {
+                        cand.truncate(i + 1);
+                    }
+                    best = cand;
+                    msg = m;
+                    removed = true;
+                }
+                Ok(()) => at += chunk,
+            }
+        }
+        if chunk == 1 && !removed {
+            break;
+        }
+        if !removed {
+            chunk = chunk.div_ceil(2).max(1);
+        }
+    }
+    (best, msg)
+}
+
+/// Runs one seed's schedule of `steps` steps; on failure shrinks it (with
+/// the panic hook silenced meanwhile) and returns the report.
+pub fn run_seed(seed: u64, steps: usize) -> Result<SimStats, SimFailure> {
+    let workers = workers_for(seed);
+    let schedule = Op::schedule(seed, steps);
+    let first = match run_schedule(workers, &schedule) {
+        Ok(stats) => return Ok(stats),
+        Err((_, first)) => first,
+    };
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let (steps, message) = shrink(workers, schedule, Duration::from_secs(30));
+    std::panic::set_hook(hook);
+    Err(SimFailure {
+        seed,
+        workers,
+        message: if message == first {
+            message
+        } else {
+            format!("{first} (shrunk schedule: {message})")
+        },
+        steps,
+    })
+}
+
+/// Runs seeds `first..first + n`; returns what they did together and the
+/// failures (at most `max_failures`, then it stops).
+pub fn run_seeds(
+    first: u64,
+    n: u64,
+    steps: usize,
+    max_failures: usize,
+) -> (SimStats, Vec<SimFailure>) {
+    let mut out = Vec::new();
+    let mut total = SimStats::default();
+    for seed in first..first + n {
+        match run_seed(seed, steps) {
+            Ok(s) => total += s,
+            Err(f) => {
+                out.push(f);
+                if out.len() >= max_failures {
+                    break;
+                }
+            }
+        }
+    }
+    (total, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_replay() {
+        assert_eq!(Op::schedule(3, 50), Op::schedule(3, 50));
+        assert_ne!(Op::schedule(3, 50), Op::schedule(4, 50));
+    }
+
+    #[test]
+    fn shrinking_finds_the_two_steps_that_fail_together() {
+        // Fails once a schedule holds two resets, reporting the second.
+        let check = |s: &[Op]| {
+            let mut n = 0;
+            for (i, op) in s.iter().enumerate() {
+                if matches!(op, Op::Reset { .. }) {
+                    n += 1;
+                    if n == 2 {
+                        return Err((i, "two resets".to_string()));
+                    }
+                }
+            }
+            Ok(())
+        };
+        let mut steps: Vec<Op> = Op::schedule(11, 80)
+            .into_iter()
+            .filter(|o| !matches!(o, Op::Reset { .. }))
+            .collect();
+        steps.insert(3, Op::Reset { pick: 1 });
+        steps.push(Op::Reset { pick: 0 });
+        let (best, msg) = shrink_by(steps, Duration::from_secs(10), check);
+        assert_eq!(best, vec![Op::Reset { pick: 1 }, Op::Reset { pick: 0 }]);
+        assert_eq!(msg, "two resets");
+        let (same, msg) = shrink_by(vec![Op::Settle], Duration::from_secs(1), check);
+        assert_eq!(
+            (same, msg.as_str()),
+            (vec![Op::Settle], "did not fail again")
+        );
+    }
+
+    #[test]
+    fn a_few_seeds_pass_and_exercise_every_path() {
+        let (stats, failures) = run_seeds(0, 24, DEFAULT_STEPS, 1);
+        assert!(failures.is_empty(), "{}", failures[0]);
+        // Schedules that do nothing would pass too: make sure they do.
+        assert!(stats.pairs > 20 && stats.connected > 10, "{stats:?}");
+        assert!(
+            stats.bytes_read > 10_000 && stats.full_writes > 0,
+            "{stats:?}"
+        );
+        assert!(stats.disconnects > 0 && stats.resets > 0, "{stats:?}");
+        assert!(
+            stats.connect_failures > 0 && stats.detaches > 0,
+            "{stats:?}"
+        );
+    }
+}
