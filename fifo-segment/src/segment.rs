@@ -1,6 +1,8 @@
 //! Fifo segments: a memfd (or heap) region holding fifos, with a header in
-//! shared memory and a process-private allocator (per-slice free lists by
-//! size class, see `alloc.rs`).
+//! shared memory and a process-private allocator (see `alloc.rs`): each
+//! slice has its own lock, chunk table and free lists by size class, so
+//! threads allocating on their own slices share no lock; only carving fresh
+//! memory takes a small shared lock.
 //!
 //! The creator owns the segment: it allocates and frees fifos. A peer maps
 //! the segment from its fd ([`FifoSegment::attach`]) and opens fifos by
@@ -58,7 +60,7 @@ impl Slice {
             let now = counter.load(Ordering::Relaxed);
             let new = match delta {
                 Delta::Add(n) => now + n,
-                Delta::Sub(n) => now - n,
+                Delta::Sub(n) => now.saturating_sub(n),
             };
             if new != now {
                 counter.store(new, Ordering::Release);
@@ -386,7 +388,6 @@ impl FifoSegment {
         let (index, listed) = sa
             .take(class, &self.inner.fresh)
             .map_err(|requested| SegmentError::Full { requested })?;
-        slice_state.count(&sa, Delta::Add(1), Delta::Sub(listed));
         let chunk = sa.chunk(index).ok_or(SegmentError::NotOwner)?;
         let data_size = 1u32 << class;
         // SAFETY: the chunk is either fresh or was put back on the free list
@@ -405,6 +406,7 @@ impl FifoSegment {
             Some(ChunkId { slice, index }),
         ));
         chunk.state = ChunkState::Live(Arc::downgrade(&inner));
+        slice_state.count(&sa, Delta::Add(1), Delta::Sub(listed));
         drop(sa);
         Ok(Fifo::from_inner(inner))
     }
