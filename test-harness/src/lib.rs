@@ -4,5 +4,6 @@
 
 pub mod anchors;
 pub mod bench;
+pub mod ct_pair;
 pub mod echo;
 pub mod sim;
