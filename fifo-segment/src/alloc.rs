@@ -17,7 +17,7 @@
 //! records each carved offset in increasing order for the rare lookup by
 //! offset (`fifo_at` on the owner).
 
-use std::sync::Weak;
+use std::sync::Arc;
 
 use crate::fifo::FifoInner;
 use crate::layout::class_footprint;
@@ -81,11 +81,12 @@ impl Fresh {
 }
 
 /// What a chunk holds now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ChunkState {
     /// On its slice's free list.
     Free,
-    /// An allocated fifo; the private part its handles share, if any lives.
-    Live(Weak<FifoInner>),
+    /// An allocated fifo.
+    Live,
     /// Freed, but handles remain: back to the free list when the last goes.
     Draining,
 }
@@ -98,6 +99,10 @@ pub(crate) struct Chunk {
     /// so (offset, generation) names one allocation.
     pub generation: u64,
     pub state: ChunkState,
+    /// The private part of the chunk's fifo, kept across allocations so a
+    /// new fifo here reuses it instead of allocating one (dropped when the
+    /// segment's last `FifoSegment` handle goes, see `segment.rs`).
+    pub part: Option<Arc<FifoInner>>,
 }
 
 /// One slice's chunks and free lists.
@@ -139,6 +144,7 @@ impl SliceAlloc {
                     class,
                     generation: 0,
                     state: ChunkState::Free,
+                    part: None,
                 });
                 (index, 0)
             }
@@ -152,13 +158,21 @@ impl SliceAlloc {
         self.chunks.get_mut(index as usize)
     }
 
+    /// Takes every kept part out (the segment is going).
+    pub(crate) fn take_parts(&mut self) -> Vec<Arc<FifoInner>> {
+        self.chunks
+            .iter_mut()
+            .filter_map(|c| c.part.take())
+            .collect()
+    }
+
     /// Returns a `Draining` chunk to its free list; the bytes it frees, or 0
     /// when it was not draining (already back, or live).
     pub(crate) fn put_back(&mut self, index: u32) -> usize {
         let Some(chunk) = self.chunks.get_mut(index as usize) else {
             return 0;
         };
-        if !matches!(chunk.state, ChunkState::Draining) {
+        if chunk.state != ChunkState::Draining {
             return 0;
         }
         chunk.state = ChunkState::Free;

@@ -46,6 +46,11 @@ bitflags::bitflags! {
 /// The private part of a fifo, shared by its handles. Its atomics are std's,
 /// not the loom shim's: they are process-local bookkeeping that no loom
 /// model is about, and keeping them out of loom keeps the models small.
+///
+/// The segment keeps a reference too (the owner in the fifo's chunk, a peer
+/// in its open table), so `fifo_at` finds it and the owner reuses it for the
+/// chunk's next fifo: `handles` counts the [`Fifo`]s, and the last one to go
+/// tells the segment (`SegmentInner::last_handle_gone`).
 pub(crate) struct FifoInner {
     /// Keeps the mapping alive as long as any handle (or role) lives.
     pub(crate) seg: Arc<SegRef>,
@@ -62,6 +67,8 @@ pub(crate) struct FifoInner {
     producer_taken: AtomicBool,
     consumer_taken: AtomicBool,
     freed: AtomicBool,
+    /// Live `Fifo` handles (roles hold one each).
+    handles: StdAtomicU32,
 }
 
 impl FifoInner {
@@ -85,7 +92,27 @@ impl FifoInner {
             producer_taken: AtomicBool::new(false),
             consumer_taken: AtomicBool::new(false),
             freed: AtomicBool::new(false),
+            handles: StdAtomicU32::new(1),
         }
+    }
+
+    /// Makes a part no one else references (`Arc::get_mut` proved it) the
+    /// part of a new allocation of its chunk, with one handle.
+    pub(crate) fn reuse(&mut self, size: u32, generation: u64) {
+        self.size = size;
+        self.generation = generation;
+        *self.segment_index.get_mut() = INVALID_INDEX;
+        *self.segment_manager_index.get_mut() = INVALID_INDEX;
+        *self.refcount.get_mut() = 1;
+        *self.producer_taken.get_mut() = false;
+        *self.consumer_taken.get_mut() = false;
+        *self.freed.get_mut() = false;
+        *self.handles.get_mut() = 1;
+    }
+
+    /// Live `Fifo` handles.
+    pub(crate) fn handles(&self) -> u32 {
+        self.handles.load(StdOrdering::Acquire)
     }
 
     #[inline]
@@ -193,19 +220,28 @@ impl FifoInner {
     }
 }
 
-impl Drop for FifoInner {
-    fn drop(&mut self) {
-        self.seg.last_handle_gone(self);
-    }
-}
-
 /// A handle on one fifo: control operations any thread may do (events,
 /// notification flags, occupancy queries, master session, private
 /// bookkeeping). Cheap to clone; the producer and consumer ends are taken
 /// from it once each.
-#[derive(Clone)]
 pub struct Fifo {
     inner: Arc<FifoInner>,
+}
+
+impl Clone for Fifo {
+    fn clone(&self) -> Self {
+        Self::another(&self.inner)
+    }
+}
+
+impl Drop for Fifo {
+    fn drop(&mut self) {
+        // Last handle gone: only now may a freed chunk be reused, so a thread
+        // that still held a `Producer` could never write into a new fifo.
+        if self.inner.handles.fetch_sub(1, StdOrdering::AcqRel) == 1 {
+            self.inner.seg.last_handle_gone(&self.inner);
+        }
+    }
 }
 
 impl fmt::Debug for Fifo {
@@ -221,8 +257,17 @@ impl fmt::Debug for Fifo {
 }
 
 impl Fifo {
+    /// The first handle of a part made (or reused) with one handle counted.
     pub(crate) fn from_inner(inner: Arc<FifoInner>) -> Self {
         Self { inner }
+    }
+
+    /// One more handle on `inner`.
+    pub(crate) fn another(inner: &Arc<FifoInner>) -> Self {
+        inner.handles.fetch_add(1, StdOrdering::Relaxed);
+        Self {
+            inner: inner.clone(),
+        }
     }
 
     pub(crate) fn inner(&self) -> &FifoInner {

@@ -10,8 +10,8 @@
 
 use std::fmt;
 use std::os::fd::{BorrowedFd, OwnedFd};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32 as StdAtomicU32, Ordering as StdOrdering};
-use std::sync::{Arc, Weak};
 
 use hashbrown::HashMap;
 
@@ -81,7 +81,7 @@ enum Delta {
 /// role per fifo in this process.
 #[derive(Default)]
 pub(crate) struct PeerOpen {
-    open: HashMap<usize, Weak<FifoInner>>,
+    open: HashMap<usize, Arc<FifoInner>>,
     /// Generation source for handles.
     next_generation: u64,
 }
@@ -108,32 +108,54 @@ impl SegmentInner {
         unsafe { self.storage.get::<SegmentHeader>(0) }
     }
 
-    /// The last handle of `fi` is gone (its `Drop`). A freed owner chunk
-    /// goes back to its slice's free list only now, so a thread that still
-    /// held a `Producer` could never write into a new fifo; a peer forgets
-    /// the offset unless a new handle replaced it meanwhile.
+    /// The last handle of `fi` is gone (`Fifo`'s drop). A freed owner
+    /// chunk goes back to its slice's free list only now, so a thread that
+    /// still held a `Producer` could never write into a new fifo; a peer
+    /// forgets the offset. Either only if no new handle came meanwhile
+    /// (`fifo_at` counts one under the same lock) and the part is still the
+    /// one the chunk or table holds.
     pub(crate) fn last_handle_gone(&self, fi: &FifoInner) {
+        let is_fi = |p: &Option<Arc<FifoInner>>| p.as_ref().is_some_and(|p| std::ptr::eq(&**p, fi));
         if let Some(id) = fi.owned {
-            // A live chunk keeps its (now dead) weak link: `fifo_at`
-            // replaces it, and taking the slice lock here would cost every
-            // drop of an unfreed fifo.
-            if fi.is_freed() {
-                let slice = &self.slices[id.slice as usize];
-                let mut sa = slice.alloc.lock();
+            // An unfreed fifo stays as it is: `fifo_at` hands its part out
+            // again, and this path takes no lock.
+            if !fi.is_freed() {
+                return;
+            }
+            let Some(slice) = self.slices.get(id.slice as usize) else {
+                return;
+            };
+            let mut sa = slice.alloc.lock();
+            let ours = sa.chunk(id.index).is_some_and(|c| is_fi(&c.part));
+            if ours && fi.handles() == 0 {
                 let bytes = sa.put_back(id.index);
                 slice.count(&sa, Delta::Add(0), Delta::Add(bytes));
-                drop(sa);
             }
+            drop(sa);
         } else {
             let mut peer = self.peer.lock();
-            if peer
-                .open
-                .get(&fi.hdr_off)
-                .is_some_and(|w| w.strong_count() == 0)
-            {
+            let entry = peer.open.get(&fi.hdr_off).cloned();
+            if is_fi(&entry) && fi.handles() == 0 {
                 peer.open.remove(&fi.hdr_off);
             }
+            drop(peer);
+            // `entry` (maybe the table's last reference) drops unlocked.
+            drop(entry);
         }
+    }
+
+    /// Drops the parts the segment keeps (chunks, peer table) when its last
+    /// `FifoSegment` goes: each holds the segment, so kept they would keep
+    /// it forever. Fifos still open keep their parts and the mapping.
+    fn drop_parts(&self) {
+        let mut parts = Vec::new();
+        for slice in self.slices.iter() {
+            let mut sa = slice.alloc.lock();
+            parts.extend(sa.take_parts());
+        }
+        parts.extend(std::mem::take(&mut self.peer.lock().open).into_values());
+        // Dropped here, after the locks: a last part drops the segment.
+        drop(parts);
     }
 }
 
@@ -160,12 +182,32 @@ impl std::ops::Deref for SegRef {
     }
 }
 
+/// What the clones of one `FifoSegment` share: one segment reference per
+/// slice on the owner (one on a peer), for the fifos to hold. Its drop is
+/// the last `FifoSegment` going.
+struct Refs(Box<[Arc<SegRef>]>);
+
+impl Drop for Refs {
+    fn drop(&mut self) {
+        if let Some(r) = self.0.first() {
+            r.drop_parts();
+        }
+    }
+}
+
+impl std::ops::Index<usize> for Refs {
+    type Output = Arc<SegRef>;
+
+    fn index(&self, i: usize) -> &Arc<SegRef> {
+        &self.0[i]
+    }
+}
+
 /// A fifo segment. Cloning shares the same mapping.
 #[derive(Clone)]
 pub struct FifoSegment {
     inner: Arc<SegmentInner>,
-    /// One per slice on the owner, one on a peer: what its fifos hold.
-    refs: Arc<[Arc<SegRef>]>,
+    refs: Arc<Refs>,
 }
 
 impl fmt::Debug for FifoSegment {
@@ -255,7 +297,10 @@ impl FifoSegment {
         let refs = (0..n_refs)
             .map(|_| Arc::new(SegRef(inner.clone())))
             .collect();
-        Self { inner, refs }
+        Self {
+            inner,
+            refs: Arc::new(Refs(refs)),
+        }
     }
 
     /// Maps a peer's segment from its fd and validates the header (magic,
@@ -398,17 +443,30 @@ impl FifoSegment {
                 .storage
                 .init(chunk.off, FifoShared::new(data_size, 0))
         };
-        let inner = Arc::new(FifoInner::new(
-            self.refs[slice as usize].clone(),
-            chunk.off,
-            data_size,
-            chunk.generation,
-            Some(ChunkId { slice, index }),
-        ));
-        chunk.state = ChunkState::Live(Arc::downgrade(&inner));
+        // The chunk's last part is reused when nothing else holds it
+        // (no handle left, none still dropping).
+        let mut kept = chunk.part.take();
+        let part = match kept.as_mut().and_then(Arc::get_mut) {
+            Some(p) => {
+                p.reuse(data_size, chunk.generation);
+                kept
+            }
+            None => None,
+        }
+        .unwrap_or_else(|| {
+            Arc::new(FifoInner::new(
+                self.refs[slice as usize].clone(),
+                chunk.off,
+                data_size,
+                chunk.generation,
+                Some(ChunkId { slice, index }),
+            ))
+        });
+        chunk.part = Some(part.clone());
+        chunk.state = ChunkState::Live;
         slice_state.count(&sa, Delta::Add(1), Delta::Sub(listed));
         drop(sa);
-        Ok(Fifo::from_inner(inner))
+        Ok(Fifo::from_inner(part))
     }
 
     /// Drops one logical reference (VPP `fifo_segment_free_fifo`: refcount
@@ -468,6 +526,8 @@ impl FifoSegment {
     }
 
     fn owner_fifo_at(&self, off: usize) -> Result<Fifo, SegmentError> {
+        // The owner's private records are the truth here: a live chunk's
+        // part is handed out whatever a peer wrote into the header.
         let not_allocated = || SegmentError::InvalidArgument("no fifo allocated at offset");
         let id = self
             .inner
@@ -478,37 +538,17 @@ impl FifoSegment {
         let slice = &self.inner.slices[id.slice as usize];
         let mut sa = slice.alloc.lock();
         let chunk = sa.chunk(id.index).ok_or_else(not_allocated)?;
-        let ChunkState::Live(weak) = &chunk.state else {
-            return Err(not_allocated());
-        };
-        if let Some(live) = weak.upgrade() {
-            drop(sa);
-            return Ok(Fifo::from_inner(live));
+        match (&chunk.state, &chunk.part) {
+            (ChunkState::Live, Some(part)) => Ok(Fifo::another(part)),
+            _ => Err(not_allocated()),
         }
-        // SAFETY: the owner built a `FifoShared` at every allocated chunk
-        // (`alloc_fifo_w_slice`), and this chunk is live.
-        let shr = unsafe { self.inner.storage.get::<FifoShared>(off) };
-        if shr.ctl.0.magic.load(Ordering::Acquire) != FIFO_MAGIC {
-            return Err(SegmentError::Corrupted("fifo magic"));
-        }
-        let inner = Arc::new(FifoInner::new(
-            self.refs[id.slice as usize].clone(),
-            off,
-            1u32 << chunk.class,
-            chunk.generation,
-            Some(id),
-        ));
-        chunk.state = ChunkState::Live(Arc::downgrade(&inner));
-        drop(sa);
-        Ok(Fifo::from_inner(inner))
     }
 
     fn peer_fifo_at(&self, off: usize) -> Result<Fifo, SegmentError> {
         let seg_len = self.inner.storage.len();
         let mut peer = self.inner.peer.lock();
-        if let Some(live) = peer.open.get(&off).and_then(Weak::upgrade) {
-            drop(peer);
-            return Ok(Fifo::from_inner(live));
+        if let Some(part) = peer.open.get(&off) {
+            return Ok(Fifo::another(part));
         }
         // SAFETY: `off` is aligned and the header lies inside the mapping
         // (checked by `fifo_at`); a header of std atomics is valid for any
@@ -535,7 +575,7 @@ impl FifoSegment {
             peer.next_generation,
             None,
         ));
-        peer.open.insert(off, Arc::downgrade(&inner));
+        peer.open.insert(off, inner.clone());
         drop(peer);
         Ok(Fifo::from_inner(inner))
     }
@@ -580,3 +620,105 @@ impl FifoSegment {
 #[cfg(all(test, not(loom)))]
 #[path = "segment_tests.rs"]
 mod tests;
+
+/// The segment keeps its fifos' parts for reuse; these check that doing so
+/// never keeps a segment alive after its last handle of either kind.
+#[cfg(all(test, not(loom)))]
+mod lifetime_tests {
+    use super::*;
+
+    fn watch(seg: &FifoSegment) -> std::sync::Weak<SegmentInner> {
+        Arc::downgrade(&seg.inner)
+    }
+
+    #[test]
+    fn segment_goes_with_its_last_handle() {
+        // Freed and unfreed fifos, parts kept in their chunks.
+        let seg = FifoSegment::create_heap(1 << 16, 2, SegmentFlags::empty()).unwrap();
+        let w = watch(&seg);
+        let a = seg.alloc_fifo_w_slice(0, 64).unwrap();
+        let b = seg.alloc_fifo_w_slice(1, 64).unwrap();
+        assert!(seg.free_fifo(&a).unwrap());
+        drop((a, b));
+        let clone = seg.clone();
+        drop(seg);
+        assert!(w.upgrade().is_some(), "a clone still holds it");
+        drop(clone);
+        assert!(w.upgrade().is_none());
+    }
+
+    #[test]
+    fn open_fifos_outlive_the_segment_handle() {
+        let seg = FifoSegment::create_heap(1 << 16, 1, SegmentFlags::empty()).unwrap();
+        let w = watch(&seg);
+        let f = seg.alloc_fifo_w_slice(0, 64).unwrap();
+        let mut tx = f.producer().unwrap();
+        drop(seg);
+        assert!(w.upgrade().is_some());
+        assert_eq!(tx.enqueue(b"still mapped").unwrap(), 12);
+        drop(f);
+        assert!(w.upgrade().is_some(), "the producer holds it");
+        drop(tx);
+        assert!(w.upgrade().is_none());
+    }
+
+    #[test]
+    fn peer_segment_goes_with_its_last_handle() {
+        let owner = FifoSegment::create("lifetime", 1 << 16, 1, SegmentFlags::empty()).unwrap();
+        let f = owner.alloc_fifo_w_slice(0, 64).unwrap();
+        let fd = owner.fd().unwrap().try_clone_to_owned().unwrap();
+        let peer = FifoSegment::attach(fd).unwrap();
+        let w = watch(&peer);
+        let pf = peer.fifo_at(f.offset()).unwrap();
+        let again = peer.fifo_at(f.offset()).unwrap();
+        assert!(again.same(&pf));
+        drop(again);
+        drop(peer);
+        assert!(w.upgrade().is_some());
+        drop(pf);
+        assert!(w.upgrade().is_none());
+        // Opened and closed with the segment handle alive: forgotten, so
+        // nothing keeps it either.
+        let peer = FifoSegment::attach(owner.fd().unwrap().try_clone_to_owned().unwrap()).unwrap();
+        let w = watch(&peer);
+        drop(peer.fifo_at(f.offset()).unwrap());
+        assert!(peer.inner.peer.lock().open.is_empty());
+        drop(peer);
+        assert!(w.upgrade().is_none());
+    }
+
+    #[test]
+    fn a_reused_part_starts_fresh() {
+        let seg = FifoSegment::create_heap(1 << 16, 1, SegmentFlags::empty()).unwrap();
+        let a = seg.alloc_fifo_w_slice(0, 64).unwrap();
+        let part = std::ptr::from_ref(a.inner());
+        a.set_segment_index(7);
+        a.set_segment_manager_index(8);
+        a.ref_inc();
+        drop(a.producer().unwrap());
+        let _rx = a.consumer().unwrap();
+        assert!(!seg.free_fifo(&a).unwrap());
+        assert!(seg.free_fifo(&a).unwrap());
+        drop(_rx);
+        drop(a);
+        let b = seg
+            .alloc_fifo_w_slice(0, 128)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let c = seg.alloc_fifo_w_slice(0, 64).unwrap();
+        assert_eq!(std::ptr::from_ref(c.inner()), part, "the part was reused");
+        assert_eq!(c.refcount(), 1);
+        assert_eq!(c.segment_index(), u32::MAX);
+        assert_eq!(c.segment_manager_index(), u32::MAX);
+        assert!(!c.is_freed());
+        assert_eq!(c.size(), 64);
+        assert!(c.producer().is_ok() && c.consumer().is_ok());
+        // An unfreed fifo keeps its part (and logical refcount) with no
+        // handle open.
+        c.ref_inc();
+        let off = c.offset();
+        drop(c);
+        let d = seg.fifo_at(off).unwrap();
+        assert_eq!(d.refcount(), 2);
+        drop(b);
+    }
+}
