@@ -115,7 +115,6 @@ impl SegmentInner {
     /// (`fifo_at` counts one under the same lock) and the part is still the
     /// one the chunk or table holds.
     pub(crate) fn last_handle_gone(&self, fi: &FifoInner) {
-        let is_fi = |p: &Option<Arc<FifoInner>>| p.as_ref().is_some_and(|p| std::ptr::eq(&**p, fi));
         if let Some(id) = fi.owned {
             // An unfreed fifo stays as it is: `fifo_at` hands its part out
             // again, and this path takes no lock.
@@ -126,7 +125,10 @@ impl SegmentInner {
                 return;
             };
             let mut sa = slice.alloc.lock();
-            let ours = sa.chunk(id.index).is_some_and(|c| is_fi(&c.part));
+            let ours = sa
+                .chunk(id.index)
+                .and_then(|c| c.part.as_ref())
+                .is_some_and(|p| std::ptr::eq(&**p, fi));
             if ours && fi.handles() == 0 {
                 let bytes = sa.put_back(id.index);
                 slice.count(&sa, Delta::Add(0), Delta::Add(bytes));
@@ -134,13 +136,15 @@ impl SegmentInner {
             drop(sa);
         } else {
             let mut peer = self.peer.lock();
-            let entry = peer.open.get(&fi.hdr_off).cloned();
-            if is_fi(&entry) && fi.handles() == 0 {
+            let ours = peer
+                .open
+                .get(&fi.hdr_off)
+                .is_some_and(|p| std::ptr::eq(&**p, fi));
+            if ours && fi.handles() == 0 {
+                // Not the last reference: the dropping handle still holds one.
                 peer.open.remove(&fi.hdr_off);
             }
             drop(peer);
-            // `entry` (maybe the table's last reference) drops unlocked.
-            drop(entry);
         }
     }
 
@@ -154,7 +158,7 @@ impl SegmentInner {
             parts.extend(sa.take_parts());
         }
         parts.extend(std::mem::take(&mut self.peer.lock().open).into_values());
-        // Dropped here, after the locks: a last part drops the segment.
+        // Dropped with no lock held.
         drop(parts);
     }
 }
