@@ -98,3 +98,13 @@ fn threaded_cps() {
     let r = run(cfg);
     assert_eq!(r.connected, 500);
 }
+
+#[test]
+fn hold_open_does_not_stall_cps() {
+    let mut cfg = EchoConfig::small(EchoMode::Cps);
+    cfg.sessions = 40;
+    cfg.hold_open = true;
+    let r = run(cfg);
+    assert_eq!(r.connected, 40);
+    assert!(r.show_session.iter().any(|l| l.contains("LISTEN")));
+}

@@ -70,7 +70,8 @@ impl EchoClient {
             request: u64::from(cfg.request_size.max(1)),
             echoed: cfg.server_echoes(),
             verify: cfg.verify,
-            hold_open: cfg.hold_open,
+            // A cps client opens the next session when one closes.
+            hold_open: cfg.hold_open && cfg.mode != EchoMode::Cps,
             write_size: cfg.write_size.max(1),
             connects: u64::from(cfg.sessions),
             window: cfg.window(),

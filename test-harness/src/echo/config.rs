@@ -76,7 +76,8 @@ pub struct EchoConfig {
     /// Checksums compared at the end of every session.
     pub verify: bool,
     /// Keep the sessions open once their data is done, until the driver
-    /// closes them (to look at them: `show session`).
+    /// closes them (to look at them: `show session`). Not in cps mode,
+    /// whose client opens the next session when one closes.
     pub hold_open: bool,
     /// Largest piece the client hands to one write.
     pub write_size: usize,
