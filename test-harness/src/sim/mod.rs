@@ -245,6 +245,69 @@ mod tests {
         );
     }
 
+    /// Two apps, one established session, settled.
+    fn world_with_a_session() -> World {
+        let mut w = World::new(1).unwrap();
+        for op in [
+            Op::Attach { slot: 0 },
+            Op::Attach { slot: 1 },
+            Op::Listen { slot: 0, port: 0 },
+            Op::Connect { slot: 1, port: 0 },
+            Op::Settle,
+            Op::AcceptReply { pick: 0, ok: true },
+            Op::Settle,
+        ] {
+            w.apply(op).unwrap();
+        }
+        w.check_settled().unwrap();
+        assert_eq!(w.ends.len(), 2);
+        w
+    }
+
+    #[test]
+    fn the_checks_see_a_leaked_session() {
+        let mut w = world_with_a_session();
+        // An app that forgets a session it holds: the stack still has it.
+        w.ends.pop();
+        let e = w.check_settled().unwrap_err();
+        assert!(e.contains("leaked"), "{e}");
+    }
+
+    #[test]
+    fn the_checks_see_a_byte_nobody_wrote() {
+        let mut w = world_with_a_session();
+        w.apply(Op::Write { pick: 0, len: 100 }).unwrap();
+        w.apply(Op::Settle).unwrap();
+        // The model forgets the last byte was written: reading it is a
+        // byte nobody wrote.
+        let (pair, client) = (w.ends[0].pair, w.ends[0].is_client);
+        let st = if client {
+            &mut w.pairs[pair].c2s
+        } else {
+            &mut w.pairs[pair].s2c
+        };
+        st.written -= 1;
+        let e = w.apply(Op::Read { pick: 1, max: 1000 }).unwrap_err();
+        assert!(e.contains("only 99 were written"), "{e}");
+    }
+
+    #[test]
+    fn the_checks_see_wrong_bytes() {
+        let mut w = world_with_a_session();
+        w.apply(Op::Write { pick: 0, len: 100 }).unwrap();
+        w.apply(Op::Settle).unwrap();
+        // Shift the stream the reader expects by one byte.
+        let (pair, client) = (w.ends[0].pair, w.ends[0].is_client);
+        let st = if client {
+            &mut w.pairs[pair].c2s
+        } else {
+            &mut w.pairs[pair].s2c
+        };
+        st.base += 1;
+        let e = w.apply(Op::Read { pick: 1, max: 1000 }).unwrap_err();
+        assert!(e.contains("wrong bytes"), "{e}");
+    }
+
     #[test]
     fn a_few_seeds_pass_and_exercise_every_path() {
         let (stats, failures) = run_seeds(0, 24, DEFAULT_STEPS, 1);
