@@ -166,3 +166,54 @@ fn connects_to_nobody_fail_and_leave_nothing() {
     env.assert_clean();
     assert!(env.stack.segment_managers().is_empty());
 }
+
+#[test]
+fn an_app_connects_to_its_own_listener() {
+    let mut env = Env::new(1);
+    let app = env.attach("self", Scope::LOCAL);
+    env.listen(&app, 90);
+    env.stack.connect(app.wrk, loopback(90), 5).unwrap();
+    let sf = env.wait_for(&app.q, accepted).expect("accept");
+    env.stack.accept_reply(app.wrk, sf.session, Ok(())).unwrap();
+    let cf = env
+        .wait_for(&app.q, connected)
+        .unwrap()
+        .expect("self connect");
+    let (mut s, mut c) = (env.io(&sf), env.io(&cf));
+    c.write(b"me").unwrap();
+    env.idle();
+    let mut b = [0u8; 2];
+    assert_eq!(s.read(&mut b).unwrap(), 2);
+    assert_eq!(&b, b"me");
+    drop((s, c));
+    env.stack.reset(app.wrk, cf.session).unwrap();
+    let n = env.wait_for(&app.q, |m| {
+        matches!(m, AppMessage::Disconnected(_) | AppMessage::Reset(_)).then(|| name(&m))
+    });
+    // A reset is a reset even with nothing unread.
+    assert_eq!(n, Some("reset"));
+    env.stack.disconnect(app.wrk, sf.session).unwrap();
+    env.assert_clean();
+}
+
+#[test]
+fn four_workers_spread_connects_and_keep_both_ends_together() {
+    let mut env = Env::threaded(4);
+    let server = env.attach("server", Scope::LOCAL);
+    let client = env.attach("client", Scope::LOCAL);
+    env.listen(&server, 80);
+    let mut threads = std::collections::BTreeSet::new();
+    let mut pairs = Vec::new();
+    for _ in 0..8 {
+        let (sf, cf) = env.establish(&server, &client, 80);
+        assert_eq!(sf.session.thread_index(), cf.session.thread_index());
+        threads.insert(sf.session.thread_index());
+        pairs.push((sf, cf));
+    }
+    assert_eq!(threads.into_iter().collect::<Vec<_>>(), [1, 2, 3, 4]);
+    for (sf, cf) in pairs {
+        env.stack.disconnect(client.wrk, cf.session).unwrap();
+        env.stack.disconnect(server.wrk, sf.session).unwrap();
+    }
+    env.assert_clean();
+}
