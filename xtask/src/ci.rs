@@ -339,12 +339,67 @@ fn package(ctx: &mut Ctx) -> Result<(), String> {
     // copies (cargo's local overlay) and crates.io for the rest, so every
     // crate is proven to build on its own. --allow-dirty: this checks
     // package contents, not whether the work tree is committed.
+    for stale in stale_package_extracts(&ctx.ws) {
+        println!("removing stale verification sources {}", stale.display());
+        std::fs::remove_dir_all(&stale)
+            .map_err(|e| format!("cannot remove {}: {e}", stale.display()))?;
+    }
+    // Verification builds the packaged copies in the dev profile of this
+    // target dir, as registry crates, whose fingerprints ignore source
+    // changes: an earlier run's artifacts of the same version would be
+    // reused. Cleaning our crates' dev artifacts costs a rebuild of only
+    // our crates (package is the last step).
+    let published: Vec<&str> = ctx
+        .ws
+        .packages
+        .iter()
+        .filter(|p| p.publish)
+        .map(|p| p.name.as_str())
+        .collect();
+    let mut clean = cmd::cargo(&ctx.ws.root);
+    clean.args(["clean", "--profile", "dev"]);
+    for name in &published {
+        clean.args(["-p", name]);
+    }
+    cmd::run(&mut clean)?;
     let mut c = cmd::cargo(&ctx.ws.root);
     c.args(["package", "--workspace", "--allow-dirty"]);
     for p in ctx.ws.packages.iter().filter(|p| !p.publish) {
         c.args(["--exclude", &p.name]);
     }
     cmd::run(&mut c)
+}
+
+/// Sources cargo unpacked from an earlier run's temporary local registry.
+///
+/// Verification unpacks each sibling `.crate` from `target/package/tmp-registry`
+/// into `$CARGO_HOME/registry/src/-<hash of that path>/NAME-VERSION` and, on
+/// the next run with the same target dir, reuses that directory if it exists:
+/// the version has not changed, so it verifies against the old sources. The
+/// unnamed local registries are the directories whose name starts with `-`.
+fn stale_package_extracts(ws: &Workspace) -> Vec<std::path::PathBuf> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")));
+    let Some(src) = cargo_home.map(|h| h.join("registry").join("src")) else {
+        return Vec::new();
+    };
+    let Ok(registries) = std::fs::read_dir(&src) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for reg in registries.flatten() {
+        if !reg.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        for p in &ws.packages {
+            let dir = reg.path().join(format!("{}-{}", p.name, p.version));
+            if dir.is_dir() {
+                out.push(dir);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
