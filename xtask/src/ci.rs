@@ -13,6 +13,10 @@ use crate::cmd::{self, Totals};
 use crate::workspace::Workspace;
 use crate::{bench, layering, loom, package_meta, sim};
 
+/// Cargo profile of the stress and simulator steps: release without LTO
+/// (root Cargo.toml), so linking dozens of test binaries stays cheap.
+const CI_RELEASE: &str = "ci-release";
+
 /// One CI step.
 pub struct Step {
     /// Name given on the command line and in the CI matrix.
@@ -67,7 +71,7 @@ pub const STEPS: &[Step] = &[
     },
     Step {
         name: "stress",
-        about: "stress_ tests, release, ignored included",
+        about: "stress_ tests, optimised (ci-release profile), ignored included",
         run: stress,
     },
     Step {
@@ -301,7 +305,8 @@ fn stress(ctx: &mut Ctx) -> Result<(), String> {
         "test",
         "--no-fail-fast",
         "--workspace",
-        "--release",
+        "--profile",
+        CI_RELEASE,
         "--lib",
         "--bins",
         "--tests",
@@ -313,7 +318,11 @@ fn stress(ctx: &mut Ctx) -> Result<(), String> {
 }
 
 fn sim_step(ctx: &mut Ctx) -> Result<(), String> {
-    sim::run(&ctx.ws, &["--seeds".to_string(), sim::CI_SEEDS.to_string()])
+    sim::run(
+        &ctx.ws,
+        CI_RELEASE,
+        &["--seeds".to_string(), sim::CI_SEEDS.to_string()],
+    )
 }
 
 fn loom_step(ctx: &mut Ctx) -> Result<(), String> {

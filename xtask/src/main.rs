@@ -91,7 +91,7 @@ fn dispatch(args: &[String]) -> Result<bool, String> {
             };
             bench::run(&Workspace::load()?, prefix, quick).map(|()| true)
         }
-        "sim" => sim::run(&Workspace::load()?, rest).map(|()| true),
+        "sim" => sim::run(&Workspace::load()?, "release", rest).map(|()| true),
         "layering" => {
             let ws = Workspace::load()?;
             let mut errors = layering::check_graph(&ws);

@@ -1,5 +1,6 @@
 //! `cargo xtask sim [--seeds N] [ARGS]`: test-harness's deterministic
-//! simulator (`ct-sim`) in release; arguments go to it unchanged.
+//! simulator (`ct-sim`) in release (CI: the `ci-release` profile, which its
+//! stress step has already built); arguments go to it unchanged.
 
 use crate::cmd;
 use crate::workspace::Workspace;
@@ -7,12 +8,13 @@ use crate::workspace::Workspace;
 /// Seeds the `sim` CI step runs (a few seconds in release).
 pub const CI_SEEDS: u64 = 300;
 
-/// Runs `ct-sim` with `args`.
-pub fn run(ws: &Workspace, args: &[String]) -> Result<(), String> {
+/// Runs `ct-sim` built with cargo profile `profile` with `args`.
+pub fn run(ws: &Workspace, profile: &str, args: &[String]) -> Result<(), String> {
     let mut c = cmd::cargo(&ws.root);
     c.args([
         "run",
-        "--release",
+        "--profile",
+        profile,
         "--quiet",
         "-p",
         "test-harness",
