@@ -24,7 +24,7 @@ use crate::layout::class_footprint;
 use crate::sync::Mutex;
 
 /// Number of size classes (data sizes 2^0 ..= 2^31).
-const N_CLASSES: usize = 32;
+pub(crate) const N_CLASSES: usize = 32;
 
 /// Where a chunk is: its slice and its index in that slice's chunk table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,6 +152,11 @@ impl SliceAlloc {
         let chunk = &mut self.chunks[index as usize];
         chunk.generation += 1;
         Ok((index, listed))
+    }
+
+    /// Free chunks of `class` on this slice's list.
+    pub(crate) fn n_free(&self, class: u8) -> usize {
+        self.free.get(class as usize).map_or(0, Vec::len)
     }
 
     pub(crate) fn chunk(&mut self, index: u32) -> Option<&mut Chunk> {

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU32 as StdAtomicU32, Ordering as StdOrdering};
 
 use hashbrown::HashMap;
 
-use crate::alloc::{ChunkId, ChunkState, Fresh, SliceAlloc};
+use crate::alloc::{ChunkId, ChunkState, Fresh, N_CLASSES, SliceAlloc};
 use crate::error::SegmentError;
 use crate::fifo::{Fifo, FifoInner};
 use crate::layout::{
@@ -23,7 +23,7 @@ use crate::layout::{
 };
 use crate::storage::Storage;
 use crate::sync::Mutex;
-use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 bitflags::bitflags! {
     /// Segment flags (VPP `FIFO_SEGMENT_F_*`).
@@ -48,6 +48,9 @@ pub(crate) struct Slice {
     live: AtomicUsize,
     /// Bytes on this slice's free lists.
     free_bytes: AtomicUsize,
+    /// Free chunks per size class: a mirror of the free lists' lengths, so
+    /// [`FifoSegment::can_alloc_fifos_w_slice`] can answer without the lock.
+    free_chunks: [AtomicU32; N_CLASSES],
 }
 
 impl Slice {
@@ -66,6 +69,22 @@ impl Slice {
                 counter.store(new, Ordering::Release);
             }
         }
+    }
+
+    /// Republishes the free-chunk count of `class` after its list changed.
+    /// Only the holder of the slice's lock writes it, so a store suffices.
+    fn mirror_free(&self, held: &SliceAlloc, class: u8) {
+        if let Some(counter) = self.free_chunks.get(class as usize) {
+            let n = u32::try_from(held.n_free(class)).unwrap_or(u32::MAX);
+            counter.store(n, Ordering::Release);
+        }
+    }
+
+    /// Free chunks of `class` (0 for a class out of range).
+    fn free_chunks(&self, class: u8) -> usize {
+        self.free_chunks
+            .get(class as usize)
+            .map_or(0, |c| c.load(Ordering::Acquire) as usize)
     }
 }
 
@@ -132,6 +151,11 @@ impl SegmentInner {
             if ours && fi.handles() == 0 {
                 let bytes = sa.put_back(id.index);
                 slice.count(&sa, Delta::Add(0), Delta::Add(bytes));
+                if bytes > 0
+                    && let Some(class) = sa.chunk(id.index).map(|c| c.class)
+                {
+                    slice.mirror_free(&sa, class);
+                }
             }
             drop(sa);
         } else {
@@ -280,6 +304,7 @@ impl FifoSegment {
                 alloc: Mutex::new(SliceAlloc::new(slice)),
                 live: AtomicUsize::new(0),
                 free_bytes: AtomicUsize::new(0),
+                free_chunks: std::array::from_fn(|_| AtomicU32::new(0)),
             })
             .collect();
         Self::with_refs(
@@ -469,6 +494,9 @@ impl FifoSegment {
         chunk.part = Some(part.clone());
         chunk.state = ChunkState::Live;
         slice_state.count(&sa, Delta::Add(1), Delta::Sub(listed));
+        if listed > 0 {
+            slice_state.mirror_free(&sa, class);
+        }
         drop(sa);
         Ok(Fifo::from_inner(part))
     }
@@ -597,6 +625,58 @@ impl FifoSegment {
             .map(|s| s.free_bytes.load(Ordering::Acquire))
             .sum();
         self.inner.fresh.lock().left() + listed
+    }
+
+    /// Bytes `slice` can still put fifos in: fresh memory plus the chunks on
+    /// its own free lists (every size class). What
+    /// [`FifoSegment::alloc_fifo_w_slice`] on that slice may use, unlike
+    /// [`FifoSegment::available_bytes`], which also counts the other slices'
+    /// free lists. 0 on an attached segment or for a slice out of range.
+    /// A snapshot: other slices may carve fresh memory meanwhile.
+    pub fn slice_available_bytes(&self, slice: u32) -> usize {
+        let Some(s) = self.owner_slice(slice) else {
+            return 0;
+        };
+        let listed = s.free_bytes.load(Ordering::Acquire);
+        self.inner.fresh.lock().left() + listed
+    }
+
+    /// Could `slice` allocate one fifo of each of `sizes` right now, each
+    /// from its own free list of the fifo's size class or else from fresh
+    /// memory (exactly what [`FifoSegment::alloc_fifo_w_slice`] would do)?
+    /// Cheap enough for every connect: no allocation, no lock on the slice
+    /// (its free counts are mirrored in atomics) and the shared fresh-memory
+    /// lock only when the free lists do not cover the request. False on an
+    /// attached segment, for a slice out of range or a size no fifo can
+    /// have. A snapshot: other threads may free (or, for fresh memory,
+    /// take) bytes meanwhile, so the allocation itself can still fail.
+    pub fn can_alloc_fifos_w_slice(&self, slice: u32, sizes: &[u32]) -> bool {
+        let Some(s) = self.owner_slice(slice) else {
+            return false;
+        };
+        let mut from_fresh = 0usize;
+        for (i, &size) in sizes.iter().enumerate() {
+            let Some(class) = layout::size_class(size) else {
+                return false;
+            };
+            // Earlier fifos of the same class take free chunks first.
+            let before = sizes[..i]
+                .iter()
+                .filter(|&&z| layout::size_class(z) == Some(class))
+                .count();
+            if s.free_chunks(class) <= before {
+                from_fresh = from_fresh.saturating_add(layout::class_footprint(class));
+            }
+        }
+        from_fresh == 0 || from_fresh <= self.inner.fresh.lock().left()
+    }
+
+    /// `slice` of an owner segment.
+    fn owner_slice(&self, slice: u32) -> Option<&Slice> {
+        if !self.inner.owner {
+            return None;
+        }
+        self.inner.slices.get(slice as usize)
     }
 
     /// Live (allocated, not freed) fifos. 0 on an attached segment.

@@ -105,6 +105,130 @@ fn free_lists_are_per_slice() {
     assert_eq!(c.offset(), off);
 }
 
+/// The per-slice queries see what one slice can allocate: fresh memory and
+/// that slice's own free chunks of the right class, never another slice's.
+#[test]
+fn slice_queries_see_fresh_memory_and_the_slice_own_free_chunks() {
+    let fp = FifoSegment::fifo_footprint(1024);
+    let size = crate::layout::segment_header_len() + 2 * fp;
+    let s = FifoSegment::create_heap(size, 2, SegmentFlags::empty()).unwrap();
+    assert_eq!(s.slice_available_bytes(0), 2 * fp);
+    assert_eq!(s.slice_available_bytes(1), 2 * fp);
+    assert!(s.can_alloc_fifos_w_slice(1, &[1024, 1024]));
+    assert!(!s.can_alloc_fifos_w_slice(1, &[1024, 1024, 1024]));
+    assert!(!s.can_alloc_fifos_w_slice(1, &[4096]));
+    // Slice 0 uses every fresh byte, frees both fifos; a handle keeps one
+    // draining (not reusable yet).
+    let a = s.alloc_fifo_w_slice(0, 1024).unwrap();
+    let b = s.alloc_fifo_w_slice(0, 1000).unwrap();
+    assert!(!s.can_alloc_fifos_w_slice(0, &[1024]));
+    assert!(s.free_fifo(&a).unwrap() && s.free_fifo(&b).unwrap());
+    drop(a);
+    assert_eq!(s.slice_available_bytes(0), fp);
+    assert!(s.can_alloc_fifos_w_slice(0, &[1024]));
+    assert!(!s.can_alloc_fifos_w_slice(0, &[1024, 1024]));
+    drop(b);
+    // The segment has room, but only for slice 0.
+    assert_eq!(s.available_bytes(), 2 * fp);
+    assert_eq!(s.slice_available_bytes(0), 2 * fp);
+    assert_eq!(s.slice_available_bytes(1), 0);
+    assert!(s.can_alloc_fifos_w_slice(0, &[1024, 513]));
+    assert!(!s.can_alloc_fifos_w_slice(0, &[1024, 1024, 1024]));
+    assert!(!s.can_alloc_fifos_w_slice(0, &[512]), "another class");
+    assert!(!s.can_alloc_fifos_w_slice(1, &[1024]));
+    assert!(matches!(
+        s.alloc_fifo_w_slice(1, 1024),
+        Err(SegmentError::Full { .. })
+    ));
+    // Reuse moves the counts.
+    let c = s.alloc_fifo_w_slice(0, 1024).unwrap();
+    assert!(s.can_alloc_fifos_w_slice(0, &[1024]));
+    assert!(!s.can_alloc_fifos_w_slice(0, &[1024, 1024]));
+    assert_eq!(s.slice_available_bytes(0), fp);
+    // Bad arguments are a plain "no".
+    assert!(s.can_alloc_fifos_w_slice(0, &[]));
+    assert!(!s.can_alloc_fifos_w_slice(0, &[0]));
+    assert!(!s.can_alloc_fifos_w_slice(2, &[1024]));
+    assert_eq!(s.slice_available_bytes(2), 0);
+    drop(c);
+}
+
+/// Fresh memory serves every class, once: two classes that each fit alone
+/// may not fit together.
+#[test]
+fn slice_query_adds_up_fresh_memory_across_classes() {
+    let (small, big) = (
+        FifoSegment::fifo_footprint(1024),
+        FifoSegment::fifo_footprint(2048),
+    );
+    let size = crate::layout::segment_header_len() + small + big;
+    let s = FifoSegment::create("classes", size, 2, SegmentFlags::empty()).unwrap();
+    assert!(s.can_alloc_fifos_w_slice(1, &[1024, 2048]));
+    assert!(!s.can_alloc_fifos_w_slice(1, &[2048, 2048]));
+    let a = s.alloc_fifo_w_slice(0, 1024).unwrap();
+    assert!(s.can_alloc_fifos_w_slice(1, &[2048]));
+    assert!(!s.can_alloc_fifos_w_slice(1, &[1024, 2048]));
+    assert!(s.free_fifo(&a).unwrap());
+    drop(a);
+    // Slice 0's free small chunk and the fresh bytes for a big one.
+    assert!(s.can_alloc_fifos_w_slice(0, &[2048, 1024]));
+    assert!(!s.can_alloc_fifos_w_slice(1, &[2048, 1024]));
+    // A peer allocates nothing.
+    let peer = FifoSegment::attach(dup(&s)).unwrap();
+    assert!(!peer.can_alloc_fifos_w_slice(0, &[64]));
+    assert_eq!(peer.slice_available_bytes(0), 0);
+}
+
+/// Over a seeded random run of pair allocations and frees on two slices,
+/// the query predicts every pair allocation: true exactly when both fifos
+/// can be had.
+#[test]
+fn slice_query_predicts_every_pair_allocation() {
+    let s = FifoSegment::create_heap(64 << 10, 2, SegmentFlags::empty()).unwrap();
+    let usable = s.available_bytes();
+    let mut live: Vec<crate::Fifo> = Vec::new();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rand = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let (mut yes, mut no) = (0, 0);
+    for _ in 0..20_000 {
+        if rand(3) == 0 && !live.is_empty() {
+            let f = live.swap_remove(rand(live.len() as u64) as usize);
+            assert!(s.free_fifo(&f).unwrap());
+            continue;
+        }
+        let slice = rand(2) as u32;
+        let sizes = [64u32 << rand(6), 64u32 << rand(6)];
+        let predicted = s.can_alloc_fifos_w_slice(slice, &sizes);
+        let first = s.alloc_fifo_w_slice(slice, sizes[0]);
+        let second = s.alloc_fifo_w_slice(slice, sizes[1]);
+        match (first, second) {
+            (Ok(a), Ok(b)) => {
+                assert!(predicted, "{sizes:?} on {slice} allocated, predicted not");
+                live.extend([a, b]);
+                yes += 1;
+            }
+            (first, second) => {
+                assert!(!predicted, "{sizes:?} on {slice} failed, predicted to fit");
+                for f in [first, second].into_iter().flatten() {
+                    assert!(s.free_fifo(&f).unwrap());
+                }
+                no += 1;
+            }
+        }
+    }
+    assert!(yes > 100 && no > 100, "{yes} fits, {no} misses");
+    for f in &live {
+        assert!(s.free_fifo(f).unwrap());
+    }
+    drop(live);
+    assert_eq!((s.num_fifos(), s.available_bytes()), (0, usable));
+}
+
 #[test]
 fn foreign_fifo_and_not_owner() {
     let s1 = FifoSegment::create("a", 1 << 16, 1, SegmentFlags::empty()).unwrap();
