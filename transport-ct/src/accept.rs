@@ -13,7 +13,7 @@ use session::{
 use crate::connection::{CtConnFlags, CtConnection};
 use crate::ct_main::CtMain;
 use crate::pool::CtConnId;
-use crate::segments::{CtSegRef, SegCtxKey, Side};
+use crate::segments::{CtSegRef, CtSegments, SegCtxKey, Side};
 use crate::worker::CtWorker;
 
 impl CtMain {
@@ -176,40 +176,57 @@ impl CtMain {
             client_wrk,
             server_wrk,
         };
-        let (seg_ref, seg_h) = match self.segments.try_count_session(key, &sm) {
-            Some(found) => found,
-            None => {
-                let added = self.segments.count_session_or_add_segment(key, &sm, |h| {
-                    apps.add_segment_notify(wrk, server_wrk, h)?;
-                    if let Err(e) = apps.add_segment_notify(wrk, client_wrk, h) {
-                        apps.del_segment_notify(wrk, server_wrk, h);
-                        return Err(e);
-                    }
-                    Ok(())
-                });
-                apps.flush_segment_notifications(wrk);
-                added?
-            }
-        };
-        let props = sm.props();
-        let fifos = sm.get_segment_w_handle(seg_h).and_then(|g| {
-            g.try_alloc_fifos(
-                ss.thread_index(),
-                props.effective_rx_fifo_size(),
-                props.effective_tx_fifo_size(),
-            )
-        });
-        let (rx, tx) = match fifos {
-            Ok(pair) => pair,
-            Err(e) => {
-                tracing::debug!(segment = %seg_h, error = %e, "ct fifo alloc failed");
-                // Both sides' counts go back; an emptied segment goes too
-                // (the reference leaves it until a later session ends).
-                for side in [Side::Server, Side::Client] {
-                    self.release_side(wrk, &apps, &sm, side, seg_ref);
+        let slice = ss.thread_index();
+        // The slow path; says whether the segment is a new one (only then
+        // are the apps told about one).
+        let slow_path = |wrk: &mut Worker, force_add: bool| {
+            let mut added = false;
+            let notify = |h| {
+                added = true;
+                apps.add_segment_notify(wrk, server_wrk, h)?;
+                if let Err(e) = apps.add_segment_notify(wrk, client_wrk, h) {
+                    apps.del_segment_notify(wrk, server_wrk, h);
+                    return Err(e);
                 }
+                Ok(())
+            };
+            let counted = if force_add {
+                self.segments.add_segment_and_count(key, &sm, notify)
+            } else {
+                self.segments
+                    .count_session_or_add_segment(key, &sm, slice, notify)
+            };
+            apps.flush_segment_notifications(wrk);
+            counted.map(|(r, h)| (r, h, added))
+        };
+        let (mut seg_ref, mut seg_h, mut added) =
+            match self.segments.try_count_session(key, &sm, slice) {
+                Some((r, h)) => (r, h, false),
+                None => slow_path(wrk, false)?,
+            };
+        let [rx_size, tx_size] = CtSegments::fifo_pair_sizes(&sm);
+        let (rx, tx) = loop {
+            let fifos = sm
+                .get_segment_w_handle(seg_h)
+                .and_then(|g| g.try_alloc_fifos(slice, rx_size, tx_size));
+            let e = match fifos {
+                Ok(pair) => break pair,
+                Err(e) => e,
+            };
+            tracing::debug!(segment = %seg_h, error = %e, "ct fifo alloc failed");
+            // Both sides' counts go back; an emptied segment goes too
+            // (the reference leaves it until a later session ends).
+            for side in [Side::Server, Side::Client] {
+                self.release_side(wrk, &apps, &sm, side, seg_ref);
+            }
+            // A new segment with no room is not worth a second (the forced
+            // add below always makes one, so this runs once).
+            if added {
                 return Err(SessionError::Alloc);
             }
+            // A lookup saw room for this thread, but another thread took
+            // the fresh memory meanwhile: once, a new segment.
+            (seg_ref, seg_h, added) = slow_path(wrk, true)?;
         };
         for f in [&rx, &tx] {
             f.set_master_session(ss.thread_index(), ss.session_index());

@@ -182,17 +182,27 @@ impl CtSegments {
         sm.props().fifo_pair_bytes() + FIFO_PAIR_MARGIN
     }
 
-    /// Looks for a segment of `key`'s context with room for one more pair
-    /// and counts a session on it, under the read lock (the fast path of
-    /// VPP `ct_init_accepted_session`).
+    /// The fifo sizes ct asks `sm`'s segments for, per session (rx, tx).
+    pub fn fifo_pair_sizes(sm: &SegmentManager) -> [u32; 2] {
+        let props = sm.props();
+        [
+            props.effective_rx_fifo_size(),
+            props.effective_tx_fifo_size(),
+        ]
+    }
+
+    /// Looks for a segment of `key`'s context where `slice` (the accepting
+    /// thread) can allocate one more pair and counts a session on it, under
+    /// the read lock (the fast path of VPP `ct_init_accepted_session`).
     pub fn try_count_session(
         &self,
         key: SegCtxKey,
         sm: &SegmentManager,
+        slice: u32,
     ) -> Option<(CtSegRef, SegmentHandle)> {
         let segs = self.inner.read();
         let ctx = *segs.table.get(&key)?;
-        let r = lookup_free_segment(&segs, ctx, sm)?;
+        let r = lookup_free_segment(&segs, ctx, sm, slice)?;
         let seg = &segs.ctxs[r.ctx as usize].segments[r.ct_seg as usize];
         seg.count_session();
         Some((r, seg.segment))
@@ -208,17 +218,42 @@ impl CtSegments {
         &self,
         key: SegCtxKey,
         sm: &SegmentManager,
+        slice: u32,
         notify: impl FnOnce(SegmentHandle) -> Result<(), SessionError>,
     ) -> Result<(CtSegRef, SegmentHandle), SessionError> {
         let mut segs = self.inner.write();
         if let Some(&ctx) = segs.table.get(&key)
-            && let Some(r) = lookup_free_segment(&segs, ctx, sm)
+            && let Some(r) = lookup_free_segment(&segs, ctx, sm, slice)
         {
             let seg = &segs.ctxs[r.ctx as usize].segments[r.ct_seg as usize];
             seg.count_session();
             return Ok((r, seg.segment));
         }
-        let size = sm.props().segment_size.max(self.min_segment_size);
+        Self::add_segment_locked(&mut segs, self.min_segment_size, key, sm, notify)
+    }
+
+    /// The slow path without the second look: adds a custom-use segment and
+    /// counts a session on it. For an accept whose pair allocation failed in
+    /// the segment the lookup chose (another thread took the fresh memory
+    /// the lookup counted on): looking again could pick that segment again.
+    pub fn add_segment_and_count(
+        &self,
+        key: SegCtxKey,
+        sm: &SegmentManager,
+        notify: impl FnOnce(SegmentHandle) -> Result<(), SessionError>,
+    ) -> Result<(CtSegRef, SegmentHandle), SessionError> {
+        let mut segs = self.inner.write();
+        Self::add_segment_locked(&mut segs, self.min_segment_size, key, sm, notify)
+    }
+
+    fn add_segment_locked(
+        segs: &mut AppSegs,
+        min_segment_size: usize,
+        key: SegCtxKey,
+        sm: &SegmentManager,
+        notify: impl FnOnce(SegmentHandle) -> Result<(), SessionError>,
+    ) -> Result<(CtSegRef, SegmentHandle), SessionError> {
+        let size = sm.props().segment_size.max(min_segment_size);
         let handle = sm
             .add_segment(size, SegmentFlags::CUSTOM_USE)
             .map_err(|e| {
@@ -366,26 +401,41 @@ fn get_seg(segs: &AppSegs, r: CtSegRef) -> Option<&CtSegment> {
     seg
 }
 
-/// The context's segment with the most free bytes that still has room for
-/// a pair and fewer pairs than its size allows (VPP
-/// `ct_lookup_free_segment`).
-fn lookup_free_segment(segs: &AppSegs, ctx: usize, sm: &SegmentManager) -> Option<CtSegRef> {
+/// The context's segment where `slice` has the most bytes to allocate from,
+/// more than a pair with its margin, fewer pairs than its size allows, and
+/// room for the pair ct will ask for (VPP `ct_lookup_free_segment`).
+///
+/// VPP compares the segment's free bytes, every slice's free lists
+/// included; but an allocation only takes fresh memory and its own slice's
+/// free chunks, so once fresh memory is gone a segment whose free chunks sit
+/// on another worker's slice looked roomy and failed the accept. Here the
+/// bytes and the fit are those of the accepting thread's slice.
+fn lookup_free_segment(
+    segs: &AppSegs,
+    ctx: usize,
+    sm: &SegmentManager,
+    slice: u32,
+) -> Option<CtSegRef> {
     let c = segs.ctxs.get(ctx)?;
     let pair = c.fifo_pair_bytes.max(1);
-    let mut best: Option<(usize, usize)> = None;
+    let sizes = CtSegments::fifo_pair_sizes(sm);
+    let mut best: Option<usize> = None;
     let mut max_free = pair;
     for (i, seg) in c.segments.iter() {
         let Ok(fs) = sm.segment(seg.segment) else {
             continue;
         };
-        let free = fs.available_bytes();
         let max_pairs = fs.size() / pair;
-        if free > max_free && fs.num_fifos() / 2 < max_pairs {
+        if fs.num_fifos() / 2 >= max_pairs {
+            continue;
+        }
+        let free = fs.slice_available_bytes(slice);
+        if free > max_free && fs.can_alloc_fifos_w_slice(slice, &sizes) {
             max_free = free;
-            best = Some((i, free));
+            best = Some(i);
         }
     }
-    best.map(|(i, _)| CtSegRef {
+    best.map(|i| CtSegRef {
         ctx: ctx as u32,
         ct_seg: i as u32,
     })

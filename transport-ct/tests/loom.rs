@@ -60,10 +60,10 @@ fn accept(
     fifo_segment::Fifo,
     fifo_segment::Fifo,
 ) {
-    let (r, h) = match segs.try_count_session(KEY, sm) {
+    let (r, h) = match segs.try_count_session(KEY, sm, 1) {
         Some(found) => found,
         None => segs
-            .count_session_or_add_segment(KEY, sm, |_| Ok(()))
+            .count_session_or_add_segment(KEY, sm, 1, |_| Ok(()))
             .unwrap(),
     };
     // The segment must still exist: the session counts on it.
