@@ -102,12 +102,10 @@ fn threaded_cps() {
     assert_eq!(r.connected, 500);
 }
 
-/// Known ct issue (notes/harness-needs.md): with two workers and small
-/// segments, a connect now and then fails with `Alloc` although its segment
-/// has room, because ct's free-space check counts every thread's slice and
-/// the allocation can only use its own.
+/// With two workers and small segments, chunks freed on one worker's slice
+/// are no room for the other: ct must add a segment, never fail a connect
+/// with `Alloc` (it did while its free-space check counted every slice).
 #[test]
-#[ignore = "known ct issue: free-space check ignores per-thread slices"]
 fn cps_two_workers_small_segments_never_fail_a_connect() {
     for _ in 0..5 {
         let mut cfg = EchoConfig::small(EchoMode::Cps);
