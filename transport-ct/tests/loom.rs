@@ -6,6 +6,9 @@
 //!   detach, removal and the segment's deletion from its manager);
 //! - the detached flags, cleared by accepts under the read lock while a
 //!   release sets them under the write lock;
+//! - two workers' accepts racing for a segment's last fresh memory: the
+//!   loser's pair allocation fails in the segment its lookup chose and it
+//!   falls back to a new segment, accounting exact;
 //! - the half-open pool and its reuse list ([`HalfOpens`]);
 //! - the pending-connects hand-off ([`PendingConnects`]).
 //!
@@ -49,8 +52,11 @@ fn manager(sms: &SegmentManagers) -> Arc<SegmentManager> {
     sm
 }
 
-/// An accept as ct does it: count on a segment with room (read lock), else
-/// add one (write lock), then allocate the pair in that segment.
+/// Fallbacks taken over every execution of every model (a plain std
+/// atomic: it counts across loom's executions, it is not modelled).
+static FALLBACKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// An accept as ct does it on worker 1.
 fn accept(
     segs: &CtSegments,
     sm: &SegmentManager,
@@ -60,19 +66,61 @@ fn accept(
     fifo_segment::Fifo,
     fifo_segment::Fifo,
 ) {
-    let (r, h) = match segs.try_count_session(KEY, sm, 1) {
-        Some(found) => found,
-        None => segs
-            .count_session_or_add_segment(KEY, sm, 1, |_| Ok(()))
-            .unwrap(),
+    accept_on(segs, sm, 1)
+}
+
+/// An accept as ct does it on the worker of `slice`: count on a segment
+/// where the slice has room (read lock), else add one (write lock), then
+/// allocate the pair in that segment; if that fails in a segment a lookup
+/// chose, give the count back and add a segment, once.
+fn accept_on(
+    segs: &CtSegments,
+    sm: &SegmentManager,
+    slice: u32,
+) -> (
+    CtSegRef,
+    SegmentHandle,
+    fifo_segment::Fifo,
+    fifo_segment::Fifo,
+) {
+    let (mut r, mut h, mut added) = match segs.try_count_session(KEY, sm, slice) {
+        Some((r, h)) => (r, h, false),
+        None => {
+            let mut added = false;
+            let (r, h) = segs
+                .count_session_or_add_segment(KEY, sm, slice, |_| {
+                    added = true;
+                    Ok(())
+                })
+                .unwrap();
+            (r, h, added)
+        }
     };
-    // The segment must still exist: the session counts on it.
-    let g = sm
-        .get_segment_w_handle(h)
-        .expect("counted segment was deleted");
-    let (rx, tx) = g.try_alloc_fifos(1, 0, 0).unwrap();
-    drop(g);
-    (r, h, rx, tx)
+    loop {
+        // The segment must still exist: the session counts on it.
+        let g = sm
+            .get_segment_w_handle(h)
+            .expect("counted segment was deleted");
+        let fifos = g.try_alloc_fifos(slice, 0, 0);
+        drop(g);
+        match fifos {
+            Ok((rx, tx)) => return (r, h, rx, tx),
+            Err(e) => {
+                assert!(!added, "no pair in a new segment: {e}");
+                for side in [Side::Server, Side::Client] {
+                    segs.release(side, r, |removed| {
+                        assert!(
+                            sm.lock_and_del_segment(removed.segment.segment_index())
+                                .unwrap()
+                        );
+                    });
+                }
+                (r, h) = segs.add_segment_and_count(KEY, sm, |_| Ok(())).unwrap();
+                added = true;
+                FALLBACKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 /// One side's release as ct does it: free its fifo references, count
@@ -223,6 +271,78 @@ fn detached_flags_vs_accept() {
         assert_eq!(sm.num_segments(), 1);
         let _ = h0;
     });
+}
+
+/// Two workers accept at once into a segment whose fresh memory holds one
+/// more pair, each slice with room by the lookup's measure (fresh memory
+/// plus a freed chunk of another class). Both accepts get fifos: the
+/// loser either finds no room or falls back from a failed allocation to a
+/// new segment; the counts match the sessions and everything goes when
+/// they do.
+#[test]
+fn accepts_race_for_the_last_fresh_pair() {
+    loom::model(|| {
+        let sms = SegmentManagers::new(2);
+        let sm = manager(&sms);
+        let segs = Arc::new(CtSegments::new(SEG));
+        let (r0, h0, rx0, tx0) = accept_on(&segs, &sm, 0);
+        let fs = sm.segment(h0).unwrap();
+        let pair = 2 * fifo_segment::FifoSegment::fifo_footprint(4096);
+        // A 16 KiB chunk freed on each slice (room by the lookup's bytes,
+        // not of the class a pair needs); fresh memory filled with live
+        // 8 KiB fifos down to one pair.
+        let freed = [0, 1].map(|slice| fs.alloc_fifo_w_slice(slice, 16 << 10).unwrap());
+        let mut live = Vec::new();
+        while fs.slice_available_bytes(0) - fifo_segment::FifoSegment::fifo_footprint(8192) >= pair
+        {
+            live.push(fs.alloc_fifo_w_slice(0, 8192).unwrap());
+        }
+        for f in freed {
+            assert!(fs.free_fifo(&f).unwrap());
+        }
+        let margin = CtSegments::fifo_pair_bytes(&sm);
+        for slice in [0, 1] {
+            assert!(
+                fs.slice_available_bytes(slice) > margin,
+                "slice {slice}: {} bytes",
+                fs.slice_available_bytes(slice)
+            );
+            assert!(fs.can_alloc_fifos_w_slice(slice, &[4096, 4096]));
+        }
+        assert!(!fs.can_alloc_fifos_w_slice(0, &[4096, 4096, 4096, 4096]));
+
+        let other = {
+            let (segs, sm) = (segs.clone(), sm.clone());
+            thread::spawn(move || accept_on(&segs, &sm, 1))
+        };
+        let mine = accept_on(&segs, &sm, 0);
+        let theirs = other.join().unwrap();
+
+        let snap = segs.snapshot();
+        let total: u32 = snap.iter().map(|s| s.server_n_sessions).sum();
+        assert_eq!(total, 3, "{snap:?}");
+        assert!(
+            snap.iter()
+                .all(|s| s.client_n_sessions == s.server_n_sessions)
+        );
+        assert_eq!(sm.num_segments(), snap.len());
+        for f in &live {
+            assert!(fs.free_fifo(f).unwrap());
+        }
+        drop((fs, live));
+        for (r, _, rx, tx) in [(r0, h0, rx0, tx0), mine, theirs] {
+            rx.ref_inc();
+            tx.ref_inc();
+            release(&segs, &sm, Side::Client, r, &rx, &tx);
+            release(&segs, &sm, Side::Server, r, &rx, &tx);
+        }
+        assert!(segs.snapshot().is_empty());
+        assert_eq!(sm.num_segments(), 0);
+    });
+    assert!(
+        FALLBACKS.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "no execution took the fallback"
+    );
 }
 
 fn ho(id: CtConnId) -> CtConnection {
