@@ -9,7 +9,7 @@
 //!   `cargo xtask sim` run it.
 //! - [`ct_pair`]: one ct session between two external apps on a threaded
 //!   stack, for benches that drive both ends from app threads.
-//! - [`bench`], [`anchors`]: bench plumbing and the anchors every figure is
+//! - [`bench`](mod@bench), [`anchors`]: bench plumbing and the anchors every figure is
 //!   compared with.
 //!
 //! Scenario tests live in `tests/` (lifecycle, namespaces, detach, flow
