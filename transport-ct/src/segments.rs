@@ -208,8 +208,8 @@ impl CtSegments {
         Some((r, seg.segment))
     }
 
-    /// The slow path: under the write lock, looks again (another worker may
-    /// have added a segment meanwhile) and otherwise adds a custom-use
+    /// The slow path: under the write lock, looks again for `slice`
+    /// (another worker may have added a segment meanwhile) and otherwise adds a custom-use
     /// segment of at least the minimum size to `sm` and counts a session on
     /// it. `notify` tells the apps about the new segment while the lock is
     /// held; if it fails the segment is deleted again (VPP
