@@ -5,15 +5,18 @@
 
 use fifo_segment::Fifo;
 use fifo_segment::sync::Arc;
+use segment_manager::SegmentHandle;
 use session::{
     Session, SessionError, SessionHandle, SessionState, SessionType, TransportConnectionFlags,
     TransportProto, Worker,
 };
 
+use crate::connection::INVALID_WRK;
 use crate::connection::{CtConnFlags, CtConnection};
 use crate::ct_main::CtMain;
 use crate::pool::CtConnId;
-use crate::segments::{CtSegRef, CtSegments, SegCtxKey, Side};
+use crate::segments::{CtSegRef, CtSegments, RemovedSegment, SegCtxKey, Side};
+use crate::session_fifos::{CtSegmentEvents, SessionFifos};
 use crate::worker::CtWorker;
 
 impl CtMain {
@@ -177,57 +180,25 @@ impl CtMain {
             server_wrk,
         };
         let slice = ss.thread_index();
-        // The slow path; says whether the segment is a new one (only then
-        // are the apps told about one).
-        let slow_path = |wrk: &mut Worker, force_add: bool| {
-            let mut added = false;
-            let notify = |h| {
-                added = true;
-                apps.add_segment_notify(wrk, server_wrk, h)?;
-                if let Err(e) = apps.add_segment_notify(wrk, client_wrk, h) {
-                    apps.del_segment_notify(wrk, server_wrk, h);
-                    return Err(e);
-                }
-                Ok(())
-            };
-            let counted = if force_add {
-                self.segments.add_segment_and_count(key, &sm, notify)
-            } else {
-                self.segments
-                    .count_session_or_add_segment(key, &sm, slice, notify)
-            };
-            apps.flush_segment_notifications(wrk);
-            counted.map(|(r, h)| (r, h, added))
+        let mut events = AppSegmentEvents {
+            wrk,
+            apps: &apps,
+            sm: &sm,
+            server_wrk,
+            client_wrk,
         };
-        let (mut seg_ref, mut seg_h, mut added) =
-            match self.segments.try_count_session(key, &sm, slice) {
-                Some((r, h)) => (r, h, false),
-                None => slow_path(wrk, false)?,
-            };
-        let [rx_size, tx_size] = CtSegments::fifo_pair_sizes(&sm);
-        let (rx, tx) = loop {
-            let fifos = sm
-                .get_segment_w_handle(seg_h)
-                .and_then(|g| g.try_alloc_fifos(slice, rx_size, tx_size));
-            let e = match fifos {
-                Ok(pair) => break pair,
-                Err(e) => e,
-            };
-            tracing::debug!(segment = %seg_h, error = %e, "ct fifo alloc failed");
-            // Both sides' counts go back; an emptied segment goes too
-            // (the reference leaves it until a later session ends).
-            for side in [Side::Server, Side::Client] {
-                self.release_side(wrk, &apps, &sm, side, seg_ref);
-            }
-            // A new segment with no room is not worth a second (the forced
-            // add below always makes one, so this runs once).
-            if added {
-                return Err(SessionError::Alloc);
-            }
-            // A lookup saw room for this thread, but another thread took
-            // the fresh memory meanwhile: once, a new segment.
-            (seg_ref, seg_h, added) = slow_path(wrk, true)?;
-        };
+        let SessionFifos {
+            seg_ref,
+            segment: seg_h,
+            rx,
+            tx,
+        } = self.segments.alloc_session_fifos(
+            key,
+            &sm,
+            slice,
+            CtSegments::fifo_pair_sizes(&sm),
+            &mut events,
+        )?;
         for f in [&rx, &tx] {
             f.set_master_session(ss.thread_index(), ss.session_index());
         }
@@ -406,55 +377,71 @@ impl CtMain {
                 return;
             }
         };
-        match sm.get_segment_w_lock(rx.segment_index()) {
-            Ok(g) => {
-                for f in [&rx, &tx] {
-                    if let Err(e) = g.free_fifo(f) {
-                        tracing::error!(error = %e, ?side, "ct fifo free");
-                    }
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "ct fifo segment"),
-        }
-        if let Some(seg) = seg {
-            self.release_side(wrk, &apps, &sm, side, seg);
+        let mut events = AppSegmentEvents {
+            wrk,
+            apps: &apps,
+            sm: &sm,
+            // A release adds no segment.
+            server_wrk: INVALID_WRK,
+            client_wrk: INVALID_WRK,
+        };
+        if let Err(e) = self
+            .segments
+            .free_session_fifos(side, seg, &sm, &rx, &tx, &mut events)
+        {
+            tracing::error!(error = %e, ?side, "ct fifo free");
         }
     }
+}
 
-    /// Counts one side's session off its ct segment; the last session of
-    /// both sides removes the segment: the client app is told (if still
-    /// attached), the server's segment manager deletes it (telling the
-    /// server through its hook) and is freed if its app detached and it
-    /// holds no fifos.
-    fn release_side(
-        &self,
-        wrk: &mut Worker,
-        apps: &std::sync::Arc<dyn crate::apps::CtAppLayer>,
-        sm: &Arc<segment_manager::SegmentManager>,
-        side: Side,
-        seg: CtSegRef,
-    ) {
-        let sms = apps.segment_managers();
-        self.segments.release(side, seg, |removed| {
-            let client_wrk = removed.key.client_wrk;
-            // A detached client's connects manager goes with its sessions:
-            // no notification then.
-            let client_attached = wrk.main().app_worker_is_valid(client_wrk)
-                && apps
-                    .connect_segment_manager(client_wrk)
-                    .is_none_or(|csm| !csm.app_detached());
-            if client_attached {
-                apps.del_segment_notify(wrk, client_wrk, removed.segment);
-            }
-            delete_segment(sm, removed.segment.segment_index());
-            apps.flush_segment_notifications(wrk);
-            if sm.app_detached()
-                && !sm.has_fifos()
-                && let Err(e) = sms.free_safe(sm.handle())
-            {
-                tracing::debug!(error = %e, "ct segment manager free");
-            }
-        });
+/// ct's side of the segment accounting: apps hear of added and removed
+/// segments, the server's segment manager deletes removed ones.
+struct AppSegmentEvents<'a> {
+    wrk: &'a mut Worker,
+    apps: &'a std::sync::Arc<dyn crate::apps::CtAppLayer>,
+    sm: &'a Arc<segment_manager::SegmentManager>,
+    server_wrk: u32,
+    client_wrk: u32,
+}
+
+impl CtSegmentEvents for AppSegmentEvents<'_> {
+    fn segment_added(&mut self, h: SegmentHandle) -> Result<(), SessionError> {
+        let (wrk, apps) = (&mut *self.wrk, self.apps);
+        apps.add_segment_notify(wrk, self.server_wrk, h)?;
+        if let Err(e) = apps.add_segment_notify(wrk, self.client_wrk, h) {
+            apps.del_segment_notify(wrk, self.server_wrk, h);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn slow_path_done(&mut self) {
+        self.apps.flush_segment_notifications(self.wrk);
+    }
+
+    /// The client app is told (if still attached), the server's segment
+    /// manager deletes the segment (telling the server through its hook)
+    /// and is freed if its app detached and it holds no fifos.
+    fn segment_removed(&mut self, removed: &RemovedSegment) {
+        let (wrk, apps, sm) = (&mut *self.wrk, self.apps, self.sm);
+        let client_wrk = removed.key.client_wrk;
+        // A detached client's connects manager goes with its sessions:
+        // no notification then.
+        let client_attached = wrk.main().app_worker_is_valid(client_wrk)
+            && apps
+                .connect_segment_manager(client_wrk)
+                .is_none_or(|csm| !csm.app_detached());
+        if client_attached {
+            apps.del_segment_notify(wrk, client_wrk, removed.segment);
+        }
+        delete_segment(sm, removed.segment.segment_index());
+        apps.flush_segment_notifications(wrk);
+        if sm.app_detached()
+            && !sm.has_fifos()
+            && let Err(e) = apps.segment_managers().free_safe(sm.handle())
+        {
+            tracing::debug!(error = %e, "ct segment manager free");
+        }
     }
 }
 

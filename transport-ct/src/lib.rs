@@ -80,6 +80,7 @@ mod half_open;
 mod pending;
 mod pool;
 mod segments;
+mod session_fifos;
 mod transport;
 mod tx;
 mod worker;
@@ -94,4 +95,5 @@ pub use segments::{
     CtSegRef, CtSegmentFlags, CtSegmentInfo, CtSegments, DEFAULT_MIN_SEGMENT_SIZE,
     FIFO_PAIR_MARGIN, RemovedSegment, SegCtxKey, Side,
 };
+pub use session_fifos::{CtSegmentEvents, SessionFifos};
 pub use worker::{CtWorker, MAX_CLEANUPS_PER_RUN};

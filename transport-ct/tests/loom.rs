@@ -22,12 +22,12 @@ use std::sync::Arc as StdArc;
 use fifo_segment::sync::atomic::{AtomicUsize, Ordering};
 use fifo_segment::sync::{Arc, thread};
 use segment_manager::{
-    NoHook, SegmentHandle, SegmentManager, SegmentManagerProps, SegmentManagers,
+    NoHook, SegmentHandle, SegmentManager, SegmentManagerProps, SegmentManagers, SmError,
 };
-use session::TransportProto;
+use session::{SessionError, TransportProto};
 use transport_ct::{
-    CtConnId, CtConnection, CtSegRef, CtSegmentFlags, CtSegments, HalfOpens, PendingConnects,
-    SegCtxKey, Side,
+    CtConnId, CtConnection, CtSegRef, CtSegmentEvents, CtSegmentFlags, CtSegments, HalfOpens,
+    PendingConnects, RemovedSegment, SegCtxKey, Side,
 };
 
 /// Big enough for one 4 KiB + 4 KiB pair plus ct's margin.
@@ -56,6 +56,43 @@ fn manager(sms: &SegmentManagers) -> Arc<SegmentManager> {
 /// atomic: it counts across loom's executions, it is not modelled).
 static FALLBACKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+/// The models' side of the accounting: apps accept every new segment, a
+/// removed segment is deleted from its manager, fallbacks are counted.
+struct Events<'a> {
+    sm: &'a SegmentManager,
+    removed: Option<RemovedSegment>,
+}
+
+impl<'a> Events<'a> {
+    fn new(sm: &'a SegmentManager) -> Self {
+        Self { sm, removed: None }
+    }
+}
+
+impl CtSegmentEvents for Events<'_> {
+    fn segment_added(&mut self, _: SegmentHandle) -> Result<(), SessionError> {
+        Ok(())
+    }
+
+    fn pair_alloc_failed(&mut self, segment: SegmentHandle, _: &SmError) {
+        // The segment must still exist: the session counts on it.
+        assert!(
+            self.sm.get_segment_w_handle(segment).is_ok(),
+            "counted segment was deleted"
+        );
+        FALLBACKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn segment_removed(&mut self, removed: &RemovedSegment) {
+        assert!(self.removed.replace(*removed).is_none(), "removed twice");
+        assert!(
+            self.sm
+                .lock_and_del_segment(removed.segment.segment_index())
+                .unwrap()
+        );
+    }
+}
+
 /// An accept as ct does it on worker 1.
 fn accept(
     segs: &CtSegments,
@@ -69,10 +106,9 @@ fn accept(
     accept_on(segs, sm, 1)
 }
 
-/// An accept as ct does it on the worker of `slice`: count on a segment
-/// where the slice has room (read lock), else add one (write lock), then
-/// allocate the pair in that segment; if that fails in a segment a lookup
-/// chose, give the count back and add a segment, once.
+/// An accept on the worker of `slice`, through ct's own
+/// [`CtSegments::alloc_session_fifos`]; the models' segments always have
+/// room for a pair in a new segment.
 fn accept_on(
     segs: &CtSegments,
     sm: &SegmentManager,
@@ -83,49 +119,18 @@ fn accept_on(
     fifo_segment::Fifo,
     fifo_segment::Fifo,
 ) {
-    let (mut r, mut h, mut added) = match segs.try_count_session(KEY, sm, slice) {
-        Some((r, h)) => (r, h, false),
-        None => {
-            let mut added = false;
-            let (r, h) = segs
-                .count_session_or_add_segment(KEY, sm, slice, |_| {
-                    added = true;
-                    Ok(())
-                })
-                .unwrap();
-            (r, h, added)
-        }
-    };
-    loop {
-        // The segment must still exist: the session counts on it.
-        let g = sm
-            .get_segment_w_handle(h)
-            .expect("counted segment was deleted");
-        let fifos = g.try_alloc_fifos(slice, 0, 0);
-        drop(g);
-        match fifos {
-            Ok((rx, tx)) => return (r, h, rx, tx),
-            Err(e) => {
-                assert!(!added, "no pair in a new segment: {e}");
-                for side in [Side::Server, Side::Client] {
-                    segs.release(side, r, |removed| {
-                        assert!(
-                            sm.lock_and_del_segment(removed.segment.segment_index())
-                                .unwrap()
-                        );
-                    });
-                }
-                (r, h) = segs.add_segment_and_count(KEY, sm, |_| Ok(())).unwrap();
-                added = true;
-                FALLBACKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-    }
+    let f = segs
+        .alloc_session_fifos(KEY, sm, slice, [0, 0], &mut Events::new(sm))
+        .expect("no pair in a new segment");
+    // The segment must still exist: the session counts on it.
+    assert!(
+        sm.get_segment_w_handle(f.segment).is_ok(),
+        "counted segment was deleted"
+    );
+    (f.seg_ref, f.segment, f.rx, f.tx)
 }
 
-/// One side's release as ct does it: free its fifo references, count
-/// down, and delete the segment from its manager if the accounting gave it
-/// up.
+/// One side's release through ct's own [`CtSegments::free_session_fifos`].
 fn release(
     segs: &CtSegments,
     sm: &SegmentManager,
@@ -134,17 +139,8 @@ fn release(
     rx: &fifo_segment::Fifo,
     tx: &fifo_segment::Fifo,
 ) {
-    {
-        let g = sm.get_segment_w_lock(rx.segment_index()).unwrap();
-        g.free_fifo(rx).unwrap();
-        g.free_fifo(tx).unwrap();
-    }
-    segs.release(side, r, |removed| {
-        assert!(
-            sm.lock_and_del_segment(removed.segment.segment_index())
-                .unwrap()
-        );
-    });
+    segs.free_session_fifos(side, Some(r), sm, rx, tx, &mut Events::new(sm))
+        .unwrap();
 }
 
 /// An accept races the release of the last session on the only segment:
@@ -211,17 +207,10 @@ fn client_and_server_release_concurrently() {
             let (segs, sm, removed) = (segs.clone(), sm.clone(), removed.clone());
             let (rx, tx) = (rx.clone(), tx.clone());
             thread::spawn(move || {
-                {
-                    let g = sm.get_segment_w_lock(rx.segment_index()).unwrap();
-                    g.free_fifo(&rx).unwrap();
-                    g.free_fifo(&tx).unwrap();
-                }
-                if let Some(rem) = segs.release(side, r, |rem| {
-                    assert!(
-                        sm.lock_and_del_segment(rem.segment.segment_index())
-                            .unwrap()
-                    );
-                }) {
+                let mut events = Events::new(&sm);
+                segs.free_session_fifos(side, Some(r), &sm, &rx, &tx, &mut events)
+                    .unwrap();
+                if let Some(rem) = events.removed {
                     assert!(rem.ctx_removed);
                     removed.fetch_add(1, Ordering::AcqRel);
                 }
