@@ -60,6 +60,10 @@
 //! ```
 //! use fifo_segment::{FifoSegment, SegmentFlags};
 //!
+//! # // Miri has no memfd/mmap: it runs this example on a heap segment.
+//! # #[cfg(miri)]
+//! # let seg = FifoSegment::create_heap(1 << 20, 1, SegmentFlags::empty()).unwrap();
+//! # #[cfg(not(miri))]
 //! let seg = FifoSegment::create("example", 1 << 20, 1, SegmentFlags::empty()).unwrap();
 //! let fifo = seg.alloc_fifo_w_slice(0, 4096).unwrap();
 //! let mut tx = fifo.producer().unwrap();

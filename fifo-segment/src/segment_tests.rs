@@ -156,6 +156,7 @@ fn slice_queries_see_fresh_memory_and_the_slice_own_free_chunks() {
 /// Fresh memory serves every class, once: two classes that each fit alone
 /// may not fit together.
 #[test]
+#[cfg_attr(miri, ignore = "memfd_create/mmap: syscalls Miri does not support")]
 fn slice_query_adds_up_fresh_memory_across_classes() {
     let (small, big) = (
         FifoSegment::fifo_footprint(1024),
@@ -230,6 +231,7 @@ fn slice_query_predicts_every_pair_allocation() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "memfd_create/mmap: syscalls Miri does not support")]
 fn foreign_fifo_and_not_owner() {
     let s1 = FifoSegment::create("a", 1 << 16, 1, SegmentFlags::empty()).unwrap();
     let s2 = FifoSegment::create_heap(1 << 16, 1, SegmentFlags::empty()).unwrap();
@@ -267,6 +269,7 @@ fn owner_fifo_at_shares_the_private_part() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "memfd_create/mmap: syscalls Miri does not support")]
 fn peer_mapping_sees_the_owners_data() {
     let s = FifoSegment::create("peer", 1 << 20, 1, SegmentFlags::CUSTOM_USE).unwrap();
     let f = s.alloc_fifo_w_slice(0, 4096).unwrap();
@@ -296,6 +299,7 @@ fn peer_mapping_sees_the_owners_data() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "memfd_create/mmap: syscalls Miri does not support")]
 fn flags_are_private_and_mirrored() {
     let s = FifoSegment::create("flags", 1 << 16, 1, SegmentFlags::empty()).unwrap();
     s.set_flags(SegmentFlags::CUSTOM_USE | SegmentFlags::MEM_LIMIT);
@@ -316,6 +320,7 @@ fn flags_are_private_and_mirrored() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "memfd_create/mmap: syscalls Miri does not support")]
 fn corrupted_segment_header_fails_attach() {
     let s = FifoSegment::create("corrupt", 1 << 16, 1, SegmentFlags::empty()).unwrap();
     let h = header(&s);
@@ -349,6 +354,7 @@ fn corrupted_segment_header_fails_attach() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "memfd_create/mmap: syscalls Miri does not support")]
 fn attach_rejects_unsealed_and_foreign_files() {
     use rustix::fs::{MemfdFlags, ftruncate, memfd_create};
     let fd = memfd_create("unsealed", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING).unwrap();
@@ -371,6 +377,7 @@ fn attach_rejects_unsealed_and_foreign_files() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "memfd_create/mmap: syscalls Miri does not support")]
 fn memfd_is_sealed_against_resizing() {
     let s = FifoSegment::create("sealed", 1 << 16, 1, SegmentFlags::empty()).unwrap();
     let fd = s.fd().unwrap();
@@ -379,6 +386,7 @@ fn memfd_is_sealed_against_resizing() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "memfd_create/mmap: syscalls Miri does not support")]
 fn corrupted_fifo_header_seen_by_peer_fifo_at() {
     let s = FifoSegment::create("fifohdr", 1 << 20, 1, SegmentFlags::empty()).unwrap();
     let f = s.alloc_fifo_w_slice(0, 4096).unwrap();
@@ -415,6 +423,7 @@ fn corrupted_fifo_header_seen_by_peer_fifo_at() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "memfd_create/mmap: syscalls Miri does not support")]
 fn corrupted_head_or_tail_is_an_error_on_the_other_side() {
     let s = FifoSegment::create("headtail", 1 << 20, 1, SegmentFlags::empty()).unwrap();
     let f = s.alloc_fifo_w_slice(0, 64).unwrap();
@@ -461,6 +470,7 @@ fn corrupted_head_or_tail_is_an_error_on_the_other_side() {
 /// streaming: every operation answers Ok or a typed error, never a panic or
 /// an access outside the fifo.
 #[test]
+#[cfg_attr(miri, ignore = "memfd_create/mmap: syscalls Miri does not support")]
 fn hostile_peer_scribbling_never_breaks_the_owner() {
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;

@@ -21,6 +21,10 @@ const BLOCKS: u64 = 256; // 16 MiB
 const STALL: Duration = Duration::from_secs(60);
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "spawns a child process and maps a memfd: Miri supports neither"
+)]
 fn child_process_consumes_stream_by_fd() {
     if std::env::var_os(ENV_FD).is_some() {
         child();

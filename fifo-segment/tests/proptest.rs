@@ -32,6 +32,7 @@ fn op() -> impl Strategy<Value = Op> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
     #[test]
+    #[cfg_attr(miri, ignore = "proptest: 256 cases of up to 120 ops, far too slow under Miri")]
     fn fifo_matches_vecdeque(
         log2 in 0u32..8,
         start in prop_oneof![Just(0u32), Just(u32::MAX - 100), any::<u32>()],
@@ -141,6 +142,7 @@ proptest! {
     /// segment, and every byte is accounted for (live or available), so
     /// freeing everything gives all memory back.
     #[test]
+    #[cfg_attr(miri, ignore = "proptest: 128 cases of up to 200 ops, far too slow under Miri")]
     fn allocator_accounts_for_every_byte(ops in prop::collection::vec(seg_op(), 1..200)) {
         let seg = FifoSegment::create_heap(256 * 1024, 3, SegmentFlags::empty()).unwrap();
         let usable = seg.available_bytes();

@@ -21,6 +21,10 @@ fn backoff(idle: &mut u32) {
 
 #[test]
 #[cfg_attr(debug_assertions, ignore = "stress: release only")]
+#[cfg_attr(
+    all(miri, not(debug_assertions)),
+    ignore = "1 GiB through a memfd segment: mmap is unsupported and the volume would take days under Miri"
+)]
 fn stress_two_threads_stream_1gib() {
     let seg = FifoSegment::create("stress", 8 << 20, 1, SegmentFlags::empty()).unwrap();
     let fifo = seg.alloc_fifo_w_slice(0, 4 << 20).unwrap();
@@ -81,6 +85,10 @@ fn checksum_detects_reordering() {
 /// A third thread asking for the occupancy while both ends race never sees
 /// a false `Corrupted` nor a value beyond the size.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "16 MiB through a 64-byte fifo on three spinning threads: hours under Miri"
+)]
 fn observer_never_sees_false_corruption() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
