@@ -582,10 +582,12 @@ impl SegmentManager {
         // segments belong to their user (ct), which deletes them when its
         // own accounting says so; the first segment may be protected while
         // the owner is attached.
+        // The fifo count sums every slice's counter, lines other threads
+        // write: read it last, only for a segment that could go.
         let deletable = freed_one
-            && seg.num_fifos() == 0
             && !seg.flags().contains(SegmentFlags::CUSTOM_USE)
-            && (index != 0 || !self.first_is_protected() || self.app_detached());
+            && (index != 0 || !self.first_is_protected() || self.app_detached())
+            && seg.num_fifos() == 0;
         Ok(deletable.then_some((index, generation)))
     }
 

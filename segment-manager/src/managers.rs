@@ -140,11 +140,23 @@ impl SegmentManagers {
     /// fifos is freed.
     pub fn dealloc_fifos(&self, rx: &Fifo, tx: &Fifo) -> Result<()> {
         let sm = self.get_by_index(rx.segment_manager_index())?;
+        self.dealloc_fifos_w_manager(&sm, rx, tx)
+    }
+
+    /// [`SegmentManagers::dealloc_fifos`] for a caller that already holds
+    /// the fifos' manager: skips the pool lookup and its `Arc` clone, whose
+    /// count and lock are cache lines every allocating thread writes. A
+    /// manager that is not the fifos' (by index) is
+    /// [`SmError::MismatchedPair`].
+    pub fn dealloc_fifos_w_manager(&self, sm: &SegmentManager, rx: &Fifo, tx: &Fifo) -> Result<()> {
+        if rx.segment_manager_index() != sm.segment_manager_index() {
+            return Err(SmError::MismatchedPair);
+        }
         if let Some((index, generation)) = sm.free_pair(rx, tx)? {
             sm.del_if_empty(index, generation);
         }
         if sm.app_detached() && !sm.has_fifos() {
-            self.free_manager(&sm)?;
+            self.free_manager(sm)?;
         }
         Ok(())
     }
@@ -196,7 +208,7 @@ impl SegmentManagers {
 
     /// Frees `sm` if detached and empty; Ok(false) when another thread freed
     /// it first. Lock order: the manager's segment lock, then the pool's.
-    fn free_manager(&self, sm: &Arc<SegmentManager>) -> Result<bool> {
+    fn free_manager(&self, sm: &SegmentManager) -> Result<bool> {
         if !sm.free_segments()? {
             return Ok(false);
         }

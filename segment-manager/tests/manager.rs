@@ -562,3 +562,36 @@ fn handles_and_fifos_of_a_freed_manager_stay_stale_after_reuse() {
     sms.dealloc_fifos(&live.rx, &live.tx).unwrap();
     assert_eq!(b.num_fifos(), 0);
 }
+
+#[test]
+fn dealloc_with_the_held_manager_frees_like_dealloc_by_index() {
+    let sms = SegmentManagers::new(2);
+    let hook = Arc::new(Recorder::default());
+    let sm = sms.alloc(heap_props(), hook.clone());
+    let other = sms.alloc(heap_props(), Arc::new(NoHook));
+    let first = sm.init_first().unwrap();
+    let p = sm.alloc_session_fifos(1).unwrap();
+    // Another manager's fifos are refused, and nothing is freed.
+    assert!(matches!(
+        sms.dealloc_fifos_w_manager(&other, &p.rx, &p.tx),
+        Err(SmError::MismatchedPair)
+    ));
+    assert_eq!(sm.num_fifos(), 2);
+    // An unprotected first segment goes with its last pair, told to the owner.
+    sms.dealloc_fifos_w_manager(&sm, &p.rx, &p.tx).unwrap();
+    assert_eq!(sm.num_fifos(), 0);
+    assert_eq!(sm.num_segments(), 0);
+    assert_eq!(hook.take(), vec![Event::Del(first)]);
+    // A detached manager is freed by its last dealloc, as by index.
+    sm.init_first().unwrap();
+    let p = sm.alloc_session_fifos(0).unwrap();
+    sm.app_detach();
+    sms.dealloc_fifos_w_manager(&sm, &p.rx, &p.tx).unwrap();
+    assert!(matches!(
+        sms.get(sm.handle()),
+        Err(SmError::StaleSegmentManager(_))
+    ));
+    assert_eq!(sms.len(), 1);
+    // The freed manager refuses a second free of the same pair.
+    assert!(sms.dealloc_fifos_w_manager(&sm, &p.rx, &p.tx).is_err());
+}
