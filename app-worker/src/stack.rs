@@ -21,6 +21,81 @@ use crate::apps::{Apps, AttachReply};
 use crate::handle::{AppHandle, AppListenerHandle, AppWorkerHandle};
 use crate::options::AttachOptions;
 
+/// The app control calls, the same on [`Stack`] (stepping or threaded) and
+/// [`StackHandle`] (app threads of a threaded stack): each runs on the
+/// worker that owns what it touches, through the type's [`Exec`].
+macro_rules! control_calls {
+    () => {
+        /// Attaches an app (see [`Apps::attach`]).
+        pub fn attach(&self, opts: AttachOptions) -> Result<AttachReply, SessionError> {
+            Exec::apps(self).attach(opts)
+        }
+
+        /// Listens (see [`Apps::listen`]).
+        pub fn listen(
+            &mut self,
+            app_wrk: AppWorkerHandle,
+            sep: SessionEndpoint,
+        ) -> Result<AppListenerHandle, SessionError> {
+            Exec::listen(self, app_wrk, sep)
+        }
+
+        /// Stops listening (see [`Apps::unlisten`]).
+        pub fn unlisten(
+            &mut self,
+            app_wrk: AppWorkerHandle,
+            alh: AppListenerHandle,
+        ) -> Result<(), SessionError> {
+            Exec::unlisten(self, app_wrk, alh)
+        }
+
+        /// Connects (see [`Apps::connect`]); returns the half-open.
+        pub fn connect(
+            &mut self,
+            app_wrk: AppWorkerHandle,
+            rmt: SessionEndpoint,
+            opaque: u32,
+        ) -> Result<SessionHandle, SessionError> {
+            Exec::connect(self, app_wrk, rmt, opaque)
+        }
+
+        /// Closes a session (reset if unread data waits).
+        pub fn disconnect(
+            &mut self,
+            app_wrk: AppWorkerHandle,
+            h: SessionHandle,
+        ) -> Result<(), SessionError> {
+            Exec::disconnect(self, app_wrk, h)
+        }
+
+        /// Resets a session.
+        pub fn reset(
+            &mut self,
+            app_wrk: AppWorkerHandle,
+            h: SessionHandle,
+        ) -> Result<(), SessionError> {
+            Exec::reset(self, app_wrk, h)
+        }
+
+        /// An external app's accept reply.
+        pub fn accept_reply(
+            &mut self,
+            app_wrk: AppWorkerHandle,
+            h: SessionHandle,
+            result: Result<(), SessionError>,
+        ) -> Result<(), SessionError> {
+            Exec::accept_reply(self, app_wrk, h, result)
+        }
+
+        /// Detaches an app: listeners, sessions, events, segment managers
+        /// (see the `detach` module). Fifos still in use are freed as their
+        /// sessions finish closing (run the stack until idle).
+        pub fn detach(&mut self, app: AppHandle) -> Result<(), SessionError> {
+            Exec::detach(self, app)
+        }
+    };
+}
+
 /// Runs a closure on a thread's worker and returns its result.
 trait Exec {
     fn apps(&self) -> &Arc<Apps>;
@@ -70,6 +145,27 @@ trait Exec {
         }
         let apps = self.apps().clone();
         self.exec(h.thread_index(), move |wrk| f(&apps, wrk))?
+    }
+
+    fn disconnect(
+        &mut self,
+        app_wrk: AppWorkerHandle,
+        h: SessionHandle,
+    ) -> Result<(), SessionError> {
+        self.on_session(h, move |a, w| a.disconnect_session(w, app_wrk, h))
+    }
+
+    fn reset(&mut self, app_wrk: AppWorkerHandle, h: SessionHandle) -> Result<(), SessionError> {
+        self.on_session(h, move |a, w| a.reset_session(w, app_wrk, h))
+    }
+
+    fn accept_reply(
+        &mut self,
+        app_wrk: AppWorkerHandle,
+        h: SessionHandle,
+        result: Result<(), SessionError>,
+    ) -> Result<(), SessionError> {
+        self.on_session(h, move |a, w| a.accept_reply(w, app_wrk, h, result))
     }
 
     fn detach(&mut self, app: AppHandle) -> Result<(), SessionError> {
@@ -215,73 +311,7 @@ impl Stack {
         }
     }
 
-    /// Attaches an app (see [`Apps::attach`]).
-    pub fn attach(&self, opts: AttachOptions) -> Result<AttachReply, SessionError> {
-        self.apps.attach(opts)
-    }
-
-    /// Listens (see [`Apps::listen`]).
-    pub fn listen(
-        &mut self,
-        app_wrk: AppWorkerHandle,
-        sep: SessionEndpoint,
-    ) -> Result<AppListenerHandle, SessionError> {
-        Exec::listen(self, app_wrk, sep)
-    }
-
-    /// Stops listening (see [`Apps::unlisten`]).
-    pub fn unlisten(
-        &mut self,
-        app_wrk: AppWorkerHandle,
-        alh: AppListenerHandle,
-    ) -> Result<(), SessionError> {
-        Exec::unlisten(self, app_wrk, alh)
-    }
-
-    /// Connects (see [`Apps::connect`]); returns the half-open.
-    pub fn connect(
-        &mut self,
-        app_wrk: AppWorkerHandle,
-        rmt: SessionEndpoint,
-        opaque: u32,
-    ) -> Result<SessionHandle, SessionError> {
-        Exec::connect(self, app_wrk, rmt, opaque)
-    }
-
-    /// Closes a session (reset if unread data waits).
-    pub fn disconnect(
-        &mut self,
-        app_wrk: AppWorkerHandle,
-        h: SessionHandle,
-    ) -> Result<(), SessionError> {
-        self.on_session(h, move |a, w| a.disconnect_session(w, app_wrk, h))
-    }
-
-    /// Resets a session.
-    pub fn reset(
-        &mut self,
-        app_wrk: AppWorkerHandle,
-        h: SessionHandle,
-    ) -> Result<(), SessionError> {
-        self.on_session(h, move |a, w| a.reset_session(w, app_wrk, h))
-    }
-
-    /// An external app's accept reply.
-    pub fn accept_reply(
-        &mut self,
-        app_wrk: AppWorkerHandle,
-        h: SessionHandle,
-        result: Result<(), SessionError>,
-    ) -> Result<(), SessionError> {
-        self.on_session(h, move |a, w| a.accept_reply(w, app_wrk, h, result))
-    }
-
-    /// Detaches an app: listeners, sessions, events, segment managers (see
-    /// the `detach` module). Fifos still in use are freed as their sessions
-    /// finish closing (run the stack until idle).
-    pub fn detach(&mut self, app: AppHandle) -> Result<(), SessionError> {
-        Exec::detach(self, app)
-    }
+    control_calls!();
 
     /// Stops the workers and returns them.
     pub fn shutdown(self) -> Vec<Worker> {
@@ -327,71 +357,7 @@ impl StackHandle {
         &self.apps
     }
 
-    /// See [`Stack::attach`].
-    pub fn attach(&self, opts: AttachOptions) -> Result<AttachReply, SessionError> {
-        self.apps.attach(opts)
-    }
-
-    /// See [`Stack::listen`].
-    pub fn listen(
-        &mut self,
-        app_wrk: AppWorkerHandle,
-        sep: SessionEndpoint,
-    ) -> Result<AppListenerHandle, SessionError> {
-        Exec::listen(self, app_wrk, sep)
-    }
-
-    /// See [`Stack::unlisten`].
-    pub fn unlisten(
-        &mut self,
-        app_wrk: AppWorkerHandle,
-        alh: AppListenerHandle,
-    ) -> Result<(), SessionError> {
-        Exec::unlisten(self, app_wrk, alh)
-    }
-
-    /// See [`Stack::connect`].
-    pub fn connect(
-        &mut self,
-        app_wrk: AppWorkerHandle,
-        rmt: SessionEndpoint,
-        opaque: u32,
-    ) -> Result<SessionHandle, SessionError> {
-        Exec::connect(self, app_wrk, rmt, opaque)
-    }
-
-    /// See [`Stack::disconnect`].
-    pub fn disconnect(
-        &mut self,
-        app_wrk: AppWorkerHandle,
-        h: SessionHandle,
-    ) -> Result<(), SessionError> {
-        self.on_session(h, move |a, w| a.disconnect_session(w, app_wrk, h))
-    }
-
-    /// See [`Stack::reset`].
-    pub fn reset(
-        &mut self,
-        app_wrk: AppWorkerHandle,
-        h: SessionHandle,
-    ) -> Result<(), SessionError> {
-        self.on_session(h, move |a, w| a.reset_session(w, app_wrk, h))
-    }
-
-    /// See [`Stack::accept_reply`].
-    pub fn accept_reply(
-        &mut self,
-        app_wrk: AppWorkerHandle,
-        h: SessionHandle,
-        result: Result<(), SessionError>,
-    ) -> Result<(), SessionError> {
-        self.on_session(h, move |a, w| a.accept_reply(w, app_wrk, h, result))
-    }
-
-    /// See [`Stack::detach`].
-    pub fn detach(&mut self, app: AppHandle) -> Result<(), SessionError> {
-        Exec::detach(self, app)
-    }
+    control_calls!();
 }
 
 impl Exec for StackHandle {
