@@ -10,11 +10,22 @@ use crate::workspace::{Package, Workspace, rust_files};
 /// before it. A new crate gets its place here (and in ARCHITECTURE.md).
 pub const LAYERS: &[&str] = &[
     "fifo-segment",
+    "app-interface",
     "segment-manager",
     "session",
     "app-worker",
     "transport-ct",
+    "stackd",
+    "app-client",
     "test-harness",
+];
+
+/// Crates that sit beside the stack rather than on top of it: each may use
+/// only the members listed with it (still downward in [`LAYERS`]). A program
+/// that talks to stackd links app-client, never the session layer.
+pub const ONLY_USES: &[(&str, &[&str])] = &[
+    ("app-interface", &["fifo-segment"]),
+    ("app-client", &["fifo-segment", "app-interface"]),
 ];
 
 /// Tooling crates: they use no runtime crate and no crate uses them.
@@ -53,6 +64,16 @@ pub fn check_graph(ws: &Workspace) -> Vec<String> {
                 errors.push(format!(
                     "tooling crate `{}` depends on runtime crate `{}`: tooling stays outside the stack",
                     p.name, d.name
+                ));
+            } else if let Some((_, allowed)) = ONLY_USES.iter().find(|(c, _)| *c == p.name)
+                && !allowed.contains(&d.name.as_str())
+            {
+                errors.push(format!(
+                    "`{}` depends on `{}` ({:?}): it may use only {}",
+                    p.name,
+                    d.name,
+                    d.kind,
+                    allowed.join(", ")
                 ));
             } else if let Some(theirs) = rank(&d.name)
                 && theirs >= mine
@@ -172,14 +193,42 @@ mod tests {
     }
 
     #[test]
+    fn side_crate_may_not_use_the_stack() {
+        // app-client (beside the stack) depends on stackd, which is below
+        // it in LAYERS but part of the stack.
+        let ws = ws_with(&[
+            (
+                r#""name": "fifo-segment", "version""#,
+                r#""name": "stackd", "version""#,
+            ),
+            (
+                r#""name": "xtask", "version""#,
+                r#""name": "app-client", "version""#,
+            ),
+            (
+                r#"{"name": "fifo-segment", "req": "=0.1.0""#,
+                r#"{"name": "stackd", "req": "=0.1.0""#,
+            ),
+            (r#""publish": [],"#, r#""publish": null,"#),
+        ]);
+        let errors = check_graph(&ws);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("`app-client` depends on `stackd`")
+                && errors[0].contains("may use only"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
     fn unknown_crate_must_be_placed() {
         let ws = ws_with(&[(
             r#""name": "xtask", "version""#,
-            r#""name": "stackd", "version""#,
+            r#""name": "ct-mystery", "version""#,
         )]);
         let errors = check_graph(&ws);
         assert!(
-            errors[0].contains("crate `stackd` has no place"),
+            errors[0].contains("crate `ct-mystery` has no place"),
             "{errors:?}"
         );
     }
