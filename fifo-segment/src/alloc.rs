@@ -66,6 +66,21 @@ impl Fresh {
         }
     }
 
+    /// Takes `len` bytes (a multiple of the cache line) for a block that is
+    /// not a fifo chunk (a message queue): not recorded in `carved`, so no
+    /// lookup by offset ever takes it for a fifo. `Err(len)` when it does
+    /// not fit. Blocks are never returned.
+    pub(crate) fn carve_block(&mut self, len: usize) -> Result<usize, usize> {
+        match self.next.checked_add(len) {
+            Some(next) if next <= self.end => {
+                let off = self.next;
+                self.next = next;
+                Ok(off)
+            }
+            _ => Err(len),
+        }
+    }
+
     /// The chunk that starts at `off`, if one was carved there.
     pub(crate) fn find(&self, off: usize) -> Option<ChunkId> {
         self.carved

@@ -77,12 +77,15 @@
 
 mod alloc;
 mod error;
+pub mod eventfd;
 mod fifo;
 mod layout;
+pub mod msg_q;
 mod segment;
 mod storage;
 pub mod sync;
 
 pub use error::{FifoError, SegmentError};
 pub use fifo::{Consumer, DeqNtf, Fifo, Producer};
+pub use msg_q::{MsgConsumer, MsgProducer, MsgQueue, MsgQueueConfig, MsgQueueError, RingConfig};
 pub use segment::{FifoSegment, SegmentFlags};

@@ -695,6 +695,27 @@ impl FifoSegment {
         layout::class_footprint(class)
     }
 
+    /// Carves `len` bytes (rounded up to the cache line) of fresh memory
+    /// for a block that is not a fifo (a message queue, see `msg_q`),
+    /// cache-line aligned. Never freed: it lives as long as the segment.
+    /// Owner only.
+    pub(crate) fn alloc_block(&self, len: usize) -> Result<usize, SegmentError> {
+        if !self.inner.owner {
+            return Err(SegmentError::NotOwner);
+        }
+        let len = layout::align_up(len.max(1), CACHE_LINE);
+        self.inner
+            .fresh
+            .lock()
+            .carve_block(len)
+            .map_err(|requested| SegmentError::Full { requested })
+    }
+
+    /// The segment's bytes (for `msg_q`, which lays out its own blocks).
+    pub(crate) fn storage(&self) -> &Storage {
+        &self.inner.storage
+    }
+
     /// Same mapping?
     pub fn same(&self, other: &FifoSegment) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
