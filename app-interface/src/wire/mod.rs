@@ -24,6 +24,8 @@ mod types;
 #[cfg(test)]
 mod tests;
 
+use fifo_segment::{MsgQueueConfig, RingConfig};
+
 pub use codec::WireError;
 pub use mq::{AppMsg, StackMsg};
 pub use msgbuf::{CTRL_MSG_SIZE, IO_EVT_MSG_SIZE, MsgBuf};
@@ -33,23 +35,39 @@ pub use record::{
 };
 pub use types::{FifoRef, SegmentRef, SessionRef, WireEndpoint};
 
-/// The default rings of an app worker's message queues, `(nitems,
-/// elsize)`: a ring of small elements for IO events, which are most of the
-/// traffic, and half as many [`CTRL_MSG_SIZE`] elements for control
-/// messages (VPP sizes its app queues the same way). These are
-/// [`msg_q_ring_sizes`] of the default queue size, 1024 messages.
-pub const MSG_Q_RINGS: [(u32, u32); 2] =
-    [(1024, IO_EVT_MSG_SIZE as u32), (512, CTRL_MSG_SIZE as u32)];
+/// The default rings of an app worker's message queues: a ring of small
+/// elements for IO events, which are most of the traffic, and half as many
+/// [`CTRL_MSG_SIZE`] elements for control messages (VPP sizes its app
+/// queues the same way). [`msg_q_config`] of the default queue size, 1024
+/// messages, has these rings.
+pub const MSG_Q_RINGS: [RingConfig; 2] = [
+    RingConfig {
+        nitems: 1024,
+        elsize: IO_EVT_MSG_SIZE as u32,
+    },
+    RingConfig {
+        nitems: 512,
+        elsize: CTRL_MSG_SIZE as u32,
+    },
+];
 
-/// The smallest ring [`msg_q_ring_sizes`] gives.
+/// The smallest ring [`msg_q_config`] gives.
 pub const MSG_Q_MIN_RING: u32 = 16;
 
-/// The rings, `(nitems, elsize)` in [`MSG_Q_RINGS`] order, of a queue
-/// asked for `evt_q_size` messages (an attach's `evt_q_size`): that many
-/// IO slots, half as many control slots, at least [`MSG_Q_MIN_RING`] each.
-pub fn msg_q_ring_sizes(evt_q_size: u32) -> [(u32, u32); 2] {
-    [
-        (evt_q_size.max(MSG_Q_MIN_RING), IO_EVT_MSG_SIZE as u32),
-        ((evt_q_size / 2).max(MSG_Q_MIN_RING), CTRL_MSG_SIZE as u32),
-    ]
+/// The queue configuration for an attach's `evt_q_size`: `evt_q_size` IO
+/// slots and half as many control slots, at least [`MSG_Q_MIN_RING`] each,
+/// rings in [`MSG_Q_RINGS`] order.
+pub fn msg_q_config(evt_q_size: u32) -> MsgQueueConfig {
+    MsgQueueConfig {
+        rings: vec![
+            RingConfig {
+                nitems: evt_q_size.max(MSG_Q_MIN_RING),
+                elsize: IO_EVT_MSG_SIZE as u32,
+            },
+            RingConfig {
+                nitems: (evt_q_size / 2).max(MSG_Q_MIN_RING),
+                elsize: CTRL_MSG_SIZE as u32,
+            },
+        ],
+    }
 }

@@ -380,9 +380,48 @@ fn bad_sapi_bodies_are_errors() {
 
 #[test]
 fn ring_sizes() {
-    assert_eq!(msg_q_ring_sizes(1024), MSG_Q_RINGS);
-    assert_eq!(msg_q_ring_sizes(0), [(16, 64), (16, 256)]);
-    assert_eq!(msg_q_ring_sizes(4096), [(4096, 64), (2048, 256)]);
+    let rings = |c: fifo_segment::MsgQueueConfig| {
+        c.rings
+            .iter()
+            .map(|r| (r.nitems, r.elsize))
+            .collect::<Vec<_>>()
+    };
+    let defaults: Vec<_> = MSG_Q_RINGS.iter().map(|r| (r.nitems, r.elsize)).collect();
+    assert_eq!(rings(msg_q_config(1024)), defaults);
+    assert_eq!(rings(msg_q_config(0)), [(16, 64), (16, 256)]);
+    assert_eq!(rings(msg_q_config(4096)), [(4096, 64), (2048, 256)]);
+}
+
+/// Every message through a real queue in a segment: each fits a ring, and
+/// what comes out decodes to what went in, in order.
+#[test]
+fn every_message_through_a_real_queue() {
+    use fifo_segment::{FifoSegment, MsgQueue, SegmentFlags};
+    let cfg = msg_q_config(64);
+    let seg = FifoSegment::create_heap(
+        MsgQueue::footprint(&cfg) * 2 + (1 << 16),
+        1,
+        SegmentFlags::empty(),
+    )
+    .unwrap();
+    let q = MsgQueue::create(&seg, &cfg).unwrap();
+    assert!(q.max_msg_size() >= CTRL_MSG_SIZE);
+    let mut tx = q.producer().unwrap();
+    let mut rx = q.consumer().unwrap();
+    let mut buf = vec![0u8; q.max_msg_size()];
+    for m in stack_msgs() {
+        tx.try_send(&m.encode()).unwrap();
+    }
+    for m in stack_msgs() {
+        let n = rx.try_recv(&mut buf).unwrap().unwrap();
+        assert_eq!(StackMsg::decode(&buf[..n]), Ok(m));
+    }
+    for m in app_msgs() {
+        tx.try_send(&m.encode()).unwrap();
+        let n = rx.try_recv(&mut buf).unwrap().unwrap();
+        assert_eq!(AppMsg::decode(&buf[..n]), Ok(m));
+    }
+    assert!(rx.try_recv(&mut buf).unwrap().is_none());
 }
 
 // ---- proptest ----
