@@ -67,6 +67,7 @@ impl SegmentHook for AppSegmentHook {
 pub(crate) enum Sink {
     Builtin(Arc<dyn crate::callbacks::AppCallbacks>),
     Queue(QueueSender),
+    External(Arc<dyn crate::sink::AppSink>),
 }
 
 /// One app worker. Shared as `Arc`: workers deliver to it while control
@@ -174,10 +175,12 @@ impl AppWorker {
         self.queue.as_ref()
     }
 
-    /// VPP `app_worker_mq_is_congested`: an external app's queue is full.
-    pub fn is_congested(&self) -> bool {
+    /// VPP `app_worker_mq_is_congested`: an external app's queue (its
+    /// queue of `thread` for a sink app) is full.
+    pub fn is_congested(&self, thread: u32) -> bool {
         match &self.sink {
             Sink::Queue(q) => q.is_full(),
+            Sink::External(s) => s.is_congested(thread),
             Sink::Builtin(_) => false,
         }
     }

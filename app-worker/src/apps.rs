@@ -247,6 +247,7 @@ impl Apps {
                 let (tx, rx) = app_queue(app.evt_q_size);
                 (Sink::Queue(tx), Some(rx))
             }
+            AppKind::Sink(s) => (Sink::External(s.clone()), None),
         };
         let wrk = Arc::new(AppWorker {
             handle: AppWorkerHandle { index, generation },

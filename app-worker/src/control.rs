@@ -383,7 +383,7 @@ impl Apps {
         w: &AppWorker,
         cfg: &SessionEndpointCfg,
     ) -> Result<SessionHandle, SessionError> {
-        if w.is_congested() {
+        if w.is_congested(wrk.thread_index()) {
             return Err(SessionError::Refused);
         }
         let ho = wrk.session_open(cfg)?;

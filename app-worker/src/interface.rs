@@ -170,7 +170,7 @@ impl AppInterface for Apps {
             .listener_handle
             .ok_or(SessionError::NoListen)?;
         let w = self.application_listener_select_worker(lh)?;
-        if w.is_congested() {
+        if w.is_congested(wrk.thread_index()) {
             return Err(SessionError::Refused);
         }
         let sm = w.listen_segment_manager(lh)?;
@@ -227,6 +227,13 @@ impl AppInterface for Apps {
             Sink::Queue(q) => {
                 if let Some(msg) = self.to_message(wrk, event) {
                     q.try_send(msg).map_err(|_| Congested)?;
+                }
+            }
+            Sink::External(s) => {
+                if let Some(msg) = self.to_message(wrk, event) {
+                    // A handed-back message is dropped here and rebuilt
+                    // from the kept event on the retry.
+                    s.deliver(wrk, w.handle, msg).map_err(|_| Congested)?;
                 }
             }
             Sink::Builtin(cb) => self.run_callback(wrk, &w, cb, event),

@@ -7,8 +7,12 @@
 //!   the session layer's [`AppInterface`](session::AppInterface): it
 //!   allocates accepted and connected sessions' fifos from the right
 //!   segment manager and delivers events, as callbacks to builtin apps
-//!   ([`AppCallbacks`]) or messages on a bounded queue to external ones
-//!   ([`AppQueue`], congestion when full).
+//!   ([`AppCallbacks`]), messages on a bounded queue to external ones
+//!   ([`AppQueue`], congestion when full) or messages handed to an
+//!   [`AppSink`] (apps in other processes; a sink may be congested too).
+//!   Control calls ([`Apps::listen`], [`Apps::connect`], ...) take the
+//!   `&mut Worker` they run on, so an input polling app queues (stackd)
+//!   runs them from a worker.
 //! - Control: attach with [`AttachOptions`] (scope, namespace + secret,
 //!   sizes, kind), [`Apps::listen`] into the global and/or local table per
 //!   scope, [`Apps::connect`] (local scope goes through the ct transport
@@ -64,6 +68,7 @@ mod namespace;
 mod options;
 mod pool;
 mod queue;
+mod sink;
 mod stack;
 mod waker;
 
@@ -77,5 +82,6 @@ pub use listener::AppListener;
 pub use namespace::{AppNamespace, DEFAULT_NAMESPACE, NamespaceConfig};
 pub use options::{AppKind, AttachOptions, DEFAULT_EVT_QUEUE_SIZE, Scope};
 pub use queue::{AppMessage, AppQueue, SessionFifos};
+pub use sink::AppSink;
 pub use stack::{Stack, StackHandle};
 pub use waker::SessionWaker;

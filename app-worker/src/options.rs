@@ -5,6 +5,7 @@ use std::sync::Arc;
 use segment_manager::{SegmentBacking, SegmentManagerProps};
 
 use crate::callbacks::AppCallbacks;
+use crate::sink::AppSink;
 
 bitflags::bitflags! {
     /// Where an app's listeners are visible and where its connects look
@@ -27,6 +28,11 @@ pub enum AppKind {
     /// own threads (VPP external apps and their message queue). A full
     /// queue is congestion: the stack keeps the events and retries.
     External,
+    /// Messages handed to an [`AppSink`] on the session's worker (an app in
+    /// another process: stackd encodes them onto the app's shared-memory
+    /// queue of that thread). A sink that answers `Err` is congested: the
+    /// stack keeps the events and retries, as for `External`.
+    Sink(Arc<dyn AppSink>),
 }
 
 impl std::fmt::Debug for AppKind {
@@ -34,6 +40,7 @@ impl std::fmt::Debug for AppKind {
         match self {
             AppKind::Builtin(_) => f.write_str("Builtin"),
             AppKind::External => f.write_str("External"),
+            AppKind::Sink(_) => f.write_str("Sink"),
         }
     }
 }
@@ -65,7 +72,7 @@ pub struct AttachOptions {
     pub evt_q_size: usize,
     /// Memory behind the app's segments.
     pub backing: SegmentBacking,
-    /// Builtin (callbacks) or external (queue).
+    /// Builtin (callbacks), external (queue) or sink.
     pub kind: AppKind,
 }
 

@@ -23,7 +23,14 @@
 //! - [`Runtime`]: the same loop stepped by one test thread
 //!   ([`Runtime::stepping`], [`Runtime::run_until_idle`]: deterministic) or
 //!   on one thread per worker ([`Runtime::threaded`]: idle workers spin
-//!   briefly then park on their queue, unless told to poll).
+//!   briefly then sleep on their [`WorkerParker`], unless told to poll;
+//!   senders unpark only a worker whose `sleeping` flag is set, see
+//!   [`WorkerWake`]).
+//! - [`WorkerInput`]s: other sources of work every worker polls
+//!   ([`SessionMain::add_worker_input`]; stackd's app message queues), each
+//!   taking part in the sleep hand-off through `prepare_sleep` / `woke`.
+//!   [`Worker::io_event`] runs an app's IO event at once, for an input on
+//!   the session's thread.
 //!   [`Runtime::call`] runs a closure on a worker and returns its result in
 //!   both modes ([`SessionMain::call_blocking`] from app threads when
 //!   threaded). Code already on a worker never goes through `call`.
@@ -131,6 +138,7 @@ mod handle;
 mod input;
 mod lookup;
 mod notify;
+mod parker;
 mod pool;
 mod queue;
 mod registry;
@@ -140,6 +148,7 @@ mod session_main;
 mod state;
 mod transport;
 mod worker;
+mod worker_input;
 
 pub use app::{AppInterface, Congested};
 pub use counters::WorkerCounters;
@@ -151,6 +160,7 @@ pub use lookup::{
     IpPrefix, LocalLookup, LocalTableId, RuleAction, RulesTable, SessionLookup, SessionRule,
     TableId,
 };
+pub use parker::{ThreadParker, WorkerParker, WorkerWake};
 pub use pool::SessionPool;
 pub use queue::{IoEvent, Rpc};
 pub use registry::TransportRegistry;
@@ -164,3 +174,4 @@ pub use transport::{
     format_cli_line,
 };
 pub use worker::Worker;
+pub use worker_input::WorkerInput;

@@ -6,6 +6,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::SessionError;
+use crate::parker::{ThreadParker, WorkerParker};
 use crate::queue::WorkerEvent;
 use crate::session_main::SessionMain;
 use crate::worker::Worker;
@@ -19,7 +20,7 @@ pub struct ThreadedConfig {
     /// Never park: poll continuously (VPP polling mode). Starves apps on a
     /// small machine; for benches that want it.
     pub poll: bool,
-    /// Idle polls spent spinning before parking on the queue.
+    /// Idle polls spent spinning before going to sleep on the parker.
     pub spin_polls: u32,
     /// Longest park (an idle worker wakes this often; congested app events
     /// are retried after at most 100µs).
@@ -81,12 +82,56 @@ impl Runtime {
     }
 
     /// One OS thread per worker (`ct-wrk-N`; thread 0 is main), each running
-    /// the worker loop until [`Runtime::shutdown`].
+    /// the worker loop until [`Runtime::shutdown`]; idle workers sleep on a
+    /// [`ThreadParker`].
     pub fn threaded(
         main: Arc<SessionMain>,
         workers: Vec<Worker>,
         cfg: ThreadedConfig,
     ) -> Result<Self, SessionError> {
+        Self::threaded_with_parkers(main, workers, cfg, Vec::new())
+    }
+
+    /// [`Runtime::threaded`] with the parkers idle workers sleep on, one per
+    /// thread in thread order (stackd: eventfds apps can signal); threads
+    /// beyond the list keep the parker they had (workers that ran threaded
+    /// before) or get a [`ThreadParker`]. A parker is installed once per
+    /// thread: [`SessionError::Invalid`] if a given one meets a thread that
+    /// has one already, or the list is longer than the threads.
+    pub fn threaded_with_parkers(
+        main: Arc<SessionMain>,
+        workers: Vec<Worker>,
+        cfg: ThreadedConfig,
+        parkers: Vec<Arc<dyn WorkerParker>>,
+    ) -> Result<Self, SessionError> {
+        if parkers.len() > workers.len() {
+            return Err(SessionError::Invalid);
+        }
+        // Checked before installing any, so a refusal changes nothing.
+        for wrk in workers.iter().take(parkers.len()) {
+            let wake = main.worker_wake(wrk.thread_index());
+            if wake.is_none_or(|w| w.parker().is_some()) {
+                return Err(SessionError::Invalid);
+            }
+        }
+        let mut parkers = parkers.into_iter();
+        for wrk in &workers {
+            let wake = main
+                .worker_wake(wrk.thread_index())
+                .ok_or(SessionError::Invalid)?;
+            match parkers.next() {
+                Some(p) => {
+                    if !wake.set_parker(p) {
+                        return Err(SessionError::Invalid);
+                    }
+                }
+                None => {
+                    if wake.parker().is_none() {
+                        wake.set_parker(Arc::new(ThreadParker::new()));
+                    }
+                }
+            }
+        }
         let mut handles = Vec::with_capacity(workers.len());
         for wrk in workers {
             let cfg = cfg.clone();
@@ -211,6 +256,13 @@ impl Drop for Runtime {
 
 fn run_worker(mut wrk: Worker, cfg: ThreadedConfig) -> Worker {
     tracing::debug!(thread = wrk.thread_index(), "worker loop start");
+    if let Some(p) = wrk
+        .main()
+        .worker_wake(wrk.thread_index())
+        .and_then(|w| w.parker())
+    {
+        p.bind();
+    }
     let mut idle = 0u32;
     while !wrk.should_stop() {
         if wrk.poll() {
@@ -232,7 +284,7 @@ fn run_worker(mut wrk: Worker, cfg: ThreadedConfig) -> Worker {
         } else {
             cfg.park_timeout
         };
-        wrk.park(timeout);
+        wrk.sleep(timeout);
         idle = 0;
     }
     tracing::debug!(thread = wrk.thread_index(), "worker loop stop");

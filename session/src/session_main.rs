@@ -7,11 +7,13 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::RwLock;
 
 use crate::app::AppInterface;
+use crate::parker::WorkerWake;
 use crate::pool::SessionPool;
 use crate::queue::{IoEvent, Rpc, WorkerEvent};
 use crate::registry::TransportRegistry;
 use crate::session::Session;
 use crate::worker::Worker;
+use crate::worker_input::{WorkerInput, WorkerInputs};
 use crate::{ListenerHandle, SessionError, SessionLookup, SessionState, SessionType};
 
 /// Listen sessions live on thread 0 (VPP's main thread) but in their own
@@ -44,14 +46,17 @@ impl SessionConfig {
 }
 
 /// State shared by every thread of a stack: the transport registry, the
-/// lookup tables, the listen sessions, one queue sender per thread and the
-/// app interface. No statics: a stack owns it (`Arc`).
+/// lookup tables, the listen sessions, one queue sender and sleep/wake
+/// state per thread, the worker inputs and the app interface. No statics:
+/// a stack owns it (`Arc`).
 pub struct SessionMain {
     n_workers: u32,
     transports: TransportRegistry,
     lookup: SessionLookup,
     listeners: RwLock<SessionPool>,
     senders: Vec<Sender<WorkerEvent>>,
+    wakes: Vec<WorkerWake>,
+    pub(crate) inputs: WorkerInputs,
     app: OnceLock<Arc<dyn AppInterface>>,
 }
 
@@ -62,6 +67,7 @@ impl std::fmt::Debug for SessionMain {
             .field("transports", &self.transports)
             .field("listeners", &self.listeners.read().len())
             .field("app_interface", &self.app.get().is_some())
+            .field("inputs", &self.inputs.len())
             .finish()
     }
 }
@@ -84,6 +90,8 @@ impl SessionMain {
                 LISTENER_INDEX_BASE,
             )),
             senders,
+            wakes: (0..n_threads).map(|_| WorkerWake::new()).collect(),
+            inputs: WorkerInputs::default(),
             app: OnceLock::new(),
         });
         let batch = cfg.event_batch.max(1);
@@ -159,7 +167,50 @@ impl SessionMain {
         // runtime dropped its workers, and then nobody would run the event.
         self.sender(thread)?
             .send(ev)
-            .map_err(|_| SessionError::NoSession)
+            .map_err(|_| SessionError::NoSession)?;
+        self.wakes[thread as usize].notify();
+        Ok(())
+    }
+
+    /// Thread `thread`'s sleep/wake state (its `sleeping` flag and parker).
+    pub fn worker_wake(&self, thread: u32) -> Option<&WorkerWake> {
+        self.wakes.get(thread as usize)
+    }
+
+    /// Wakes `thread`'s worker if it sleeps, after the caller published
+    /// work it finds by polling (an input's queue); returns whether it
+    /// unparked. Inputs whose producers signal the parker themselves do
+    /// not need it.
+    pub fn wake_worker(&self, thread: u32) -> bool {
+        self.wakes.get(thread as usize).is_some_and(|w| w.notify())
+    }
+
+    /// Adds an input every worker polls from its next poll on (VPP: the
+    /// session queue node's app message queues); any time, also while the
+    /// workers run. Sleeping workers are woken to pick it up.
+    pub fn add_worker_input(&self, input: Arc<dyn WorkerInput>) {
+        self.inputs.add(input);
+        for t in 0..self.n_threads() {
+            self.wake_worker(t);
+        }
+    }
+
+    /// Removes an input added by [`SessionMain::add_worker_input`] (the
+    /// same `Arc`); false if it was not there. A worker may still be
+    /// polling it during its current poll.
+    pub fn remove_worker_input(&self, input: &Arc<dyn WorkerInput>) -> bool {
+        let removed = self.inputs.remove(input);
+        if removed {
+            for t in 0..self.n_threads() {
+                self.wake_worker(t);
+            }
+        }
+        removed
+    }
+
+    /// Number of worker inputs.
+    pub fn n_worker_inputs(&self) -> usize {
+        self.inputs.len()
     }
 
     /// Queues `f` to run on `thread`'s worker at its next poll, even when

@@ -7,16 +7,17 @@ use std::any::{Any, TypeId};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 use hashbrown::HashMap;
 
 use crate::counters::WorkerCounters;
 use crate::events::AppEventQueues;
 use crate::pool::SessionPool;
-use crate::queue::WorkerEvent;
+use crate::queue::{IoEvent, WorkerEvent};
 use crate::session::Session;
 use crate::session_main::SessionMain;
 use crate::transport::Transport;
+use crate::worker_input::InputSnapshot;
 use crate::{SessionError, SessionHandle, SessionType};
 
 /// One thread's session-layer state. Owned by the thread that runs it
@@ -31,6 +32,7 @@ pub struct Worker {
     pub(crate) app_events: AppEventQueues,
     local: HashMap<TypeId, Box<dyn Any + Send>>,
     pub(crate) counters: WorkerCounters,
+    inputs: InputSnapshot,
     batch: usize,
     stop: bool,
 }
@@ -62,6 +64,7 @@ impl Worker {
             app_events: AppEventQueues::default(),
             local: HashMap::new(),
             counters: WorkerCounters::default(),
+            inputs: InputSnapshot::default(),
             batch,
             stop: false,
         }
@@ -281,24 +284,78 @@ impl Worker {
         for (_, t) in main.transports().iter() {
             work |= t.worker_poll(self);
         }
+        work |= self.poll_inputs();
         work |= self.session_input() > 0;
         work
     }
 
-    /// Blocks up to `timeout` for one queue event and handles it; returns
-    /// whether one came. The threaded runtime parks idle workers here.
-    pub(crate) fn park(&mut self, timeout: std::time::Duration) -> bool {
-        match self.rx.recv_timeout(timeout) {
-            Ok(ev) => {
-                self.handle_event(ev);
-                true
-            }
-            Err(RecvTimeoutError::Timeout) => false,
-            Err(RecvTimeoutError::Disconnected) => {
-                self.stop = true;
-                false
-            }
+    /// Polls every worker input once (refreshing this worker's copy of the
+    /// list first if it changed).
+    fn poll_inputs(&mut self) -> bool {
+        if self.main.inputs.generation() != self.inputs.generation {
+            let (generation, inputs) = self.main.inputs.snapshot();
+            self.inputs = InputSnapshot { generation, inputs };
         }
+        if self.inputs.inputs.is_empty() {
+            return false;
+        }
+        // Taken out so each input gets `&mut self`; an input added meanwhile
+        // shows up in the next poll (the generation moved).
+        let inputs = std::mem::take(&mut self.inputs.inputs);
+        let mut work = false;
+        for i in &inputs {
+            work |= i.poll(self);
+        }
+        if self.inputs.inputs.is_empty() {
+            self.inputs.inputs = inputs;
+        }
+        work
+    }
+
+    /// Handles an app's IO event for session `h` now, as if it came
+    /// through this worker's queue (stackd's input, reading an app's
+    /// control queue on the session's thread). `h` must be this thread's;
+    /// a stale or foreign handle is [`SessionError::NoSession`] (counted as
+    /// a stale event).
+    pub fn io_event(&mut self, h: SessionHandle, ev: IoEvent) -> Result<(), SessionError> {
+        let r = match ev {
+            IoEvent::Tx => {
+                self.counters.tx_events += 1;
+                self.session_tx(h).map(drop)
+            }
+            IoEvent::RxDequeue => {
+                self.counters.rx_dequeue_events += 1;
+                self.session_app_rx_evt(h)
+            }
+        };
+        if let Err(e) = r {
+            self.counters.stale_events += u64::from(e == SessionError::NoSession);
+            tracing::trace!(session = %h, error = %e, event = ?ev, "io event dropped");
+        }
+        r
+    }
+
+    /// The threaded runtime's idle sleep (see [`WorkerWake`](crate::WorkerWake)):
+    /// says it sleeps, re-checks its queue and every input, and parks up
+    /// to `timeout` only when all are quiet. Returns whether it parked.
+    pub(crate) fn sleep(&mut self, timeout: std::time::Duration) -> bool {
+        let main = self.main.clone();
+        let Some(wake) = main.worker_wake(self.thread_index) else {
+            return false;
+        };
+        wake.prepare_sleep();
+        let quiet = self.rx.is_empty()
+            && self.pending_ctrl.is_empty()
+            && main.inputs.generation() == self.inputs.generation
+            && self.inputs.inputs.iter().all(|i| i.prepare_sleep(self));
+        if quiet {
+            wake.park(timeout);
+        }
+        wake.woke();
+        for i in &self.inputs.inputs {
+            i.woke(self);
+        }
+        quiet
     }
 
     pub(crate) fn handle_event(&mut self, ev: WorkerEvent) {
@@ -308,18 +365,10 @@ impl Worker {
                 f(self);
             }
             WorkerEvent::Tx(h) => {
-                self.counters.tx_events += 1;
-                if let Err(e) = self.session_tx(h) {
-                    self.counters.stale_events += u64::from(e == SessionError::NoSession);
-                    tracing::trace!(session = %h, error = %e, "tx event dropped");
-                }
+                let _ = self.io_event(h, IoEvent::Tx);
             }
             WorkerEvent::RxDequeue(h) => {
-                self.counters.rx_dequeue_events += 1;
-                if let Err(e) = self.session_app_rx_evt(h) {
-                    self.counters.stale_events += u64::from(e == SessionError::NoSession);
-                    tracing::trace!(session = %h, error = %e, "rx dequeue event dropped");
-                }
+                let _ = self.io_event(h, IoEvent::RxDequeue);
             }
             WorkerEvent::Close(h) => {
                 self.counters.ctrl_events += 1;
