@@ -9,6 +9,9 @@
 //! - [`wire`]: [`AppMsg`] (app to stack) and [`StackMsg`] (stack to app) on
 //!   an app worker's queues, [`SapiMsg`] records on the app socket. Every
 //!   decoder is total: a peer's bytes give a message or a [`WireError`].
+//! - [`sapi`]: the app socket ([`SapiListener`], [`SapiSocket`]): records
+//!   with fds over `SCM_RIGHTS`, peer credentials, every received fd
+//!   closed when a record is refused.
 //!
 //! This crate depends on fifo-segment only: a program that talks to the
 //! stack daemon links it without the session layer.
@@ -51,7 +54,9 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod sapi;
 pub mod wire;
 
 pub use error::SessionError;
+pub use sapi::{SapiError, SapiListener, SapiSocket};
 pub use wire::{AppMsg, SapiMsg, StackMsg, WireError};

@@ -54,20 +54,24 @@ pub const MSG_Q_RINGS: [RingConfig; 2] = [
 /// The smallest ring [`msg_q_config`] gives.
 pub const MSG_Q_MIN_RING: u32 = 16;
 
-/// The queue configuration for an attach's `evt_q_size`: `evt_q_size` IO
-/// slots and half as many control slots, at least [`MSG_Q_MIN_RING`] each,
-/// rings in [`MSG_Q_RINGS`] order.
+/// The rings, `(nitems, elsize)` in [`MSG_Q_RINGS`] order, of a queue
+/// asked for `evt_q_size` messages (an attach's `evt_q_size`):
+/// `evt_q_size` IO slots and half as many control slots, at least
+/// [`MSG_Q_MIN_RING`] each.
+pub fn msg_q_ring_sizes(evt_q_size: u32) -> [(u32, u32); 2] {
+    [
+        (evt_q_size.max(MSG_Q_MIN_RING), IO_EVT_MSG_SIZE as u32),
+        ((evt_q_size / 2).max(MSG_Q_MIN_RING), CTRL_MSG_SIZE as u32),
+    ]
+}
+
+/// [`msg_q_ring_sizes`] as the queue configuration `MsgQueue::create`
+/// takes.
 pub fn msg_q_config(evt_q_size: u32) -> MsgQueueConfig {
     MsgQueueConfig {
-        rings: vec![
-            RingConfig {
-                nitems: evt_q_size.max(MSG_Q_MIN_RING),
-                elsize: IO_EVT_MSG_SIZE as u32,
-            },
-            RingConfig {
-                nitems: (evt_q_size / 2).max(MSG_Q_MIN_RING),
-                elsize: CTRL_MSG_SIZE as u32,
-            },
-        ],
+        rings: msg_q_ring_sizes(evt_q_size)
+            .iter()
+            .map(|&(nitems, elsize)| RingConfig { nitems, elsize })
+            .collect(),
     }
 }

@@ -390,6 +390,7 @@ fn ring_sizes() {
     assert_eq!(rings(msg_q_config(1024)), defaults);
     assert_eq!(rings(msg_q_config(0)), [(16, 64), (16, 256)]);
     assert_eq!(rings(msg_q_config(4096)), [(4096, 64), (2048, 256)]);
+    assert_eq!(msg_q_ring_sizes(4096), [(4096, 64), (2048, 256)]);
 }
 
 /// Every message through a real queue in a segment: each fits a ring, and
