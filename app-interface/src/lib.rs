@@ -9,6 +9,9 @@
 //! - [`wire`]: [`AppMsg`] (app to stack) and [`StackMsg`] (stack to app) on
 //!   an app worker's queues, [`SapiMsg`] records on the app socket. Every
 //!   decoder is total: a peer's bytes give a message or a [`WireError`].
+//! - [`io`]: [`SessionIo`], the app's end of a session's fifos (reads,
+//!   writes, zero-copy slices) and the events it owes the worker, sent
+//!   through an [`IoEvtSink`].
 //! - [`sapi`]: the app socket ([`SapiListener`], [`SapiSocket`]): records
 //!   with fds over `SCM_RIGHTS`, peer credentials, every received fd
 //!   closed when a record is refused.
@@ -54,9 +57,11 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod io;
 pub mod sapi;
 pub mod wire;
 
 pub use error::SessionError;
+pub use io::{IoError, IoEvt, IoEvtSink, SessionIo};
 pub use sapi::{SapiError, SapiListener, SapiSocket};
 pub use wire::{AppMsg, SapiMsg, StackMsg, WireError};

@@ -1,15 +1,8 @@
-//! App-side session I/O: the app writes its tx fifo and reads its rx fifo
-//! directly, and tells the session's worker only what it must know.
-//!
-//! - After a write, `set_event` on the tx fifo; only when the flag was clear
-//!   is a TX event sent to the session's worker (the transport clears it
-//!   when it handles the event), so a burst of writes costs one event.
-//! - After a read, an RX-dequeue event goes to the worker only when the
-//!   producer asked for a dequeue notification (`needs_deq_ntf`); the
-//!   request is cleared first so it is sent once.
-//! - A write that finds the fifo full arms a dequeue notification, then
-//!   looks again (the store-load pair DESIGN.md fences), so a reader that
-//!   drained the fifo meanwhile is never missed.
+//! [`AppSession`]: a builtin app's end of one session, over the shared
+//! app-side session I/O ([`app_interface::SessionIo`]: direct fifo reads
+//! and writes, TX / RX-dequeue events only when the worker must know). Its
+//! events go to the session's worker queue; blocking waits use the
+//! session's [`SessionWaker`].
 //!
 //! [`AppSession`] implements `std::io::Read` and `Write`, in non-blocking
 //! mode (`WouldBlock`) or blocking mode (waits on the session's
@@ -20,7 +13,8 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fifo_segment::{Consumer, DeqNtf, Fifo, FifoError, Producer};
+use app_interface::{IoEvt, IoEvtSink, SessionIo};
+use fifo_segment::Fifo;
 use session::{IoEvent, Session, SessionError, SessionHandle, SessionMain};
 
 use crate::queue::SessionFifos;
@@ -35,36 +29,39 @@ pub enum IoMode {
     Blocking(Option<Duration>),
 }
 
-/// Maps a fifo error to the session error an app sees.
-pub(crate) fn fifo_err(e: FifoError) -> SessionError {
-    match e {
-        FifoError::Freed => SessionError::NoSession,
-        FifoError::Corrupted(_) | FifoError::RoleTaken | FifoError::OutOfRange => {
-            SessionError::Invalid
-        }
+/// A builtin app's events: straight onto the session's worker queue.
+struct WorkerSink {
+    main: Arc<SessionMain>,
+    handle: SessionHandle,
+}
+
+impl IoEvtSink for WorkerSink {
+    type Error = SessionError;
+
+    fn io_evt(&mut self, evt: IoEvt) -> Result<(), SessionError> {
+        let ev = match evt {
+            IoEvt::Tx => IoEvent::Tx,
+            IoEvt::RxDequeue => IoEvent::RxDequeue,
+        };
+        self.main.send_io_evt_to_thread(self.handle, ev)
     }
 }
 
 /// The app's end of one session: consumer of the rx fifo, producer of the
 /// tx fifo, and the way to the session's worker.
 pub struct AppSession {
-    handle: SessionHandle,
-    main: Arc<SessionMain>,
-    rx: Consumer,
-    tx: Producer,
+    io: SessionIo<WorkerSink>,
     mode: IoMode,
     waker: Option<Arc<SessionWaker>>,
-    tx_events: u64,
-    rx_events: u64,
 }
 
 impl std::fmt::Debug for AppSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppSession")
-            .field("handle", &self.handle)
+            .field("handle", &self.handle())
             .field("mode", &self.mode)
-            .field("tx_events", &self.tx_events)
-            .field("rx_events", &self.rx_events)
+            .field("tx_events", &self.io.tx_events_sent())
+            .field("rx_events", &self.io.rx_events_sent())
             .finish()
     }
 }
@@ -91,20 +88,15 @@ impl AppSession {
         tx: &Fifo,
     ) -> Result<Self, SessionError> {
         Ok(AppSession {
-            handle,
-            main,
-            rx: rx.consumer().map_err(fifo_err)?,
-            tx: tx.producer().map_err(fifo_err)?,
+            io: SessionIo::new(rx, tx, WorkerSink { main, handle })?,
             mode: IoMode::NonBlocking,
             waker: None,
-            tx_events: 0,
-            rx_events: 0,
         })
     }
 
     /// The session.
     pub fn handle(&self) -> SessionHandle {
-        self.handle
+        self.io.sink().handle
     }
 
     /// Sets how `Read` / `Write` wait.
@@ -125,127 +117,83 @@ impl AppSession {
 
     /// The receive fifo.
     pub fn rx_fifo(&self) -> &Fifo {
-        self.rx.fifo()
+        self.io.rx_fifo()
     }
 
     /// The transmit fifo.
     pub fn tx_fifo(&self) -> &Fifo {
-        self.tx.fifo()
+        self.io.tx_fifo()
     }
 
     /// TX events this end sent to the worker.
     pub fn tx_events_sent(&self) -> u64 {
-        self.tx_events
+        self.io.tx_events_sent()
     }
 
     /// RX-dequeue events this end sent to the worker.
     pub fn rx_events_sent(&self) -> u64 {
-        self.rx_events
+        self.io.rx_events_sent()
     }
 
     /// Bytes waiting to be read.
     pub fn max_dequeue(&self) -> Result<u32, SessionError> {
-        self.rx.max_dequeue().map_err(fifo_err)
+        Ok(self.io.max_dequeue()?)
     }
 
     /// Free space to write.
     pub fn max_enqueue(&self) -> Result<u32, SessionError> {
-        self.tx.max_enqueue().map_err(fifo_err)
+        Ok(self.io.max_enqueue()?)
     }
 
     /// Whether unread data waits in the rx fifo (closing now is a reset).
     pub fn has_unread(&self) -> bool {
-        self.max_dequeue().is_ok_and(|n| n > 0)
-    }
-
-    fn notify_tx(&mut self) -> Result<(), SessionError> {
-        if self.tx.fifo().set_event() {
-            self.tx_events += 1;
-            self.main.send_io_evt_to_thread(self.handle, IoEvent::Tx)?;
-        }
-        Ok(())
-    }
-
-    fn notify_rx(&mut self, n: u32) -> Result<(), SessionError> {
-        let f = self.rx.fifo();
-        if n > 0 && f.needs_deq_ntf(n) {
-            f.clear_deq_ntf();
-            self.rx_events += 1;
-            self.main
-                .send_io_evt_to_thread(self.handle, IoEvent::RxDequeue)?;
-        }
-        Ok(())
+        self.io.has_unread()
     }
 
     /// Writes as much of `data` as fits; returns how much. 0 means full: a
     /// dequeue notification is armed and a TX event will arrive when the
     /// reader makes room.
     pub fn write(&mut self, data: &[u8]) -> Result<usize, SessionError> {
-        if data.is_empty() {
-            return Ok(0);
-        }
-        let mut n = self.tx.enqueue(data).map_err(fifo_err)?;
-        if n == 0 {
-            // Arm, then look again: a dequeue between the first try and the
-            // arming would otherwise leave nobody to wake us.
-            self.tx.fifo().add_want_deq_ntf(DeqNtf::NOTIF);
-            n = self.tx.enqueue(data).map_err(fifo_err)?;
-            if n > 0 {
-                self.tx.fifo().del_want_deq_ntf(DeqNtf::NOTIF);
-            }
-        }
-        if n > 0 {
-            self.notify_tx()?;
-        }
-        Ok(n)
+        Ok(self.io.write(data)?)
     }
 
     /// Reads up to `buf.len()` bytes; 0 when the fifo is empty.
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, SessionError> {
-        let n = self.rx.dequeue(buf).map_err(fifo_err)?;
-        self.notify_rx(n as u32)?;
-        Ok(n)
+        Ok(self.io.read(buf)?)
     }
 
     /// Copies bytes `offset` past the read position without consuming them.
     pub fn peek(&self, offset: u32, buf: &mut [u8]) -> Result<usize, SessionError> {
-        self.rx.peek(offset, buf).map_err(fifo_err)
+        Ok(self.io.peek(offset, buf)?)
     }
 
     /// Consumes up to `n` bytes without copying them.
     pub fn drop_bytes(&mut self, n: u32) -> Result<u32, SessionError> {
-        let k = self.rx.dequeue_drop(n).map_err(fifo_err)?;
-        self.notify_rx(k)?;
-        Ok(k)
+        Ok(self.io.drop_bytes(n)?)
     }
 
     /// Zero-copy write: the free space as two slices; fill them, then
     /// [`AppSession::commit`].
     pub fn write_slices(&mut self) -> Result<(&mut [u8], &mut [u8]), SessionError> {
-        self.tx.write_slices().map_err(fifo_err)
+        Ok(self.io.write_slices()?)
     }
 
     /// Publishes `n` bytes written through [`AppSession::write_slices`] and
     /// sends the TX event if needed.
     pub fn commit(&mut self, n: u32) -> Result<(), SessionError> {
-        self.tx.commit(n).map_err(fifo_err)?;
-        if n > 0 {
-            self.notify_tx()?;
-        }
-        Ok(())
+        Ok(self.io.commit(n)?)
     }
 
     /// Zero-copy read: the readable bytes as two slices; then
     /// [`AppSession::release`] what was consumed.
     pub fn read_slices(&self) -> Result<(&[u8], &[u8]), SessionError> {
-        self.rx.read_slices().map_err(fifo_err)
+        Ok(self.io.read_slices()?)
     }
 
     /// Consumes `n` bytes read through [`AppSession::read_slices`] and
     /// sends the RX-dequeue event if the producer asked for one.
     pub fn release(&mut self, n: u32) -> Result<(), SessionError> {
-        self.rx.release(n).map_err(fifo_err)?;
-        self.notify_rx(n)
+        Ok(self.io.release(n)?)
     }
 
     fn deadline(&self) -> Option<Instant> {

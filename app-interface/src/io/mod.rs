@@ -1,0 +1,71 @@
+//! App-side session I/O, shared by builtin apps (app-worker's
+//! `AppSession`) and apps in other processes (app-client): the app writes
+//! its tx fifo and reads its rx fifo directly, and tells the session's
+//! worker only what it must know, through an [`IoEvtSink`].
+//!
+//! - After a write, `set_event` on the tx fifo; only when the flag was clear
+//!   does a [`IoEvt::Tx`] go out (the transport clears the flag when it
+//!   handles the event), so a burst of writes costs one event.
+//! - After a read, an [`IoEvt::RxDequeue`] goes out only when the producer
+//!   asked for a dequeue notification (`needs_deq_ntf`); the request is
+//!   cleared first so it is sent once.
+//! - A write that finds the fifo full arms a dequeue notification, then
+//!   looks again (the store-load pair DESIGN.md fences), so a reader that
+//!   drained the fifo meanwhile is never missed.
+//!
+//! The sink is where events go: a builtin app's sink queues them to the
+//! session's worker; app-client's encodes an `AppMsg` onto the worker's
+//! shared-memory queue and signals its eventfd.
+
+mod session_io;
+
+use fifo_segment::FifoError;
+use thiserror::Error;
+
+use crate::SessionError;
+
+pub use session_io::SessionIo;
+
+/// An event the app owes the session's worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IoEvt {
+    /// Data in the tx fifo (its event flag was clear): the worker runs the
+    /// transport's tx.
+    Tx,
+    /// The app read the rx fifo and the producer asked to hear about it:
+    /// the worker tells the peer there is room.
+    RxDequeue,
+}
+
+/// Where a [`SessionIo`] sends its events. One sink per session: it knows
+/// which session and worker the events are for.
+pub trait IoEvtSink {
+    /// Why an event could not be sent.
+    type Error;
+
+    /// Sends `evt` to the session's worker.
+    fn io_evt(&mut self, evt: IoEvt) -> Result<(), Self::Error>;
+}
+
+/// A [`SessionIo`] operation's failure: the fifo's or the sink's.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum IoError<E> {
+    /// The fifo failed (freed, corrupted header, bad range).
+    #[error("fifo: {0}")]
+    Fifo(#[from] FifoError),
+    /// The data moved, but the event for the worker could not be sent.
+    #[error("io event: {0}")]
+    Sink(E),
+}
+
+impl From<IoError<SessionError>> for SessionError {
+    fn from(e: IoError<SessionError>) -> Self {
+        match e {
+            IoError::Fifo(f) => f.into(),
+            IoError::Sink(s) => s,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
