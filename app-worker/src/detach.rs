@@ -12,6 +12,8 @@
 //!    now if empty, else by the last fifo dealloc), the app removed.
 //!
 //! [`Stack::detach`](crate::Stack::detach) runs the steps in order.
+//! Deleting one worker of an app runs steps 2-4 for that worker alone
+//! ([`Apps::worker_del_invalidate`], [`Apps::worker_del_finish`]).
 
 use std::sync::Arc;
 
@@ -19,7 +21,7 @@ use session::{SessionError, SessionState, Worker};
 
 use crate::app_worker::AppWorker;
 use crate::apps::Apps;
-use crate::handle::{AppHandle, AppListenerHandle};
+use crate::handle::{AppHandle, AppListenerHandle, AppWorkerHandle};
 
 impl Apps {
     /// Step 1 (thread 0): marks the app detaching and removes its
@@ -147,22 +149,71 @@ impl Apps {
         }
         drop(st);
         for w in wrks {
-            w.detached.store(true, std::sync::atomic::Ordering::Release);
-            w.connects_sm.set_first_is_protected(false);
-            if let Err(e) = self.sms.init_free(w.connects_sm.handle()) {
-                tracing::debug!(error = %e, "connects segment manager free");
-            }
-            let listen: Vec<_> = w.listen_sms.lock().drain().map(|(_, sm)| sm).collect();
-            let detached: Vec<_> = w.detached_sms.lock().drain(..).collect();
-            for sm in listen.into_iter().chain(detached) {
-                sm.set_first_is_protected(false);
-                sm.app_detach();
-                let _ = self.sms.free_safe(sm.handle());
-            }
-            w.half_opens.lock().clear();
-            w.wakers.lock().clear();
+            self.release_worker(&w);
         }
         tracing::debug!(%app, "app detached");
+        Ok(())
+    }
+
+    /// A removed worker's segment managers detached (freed now if empty,
+    /// else by the last fifo dealloc), its tables cleared.
+    fn release_worker(&self, w: &AppWorker) {
+        w.detached.store(true, std::sync::atomic::Ordering::Release);
+        w.connects_sm.set_first_is_protected(false);
+        if let Err(e) = self.sms.init_free(w.connects_sm.handle()) {
+            tracing::debug!(error = %e, "connects segment manager free");
+        }
+        let listen: Vec<_> = w.listen_sms.lock().drain().map(|(_, sm)| sm).collect();
+        let detached: Vec<_> = w.detached_sms.lock().drain(..).collect();
+        for sm in listen.into_iter().chain(detached) {
+            sm.set_first_is_protected(false);
+            sm.app_detach();
+            let _ = self.sms.free_safe(sm.handle());
+        }
+        w.half_opens.lock().clear();
+        w.wakers.lock().clear();
+    }
+
+    /// Deleting one worker of an app (VPP `vnet_app_worker_add_del` with
+    /// `is_add = 0`) runs the detach steps for that worker alone: the
+    /// caller unlistens it first, calls this (step 2: the worker stops
+    /// being valid), then [`Apps::detach_on_thread`] with its index on every
+    /// thread, then [`Apps::worker_del_finish`]. An app's last worker, or
+    /// one still listening, is [`SessionError::Invalid`]; a stale handle
+    /// [`SessionError::InvalidAppWrk`].
+    pub fn worker_del_invalidate(&self, h: AppWorkerHandle) -> Result<(), SessionError> {
+        let _c = self.control.lock();
+        let st = self.state.read();
+        let w = st
+            .wrks
+            .get_checked(h.index, h.generation)
+            .ok_or(SessionError::InvalidAppWrk)?;
+        let entry = st.apps.get(w.app_index()).ok_or(SessionError::NoApp)?;
+        if entry.detaching || entry.workers.len() <= 1 || !w.listen_sms.lock().is_empty() {
+            return Err(SessionError::Invalid);
+        }
+        w.detached.store(true, std::sync::atomic::Ordering::Release);
+        for waker in w.wakers.lock().values() {
+            waker.wake(true);
+        }
+        Ok(())
+    }
+
+    /// The last step of deleting one worker: out of its app and the pool,
+    /// its segment managers detached.
+    pub fn worker_del_finish(&self, h: AppWorkerHandle) -> Result<(), SessionError> {
+        let _c = self.control.lock();
+        let mut st = self.state.write();
+        let w = st
+            .wrks
+            .remove(h.index, h.generation)
+            .ok_or(SessionError::InvalidAppWrk)?;
+        if let Some(entry) = st.apps.get_mut(w.app_index()) {
+            entry.workers.remove(&w.wrk_map_index);
+        }
+        drop(st);
+        self.release_worker(&w);
+        tracing::debug!(app_wrk = %h, "app worker deleted");
         Ok(())
     }
 }

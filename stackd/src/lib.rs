@@ -1,6 +1,63 @@
 //! The ct-stack daemon (`ct-stackd`) and its library entry point: hosts the
-//! session layer and the ct transport for apps in other processes. Apps
-//! attach over a `SOCK_SEQPACKET` Unix socket per app namespace (VPP's app
-//! socket API), receive segment fds with `SCM_RIGHTS`, and trade events
-//! with the stack through message queues in shared memory.
+//! session layer and the ct transport for apps in other processes (VPP
+//! with `session { use-app-socket-api }`).
+//!
+//! - Apps attach over a `SOCK_SEQPACKET` Unix socket per app namespace
+//!   ([`NamespaceCfg`]); the peer is identified with `SO_PEERCRED`. The
+//!   attach reply carries, with `SCM_RIGHTS`, the app worker's "mq segment"
+//!   (a sealed memfd holding one `evt_q` and one `ctrl_q` per stack thread),
+//!   its eventfd and every stack thread's eventfd.
+//! - Stack thread `t` puts the app's events on `evt_q[t]` (an `AppSink`:
+//!   accepted, connected, rx, tx, disconnect, reset, cleanup, add/del
+//!   segment, bound...) and reads its requests from `ctrl_q[t]` (a
+//!   `WorkerInput`: IO events, disconnect, reset, accept reply; listen,
+//!   unlisten and connect on thread 0). A segment's fd goes over the socket
+//!   before the message that names it.
+//! - Apps in one namespace with local scope connect over ct: data moves
+//!   through fifos in segments both apps map, the daemon only moves events.
+//! - Everything an app sends is untrusted: bad records and messages are
+//!   errors and strikes; past [`StackdConfig::max_strikes`] the app is
+//!   detached. A hangup (socket closed, process killed) detaches the app:
+//!   its sessions reset, peers told, fifos and segments freed.
+//! - Idle workers sleep on their eventfd ([`EventFdParker`]) unless
+//!   [`StackdConfig::poll`].
+//!
+//! ```no_run
+//! use stackd::{Stackd, StackdConfig};
+//!
+//! let d = Stackd::start(StackdConfig::new("/tmp/ct-stack.sock").with_workers(2)).unwrap();
+//! // ... apps attach on /tmp/ct-stack.sock (see the app-client crate) ...
+//! assert_eq!(d.counters().apps, 0);
+//! let left = d.stop(); // detaches every app, joins every thread
+//! assert!(left.is_empty());
+//! ```
 #![forbid(unsafe_code)]
+
+mod app_conn;
+mod app_state;
+mod config;
+mod control;
+mod convert;
+mod counters;
+mod daemon;
+mod error;
+mod input;
+mod ops;
+mod parker;
+mod registry;
+mod sapi_server;
+mod sink;
+
+pub use app_conn::{DEFAULT_EVT_Q_SIZE, MAX_EVT_Q_SIZE};
+pub use app_state::PeerCred;
+pub use config::{
+    DEFAULT_FIFO_SIZE, DEFAULT_MAX_STRIKES, DEFAULT_SEGMENT_SIZE, DEFAULT_SOCKET, NamespaceCfg,
+    StackdConfig,
+};
+pub use counters::{Counters, Stats};
+pub use daemon::{STOP_DRAIN_TIMEOUT, Stackd};
+pub use error::StackdError;
+pub use input::CTRL_BATCH;
+pub use ops::MAX_APP_SEGMENT_SIZE;
+pub use parker::EventFdParker;
+pub use sapi_server::REPLY_TIMEOUT;

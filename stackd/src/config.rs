@@ -1,0 +1,178 @@
+//! What a daemon is started with: workers, the app namespaces and their
+//! sockets, segment and fifo sizes, how workers wait, how much a hostile app
+//! may get wrong before it is detached.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use app_worker::DEFAULT_NAMESPACE;
+
+/// One app namespace and the socket its apps attach on (VPP: `app ns add
+/// id ID secret SECRET` plus the namespace's app socket).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceCfg {
+    /// Namespace id (the default namespace is [`DEFAULT_NAMESPACE`]).
+    pub id: String,
+    /// The secret apps present (ignored for the default namespace, as in
+    /// VPP).
+    pub secret: u64,
+    /// Path of the namespace's `SOCK_SEQPACKET` socket.
+    pub socket: PathBuf,
+}
+
+impl NamespaceCfg {
+    /// Namespace `id` with `secret` on `socket`.
+    pub fn new(id: impl Into<String>, secret: u64, socket: impl Into<PathBuf>) -> Self {
+        NamespaceCfg {
+            id: id.into(),
+            secret,
+            socket: socket.into(),
+        }
+    }
+
+    /// Whether this is the default namespace.
+    pub fn is_default(&self) -> bool {
+        self.id == DEFAULT_NAMESPACE
+    }
+}
+
+impl FromStr for NamespaceCfg {
+    type Err = String;
+
+    /// `id:secret:path` (the path may itself contain `:`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut it = s.splitn(3, ':');
+        let (Some(id), Some(secret), Some(path)) = (it.next(), it.next(), it.next()) else {
+            return Err(format!("namespace {s:?}: expected id:secret:path"));
+        };
+        if id.is_empty() || path.is_empty() {
+            return Err(format!("namespace {s:?}: empty id or path"));
+        }
+        let secret = secret
+            .parse::<u64>()
+            .map_err(|e| format!("namespace {s:?}: secret: {e}"))?;
+        Ok(NamespaceCfg::new(id, secret, path))
+    }
+}
+
+/// Default socket of the default namespace.
+pub const DEFAULT_SOCKET: &str = "/run/ct-stack/stackd.sock";
+
+/// Default size of an app's first segment and of ct's segments.
+pub const DEFAULT_SEGMENT_SIZE: usize = 32 << 20;
+
+/// Default fifo size when an app asks for 0.
+pub const DEFAULT_FIFO_SIZE: u32 = 64 << 10;
+
+/// Bad messages an app may send before it is detached.
+pub const DEFAULT_MAX_STRIKES: u32 = 16;
+
+/// A daemon's configuration.
+#[derive(Debug, Clone)]
+pub struct StackdConfig {
+    /// Worker threads besides main.
+    pub workers: u32,
+    /// Namespaces and their sockets; the default namespace is among them
+    /// (see [`StackdConfig::new`]).
+    pub namespaces: Vec<NamespaceCfg>,
+    /// Size of app segments and ct segments (bytes).
+    pub segment_size: usize,
+    /// Fifo size for apps that ask for 0.
+    pub fifo_size: u32,
+    /// Workers poll instead of sleeping on their eventfd when idle.
+    pub poll: bool,
+    /// Bad queue messages or socket records before an app is detached.
+    pub max_strikes: u32,
+}
+
+impl StackdConfig {
+    /// One worker, the default namespace on `socket`, default sizes,
+    /// workers sleeping when idle.
+    pub fn new(socket: impl Into<PathBuf>) -> Self {
+        StackdConfig {
+            workers: 1,
+            namespaces: vec![NamespaceCfg::new(DEFAULT_NAMESPACE, 0, socket)],
+            segment_size: DEFAULT_SEGMENT_SIZE,
+            fifo_size: DEFAULT_FIFO_SIZE,
+            poll: false,
+            max_strikes: DEFAULT_MAX_STRIKES,
+        }
+    }
+
+    /// Same, with `n` workers.
+    #[must_use]
+    pub fn with_workers(mut self, n: u32) -> Self {
+        self.workers = n;
+        self
+    }
+
+    /// Same, plus namespace `ns`.
+    #[must_use]
+    pub fn with_namespace(mut self, ns: NamespaceCfg) -> Self {
+        self.namespaces.push(ns);
+        self
+    }
+
+    /// Checks what can be checked before starting: at least one namespace,
+    /// unique ids and socket paths, sizes that make sense.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.namespaces.is_empty() {
+            return Err("no namespace to serve".into());
+        }
+        for (i, a) in self.namespaces.iter().enumerate() {
+            for b in &self.namespaces[i + 1..] {
+                if a.id == b.id {
+                    return Err(format!("namespace {:?} given twice", a.id));
+                }
+                if a.socket == b.socket {
+                    return Err(format!("socket {:?} given twice", a.socket));
+                }
+            }
+        }
+        if self.segment_size < (1 << 20) {
+            return Err("segment size below 1 MiB".into());
+        }
+        if self.fifo_size < 4096 || (self.fifo_size as usize) * 2 > self.segment_size {
+            return Err("fifo size below 4 KiB or two fifos do not fit a segment".into());
+        }
+        if self.workers > 64 {
+            return Err("more than 64 workers".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_parses_id_secret_path() {
+        let ns: NamespaceCfg = "blue:42:/tmp/a:b.sock".parse().unwrap();
+        assert_eq!(ns, NamespaceCfg::new("blue", 42, "/tmp/a:b.sock"));
+        assert!("blue:x:/p".parse::<NamespaceCfg>().is_err());
+        assert!("blue:1".parse::<NamespaceCfg>().is_err());
+        assert!(":1:/p".parse::<NamespaceCfg>().is_err());
+        assert!("b:1:".parse::<NamespaceCfg>().is_err());
+    }
+
+    #[test]
+    fn validate_refuses_duplicates_and_bad_sizes() {
+        let ok = StackdConfig::new("/tmp/x.sock");
+        assert!(ok.validate().is_ok());
+        let dup = ok
+            .clone()
+            .with_namespace(NamespaceCfg::new("blue", 1, "/tmp/x.sock"));
+        assert!(dup.validate().is_err());
+        let dup_id =
+            ok.clone()
+                .with_namespace(NamespaceCfg::new(DEFAULT_NAMESPACE, 1, "/tmp/y.sock"));
+        assert!(dup_id.validate().is_err());
+        let mut small = ok.clone();
+        small.fifo_size = 100;
+        assert!(small.validate().is_err());
+        let mut none = ok;
+        none.namespaces.clear();
+        assert!(none.validate().is_err());
+    }
+}

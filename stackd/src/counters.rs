@@ -1,0 +1,154 @@
+//! What a daemon counts: live event counters (atomics bumped by workers and
+//! socket threads) and [`Counters`], a snapshot that adds what the stack
+//! holds (apps, sessions, segments, fifos): what tests check goes back to
+//! zero once every app is gone.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Event counters, shared by every thread of the daemon.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Socket records received.
+    pub records_in: AtomicU64,
+    /// Socket records that failed to decode or made no sense.
+    pub bad_records: AtomicU64,
+    /// Messages read from apps' control queues.
+    pub ctrl_msgs: AtomicU64,
+    /// Control queue messages refused (undecodable, not the app's, wrong
+    /// thread).
+    pub bad_msgs: AtomicU64,
+    /// Control requests the stack answered with an error (stale session,
+    /// refused listen...).
+    pub failed_requests: AtomicU64,
+    /// Messages put on apps' event queues.
+    pub evt_msgs: AtomicU64,
+    /// Deliveries that found an event queue full (retried later).
+    pub congested: AtomicU64,
+    /// Segment fds sent over app sockets.
+    pub segment_fds: AtomicU64,
+    /// Apps detached for too many strikes.
+    pub strike_detaches: AtomicU64,
+    /// Apps detached because their socket closed.
+    pub hangup_detaches: AtomicU64,
+}
+
+impl Stats {
+    /// Adds one to `c`.
+    pub(crate) fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+/// A snapshot of a daemon: what it holds and what it counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Apps attached (daemon view: apps with a socket).
+    pub apps: usize,
+    /// Apps the stack's app layer holds.
+    pub stack_apps: usize,
+    /// App workers with queues.
+    pub app_workers: usize,
+    /// Sessions on all workers (listeners not included).
+    pub sessions: usize,
+    /// Listen sessions.
+    pub listeners: usize,
+    /// Segments: every segment manager's segments plus the apps' message
+    /// queue segments.
+    pub segments: usize,
+    /// Segment managers.
+    pub segment_managers: usize,
+    /// Fifos allocated in all segments.
+    pub fifos: usize,
+    /// ct connections on all workers, half-opens included.
+    pub ct_connections: usize,
+    /// ct segments tracked by ct's accounting.
+    pub ct_segments: usize,
+    /// See [`Stats::records_in`].
+    pub records_in: u64,
+    /// See [`Stats::bad_records`].
+    pub bad_records: u64,
+    /// See [`Stats::ctrl_msgs`].
+    pub ctrl_msgs: u64,
+    /// See [`Stats::bad_msgs`].
+    pub bad_msgs: u64,
+    /// See [`Stats::failed_requests`].
+    pub failed_requests: u64,
+    /// See [`Stats::evt_msgs`].
+    pub evt_msgs: u64,
+    /// See [`Stats::congested`].
+    pub congested: u64,
+    /// See [`Stats::segment_fds`].
+    pub segment_fds: u64,
+    /// See [`Stats::strike_detaches`].
+    pub strike_detaches: u64,
+    /// See [`Stats::hangup_detaches`].
+    pub hangup_detaches: u64,
+}
+
+impl Counters {
+    /// Copies the event counters from `s`.
+    pub(crate) fn with_stats(mut self, s: &Stats) -> Self {
+        self.records_in = Stats::get(&s.records_in);
+        self.bad_records = Stats::get(&s.bad_records);
+        self.ctrl_msgs = Stats::get(&s.ctrl_msgs);
+        self.bad_msgs = Stats::get(&s.bad_msgs);
+        self.failed_requests = Stats::get(&s.failed_requests);
+        self.evt_msgs = Stats::get(&s.evt_msgs);
+        self.congested = Stats::get(&s.congested);
+        self.segment_fds = Stats::get(&s.segment_fds);
+        self.strike_detaches = Stats::get(&s.strike_detaches);
+        self.hangup_detaches = Stats::get(&s.hangup_detaches);
+        self
+    }
+
+    /// Nothing held: no app, app worker, session, listener, segment,
+    /// segment manager, fifo or ct connection left.
+    pub fn is_empty(&self) -> bool {
+        self.apps == 0
+            && self.stack_apps == 0
+            && self.app_workers == 0
+            && self.sessions == 0
+            && self.listeners == 0
+            && self.segments == 0
+            && self.segment_managers == 0
+            && self.fifos == 0
+            && self.ct_connections == 0
+            && self.ct_segments == 0
+    }
+}
+
+impl std::fmt::Display for Counters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "apps {} (stack {}) app-workers {} sessions {} listeners {} segments {} \
+             segment-managers {} fifos {} ct-connections {} ct-segments {} | records {} \
+             (bad {}) ctrl {} (bad {}, failed {}) evt {} congested {} segment-fds {} \
+             detached: strikes {} hangups {}",
+            self.apps,
+            self.stack_apps,
+            self.app_workers,
+            self.sessions,
+            self.listeners,
+            self.segments,
+            self.segment_managers,
+            self.fifos,
+            self.ct_connections,
+            self.ct_segments,
+            self.records_in,
+            self.bad_records,
+            self.ctrl_msgs,
+            self.bad_msgs,
+            self.failed_requests,
+            self.evt_msgs,
+            self.congested,
+            self.segment_fds,
+            self.strike_detaches,
+            self.hangup_detaches,
+        )
+    }
+}

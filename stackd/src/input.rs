@@ -1,0 +1,303 @@
+//! [`CtrlInput`]: the workers' input that reads apps' control queues (VPP's
+//! session queue node polling app message queues). Worker `t` drains
+//! `ctrl_q[t]` of every app worker and runs each request here, on the
+//! thread that owns what it touches: IO events and session requests for
+//! `t`'s sessions, listen/unlisten/connect on thread 0.
+//!
+//! Every message is untrusted. One that does not decode, names a session
+//! of another app or of another thread, or arrives on the wrong queue is a
+//! strike; past the limit the app is detached by the control thread (a
+//! worker cannot run a detach: it waits on every worker, itself included).
+//! A stale session (closed meanwhile) is no fault: it is only counted.
+
+use std::sync::Arc;
+
+use app_interface::wire::{AppMsg, CTRL_MSG_SIZE, SessionRef};
+use app_worker::Apps;
+use session::{IoEvent, SessionError, SessionHandle, Worker, WorkerInput};
+
+use crate::app_conn::{AppWorkerConn, ListenerEntry};
+use crate::control::Strikes;
+use crate::convert::{session_endpoint, session_handle};
+use crate::counters::Stats;
+use crate::registry::Registry;
+
+/// Messages taken from one control queue per poll, so one busy app does not
+/// hold a worker from the rest.
+pub const CTRL_BATCH: usize = 64;
+
+/// Why a request was refused.
+enum Fault {
+    /// The app's fault: a strike.
+    Strike(&'static str),
+    /// The stack's answer was an error (stale handle, refused listen...).
+    Failed(SessionError),
+}
+
+impl From<SessionError> for Fault {
+    fn from(e: SessionError) -> Self {
+        match e {
+            // Naming another app's session is the app's fault.
+            SessionError::Owner => Fault::Strike("session of another app"),
+            e => Fault::Failed(e),
+        }
+    }
+}
+
+/// A worker's copy of the registry's list, in its local state.
+#[derive(Default)]
+struct InputCache {
+    generation: u64,
+    conns: Vec<Arc<AppWorkerConn>>,
+}
+
+/// The control-queue input, one for all workers.
+pub(crate) struct CtrlInput {
+    registry: Arc<Registry>,
+    apps: Arc<Apps>,
+    stats: Arc<Stats>,
+    strikes: Strikes,
+}
+
+impl CtrlInput {
+    pub(crate) fn new(
+        registry: Arc<Registry>,
+        apps: Arc<Apps>,
+        stats: Arc<Stats>,
+        strikes: Strikes,
+    ) -> Self {
+        CtrlInput {
+            registry,
+            apps,
+            stats,
+            strikes,
+        }
+    }
+
+    /// Takes the worker's list out of its local state, fresh.
+    fn take_list(&self, wrk: &mut Worker) -> InputCache {
+        let cache = std::mem::take(wrk.local_state_mut::<InputCache>());
+        if cache.generation == self.registry.generation() {
+            return cache;
+        }
+        let (generation, conns) = self.registry.snapshot();
+        InputCache { generation, conns }
+    }
+
+    fn strike(&self, conn: &AppWorkerConn, what: &'static str) {
+        Stats::bump(&self.stats.bad_msgs);
+        self.strikes.strike(&conn.app, &what);
+    }
+
+    /// Runs one message of `conn` on `wrk`.
+    fn handle(&self, wrk: &mut Worker, conn: &AppWorkerConn, bytes: &[u8]) {
+        Stats::bump(&self.stats.ctrl_msgs);
+        let msg = match AppMsg::decode(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(app_wrk = %conn.handle, error = %e, "bad control message");
+                return self.strike(conn, "undecodable message");
+            }
+        };
+        let r = match msg {
+            AppMsg::Listen { opaque, ep } => self.on_main(wrk, |me, wrk| {
+                me.listen(wrk, conn, opaque, session_endpoint(&ep));
+                Ok(())
+            }),
+            AppMsg::Unlisten { opaque, listener } => self.on_main(wrk, |me, wrk| {
+                me.unlisten(wrk, conn, opaque, session_handle(listener));
+                Ok(())
+            }),
+            AppMsg::Connect { opaque, ep } => self.on_main(wrk, |me, wrk| {
+                me.connect(wrk, conn, opaque, session_endpoint(&ep));
+                Ok(())
+            }),
+            AppMsg::Disconnect(s) => self
+                .local(wrk, s)
+                .and_then(|h| Ok(self.apps.disconnect_session(wrk, conn.handle, h)?)),
+            AppMsg::Reset(s) => self
+                .local(wrk, s)
+                .and_then(|h| Ok(self.apps.reset_session(wrk, conn.handle, h)?)),
+            AppMsg::AcceptReply { session, error } => self.local(wrk, session).and_then(|h| {
+                let result = match error {
+                    0 => Ok(()),
+                    e => Err(SessionError::from_code(e).unwrap_or(SessionError::Refused)),
+                };
+                Ok(self.apps.accept_reply(wrk, conn.handle, h, result)?)
+            }),
+            AppMsg::IoTx(s) => self.io(wrk, conn, s, IoEvent::Tx),
+            AppMsg::IoRxDequeue(s) => self.io(wrk, conn, s, IoEvent::RxDequeue),
+        };
+        match r {
+            Ok(()) => {}
+            Err(Fault::Strike(what)) => self.strike(conn, what),
+            Err(Fault::Failed(e)) => {
+                tracing::trace!(app_wrk = %conn.handle, ?msg, error = %e, "control request failed");
+                Stats::bump(&self.stats.failed_requests);
+            }
+        }
+    }
+
+    /// Listen, unlisten and connect go on `ctrl_q[0]`.
+    fn on_main(
+        &self,
+        wrk: &mut Worker,
+        f: impl FnOnce(&Self, &mut Worker) -> Result<(), Fault>,
+    ) -> Result<(), Fault> {
+        if wrk.thread_index() != 0 {
+            return Err(Fault::Strike("listen/connect off ctrl_q[0]"));
+        }
+        f(self, wrk)
+    }
+
+    /// The session `s` names, which must be on this worker's thread (its
+    /// own queue pair carries its requests).
+    fn local(&self, wrk: &Worker, s: SessionRef) -> Result<SessionHandle, Fault> {
+        let h = session_handle(s);
+        if h.thread_index() != wrk.thread_index() {
+            return Err(Fault::Strike("session of another thread"));
+        }
+        Ok(h)
+    }
+
+    /// An IO event for one of the app's sessions of this thread.
+    fn io(
+        &self,
+        wrk: &mut Worker,
+        conn: &AppWorkerConn,
+        s: SessionRef,
+        ev: IoEvent,
+    ) -> Result<(), Fault> {
+        let h = self.local(wrk, s)?;
+        let owner = wrk.session_get(h).map_err(Fault::Failed)?.app_wrk_index;
+        if owner != conn.handle.index() {
+            let same_app = self
+                .apps
+                .app_worker_get_if_valid(owner)
+                .zip(conn.app.app())
+                .is_some_and(|(w, a)| w.app_index() == a.index());
+            if !same_app {
+                return Err(Fault::Strike("io event for a session of another app"));
+            }
+        }
+        wrk.io_event(h, ev).map_err(Fault::Failed)
+    }
+
+    fn listen(
+        &self,
+        wrk: &mut Worker,
+        conn: &AppWorkerConn,
+        opaque: u32,
+        sep: Result<session::SessionEndpoint, SessionError>,
+    ) {
+        let idx = conn.handle.index();
+        let r = sep.and_then(|sep| {
+            let alh = self.apps.listen(wrk, conn.handle, sep)?;
+            let al = self.apps.app_listener(alh)?;
+            let ls = al
+                .local_session()
+                .or(al.global_session())
+                .ok_or(SessionError::NoListen)?;
+            conn.add_listener(ls, ListenerEntry { alh, endpoint: sep });
+            Ok(ls)
+        });
+        match r {
+            Ok(ls) => wrk.app_worker_listened_notify(idx, ls, opaque, None),
+            Err(e) => {
+                Stats::bump(&self.stats.failed_requests);
+                wrk.app_worker_listened_notify(idx, SessionHandle::new(0, 0, 0), opaque, Some(e));
+            }
+        }
+    }
+
+    fn unlisten(&self, wrk: &mut Worker, conn: &AppWorkerConn, opaque: u32, ls: SessionHandle) {
+        let r = conn
+            .listener(ls)
+            .ok_or(SessionError::NoListen)
+            .and_then(|l| self.apps.unlisten(wrk, conn.handle, l.alh));
+        if r.is_ok() {
+            conn.remove_listener(ls);
+        } else {
+            Stats::bump(&self.stats.failed_requests);
+        }
+        wrk.app_worker_unlisten_reply(conn.handle.index(), ls, opaque, r.err());
+    }
+
+    fn connect(
+        &self,
+        wrk: &mut Worker,
+        conn: &AppWorkerConn,
+        opaque: u32,
+        sep: Result<session::SessionEndpoint, SessionError>,
+    ) {
+        let r = sep.and_then(|sep| self.apps.connect_from_worker(wrk, conn.handle, sep, opaque));
+        if let Err(e) = r {
+            Stats::bump(&self.stats.failed_requests);
+            let _ = wrk.app_worker_connect_notify(conn.handle.index(), None, Some(e), opaque);
+        }
+    }
+}
+
+impl WorkerInput for CtrlInput {
+    fn poll(&self, wrk: &mut Worker) -> bool {
+        let t = wrk.thread_index();
+        let cache = self.take_list(wrk);
+        let mut buf = [0u8; CTRL_MSG_SIZE];
+        let mut work = false;
+        for conn in &cache.conns {
+            if conn.app.is_detaching() {
+                continue;
+            }
+            let Some(q) = conn.ctrl_q(t) else { continue };
+            for _ in 0..CTRL_BATCH {
+                // The lock is released before the request runs: nothing
+                // else on this thread takes it, but a request may be long.
+                let r = q.lock().try_recv(&mut buf);
+                match r {
+                    Ok(Some(n)) => {
+                        work = true;
+                        self.handle(wrk, conn, &buf[..n]);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::debug!(app_wrk = %conn.handle, thread = t, error = %e, "control queue");
+                        self.strike(conn, "control queue unusable");
+                        break;
+                    }
+                }
+                if conn.app.is_detaching() {
+                    break;
+                }
+            }
+        }
+        *wrk.local_state_mut::<InputCache>() = cache;
+        work
+    }
+
+    fn prepare_sleep(&self, wrk: &Worker) -> bool {
+        let Some(cache) = wrk.local_state::<InputCache>() else {
+            return self.registry.len() == 0;
+        };
+        if cache.generation != self.registry.generation() {
+            // Poll once more with the new list first.
+            return false;
+        }
+        let t = wrk.thread_index();
+        cache
+            .conns
+            .iter()
+            .filter(|c| !c.app.is_detaching())
+            .filter_map(|c| c.ctrl_q(t))
+            .all(|q| matches!(q.lock().prepare_sleep(), Ok(true)))
+    }
+
+    fn woke(&self, wrk: &Worker) {
+        let Some(cache) = wrk.local_state::<InputCache>() else {
+            return;
+        };
+        let t = wrk.thread_index();
+        for q in cache.conns.iter().filter_map(|c| c.ctrl_q(t)) {
+            q.lock().woke();
+        }
+    }
+}

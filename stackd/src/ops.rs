@@ -1,0 +1,280 @@
+//! The app operations a socket record asks for (attach, add worker, delete
+//! worker, detach), run on the caller's thread (a connection thread or the
+//! control thread, never a worker): each builds or drops the app worker's
+//! queues around the stack's own call, so a failure leaves nothing behind.
+
+use std::sync::Arc;
+
+use app_interface::wire::AttachReq;
+use app_worker::{AppHandle, AppKind, AttachOptions, Scope, StackHandle};
+use fifo_segment::MsgQueueConfig;
+use fifo_segment::eventfd::EventFd;
+use hashbrown::HashMap;
+use parking_lot::Mutex;
+use session::SessionError;
+
+use crate::app_conn::{AppWorkerConn, Queues, queue_config};
+use crate::app_state::AppState;
+use crate::control::Strikes;
+use crate::counters::Stats;
+use crate::error::StackdError;
+use crate::registry::Registry;
+use crate::sink::StackdSink;
+
+/// Largest segment an app may ask for.
+pub const MAX_APP_SEGMENT_SIZE: u64 = 4 << 30;
+
+/// Why an app is detached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DetachReason {
+    /// It asked (`DetachReq`).
+    Request,
+    /// Its socket closed.
+    Hangup,
+    /// Too many bad messages.
+    Strikes,
+    /// The daemon stops.
+    Stop,
+}
+
+/// What the daemon keeps per attached app besides its [`AppState`].
+struct AppEntry {
+    sink: Arc<StackdSink>,
+    queues: MsgQueueConfig,
+    name: String,
+}
+
+/// The app operations and what they need.
+pub(crate) struct AppOps {
+    pub(crate) stack: StackHandle,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) wrk_evtfds: Arc<[EventFd]>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) strikes: Strikes,
+    segment_size: usize,
+    fifo_size: u32,
+    max_strikes: u32,
+    apps: Mutex<HashMap<AppHandle, AppEntry>>,
+}
+
+impl AppOps {
+    pub(crate) fn new(
+        stack: StackHandle,
+        wrk_evtfds: Arc<[EventFd]>,
+        stats: Arc<Stats>,
+        strikes: Strikes,
+        cfg: &crate::StackdConfig,
+    ) -> Self {
+        AppOps {
+            stack,
+            registry: Arc::new(Registry::default()),
+            wrk_evtfds,
+            stats,
+            strikes,
+            segment_size: cfg.segment_size,
+            fifo_size: cfg.fifo_size,
+            max_strikes: cfg.max_strikes,
+            apps: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn n_threads(&self) -> u32 {
+        self.stack.main().n_threads()
+    }
+
+    /// Wakes every worker: a new app worker's control queues are in their
+    /// next poll's list, and a sleeping worker would not see messages on
+    /// them until its park times out.
+    fn wake_workers(&self) {
+        for e in self.wrk_evtfds.iter() {
+            let _ = e.signal();
+        }
+    }
+
+    /// The attach options for `req`, with the daemon's defaults for what it
+    /// leaves at 0. Scope 0 is local: ct is the only transport here.
+    fn attach_options(
+        &self,
+        req: &AttachReq,
+        namespace: &str,
+        sink: Arc<StackdSink>,
+    ) -> Result<AttachOptions, SessionError> {
+        let scope = match req.scope {
+            0 => Scope::LOCAL,
+            s => Scope::from_bits(s).ok_or(SessionError::Invalid)?,
+        };
+        let ns = if req.namespace_id.is_empty() {
+            namespace
+        } else if req.namespace_id == namespace {
+            &req.namespace_id
+        } else {
+            // A namespace is served on its own socket only.
+            return Err(SessionError::InvalidNs);
+        };
+        let or = |v: u64, d: usize| if v == 0 { d as u64 } else { v };
+        let segment_size = or(req.segment_size, self.segment_size);
+        let add_segment_size = or(req.add_segment_size, segment_size as usize);
+        if segment_size > MAX_APP_SEGMENT_SIZE || add_segment_size > MAX_APP_SEGMENT_SIZE {
+            return Err(SessionError::Invalid);
+        }
+        let fifo = |v: u32| if v == 0 { self.fifo_size } else { v };
+        let (rx, tx) = (fifo(req.rx_fifo_size), fifo(req.tx_fifo_size));
+        if u64::from(rx) + u64::from(tx) > segment_size {
+            return Err(SessionError::Invalid);
+        }
+        let mut o = AttachOptions::new(req.name.clone(), AppKind::Sink(sink))
+            .with_scope(scope)
+            .with_namespace(ns, req.namespace_secret)
+            .with_fifo_sizes(rx, tx);
+        o.segment_size = segment_size as usize;
+        o.add_segment_size = Some(add_segment_size as usize);
+        Ok(o)
+    }
+
+    /// Attaches the app at the other end of `st`'s socket with its first
+    /// worker (VPP `session_mq_attach_handler` over the app socket).
+    pub(crate) fn attach(
+        &self,
+        st: &Arc<AppState>,
+        req: &AttachReq,
+    ) -> Result<Arc<AppWorkerConn>, StackdError> {
+        if st.app().is_some() || st.is_detaching() {
+            return Err(SessionError::Invalid.into());
+        }
+        let sink = Arc::new(StackdSink::new(
+            self.stack.apps().segment_managers().clone(),
+            self.stats.clone(),
+            self.strikes.clone(),
+        ));
+        let opts = self.attach_options(req, &st.namespace, sink.clone())?;
+        let qcfg = queue_config(req.evt_q_size);
+        let q = Queues::new(&format!("ct-mq-{}", req.name), self.n_threads(), &qcfg)?;
+        let reply = self.stack.attach(opts)?;
+        if !st.set_app(reply.app) {
+            // Checked above; only a concurrent attach on one socket gets
+            // here, and one socket has one reader.
+            let _ = self.stack.clone().detach(reply.app);
+            return Err(SessionError::Invalid.into());
+        }
+        let conn = Arc::new(AppWorkerConn::new(st.clone(), reply.app_wrk, 0, q));
+        self.apps.lock().insert(
+            reply.app,
+            AppEntry {
+                sink: sink.clone(),
+                queues: qcfg,
+                name: req.name.clone(),
+            },
+        );
+        sink.add_worker(conn.clone());
+        self.registry.add(conn.clone());
+        self.wake_workers();
+        tracing::info!(app = %reply.app, name = %req.name, pid = st.cred.pid, uid = st.cred.uid, ns = %st.namespace, "app attached");
+        Ok(conn)
+    }
+
+    /// Adds a worker to `st`'s app.
+    pub(crate) fn add_worker(&self, st: &Arc<AppState>) -> Result<Arc<AppWorkerConn>, StackdError> {
+        let app = st.app().ok_or(SessionError::NoApp)?;
+        if st.is_detaching() {
+            return Err(SessionError::NoApp.into());
+        }
+        let (sink, qcfg, name) = {
+            let apps = self.apps.lock();
+            let e = apps.get(&app).ok_or(SessionError::NoApp)?;
+            (e.sink.clone(), e.queues.clone(), e.name.clone())
+        };
+        let q = Queues::new(&format!("ct-mq-{name}"), self.n_threads(), &qcfg)?;
+        let reply = self.stack.apps().add_worker(app)?;
+        let map_index = self
+            .stack
+            .apps()
+            .app_worker(reply.app_wrk)
+            .map(|w| w.wrk_map_index())?;
+        let conn = Arc::new(AppWorkerConn::new(st.clone(), reply.app_wrk, map_index, q));
+        sink.add_worker(conn.clone());
+        self.registry.add(conn.clone());
+        self.wake_workers();
+        tracing::debug!(app = %app, app_wrk = %reply.app_wrk, map_index, "app worker added");
+        Ok(conn)
+    }
+
+    /// Deletes worker `wrk_map_index` of `st`'s app (VPP
+    /// `vnet_app_worker_add_del` with `is_add = 0`): its listens end, its
+    /// sessions close, its queues go. The first worker goes only with the
+    /// app (detach).
+    pub(crate) fn del_worker(
+        &self,
+        st: &Arc<AppState>,
+        wrk_map_index: u32,
+    ) -> Result<(), StackdError> {
+        let app = st.app().ok_or(SessionError::NoApp)?;
+        if st.is_detaching() {
+            return Err(SessionError::NoApp.into());
+        }
+        if wrk_map_index == 0 {
+            return Err(SessionError::Invalid.into());
+        }
+        let sink = self
+            .apps
+            .lock()
+            .get(&app)
+            .map(|e| e.sink.clone())
+            .ok_or(SessionError::NoApp)?;
+        let conn = sink
+            .worker_by_map_index(wrk_map_index)
+            .ok_or(SessionError::InvalidAppWrk)?;
+        let h = conn.handle;
+        let mut stack = self.stack.clone();
+        for l in conn.take_listeners() {
+            if let Err(e) = stack.unlisten(h, l.alh) {
+                tracing::debug!(app_wrk = %h, error = %e, "del worker: unlisten");
+            }
+        }
+        let apps = stack.apps().clone();
+        apps.worker_del_invalidate(h)?;
+        sink.remove_worker(h);
+        self.registry.remove_worker(h);
+        for t in 0..self.n_threads() {
+            let a = apps.clone();
+            stack
+                .main()
+                .call_blocking(t, move |w| a.detach_on_thread(w, &[h.index()]))?;
+        }
+        apps.worker_del_finish(h)?;
+        tracing::debug!(app = %app, app_wrk = %h, "app worker deleted");
+        Ok(())
+    }
+
+    /// Detaches `st`'s app, once, whoever asks first.
+    pub(crate) fn detach(&self, st: &Arc<AppState>, why: DetachReason) -> Result<(), SessionError> {
+        if !st.claim_detach() {
+            return Ok(());
+        }
+        let Some(app) = st.app() else {
+            return Ok(());
+        };
+        let r = self.stack.clone().detach(app);
+        self.registry.remove_app(app);
+        if let Some(e) = self.apps.lock().remove(&app) {
+            e.sink.clear();
+        }
+        if why == DetachReason::Hangup {
+            Stats::bump(&self.stats.hangup_detaches);
+        }
+        match &r {
+            Ok(()) => tracing::info!(app = %app, ?why, "app detached"),
+            Err(e) => tracing::warn!(app = %app, ?why, error = %e, "app detach"),
+        }
+        r
+    }
+
+    /// Apps attached.
+    pub(crate) fn n_apps(&self) -> usize {
+        self.apps.lock().len()
+    }
+
+    /// The strike limit.
+    pub(crate) fn max_strikes(&self) -> u32 {
+        self.max_strikes
+    }
+}

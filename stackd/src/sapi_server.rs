@@ -1,0 +1,245 @@
+//! The app socket API server (VPP's `use-app-socket-api`): one
+//! `SOCK_SEQPACKET` listener per app namespace, one thread per connection.
+//! A connection is one app: its peer is identified with `SO_PEERCRED`, its
+//! records (attach, add/del worker, detach) are answered with replies (fds
+//! with `SCM_RIGHTS`), and its hangup detaches it.
+//!
+//! Threads sleep in `poll` on their socket and the daemon's stop eventfd
+//! (signalled once, never drained), so a stop reaches every one of them
+//! without timeouts.
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use app_interface::sapi::{SapiError, SapiListener, SapiSocket};
+use app_interface::wire::{SapiMsg, WorkerReply};
+use fifo_segment::eventfd::EventFd;
+use rustix::event::{PollFd, PollFlags, Timespec};
+
+use crate::app_conn::AppWorkerConn;
+use crate::app_state::{AppState, PeerCred};
+use crate::config::NamespaceCfg;
+use crate::counters::Stats;
+use crate::error::StackdError;
+use crate::ops::{AppOps, DetachReason};
+
+/// How long a reply may wait for room in the app's socket before the app
+/// counts as gone.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What every server thread shares.
+pub(crate) struct ServerCtx {
+    pub(crate) ops: Arc<AppOps>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) stop: Arc<EventFd>,
+}
+
+/// What `poll` saw.
+enum Ready {
+    Socket,
+    Stop,
+}
+
+/// Waits until `fd` is ready for `events` or the daemon stops (`timeout`:
+/// `None` forever; `Ok(None)` when it passed).
+fn wait(
+    fd: BorrowedFd<'_>,
+    events: PollFlags,
+    stop: &EventFd,
+    timeout: Option<Duration>,
+) -> std::io::Result<Option<Ready>> {
+    let ts = timeout.and_then(|d| Timespec::try_from(d).ok());
+    let mut fds = [PollFd::new(&fd, events), PollFd::new(stop, PollFlags::IN)];
+    match rustix::event::poll(&mut fds, ts.as_ref()) {
+        Ok(0) => Ok(None),
+        Ok(_) if !fds[1].revents().is_empty() => Ok(Some(Ready::Stop)),
+        Ok(_) => Ok(Some(Ready::Socket)),
+        Err(rustix::io::Errno::INTR) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Binds namespace `ns`'s socket (making its directory; a socket file a
+/// dead daemon left is replaced) and starts its accept thread.
+pub(crate) fn spawn(ns: NamespaceCfg, ctx: Arc<ServerCtx>) -> Result<JoinHandle<()>, StackdError> {
+    if let Some(dir) = ns.socket.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let listener = SapiListener::bind(&ns.socket)?;
+    listener.set_nonblocking(true)?;
+    let name = format!("stackd-sapi-{}", ns.id);
+    Ok(std::thread::Builder::new()
+        .name(name)
+        .spawn(move || accept_loop(listener, ns, ctx))?)
+}
+
+fn accept_loop(listener: SapiListener, ns: NamespaceCfg, ctx: Arc<ServerCtx>) {
+    let mut conns: Vec<JoinHandle<()>> = Vec::new();
+    loop {
+        match wait(listener.as_fd(), PollFlags::IN, &ctx.stop, None) {
+            Ok(Some(Ready::Stop)) => break,
+            Ok(Some(Ready::Socket)) => {}
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::error!(ns = %ns.id, error = %e, "app socket poll");
+                break;
+            }
+        }
+        let sock = match listener.accept() {
+            Ok(s) => s,
+            Err(e) if e.is_would_block() => continue,
+            Err(e) => {
+                tracing::warn!(ns = %ns.id, error = %e, "app socket accept");
+                // A persistent failure (fd limit) must not spin.
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        conns.retain(|h| !h.is_finished());
+        let (ctx2, ns_id) = (ctx.clone(), ns.id.clone());
+        match std::thread::Builder::new()
+            .name(format!("stackd-app-{}", ns.id))
+            .spawn(move || serve(sock, ns_id, ctx2))
+        {
+            Ok(h) => conns.push(h),
+            Err(e) => tracing::error!(ns = %ns.id, error = %e, "app connection thread"),
+        }
+    }
+    // The listener's drop removes the socket file.
+    for h in conns {
+        let _ = h.join();
+    }
+}
+
+/// Serves one app until it hangs up, is detached, or the daemon stops.
+fn serve(sock: SapiSocket, namespace: String, ctx: Arc<ServerCtx>) {
+    let cred = match sock.peer_cred() {
+        Ok((pid, uid, gid)) => PeerCred { pid, uid, gid },
+        Err(e) => {
+            tracing::warn!(error = %e, "peer credentials");
+            return;
+        }
+    };
+    if let Err(e) = sock.set_nonblocking(true) {
+        tracing::warn!(error = %e, "app socket nonblocking");
+        return;
+    }
+    let st = Arc::new(AppState::new(sock, cred, namespace));
+    tracing::debug!(pid = cred.pid, uid = cred.uid, ns = %st.namespace, "app connected");
+    let why = loop {
+        match wait(st.socket.as_fd(), PollFlags::IN, &ctx.stop, None) {
+            Ok(Some(Ready::Stop)) => break DetachReason::Stop,
+            Ok(Some(Ready::Socket)) | Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "app socket poll");
+                break DetachReason::Hangup;
+            }
+        }
+        match st.socket.recv() {
+            // Requests carry no fds (`recv` refuses, and closes, any).
+            Ok((msg, _no_fds)) => {
+                Stats::bump(&ctx.stats.records_in);
+                if let Err(e) = handle(&ctx, &st, msg) {
+                    tracing::debug!(pid = cred.pid, error = %e, "reply not sent");
+                    break DetachReason::Hangup;
+                }
+            }
+            Err(e) if e.is_would_block() => {}
+            Err(SapiError::Closed) => break DetachReason::Hangup,
+            Err(e) => bad_record(&ctx, &st, &e),
+        }
+        if st.strikes() >= ctx.ops.max_strikes() {
+            break DetachReason::Strikes;
+        }
+    };
+    let _ = ctx.ops.detach(&st, why);
+    tracing::debug!(pid = cred.pid, ?why, "app connection closed");
+}
+
+fn bad_record(ctx: &ServerCtx, st: &Arc<AppState>, what: &dyn std::fmt::Display) {
+    Stats::bump(&ctx.stats.bad_records);
+    ctx.ops.strikes.strike(st, what);
+}
+
+/// Answers one record.
+fn handle(ctx: &ServerCtx, st: &Arc<AppState>, msg: SapiMsg) -> Result<(), SapiError> {
+    match msg {
+        SapiMsg::AttachReq(req) => {
+            let r = ctx.ops.attach(st, &req);
+            let sent = reply_worker(ctx, st, r.as_ref(), SapiMsg::AttachReply);
+            if sent.is_err() && r.is_ok() {
+                // The app never learnt of its queues: nobody to serve.
+                let _ = ctx.ops.detach(st, DetachReason::Hangup);
+            }
+            sent
+        }
+        SapiMsg::AddWorkerReq => {
+            let r = ctx.ops.add_worker(st);
+            reply_worker(ctx, st, r.as_ref(), SapiMsg::AddWorkerReply)
+        }
+        SapiMsg::DelWorkerReq { wrk_index } => {
+            let error = ctx
+                .ops
+                .del_worker(st, wrk_index)
+                .map_or_else(|e| e.code(), |()| 0);
+            send(ctx, st, &SapiMsg::DelWorkerReply { error }, &[])
+        }
+        SapiMsg::DetachReq => {
+            let error = ctx
+                .ops
+                .detach(st, DetachReason::Request)
+                .map_or_else(|e| e.code(), |()| 0);
+            send(ctx, st, &SapiMsg::DetachReply { error }, &[])
+        }
+        other => {
+            // Stack-to-app records coming from an app.
+            bad_record(ctx, st, &format_args!("unexpected record {other:?}"));
+            Ok(())
+        }
+    }
+}
+
+fn reply_worker(
+    ctx: &ServerCtx,
+    st: &AppState,
+    r: Result<&Arc<AppWorkerConn>, &StackdError>,
+    wrap: fn(WorkerReply) -> SapiMsg,
+) -> Result<(), SapiError> {
+    match r {
+        Ok(conn) => match conn.reply_fds(&ctx.ops.wrk_evtfds) {
+            Ok(fds) => send(ctx, st, &wrap(conn.reply()), &fds),
+            Err(e) => send(ctx, st, &wrap(WorkerReply::failed(e.code())), &[]),
+        },
+        Err(e) => {
+            tracing::debug!(pid = st.cred.pid, error = %e, "app request refused");
+            send(ctx, st, &wrap(WorkerReply::failed(e.code())), &[])
+        }
+    }
+}
+
+/// Sends a reply, waiting (bounded) for room in the socket.
+fn send(
+    ctx: &ServerCtx,
+    st: &AppState,
+    msg: &SapiMsg,
+    fds: &[BorrowedFd<'_>],
+) -> Result<(), SapiError> {
+    loop {
+        match st.socket.send(msg, fds) {
+            Err(e) if e.is_would_block() => {
+                match wait(
+                    st.socket.as_fd(),
+                    PollFlags::OUT,
+                    &ctx.stop,
+                    Some(REPLY_TIMEOUT),
+                ) {
+                    Ok(Some(Ready::Socket)) => continue,
+                    _ => return Err(SapiError::Closed),
+                }
+            }
+            r => return r,
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! [`StackdSink`]: the [`AppSink`] of an app in another process. Called on
+//! the session's worker with each message for one of the app's workers, it
+//! encodes the message as a [`StackMsg`] onto that worker's `evt_q[thread]`
+//! and signals the app's eventfd when the app said it sleeps. A new
+//! segment's fd goes over the app socket first, so the app never reads an
+//! `AddSegment` for a segment it cannot map. A full queue (or socket) hands
+//! the message back: the session layer keeps it and retries.
+
+use std::sync::Arc;
+
+use app_interface::sapi::SapiError;
+use app_interface::wire::{CTRL_MSG_SIZE, SessionRef, StackMsg, WireEndpoint};
+use app_worker::{AppMessage, AppSink, AppWorkerHandle, SessionFifos};
+use fifo_segment::MsgQueueError;
+use parking_lot::RwLock;
+use segment_manager::SegmentManagers;
+use session::{SessionCleanupNtf, SessionError, Worker};
+
+use crate::app_conn::AppWorkerConn;
+use crate::control::Strikes;
+use crate::convert::{
+    connection_ends, error_code, fifo_ref, segment_ref, session_ref, wire_endpoint,
+};
+use crate::counters::Stats;
+
+/// The sink of one app: its workers' queues.
+pub(crate) struct StackdSink {
+    workers: RwLock<Vec<Arc<AppWorkerConn>>>,
+    sms: Arc<SegmentManagers>,
+    stats: Arc<Stats>,
+    strikes: Strikes,
+}
+
+impl std::fmt::Debug for StackdSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StackdSink")
+            .field("workers", &self.workers.read().len())
+            .finish()
+    }
+}
+
+/// What to do with a message after converting it.
+enum Out {
+    Send(StackMsg),
+    /// Nothing to tell the app (e.g. a segment deleted before its add went
+    /// out).
+    Skip,
+}
+
+impl StackdSink {
+    pub(crate) fn new(sms: Arc<SegmentManagers>, stats: Arc<Stats>, strikes: Strikes) -> Self {
+        StackdSink {
+            workers: RwLock::new(Vec::new()),
+            sms,
+            stats,
+            strikes,
+        }
+    }
+
+    /// Starts delivering to `w`.
+    pub(crate) fn add_worker(&self, w: Arc<AppWorkerConn>) {
+        self.workers.write().push(w);
+    }
+
+    /// Stops delivering to `h`.
+    pub(crate) fn remove_worker(&self, h: AppWorkerHandle) {
+        self.workers.write().retain(|w| w.handle != h);
+    }
+
+    /// Drops every worker (detach).
+    pub(crate) fn clear(&self) {
+        self.workers.write().clear();
+    }
+
+    /// The worker the app numbers `map_index`.
+    pub(crate) fn worker_by_map_index(&self, map_index: u32) -> Option<Arc<AppWorkerConn>> {
+        self.workers
+            .read()
+            .iter()
+            .find(|w| w.wrk_map_index == map_index)
+            .cloned()
+    }
+
+    fn worker(&self, h: AppWorkerHandle) -> Option<Arc<AppWorkerConn>> {
+        self.workers.read().iter().find(|w| w.handle == h).cloned()
+    }
+
+    /// The session's message fields: its fifos and both ends.
+    fn session_fields(
+        &self,
+        wrk: &Worker,
+        f: &SessionFifos,
+    ) -> Result<
+        (
+            SessionRef,
+            [app_interface::wire::FifoRef; 2],
+            [WireEndpoint; 2],
+        ),
+        SessionError,
+    > {
+        let rx = fifo_ref(&self.sms, &f.rx_fifo)?;
+        let tx = fifo_ref(&self.sms, &f.tx_fifo)?;
+        let (lcl, rmt) = wrk
+            .session_get_transport(f.session)
+            .map(|tc| connection_ends(&tc))
+            .unwrap_or_default();
+        Ok((session_ref(f.session), [rx, tx], [lcl, rmt]))
+    }
+
+    /// The wire message for `msg`; sends a new segment's fd first.
+    fn convert(
+        &self,
+        wrk: &Worker,
+        conn: &AppWorkerConn,
+        msg: &AppMessage,
+    ) -> Result<Out, Congestion> {
+        Ok(Out::Send(match msg {
+            AppMessage::Accepted { fifos, listener } => {
+                let Ok((session, [rx, tx], [lcl, rmt])) = self.session_fields(wrk, fifos) else {
+                    // The session went before the app heard of it; its
+                    // cleanup still comes.
+                    return Ok(Out::Skip);
+                };
+                StackMsg::Accepted {
+                    listener: listener.map(session_ref).unwrap_or_default(),
+                    session,
+                    rx,
+                    tx,
+                    rmt,
+                    lcl,
+                }
+            }
+            AppMessage::Connected { opaque, result } => {
+                match result.as_ref().map(|f| self.session_fields(wrk, f)) {
+                    Ok(Ok((session, [rx, tx], [lcl, rmt]))) => StackMsg::Connected {
+                        opaque: *opaque,
+                        error: 0,
+                        session,
+                        rx,
+                        tx,
+                        lcl,
+                        rmt,
+                    },
+                    Ok(Err(e)) | Err(&e) => StackMsg::connect_failed(*opaque, e.code()),
+                }
+            }
+            AppMessage::Disconnected(h) => StackMsg::Disconnected(session_ref(*h)),
+            AppMessage::Reset(h) => StackMsg::Reset(session_ref(*h)),
+            AppMessage::TransportClosed(h) => StackMsg::TransportClosed(session_ref(*h)),
+            AppMessage::Cleanup { session, ntf } => StackMsg::Cleanup {
+                session: session_ref(*session),
+                ntf: match ntf {
+                    SessionCleanupNtf::Transport => 0,
+                    SessionCleanupNtf::Session => 1,
+                },
+            },
+            AppMessage::Rx(h) => StackMsg::Rx(session_ref(*h)),
+            AppMessage::Tx(h) => StackMsg::Tx(session_ref(*h)),
+            AppMessage::AddSegment { handle, segment } => {
+                let Some(seg) = segment else {
+                    return Ok(Out::Skip);
+                };
+                match conn.send_segment_fd(*handle, seg) {
+                    Ok(sent) => {
+                        if sent {
+                            Stats::bump(&self.stats.segment_fds);
+                        }
+                    }
+                    Err(e) if is_congestion(&e) => return Err(Congestion),
+                    Err(e) => {
+                        // The socket is gone (the app is going away) or
+                        // cannot carry the fd: the app could not map the
+                        // segment, so it must not hear of it.
+                        tracing::debug!(app_wrk = %conn.handle, error = %e, "segment fd not sent");
+                        return Ok(Out::Skip);
+                    }
+                }
+                StackMsg::AddSegment {
+                    segment: segment_ref(*handle),
+                    size: seg.size() as u64,
+                }
+            }
+            AppMessage::DelSegment(h) => {
+                conn.forget_segment(*h);
+                StackMsg::DelSegment(segment_ref(*h))
+            }
+            AppMessage::Bound {
+                handle,
+                opaque,
+                error,
+            } => {
+                let lcl = match error {
+                    None => conn
+                        .listener(*handle)
+                        .map(|l| wire_endpoint(&l.endpoint))
+                        .unwrap_or_default(),
+                    Some(_) => WireEndpoint::default(),
+                };
+                StackMsg::Bound {
+                    opaque: *opaque,
+                    listener: if error.is_none() {
+                        session_ref(*handle)
+                    } else {
+                        SessionRef::default()
+                    },
+                    lcl,
+                    error: error_code(*error),
+                }
+            }
+            AppMessage::UnlistenReply {
+                handle,
+                opaque,
+                error,
+            } => StackMsg::UnlistenReply {
+                opaque: *opaque,
+                listener: session_ref(*handle),
+                error: error_code(*error),
+            },
+        }))
+    }
+}
+
+/// The app's queue or socket is full: keep the message for later.
+struct Congestion;
+
+fn is_congestion(e: &SapiError) -> bool {
+    e.is_would_block()
+}
+
+impl AppSink for StackdSink {
+    fn deliver(
+        &self,
+        wrk: &mut Worker,
+        app_wrk: AppWorkerHandle,
+        msg: AppMessage,
+    ) -> Result<(), AppMessage> {
+        let Some(conn) = self.worker(app_wrk) else {
+            // Not registered yet (its attach is finishing): retry later.
+            return Err(msg);
+        };
+        let thread = wrk.thread_index();
+        let Some(q) = conn.evt_q(thread) else {
+            return Ok(());
+        };
+        let mut producer = q.lock();
+        // Room first: a segment fd must not go out for a message that then
+        // waits (it would go again on the retry).
+        if producer.is_full(CTRL_MSG_SIZE) {
+            Stats::bump(&self.stats.congested);
+            return Err(msg);
+        }
+        let out = match self.convert(wrk, &conn, &msg) {
+            Ok(o) => o,
+            Err(Congestion) => {
+                Stats::bump(&self.stats.congested);
+                return Err(msg);
+            }
+        };
+        let Out::Send(smsg) = out else {
+            return Ok(());
+        };
+        match producer.try_send(&smsg.encode()) {
+            Ok(wake) => {
+                Stats::bump(&self.stats.evt_msgs);
+                if wake {
+                    conn.signal_app();
+                }
+                Ok(())
+            }
+            Err(MsgQueueError::Full) => {
+                Stats::bump(&self.stats.congested);
+                Err(msg)
+            }
+            Err(e) => {
+                // The app scribbled over its own queue's indices: it gets
+                // nothing more there, and a strike.
+                tracing::warn!(app_wrk = %app_wrk, thread, error = %e, "event queue unusable");
+                Stats::bump(&self.stats.bad_msgs);
+                self.strikes.strike(&conn.app, &e);
+                Ok(())
+            }
+        }
+    }
+
+    fn is_congested(&self, thread: u32) -> bool {
+        self.workers.read().iter().any(|w| {
+            w.evt_q(thread)
+                .is_some_and(|q| q.lock().is_full(CTRL_MSG_SIZE))
+        })
+    }
+}
