@@ -31,38 +31,45 @@ fn random_records() {
     let base = open_fds();
     let accepted = std::cell::Cell::new(0u32);
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(500));
+    // Either fully random bytes, or a valid header (kind in range, right
+    // length) over a body of a length some kind has, so some records are
+    // whole and reach the fd checks.
     let strategy = (
-        proptest::collection::vec(any::<u8>(), 0..300),
-        0usize..4,
         any::<bool>(),
+        proptest::collection::vec(any::<u8>(), 0..300),
+        0u16..12,
+        prop_oneof![Just(0usize), Just(4), Just(20), 0usize..64],
+        prop_oneof![3 => Just(0usize), 1 => Just(1), 1 => 2usize..4],
     );
     runner
-        .run(&strategy, |(mut bytes, n_fds, valid_header)| {
-            if valid_header && bytes.len() >= 10 {
-                // Reach the body decoders: magic, version, a kind in range,
-                // the right length; short bodies, so some records are whole.
-                let keep = 10 + (bytes.len() - 10) % 41;
-                bytes.truncate(keep);
-                bytes[..4].copy_from_slice(&[0xa5, 0xc7, 1, 0]);
-                bytes[4] %= 10;
-                bytes[5] = 0;
-                let body = (bytes.len() - 10) as u32;
-                bytes[6..10].copy_from_slice(&body.to_le_bytes());
-            }
-            let fds: Vec<BorrowedFd<'_>> = (0..n_fds).map(|_| ev.as_fd()).collect();
-            a.send_raw(&bytes, &fds).unwrap();
-            match b.recv() {
-                Ok((m, got)) => {
-                    accepted.set(accepted.get() + 1);
-                    prop_assert_eq!(got.len(), m.expected_fds());
-                    prop_assert_eq!(m.encode().unwrap(), bytes);
+        .run(
+            &strategy,
+            |(valid_header, random, kind, body_len, n_fds)| {
+                let bytes = if valid_header {
+                    let mut b = Vec::new();
+                    b.extend_from_slice(&[0xa5, 0xc7, 1, 0]);
+                    b.extend_from_slice(&kind.to_le_bytes());
+                    b.extend_from_slice(&(body_len as u32).to_le_bytes());
+                    b.extend((0..body_len).map(|i| random.get(i).copied().unwrap_or(0)));
+                    b
+                } else {
+                    random
+                };
+                let fds: Vec<BorrowedFd<'_>> = (0..n_fds).map(|_| ev.as_fd()).collect();
+                a.send_raw(&bytes, &fds).unwrap();
+                match b.recv() {
+                    Ok((m, got)) => {
+                        accepted.set(accepted.get() + 1);
+                        prop_assert_eq!(got.len(), m.expected_fds());
+                        prop_assert_eq!(m.encode().unwrap(), bytes);
+                    }
+                    Err(SapiError::Closed) => prop_assert!(bytes.is_empty() && n_fds == 0),
+                    Err(_) => {}
                 }
-                Err(SapiError::Closed) => prop_assert!(bytes.is_empty() && n_fds == 0),
-                Err(_) => {}
-            }
-            prop_assert_eq!(open_fds(), base);
-            Ok(())
-        })
+                prop_assert_eq!(open_fds(), base);
+                Ok(())
+            },
+        )
         .unwrap();
     assert!(
         accepted.get() > 0,
