@@ -4,5 +4,61 @@
 //! data moves through cut-through fifos in shared memory.
 //!
 //! Depends on fifo-segment and app-interface only, never on the session
-//! layer.
+//! layer: the stack lives in another process.
+//!
+//! - [`AppClient`] attaches (one app worker; [`AppClient::add_worker`]
+//!   for more) and owns the worker's message queues: `evt_q[t]` from each
+//!   stack thread, `ctrl_q[t]` to it, and the eventfds that wake a
+//!   sleeping side.
+//! - [`CtListener`] / [`CtStream`]: `bind`, `accept`, `connect`, `Read`,
+//!   `Write`, `shutdown`, non-blocking mode, timeouts, zero-copy slices.
+//! - No thread of its own: whoever waits drains the queues and files what
+//!   came per session, listener and request. An app with its own poll
+//!   loop polls [`AppClient`]'s fd ([`AsFd`](std::os::fd::AsFd)) and calls
+//!   [`AppClient::poll_events`].
+//! - Errors are `std::io::Error`s of the kinds `std::net` uses
+//!   (`ConnectionRefused`, `AddrInUse`, `ConnectionReset`, `WouldBlock`...)
+//!   with the stack's [`SessionError`] inside ([`session_error`]), or a
+//!   [`ClientError`].
+//! - Everything the stack sends is checked: an unknown segment, a fifo
+//!   outside its segment, a malformed message is an error, never a panic.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::io::{Read, Write};
+//! use app_client::{AppClient, AttachConfig, CtListener, CtStream};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let server = AppClient::attach("/run/ct-stackd.sock", AttachConfig::new("server"))?;
+//! let client = AppClient::attach("/run/ct-stackd.sock", AttachConfig::new("client"))?;
+//! let addr = "127.0.0.1:7000".parse().unwrap();
+//! let listener = CtListener::bind(&server, addr)?;
+//! let mut c = CtStream::connect(&client, addr)?;
+//! let (mut s, _peer) = listener.accept()?;
+//! c.write_all(b"ping")?;
+//! let mut buf = [0u8; 4];
+//! s.read_exact(&mut buf)?;
+//! assert_eq!(&buf, b"ping");
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
+
+mod client;
+mod config;
+mod ctrl;
+mod error;
+mod events;
+mod listener;
+mod segments;
+mod sock;
+mod stream;
+mod worker;
+
+pub use app_interface::SessionError;
+pub use client::{AppClient, ClientCounters};
+pub use config::{AttachConfig, scope};
+pub use error::{ClientError, client_error, error_kind, session_error, to_io};
+pub use listener::CtListener;
+pub use stream::CtStream;

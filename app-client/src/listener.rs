@@ -1,0 +1,159 @@
+//! [`CtListener`]: a listen session, `std::net::TcpListener`-shaped.
+//!
+//! `bind` sends `Listen` on `ctrl_q[0]` and waits for `Bound`; sessions
+//! the stack accepts on it are answered (`AcceptReply`) as they are
+//! filed, like a kernel's backlog, and wait there for `accept()`.
+//! Dropping the listener unlistens and closes what was never accepted.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use app_interface::SessionError;
+use app_interface::wire::{AppMsg, SessionRef, WireEndpoint};
+
+use crate::client::{AppClient, ClientInner};
+use crate::error::ClientError;
+use crate::stream::CtStream;
+
+/// How long `bind` waits for the stack's answer.
+const BIND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The stack's protocol number ct sessions ask for (TCP; the local scope
+/// makes them cut-through).
+const PROTO_TCP: u8 = 0;
+
+/// The wire endpoint of `addr`.
+pub(crate) fn endpoint(addr: SocketAddr) -> WireEndpoint {
+    WireEndpoint {
+        proto: PROTO_TCP,
+        ..WireEndpoint::from(addr)
+    }
+}
+
+/// A listener of this app.
+pub struct CtListener {
+    client: Arc<ClientInner>,
+    lref: SessionRef,
+    lcl: SocketAddr,
+    nonblocking: bool,
+}
+
+impl std::fmt::Debug for CtListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CtListener")
+            .field("listener", &self.lref)
+            .field("lcl", &self.lcl)
+            .finish()
+    }
+}
+
+impl CtListener {
+    /// Listens on `addr`. `AddrInUse` when something listens there already.
+    pub fn bind(client: &AppClient, addr: SocketAddr) -> io::Result<CtListener> {
+        let inner = &client.inner;
+        let wrk = &inner.wrk;
+        wrk.check()?;
+        let opaque = wrk.events().start_bind();
+        let ep = endpoint(addr);
+        if let Err(e) = wrk.ctrl.send(0, &AppMsg::Listen { opaque, ep }) {
+            wrk.events().cancel_bind(opaque);
+            return Err(e.into());
+        }
+        let deadline = Instant::now() + BIND_TIMEOUT;
+        loop {
+            let seen = wrk.seq();
+            if let Some(r) = wrk.events().take_bind(opaque) {
+                let (lref, lcl) = r.map_err(crate::error::to_io)?;
+                return Ok(CtListener {
+                    client: inner.clone(),
+                    lref,
+                    lcl: lcl.socket_addr(),
+                    nonblocking: false,
+                });
+            }
+            if Instant::now() >= deadline {
+                wrk.events().cancel_bind(opaque);
+                return Err(ClientError::Session(SessionError::TimedOut).into());
+            }
+            if let Err(e) = wrk.wait(seen, Some(deadline)) {
+                wrk.events().cancel_bind(opaque);
+                return Err(e.into());
+            }
+        }
+    }
+
+    /// The address bound.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.lcl)
+    }
+
+    /// Non-blocking mode: `accept` returns `WouldBlock` when nothing waits.
+    pub fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
+        self.nonblocking = nonblocking;
+        Ok(())
+    }
+
+    /// The next accepted session and its peer's address. A session the
+    /// stack described wrongly (a segment never sent, a fifo outside its
+    /// segment) is an `InvalidData` error here, and was refused.
+    pub fn accept(&self) -> io::Result<(CtStream, SocketAddr)> {
+        let wrk = &self.client.wrk;
+        let mut polled = false;
+        loop {
+            let seen = wrk.seq();
+            let next = {
+                let mut ev = wrk.events();
+                match ev.listener(self.lref) {
+                    Some(slot) => slot.backlog.pop_front(),
+                    None => return Err(ClientError::Session(SessionError::NoListen).into()),
+                }
+            };
+            match next {
+                Some(Ok(s)) => {
+                    let stream = CtStream::new(self.client.clone(), s);
+                    let rmt = stream.peer_addr()?;
+                    return Ok((stream, rmt));
+                }
+                Some(Err(e)) => return Err(e.into()),
+                None => {}
+            }
+            wrk.check()?;
+            if self.nonblocking {
+                if !polled && wrk.poll_quiet()? > 0 {
+                    polled = true;
+                    continue;
+                }
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            wrk.wait(seen, None)?;
+        }
+    }
+
+    /// An endless iterator over [`CtListener::accept`]'s streams.
+    pub fn incoming(&self) -> impl Iterator<Item = io::Result<CtStream>> + '_ {
+        std::iter::repeat_with(|| self.accept().map(|(s, _)| s))
+    }
+}
+
+impl Drop for CtListener {
+    fn drop(&mut self) {
+        let wrk = &self.client.wrk;
+        let pending = wrk.events().remove_listener(self.lref);
+        for s in pending {
+            let sref = s.status.sref;
+            drop(s);
+            let _ = wrk.ctrl.send(sref.thread(), &AppMsg::Disconnect(sref));
+        }
+        if !wrk.app.is_closed() {
+            let _ = wrk.ctrl.send(
+                0,
+                &AppMsg::Unlisten {
+                    opaque: 0,
+                    listener: self.lref,
+                },
+            );
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! One app worker's end of the stack: its queues, its eventfds and the
+//! filed events, with the two ways to make progress:
+//!
+//! - `drain`: take everything on `evt_q[*]` and file it (under the lock);
+//! - `wait`: whoever waits drains; if nothing came, one thread (the
+//!   sleeper) arms every `evt_q[t]` (`prepare_sleep`: flag, then re-check)
+//!   and sleeps on `app_evtfd` and the app socket, the others wait on a
+//!   condition variable the sleeper (or any drainer) notifies. A thread
+//!   that files something while the sleeper sleeps signals `app_evtfd`
+//!   itself, so the sleeper never misses an event another thread took.
+//!
+//! Waiters compare a sequence number taken before they looked at their
+//! condition (fifo empty, no accept yet): any filing bumps it, so an event
+//! filed between the look and the wait ends the wait at once.
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use app_interface::wire::StackMsg;
+use fifo_segment::FifoSegment;
+use fifo_segment::eventfd::EventFd;
+use fifo_segment::msg_q::MsgQueueError;
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::ctrl::Ctrl;
+use crate::error::ClientError;
+use crate::events::{Events, FileCtx};
+use crate::sock::AppShared;
+use std::sync::Arc;
+
+/// How long a sleeper sleeps at most while a control backlog waits for
+/// room in a full queue (nobody signals us when the stack drains it).
+const BACKLOG_RETRY: Duration = Duration::from_millis(1);
+
+/// The ids the stack gave this worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WorkerIds {
+    pub(crate) app_index: u32,
+    pub(crate) app_wrk: u32,
+    pub(crate) wrk_index: u32,
+}
+
+/// One app worker.
+pub(crate) struct WorkerShared {
+    pub(crate) app: Arc<AppShared>,
+    pub(crate) ids: WorkerIds,
+    /// The mapping the queues live in (kept for as long as they are used).
+    _mq_segment: FifoSegment,
+    pub(crate) ctrl: Ctrl,
+    app_evtfd: EventFd,
+    events: Mutex<Events>,
+    cond: Condvar,
+    seq: AtomicU64,
+    /// A queue failed validation: the worker is unusable.
+    broken: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for WorkerShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerShared")
+            .field("ids", &self.ids)
+            .field("threads", &self.ctrl.n_threads())
+            .finish_non_exhaustive()
+    }
+}
+
+fn mq_fatal(e: MsgQueueError) -> ClientError {
+    ClientError::protocol(format_args!("event queue: {e}"))
+}
+
+impl WorkerShared {
+    pub(crate) fn new(
+        app: Arc<AppShared>,
+        ids: WorkerIds,
+        mq_segment: FifoSegment,
+        ctrl: Ctrl,
+        events: Events,
+        app_evtfd: EventFd,
+    ) -> Self {
+        WorkerShared {
+            app,
+            ids,
+            _mq_segment: mq_segment,
+            ctrl,
+            app_evtfd,
+            events: Mutex::new(events),
+            cond: Condvar::new(),
+            seq: AtomicU64::new(0),
+            broken: Mutex::new(None),
+        }
+    }
+
+    /// The app worker's eventfd.
+    pub(crate) fn evtfd(&self) -> BorrowedFd<'_> {
+        self.app_evtfd.as_fd()
+    }
+
+    /// The filing sequence: take it before looking at a condition, hand it
+    /// to [`WorkerShared::wait`].
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq.load(Ordering::Acquire)
+    }
+
+    /// The events table, locked.
+    pub(crate) fn events(&self) -> MutexGuard<'_, Events> {
+        self.events.lock()
+    }
+
+    /// Errors if the worker can no longer be used.
+    pub(crate) fn check(&self) -> Result<(), ClientError> {
+        if let Some(what) = &*self.broken.lock() {
+            return Err(ClientError::Protocol(what.clone()));
+        }
+        if self.app.is_closed() {
+            return Err(ClientError::Detached);
+        }
+        Ok(())
+    }
+
+    fn fail(&self, e: ClientError) -> ClientError {
+        if let ClientError::Protocol(what) = &e {
+            self.broken.lock().get_or_insert_with(|| what.clone());
+        }
+        e
+    }
+
+    /// Drains every event queue (and, with `socket`, the app socket),
+    /// filing each message. Protocol errors of single messages go to
+    /// `errors`; an `Err` is fatal (a corrupted queue, a lost socket).
+    /// Returns the messages handled.
+    pub(crate) fn drain_locked(
+        &self,
+        ev: &mut Events,
+        socket: bool,
+        errors: &mut Vec<ClientError>,
+    ) -> Result<usize, ClientError> {
+        self.check()?;
+        let mut n = 0;
+        if socket {
+            n += self.app.drain_socket(false)?;
+        }
+        self.ctrl.flush()?;
+        let ctx = FileCtx {
+            app: &self.app,
+            ctrl: &self.ctrl,
+        };
+        for t in 0..ev.consumers.len() {
+            loop {
+                let len = match ev.consumers[t].try_recv(&mut ev.buf) {
+                    Ok(Some(len)) => len,
+                    Ok(None) => break,
+                    Err(e) => return Err(self.fail(mq_fatal(e))),
+                };
+                n += 1;
+                let msg = ev.buf.get(..len).map(StackMsg::decode);
+                let r = match msg {
+                    Some(Ok(msg)) => ev.file(&ctx, msg),
+                    Some(Err(e)) => Err(ClientError::protocol(format_args!("event: {e}"))),
+                    None => Err(ClientError::protocol("event longer than its buffer")),
+                };
+                if let Err(e) = r {
+                    if matches!(e, ClientError::Detached) {
+                        return Err(e);
+                    }
+                    ev.counters.protocol_errors += 1;
+                    errors.push(e);
+                }
+            }
+        }
+        if n > 0 {
+            self.filed(ev);
+        }
+        Ok(n)
+    }
+
+    /// Something changed: waiters re-check.
+    pub(crate) fn filed(&self, ev: &Events) {
+        self.seq.fetch_add(1, Ordering::AcqRel);
+        self.cond.notify_all();
+        if ev.sleeper {
+            // The sleeper sleeps on the eventfd, not on the condvar.
+            let _ = self.app_evtfd.signal();
+        }
+    }
+
+    /// Drains now (the app's poll loop). Clears the sleep flags the app
+    /// armed with [`WorkerShared::prepare_sleep`] unless a thread of ours
+    /// sleeps on them. Returns the messages handled, or the first protocol
+    /// error among them (the rest were still filed).
+    pub(crate) fn poll(&self) -> Result<usize, ClientError> {
+        let mut ev = self.events.lock();
+        if !ev.sleeper {
+            for c in &ev.consumers {
+                c.woke();
+            }
+            self.app_evtfd.drain();
+        }
+        let mut errors = Vec::new();
+        let n = self.drain_locked(&mut ev, true, &mut errors)?;
+        match errors.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
+    }
+
+    /// Drains the queues (not the socket) and ignores single-message
+    /// errors (counted): the non-blocking paths' look for news.
+    pub(crate) fn poll_quiet(&self) -> Result<usize, ClientError> {
+        let mut ev = self.events.lock();
+        self.drain_locked(&mut ev, false, &mut Vec::new())
+    }
+
+    /// Arms every event queue for sleep (the app's own poll loop): true
+    /// when all are empty and `app_evtfd` will be signalled on the next
+    /// message; false when a message is already there (drain it first).
+    pub(crate) fn prepare_sleep(&self) -> Result<bool, ClientError> {
+        let ev = self.events.lock();
+        for c in &ev.consumers {
+            if !c.prepare_sleep().map_err(|e| self.fail(mq_fatal(e)))? {
+                return Ok(false);
+            }
+        }
+        Ok(self.ctrl.backlog() == 0)
+    }
+
+    /// Waits until something is filed after `seen`, or `deadline`. May
+    /// return early (spuriously): callers loop on their condition.
+    pub(crate) fn wait(&self, seen: u64, deadline: Option<Instant>) -> Result<(), ClientError> {
+        let mut ev = self.events.lock();
+        if self.seq() != seen {
+            return Ok(());
+        }
+        let mut errors = Vec::new();
+        if self.drain_locked(&mut ev, false, &mut errors)? > 0 || self.seq() != seen {
+            return Ok(());
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return Ok(());
+        }
+        let until = if self.ctrl.backlog() > 0 {
+            let retry = now + BACKLOG_RETRY;
+            Some(deadline.map_or(retry, |d| d.min(retry)))
+        } else {
+            deadline
+        };
+        if ev.sleeper {
+            match until {
+                Some(u) => {
+                    self.cond.wait_until(&mut ev, u);
+                }
+                None => self.cond.wait(&mut ev),
+            }
+            return Ok(());
+        }
+        for i in 0..ev.consumers.len() {
+            match ev.consumers[i].prepare_sleep() {
+                Ok(true) => {}
+                Ok(false) => {
+                    // A message came as we armed: take it instead.
+                    for c in &ev.consumers {
+                        c.woke();
+                    }
+                    self.drain_locked(&mut ev, false, &mut errors)?;
+                    return Ok(());
+                }
+                Err(e) => return Err(self.fail(mq_fatal(e))),
+            }
+        }
+        ev.sleeper = true;
+        let slept = MutexGuard::unlocked(&mut ev, || self.sleep(until));
+        ev.sleeper = false;
+        for c in &ev.consumers {
+            c.woke();
+        }
+        self.app_evtfd.drain();
+        let drained = self.drain_locked(&mut ev, true, &mut errors);
+        // Followers may take the sleeper's place now.
+        self.cond.notify_all();
+        slept?;
+        drained.map(drop)
+    }
+
+    /// Sleeps on `app_evtfd` and the app socket until one is readable or
+    /// `until`.
+    fn sleep(&self, until: Option<Instant>) -> Result<(), ClientError> {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        let ts = until.map(|u| {
+            let d = u.saturating_duration_since(Instant::now());
+            Timespec::try_from(d).unwrap_or(Timespec {
+                tv_sec: i64::MAX,
+                tv_nsec: 0,
+            })
+        });
+        let mut fds = [
+            PollFd::from_borrowed_fd(self.app_evtfd.as_fd(), PollFlags::IN),
+            PollFd::from_borrowed_fd(self.app.poll_fd(), PollFlags::IN),
+        ];
+        match poll(&mut fds, ts.as_ref()) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
+            Err(e) => Err(ClientError::Io(e.into())),
+        }
+    }
+}
