@@ -350,6 +350,36 @@ impl MsgQueue {
     }
 }
 
+impl MsgQueue {
+    /// Moves every position (main queue and rings) to `position`, emptying
+    /// the queue (as [`crate::Fifo::init_pointers`] does for a fifo). Needs
+    /// both roles free in this tree (`RoleTaken` otherwise) and no end
+    /// in use anywhere else. Tests use it to start near `u32::MAX` and
+    /// cross the wrap.
+    pub fn init_positions(&self, position: u32) -> Result<(), MsgQueueError> {
+        let q = &*self.inner;
+        if q.producer_taken.swap(true, StdOrdering::Acquire) {
+            return Err(MsgQueueError::RoleTaken);
+        }
+        if q.consumer_taken.swap(true, StdOrdering::Acquire) {
+            q.producer_taken.store(false, StdOrdering::Release);
+            return Err(MsgQueueError::RoleTaken);
+        }
+        use crate::sync::atomic::Ordering;
+        let hdr = q.header();
+        hdr.head.0.store(position, Ordering::Release);
+        hdr.tail.0.store(position, Ordering::Release);
+        for i in 0..q.geo.rings.len() {
+            let r = q.ring(i);
+            r.head.0.store(position, Ordering::Release);
+            r.tail.0.store(position, Ordering::Release);
+        }
+        q.consumer_taken.store(false, StdOrdering::Release);
+        q.producer_taken.store(false, StdOrdering::Release);
+        Ok(())
+    }
+}
+
 fn pairs(cfg: &MsgQueueConfig) -> Vec<(u32, u32)> {
     cfg.rings.iter().map(|r| (r.nitems, r.elsize)).collect()
 }

@@ -148,6 +148,9 @@ impl MsgProducer {
     /// the consumer's indices are corrupted.)
     pub fn is_full(&self, len: usize) -> bool {
         let q = &*self.q;
+        if len > q.geo.max_elsize() as usize {
+            return false;
+        }
         let head = q.header().head.0.load(Ordering::Acquire);
         if occupancy(head, self.tail, q.geo.q_nitems, "").is_err() {
             return true;
@@ -155,18 +158,11 @@ impl MsgProducer {
         if self.tail.wrapping_sub(head) >= q.geo.q_nitems {
             return true;
         }
-        let mut fits = false;
-        for (r, g) in q.geo.rings.iter().enumerate() {
-            if (g.elsize as usize) < len {
-                continue;
-            }
-            fits = true;
+        !q.geo.rings.iter().enumerate().any(|(r, g)| {
             let head = q.ring(r).head.0.load(Ordering::Acquire);
-            if occupancy(head, self.ring_tail[r], g.nitems, "").is_ok_and(|n| n < g.nitems) {
-                return false;
-            }
-        }
-        fits
+            g.elsize as usize >= len
+                && occupancy(head, self.ring_tail[r], g.nitems, "").is_ok_and(|n| n < g.nitems)
+        })
     }
 }
 

@@ -230,3 +230,253 @@ fn attach_by_offset_from_a_second_mapping() {
         );
     }
 }
+
+// --- A peer that corrupts the shared indices and descriptors ---
+
+use super::layout::Desc;
+use crate::sync::atomic::Ordering;
+
+#[test]
+fn consumer_rejects_a_tail_past_the_queue() {
+    let (_seg, q) = heap_queue(&[(4, 8)]);
+    let mut rx = q.consumer().unwrap();
+    let mut buf = [0u8; 8];
+    let hdr = q.inner.header();
+    for bad in [5u32, 100, u32::MAX] {
+        hdr.tail.0.store(bad, Ordering::Release);
+        assert!(matches!(
+            rx.try_recv(&mut buf),
+            Err(MsgQueueError::Corrupted(_))
+        ));
+        assert!(matches!(
+            rx.prepare_sleep(),
+            Err(MsgQueueError::Corrupted(_))
+        ));
+        assert_eq!(hdr.sleeping.0.load(Ordering::Relaxed), 0, "flag left clear");
+        assert_eq!(rx.len(), 0);
+    }
+    hdr.tail.0.store(0, Ordering::Release);
+    assert_eq!(rx.try_recv(&mut buf).unwrap(), None);
+}
+
+#[test]
+fn consumer_rejects_descriptors_naming_the_wrong_ring_slot_or_length() {
+    let (_seg, q) = heap_queue(&[(4, 8), (2, 32)]);
+    let mut tx = q.producer().unwrap();
+    let mut rx = q.consumer().unwrap();
+    let mut buf = [0u8; 32];
+    tx.try_send(b"x").unwrap();
+    tx.try_send(&[9; 20]).unwrap();
+    let good = Desc {
+        ring: 0,
+        slot: 0,
+        len: 1,
+    };
+    let bad = [
+        Desc { ring: 2, ..good },
+        Desc {
+            ring: u32::MAX,
+            ..good
+        },
+        Desc { slot: 1, ..good },
+        Desc {
+            slot: u32::MAX,
+            ..good
+        },
+        Desc { len: 9, ..good },
+        Desc {
+            len: u32::MAX,
+            ..good
+        },
+        // A slot of the other ring that is not next in its order.
+        Desc {
+            ring: 1,
+            slot: 1,
+            len: 1,
+        },
+    ];
+    for d in bad {
+        q.inner.write_desc(0, d);
+        assert!(
+            matches!(rx.try_recv(&mut buf), Err(MsgQueueError::Corrupted(_))),
+            "{d:?}"
+        );
+        assert_eq!(rx.len(), 2, "nothing taken");
+    }
+    q.inner.write_desc(0, good);
+    assert_eq!(rx.try_recv(&mut buf).unwrap(), Some(1));
+    assert_eq!(rx.try_recv(&mut buf).unwrap(), Some(20));
+    assert_eq!(buf[..20], [9; 20]);
+}
+
+#[test]
+fn producer_rejects_consumer_heads_past_its_tails() {
+    let (_seg, q) = heap_queue(&[(2, 8)]);
+    let mut tx = q.producer().unwrap();
+    tx.try_send(b"1").unwrap();
+    tx.try_send(b"2").unwrap();
+    // The ring is full: the producer re-reads the ring head.
+    let ring = q.inner.ring(0);
+    ring.head.0.store(3, Ordering::Release);
+    assert!(matches!(
+        tx.try_send(b"3"),
+        Err(MsgQueueError::Corrupted(_))
+    ));
+    assert!(tx.is_full(1));
+    // A plausible ring head, but the main head past the tail.
+    ring.head.0.store(2, Ordering::Release);
+    q.inner.header().head.0.store(9, Ordering::Release);
+    assert!(matches!(
+        tx.try_send(b"3"),
+        Err(MsgQueueError::Corrupted(_))
+    ));
+    assert!(tx.is_full(1));
+    q.inner.header().head.0.store(2, Ordering::Release);
+    assert!(!tx.try_send(b"3").unwrap());
+}
+
+#[test]
+fn roles_are_refused_on_impossible_indices_and_can_be_retried() {
+    let (_seg, q) = heap_queue(&[(2, 8)]);
+    let hdr = q.inner.header();
+    hdr.tail.0.store(7, Ordering::Release);
+    assert!(matches!(q.producer(), Err(MsgQueueError::Corrupted(_))));
+    assert!(matches!(q.consumer(), Err(MsgQueueError::Corrupted(_))));
+    hdr.tail.0.store(0, Ordering::Release);
+    q.inner.ring(0).tail.0.store(3, Ordering::Release);
+    assert!(matches!(q.producer(), Err(MsgQueueError::Corrupted(_))));
+    assert!(matches!(q.consumer(), Err(MsgQueueError::Corrupted(_))));
+    q.init_positions(0).unwrap();
+    assert!(q.producer().is_ok() && q.consumer().is_ok());
+}
+
+#[test]
+fn init_positions_crosses_the_wrap() {
+    let (_seg, q) = heap_queue(&[(2, 8), (1, 16)]);
+    q.init_positions(u32::MAX - 1).unwrap();
+    let mut tx = q.producer().unwrap();
+    let mut rx = q.consumer().unwrap();
+    assert!(matches!(q.init_positions(0), Err(MsgQueueError::RoleTaken)));
+    let mut buf = [0u8; 16];
+    for i in 0..20u8 {
+        tx.try_send(&[i; 3]).unwrap();
+        tx.try_send(&[i; 12]).unwrap();
+        assert_eq!(rx.try_recv(&mut buf).unwrap(), Some(3));
+        assert_eq!(buf[..3], [i; 3]);
+        assert_eq!(rx.try_recv(&mut buf).unwrap(), Some(12));
+        assert_eq!(buf[..12], [i; 12]);
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "memfd/mmap: Miri supports neither")]
+fn attach_rejects_every_corrupted_header_field() {
+    let c = cfg(&[(4, 16), (2, 64)]);
+    let fp = MsgQueue::footprint(&c);
+    // The queue ends exactly at the segment's end: a geometry claiming one
+    // byte more does not fit.
+    let seg_size = crate::layout::segment_header_len() + fp;
+    let seg = FifoSegment::create("attach-bad", seg_size, 1, SegmentFlags::empty()).unwrap();
+    let q = MsgQueue::create(&seg, &c).unwrap();
+    let peer = FifoSegment::attach(seg.fd().unwrap().try_clone_to_owned().unwrap()).unwrap();
+    let ctl = &q.inner.header().ctl.0;
+    let r1 = &q.inner.ring(1).ctl.0;
+    type Poke<'a> = (&'a str, Box<dyn Fn(bool) + 'a>);
+    let pokes: Vec<Poke<'_>> = vec![
+        (
+            "magic",
+            Box::new(|bad| {
+                ctl.magic
+                    .store(if bad { 1 } else { layout::MSGQ_MAGIC }, Ordering::Relaxed)
+            }),
+        ),
+        (
+            "version",
+            Box::new(|bad| {
+                ctl.version
+                    .store(if bad { 2 } else { 1 }, Ordering::Relaxed)
+            }),
+        ),
+        (
+            "no rings",
+            Box::new(|bad| {
+                ctl.n_rings
+                    .store(if bad { 0 } else { 2 }, Ordering::Relaxed)
+            }),
+        ),
+        (
+            "many rings",
+            Box::new(|bad| {
+                ctl.n_rings
+                    .store(if bad { 9 } else { 2 }, Ordering::Relaxed)
+            }),
+        ),
+        (
+            "one ring",
+            Box::new(|bad| {
+                ctl.n_rings
+                    .store(if bad { 1 } else { 2 }, Ordering::Relaxed)
+            }),
+        ),
+        (
+            "q_nitems",
+            Box::new(|bad| {
+                ctl.q_nitems
+                    .store(if bad { 16 } else { 8 }, Ordering::Relaxed)
+            }),
+        ),
+        (
+            "footprint",
+            Box::new(|bad| {
+                ctl.footprint
+                    .store(fp as u64 + if bad { 64 } else { 0 }, Ordering::Relaxed)
+            }),
+        ),
+        (
+            "nitems",
+            Box::new(|bad| r1.nitems.store(if bad { 3 } else { 2 }, Ordering::Relaxed)),
+        ),
+        (
+            "elsize",
+            Box::new(|bad| r1.elsize.store(if bad { 0 } else { 64 }, Ordering::Relaxed)),
+        ),
+        (
+            // A consistent header whose last ring ends past the segment.
+            "past the end",
+            Box::new(|bad| {
+                let (elsize, footprint) = if bad {
+                    (65, Geometry::new(&[(4, 16), (2, 65)]).unwrap().footprint)
+                } else {
+                    (64, fp)
+                };
+                assert!(!bad || footprint > fp);
+                r1.elsize.store(elsize, Ordering::Relaxed);
+                ctl.footprint.store(footprint as u64, Ordering::Relaxed);
+            }),
+        ),
+        (
+            "data offset",
+            Box::new(|bad| {
+                let good = q.inner.geo.rings[1].data_off as u64;
+                r1.data_off
+                    .store(if bad { good - 64 } else { good }, Ordering::Relaxed)
+            }),
+        ),
+    ];
+    for (what, poke) in &pokes {
+        poke(true);
+        match MsgQueue::attach(&peer, q.offset()) {
+            Err(MsgQueueError::Corrupted(why)) => {
+                if *what == "past the end" {
+                    assert_eq!(why, "queue block outside the segment");
+                }
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+        poke(false);
+        assert!(
+            MsgQueue::attach(&peer, q.offset()).is_ok(),
+            "{what} restored"
+        );
+    }
+}
