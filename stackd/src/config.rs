@@ -5,7 +5,10 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use std::time::Duration;
+
 use app_worker::DEFAULT_NAMESPACE;
+use session::ThreadedConfig;
 
 /// One app namespace and the socket its apps attach on (VPP: `app ns add
 /// id ID secret SECRET` plus the namespace's app socket).
@@ -83,6 +86,9 @@ pub struct StackdConfig {
     pub poll: bool,
     /// Bad queue messages or socket records before an app is detached.
     pub max_strikes: u32,
+    /// Longest sleep of an idle worker: work wakes it through its eventfd
+    /// before that, so this only bounds the cost of a lost wake-up.
+    pub park_timeout: Duration,
 }
 
 impl StackdConfig {
@@ -96,6 +102,7 @@ impl StackdConfig {
             fifo_size: DEFAULT_FIFO_SIZE,
             poll: false,
             max_strikes: DEFAULT_MAX_STRIKES,
+            park_timeout: ThreadedConfig::default().park_timeout,
         }
     }
 

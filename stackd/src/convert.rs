@@ -27,18 +27,19 @@ pub(crate) fn segment_ref(h: SegmentHandle) -> SegmentRef {
     }
 }
 
+/// The segment a fifo lives in.
+pub(crate) fn segment_of(sms: &SegmentManagers, f: &Fifo) -> Result<SegmentHandle, SessionError> {
+    sms.get_by_index(f.segment_manager_index())
+        .and_then(|sm| sm.segment_handle(f.segment_index()))
+        .map_err(|_| SessionError::NoSession)
+}
+
 /// A fifo as the app finds it: its segment and its offset there.
-pub(crate) fn fifo_ref(sms: &SegmentManagers, f: &Fifo) -> Result<FifoRef, SessionError> {
-    let sm = sms
-        .get_by_index(f.segment_manager_index())
-        .map_err(|_| SessionError::NoSession)?;
-    let seg = sm
-        .segment_handle(f.segment_index())
-        .map_err(|_| SessionError::NoSession)?;
-    Ok(FifoRef {
+pub(crate) fn fifo_ref(seg: SegmentHandle, f: &Fifo) -> FifoRef {
+    FifoRef {
         segment: segment_ref(seg),
         offset: f.offset(),
-    })
+    }
 }
 
 /// A wire endpoint for the session layer. The protocol must be one the

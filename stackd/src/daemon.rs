@@ -92,6 +92,7 @@ impl Stackd {
         stack.main().add_worker_input(Arc::new(input));
         let threads = ThreadedConfig {
             poll: cfg.poll,
+            park_timeout: cfg.park_timeout,
             ..ThreadedConfig::default()
         };
         // Stack::start_threads with parkers: the same swap of runtimes.

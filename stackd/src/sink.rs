@@ -8,18 +8,17 @@
 
 use std::sync::Arc;
 
-use app_interface::sapi::SapiError;
-use app_interface::wire::{CTRL_MSG_SIZE, SessionRef, StackMsg, WireEndpoint};
+use app_interface::wire::{CTRL_MSG_SIZE, FifoRef, SessionRef, StackMsg, WireEndpoint};
 use app_worker::{AppMessage, AppSink, AppWorkerHandle, SessionFifos};
-use fifo_segment::MsgQueueError;
+use fifo_segment::{FifoSegment, MsgQueueError};
 use parking_lot::RwLock;
-use segment_manager::SegmentManagers;
+use segment_manager::{SegmentHandle, SegmentManagers};
 use session::{SessionCleanupNtf, SessionError, Worker};
 
 use crate::app_conn::AppWorkerConn;
 use crate::control::Strikes;
 use crate::convert::{
-    connection_ends, error_code, fifo_ref, segment_ref, session_ref, wire_endpoint,
+    connection_ends, error_code, fifo_ref, segment_of, segment_ref, session_ref, wire_endpoint,
 };
 use crate::counters::Stats;
 
@@ -85,26 +84,63 @@ impl StackdSink {
         self.workers.read().iter().find(|w| w.handle == h).cloned()
     }
 
-    /// The session's message fields: its fifos and both ends.
+    /// The session's message fields: its fifos and both ends. The fifos'
+    /// segments reach the app first: normally their `AddSegment` did that
+    /// already, but it may still wait on another thread (a ct segment
+    /// added for an accept there, then used for one here), and the app
+    /// must never read a fifo reference it cannot map.
     fn session_fields(
         &self,
         wrk: &Worker,
+        conn: &AppWorkerConn,
         f: &SessionFifos,
-    ) -> Result<
-        (
-            SessionRef,
-            [app_interface::wire::FifoRef; 2],
-            [WireEndpoint; 2],
-        ),
-        SessionError,
-    > {
-        let rx = fifo_ref(&self.sms, &f.rx_fifo)?;
-        let tx = fifo_ref(&self.sms, &f.tx_fifo)?;
+    ) -> Result<Fields, Conv> {
+        let mut refs = [FifoRef::default(); 2];
+        for (r, fifo) in refs.iter_mut().zip([&f.rx_fifo, &f.tx_fifo]) {
+            let seg = segment_of(&self.sms, fifo).map_err(Conv::Gone)?;
+            let segment = self
+                .sms
+                .segment(seg)
+                .map_err(|_| Conv::Gone(SessionError::NoSession))?;
+            self.send_fd(conn, seg, &segment)?;
+            *r = fifo_ref(seg, fifo);
+        }
         let (lcl, rmt) = wrk
             .session_get_transport(f.session)
             .map(|tc| connection_ends(&tc))
             .unwrap_or_default();
-        Ok((session_ref(f.session), [rx, tx], [lcl, rmt]))
+        Ok(Fields {
+            session: session_ref(f.session),
+            rx: refs[0],
+            tx: refs[1],
+            lcl,
+            rmt,
+        })
+    }
+
+    /// Sends a segment's fd to the app unless it went already.
+    fn send_fd(
+        &self,
+        conn: &AppWorkerConn,
+        h: SegmentHandle,
+        seg: &FifoSegment,
+    ) -> Result<(), Conv> {
+        match conn.send_segment_fd(h, seg) {
+            Ok(sent) => {
+                if sent {
+                    Stats::bump(&self.stats.segment_fds);
+                }
+                Ok(())
+            }
+            Err(e) if e.is_would_block() => Err(Conv::Congested),
+            Err(e) => {
+                // The socket is gone (the app is going away) or cannot
+                // carry the fd: the app could not map the segment, so it
+                // must not hear of it.
+                tracing::debug!(app_wrk = %conn.handle, error = %e, "segment fd not sent");
+                Err(Conv::Gone(SessionError::NoApp))
+            }
+        }
     }
 
     /// The wire message for `msg`; sends a new segment's fd first.
@@ -116,32 +152,39 @@ impl StackdSink {
     ) -> Result<Out, Congestion> {
         Ok(Out::Send(match msg {
             AppMessage::Accepted { fifos, listener } => {
-                let Ok((session, [rx, tx], [lcl, rmt])) = self.session_fields(wrk, fifos) else {
+                let f = match self.session_fields(wrk, conn, fifos) {
+                    Ok(f) => f,
+                    Err(Conv::Congested) => return Err(Congestion),
                     // The session went before the app heard of it; its
                     // cleanup still comes.
-                    return Ok(Out::Skip);
+                    Err(Conv::Gone(_)) => return Ok(Out::Skip),
                 };
                 StackMsg::Accepted {
                     listener: listener.map(session_ref).unwrap_or_default(),
-                    session,
-                    rx,
-                    tx,
-                    rmt,
-                    lcl,
+                    session: f.session,
+                    rx: f.rx,
+                    tx: f.tx,
+                    rmt: f.rmt,
+                    lcl: f.lcl,
                 }
             }
             AppMessage::Connected { opaque, result } => {
-                match result.as_ref().map(|f| self.session_fields(wrk, f)) {
-                    Ok(Ok((session, [rx, tx], [lcl, rmt]))) => StackMsg::Connected {
+                let fields = match result {
+                    Ok(fifos) => self.session_fields(wrk, conn, fifos),
+                    Err(e) => Err(Conv::Gone(*e)),
+                };
+                match fields {
+                    Ok(f) => StackMsg::Connected {
                         opaque: *opaque,
                         error: 0,
-                        session,
-                        rx,
-                        tx,
-                        lcl,
-                        rmt,
+                        session: f.session,
+                        rx: f.rx,
+                        tx: f.tx,
+                        lcl: f.lcl,
+                        rmt: f.rmt,
                     },
-                    Ok(Err(e)) | Err(&e) => StackMsg::connect_failed(*opaque, e.code()),
+                    Err(Conv::Congested) => return Err(Congestion),
+                    Err(Conv::Gone(e)) => StackMsg::connect_failed(*opaque, e.code()),
                 }
             }
             AppMessage::Disconnected(h) => StackMsg::Disconnected(session_ref(*h)),
@@ -160,20 +203,10 @@ impl StackdSink {
                 let Some(seg) = segment else {
                     return Ok(Out::Skip);
                 };
-                match conn.send_segment_fd(*handle, seg) {
-                    Ok(sent) => {
-                        if sent {
-                            Stats::bump(&self.stats.segment_fds);
-                        }
-                    }
-                    Err(e) if is_congestion(&e) => return Err(Congestion),
-                    Err(e) => {
-                        // The socket is gone (the app is going away) or
-                        // cannot carry the fd: the app could not map the
-                        // segment, so it must not hear of it.
-                        tracing::debug!(app_wrk = %conn.handle, error = %e, "segment fd not sent");
-                        return Ok(Out::Skip);
-                    }
+                match self.send_fd(conn, *handle, seg) {
+                    Ok(()) => {}
+                    Err(Conv::Congested) => return Err(Congestion),
+                    Err(Conv::Gone(_)) => return Ok(Out::Skip),
                 }
                 StackMsg::AddSegment {
                     segment: segment_ref(*handle),
@@ -223,8 +256,21 @@ impl StackdSink {
 /// The app's queue or socket is full: keep the message for later.
 struct Congestion;
 
-fn is_congestion(e: &SapiError) -> bool {
-    e.is_would_block()
+/// Why a session's fields are not there.
+enum Conv {
+    /// The app's socket is full (a segment fd waits).
+    Congested,
+    /// The session, its segment or the app's socket is gone.
+    Gone(SessionError),
+}
+
+/// What an accept or a connect reply says about the session.
+struct Fields {
+    session: SessionRef,
+    rx: FifoRef,
+    tx: FifoRef,
+    lcl: WireEndpoint,
+    rmt: WireEndpoint,
 }
 
 impl AppSink for StackdSink {

@@ -97,6 +97,9 @@ pub struct WorkerQueues {
     pub ctrl: Vec<MsgProducer>,
     pub app_evtfd: EventFd,
     pub wrk_evtfds: Vec<EventFd>,
+    /// Sleep this long before each send, so the stack's workers are parked
+    /// by then (tests of the wake-up path).
+    pub pause_before_send: Option<Duration>,
 }
 
 impl WorkerQueues {
@@ -120,11 +123,15 @@ impl WorkerQueues {
             ctrl,
             app_evtfd,
             wrk_evtfds,
+            pause_before_send: None,
         }
     }
 
     /// Puts raw bytes on `ctrl_q[thread]`, waking the worker if it sleeps.
     pub fn send_raw(&mut self, thread: u32, bytes: &[u8]) {
+        if let Some(p) = self.pause_before_send {
+            std::thread::sleep(p);
+        }
         let wake = self.ctrl[thread as usize].try_send(bytes).unwrap();
         if wake {
             self.wrk_evtfds[thread as usize].signal().unwrap();
@@ -151,12 +158,22 @@ impl WorkerQueues {
                 return None;
             }
             let quiet = self.evt.iter().all(|q| q.prepare_sleep().unwrap());
+            let mut timed_out = false;
             if quiet {
-                self.app_evtfd.wait(Some(deadline - now)).unwrap();
+                timed_out = !self.app_evtfd.wait(Some(deadline - now)).unwrap();
                 self.app_evtfd.drain();
             }
             for q in &self.evt {
                 q.woke();
+            }
+            // A message that came while we slept without a signal is a
+            // lost wake-up, not a late message.
+            if timed_out {
+                assert!(
+                    self.evt.iter().all(|q| q.is_empty()),
+                    "lost wake-up: a message waited while the app slept"
+                );
+                return None;
             }
         }
     }
