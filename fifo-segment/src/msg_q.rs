@@ -88,8 +88,8 @@ use layout::{
 mod ends;
 pub use ends::{MsgConsumer, MsgProducer};
 
-/// One ring: `nitems` slots (a power of two, at most 2^20) of `elsize`
-/// bytes (1..=2^20).
+/// One ring: `nitems` slots (1..=2^20, rounded up to a power of two) of
+/// `elsize` bytes (1..=2^20).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RingConfig {
     /// Slots in the ring.
@@ -380,8 +380,20 @@ impl MsgQueue {
     }
 }
 
+/// The rings as laid out: `nitems` rounded up to a power of two (0 and
+/// counts past the limit stay invalid).
 fn pairs(cfg: &MsgQueueConfig) -> Vec<(u32, u32)> {
-    cfg.rings.iter().map(|r| (r.nitems, r.elsize)).collect()
+    cfg.rings
+        .iter()
+        .map(|r| {
+            // 0 would round to 1.
+            let nitems = match r.nitems {
+                0 => 0,
+                n => n.checked_next_power_of_two().unwrap_or(0),
+            };
+            (nitems, r.elsize)
+        })
+        .collect()
 }
 
 /// The block offset, if a header fits there.

@@ -163,7 +163,14 @@ fn positions_survive_new_roles() {
 #[test]
 fn create_checks_config_and_space() {
     let seg = FifoSegment::create_heap(1 << 14, 1, SegmentFlags::empty()).unwrap();
-    for bad in [cfg(&[]), cfg(&[(3, 8)]), cfg(&[(4, 0)])] {
+    for bad in [
+        cfg(&[]),
+        cfg(&[(0, 8)]),
+        cfg(&[(4, 0)]),
+        cfg(&[((1 << 20) + 1, 8)]),
+        cfg(&[(4, (1 << 20) + 1)]),
+        cfg(&[(1, 8); 9]),
+    ] {
         assert_eq!(MsgQueue::footprint(&bad), usize::MAX);
         assert!(matches!(
             MsgQueue::create(&seg, &bad),
@@ -176,6 +183,13 @@ fn create_checks_config_and_space() {
         MsgQueue::create(&seg, &big),
         Err(MsgQueueError::Segment(SegmentError::Full { .. }))
     ));
+    // A ring count that is not a power of two is rounded up.
+    let odd = MsgQueue::create(&seg, &cfg(&[(3, 8), (5, 16)])).unwrap();
+    assert_eq!(odd.config(), cfg(&[(4, 8), (8, 16)]));
+    assert_eq!(
+        MsgQueue::footprint(&cfg(&[(3, 8), (5, 16)])),
+        MsgQueue::footprint(&odd.config())
+    );
     // Queues and fifos share the segment's fresh memory without overlap.
     let before = seg.available_bytes();
     let small = cfg(&[(4, 16)]);

@@ -30,10 +30,7 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn rings() -> impl Strategy<Value = Vec<RingConfig>> {
     prop::collection::vec(
-        (0u32..4, 1u32..260).prop_map(|(log2, elsize)| RingConfig {
-            nitems: 1 << log2,
-            elsize,
-        }),
+        (1u32..10, 1u32..260).prop_map(|(nitems, elsize)| RingConfig { nitems, elsize }),
         1..4,
     )
 }
@@ -76,6 +73,12 @@ proptest! {
         let mut tx = q.producer().unwrap();
         let mut rx = q.consumer().unwrap();
         let mut buf = vec![0u8; max];
+        // A ring gets its slot count rounded up to a power of two.
+        let rings: Vec<RingConfig> = rings
+            .iter()
+            .map(|r| RingConfig { nitems: r.nitems.next_power_of_two(), ..*r })
+            .collect();
+        prop_assert_eq!(&q.config().rings, &rings);
         let mut model = Model { used: vec![0; rings.len()], rings, msgs: VecDeque::new(), sleeping: false };
         for op in ops {
             match op {
