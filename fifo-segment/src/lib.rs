@@ -5,6 +5,11 @@
 //! a single-producer single-consumer byte ring whose header and data live in
 //! a segment (VPP: `svm_fifo.c`, `fifo_segment.c`).
 //!
+//! A segment can also hold message queues ([`msg_q`], VPP's `svm_msg_q`):
+//! fixed-size messages in rings by size, one producer, one consumer that
+//! sleeps on an [`eventfd::EventFd`]; this is how the stack and an app in
+//! another process trade events.
+//!
 //! Everything inside a segment is position independent (offsets from the
 //! segment base) and everything read back from shared memory is validated:
 //! a peer in another process is not trusted. A head or tail that a peer

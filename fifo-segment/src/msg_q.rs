@@ -22,24 +22,32 @@
 //!
 //! # Where we differ from VPP
 //!
-//! - VPP's main queue (`svm_queue`) takes a pthread mutex in shared memory
-//!   and its rings keep a shared `cursize` that both ends move with atomic
-//!   adds. Here nothing in shared memory is locked and every index has one
-//!   writer: each ring and the main queue have a head (the consumer's) and a
-//!   tail (the producer's). Since the consumer takes messages in main-queue
+//! - VPP serialises producers with a lock (a process-shared pthread mutex
+//!   and condvar in the segment when the queue has no eventfd, a
+//!   process-local spinlock otherwise), and its main queue and rings each
+//!   keep a shared `cursize` that both ends move with atomic adds. Here
+//!   nothing in shared memory is locked and every index has one writer:
+//!   each ring and the main queue have a head (the consumer's) and a tail
+//!   (the producer's). Since the consumer takes messages in main-queue
 //!   order, each ring's slots are also freed in order, so a ring is a plain
 //!   SPSC ring.
+//! - VPP's producer writes the eventfd whenever the queue goes from empty to
+//!   not empty, and its consumer signals a producer waiting for space. Here
+//!   the producer is told to signal only when the consumer set its sleeping
+//!   flag, and clears the flag when it reports it (`try_send` returns
+//!   `Ok(true)` once per sleep), so a busy consumer costs no syscalls; a
+//!   full queue is `Full` (congestion: the caller keeps the message and
+//!   retries), never a wait.
 //! - The peer is untrusted. The geometry (rings, sizes, offsets) is checked
 //!   once at [`MsgQueue::attach`] and kept privately; each end keeps its own
 //!   index privately and only reads the other end's, validated (`tail - head
 //!   <= nitems`); every descriptor must name the ring slot the consumer
 //!   expects next and a length that fits it. A violation is
 //!   [`MsgQueueError::Corrupted`], never an access outside the block or a
-//!   panic.
-//! - A message carries its length (VPP's are fixed-size structs).
-//! - The producer clears the sleeping flag when it reports it (`try_send`
-//!   returns `Ok(true)` once per sleep), so a burst of sends signals the
-//!   eventfd once.
+//!   panic. (VPP trusts the header and only asserts message order.)
+//! - A message carries its length (VPP's are fixed-size structs); rings are
+//!   tried by ascending `elsize` whatever their order in the config; ring
+//!   sizes are rounded up to powers of two.
 //! - The block is carved from the segment's fresh memory and never freed:
 //!   queues live as long as their segment (one segment per app worker).
 //!
