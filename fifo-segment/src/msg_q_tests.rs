@@ -494,3 +494,12 @@ fn attach_rejects_every_corrupted_header_field() {
         );
     }
 }
+
+#[test]
+fn ends_are_send_and_the_queue_is_shared() {
+    fn send<T: Send>() {}
+    fn shared<T: Send + Sync + Clone>() {}
+    send::<MsgProducer>();
+    send::<MsgConsumer>();
+    shared::<MsgQueue>();
+}
