@@ -340,3 +340,63 @@ fn client_gone_mid_transfer_resets_the_server_and_frees_everything() {
     let left = d.stop();
     assert!(left.is_empty(), "{left}");
 }
+
+#[test]
+fn server_gone_with_100_live_sessions_frees_everything() {
+    let (d, path) = daemon(2, "server-gone");
+    let mut server = TestApp::attach(&path, "busy-server");
+    let mut client = TestApp::attach(&path, "many-client");
+    server.w.send(
+        0,
+        AppMsg::Listen {
+            opaque: 1,
+            ep: ep(7200),
+        },
+    );
+    server.wait_for("bound", |_, m| {
+        matches!(m, StackMsg::Bound { error: 0, .. }).then_some(())
+    });
+    const N: u32 = 100;
+    for i in 0..N {
+        client.w.send(
+            0,
+            AppMsg::Connect {
+                opaque: i,
+                ep: ep(7200),
+            },
+        );
+    }
+    for _ in 0..N {
+        let (t, session) = server.wait_for("accepted", |t, m| match *m {
+            StackMsg::Accepted { session, .. } => Some((t, session)),
+            _ => None,
+        });
+        server.w.send(t, AppMsg::AcceptReply { session, error: 0 });
+    }
+    let mut sessions = Vec::new();
+    for _ in 0..N {
+        sessions.push(client.wait_for("connected", |_, m| match *m {
+            StackMsg::Connected {
+                error: 0, session, ..
+            } => Some(session),
+            _ => None,
+        }));
+    }
+    let c = wait_counters(&d, "sessions", |c| c.sessions == 2 * N as usize);
+    assert!(c.fifos >= 2 * N as usize, "{c}");
+    drop(server);
+    // Every client session hears of it; the client closes each.
+    for s in &sessions {
+        client.wait_for("peer gone", |_, m| {
+            matches!(m, StackMsg::Reset(x) | StackMsg::Disconnected(x) if x == s).then_some(())
+        });
+        client.w.send(s.thread(), AppMsg::Disconnect(*s));
+    }
+    let c = wait_counters(&d, "sessions freed", |c| {
+        c.apps == 1 && c.sessions == 0 && c.ct_connections == 0 && c.ct_segments == 0
+    });
+    assert_eq!(c.bad_msgs, 0);
+    drop(client);
+    wait_counters(&d, "all gone", |c| c.is_empty());
+    assert!(d.stop().is_empty());
+}
