@@ -15,6 +15,7 @@ use app_interface::wire::{AppMsg, MsgBuf};
 use fifo_segment::eventfd::EventFd;
 use fifo_segment::msg_q::{MsgProducer, MsgQueueError};
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::ClientError;
 
@@ -31,6 +32,9 @@ struct CtrlQ {
 pub(crate) struct Ctrl {
     queues: Vec<Mutex<CtrlQ>>,
     wrk_evtfd: Vec<EventFd>,
+    /// Messages in all backlogs (read without the locks: the drain path
+    /// of every wait looks at it).
+    waiting: AtomicUsize,
 }
 
 impl std::fmt::Debug for Ctrl {
@@ -80,6 +84,7 @@ impl Ctrl {
                 })
                 .collect(),
             wrk_evtfd,
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -99,34 +104,67 @@ impl Ctrl {
         };
         let bytes = msg.encode();
         let mut q = q.lock();
-        let mut wake = q.flush()?;
-        if q.backlog.is_empty() {
-            match q.producer.try_send(bytes.as_bytes()) {
-                Ok(w) => wake |= w,
-                Err(MsgQueueError::Full) => q.backlog.push_back(bytes),
-                Err(e) => return Err(mq_err(e)),
-            }
-        } else if q.backlog.len() >= MAX_BACKLOG {
-            return Err(ClientError::Session(SessionError::Congested));
-        } else {
-            q.backlog.push_back(bytes);
-        }
+        let before = q.backlog.len();
+        let (wake, r) = Self::push(&mut q, bytes);
+        self.account(before, q.backlog.len());
         drop(q);
         if wake {
             evtfd.signal().map_err(ClientError::Io)?;
         }
-        Ok(())
+        r
+    }
+
+    /// Sends the backlog, then `bytes` (or queues it behind what is still
+    /// waiting). Says whether the consumer asked to be woken (even when
+    /// `bytes` itself was refused).
+    fn push(q: &mut CtrlQ, bytes: MsgBuf) -> (bool, Result<(), ClientError>) {
+        let wake = match q.backlog.is_empty() {
+            true => false,
+            false => match q.flush() {
+                Ok(w) => w,
+                Err(e) => return (false, Err(e)),
+            },
+        };
+        if !q.backlog.is_empty() {
+            if q.backlog.len() >= MAX_BACKLOG {
+                return (wake, Err(ClientError::Session(SessionError::Congested)));
+            }
+            q.backlog.push_back(bytes);
+            return (wake, Ok(()));
+        }
+        match q.producer.try_send(bytes.as_bytes()) {
+            Ok(w) => (wake | w, Ok(())),
+            Err(MsgQueueError::Full) => {
+                q.backlog.push_back(bytes);
+                (wake, Ok(()))
+            }
+            Err(e) => (wake, Err(mq_err(e))),
+        }
+    }
+
+    fn account(&self, before: usize, after: usize) {
+        if after > before {
+            self.waiting.fetch_add(after - before, Ordering::AcqRel);
+        } else if before > after {
+            self.waiting.fetch_sub(before - after, Ordering::AcqRel);
+        }
     }
 
     /// Pushes every thread's backlog. Returns the messages still waiting.
     pub(crate) fn flush(&self) -> Result<usize, ClientError> {
+        if self.backlog() == 0 {
+            return Ok(0);
+        }
         let mut left = 0;
         for (q, evtfd) in self.queues.iter().zip(&self.wrk_evtfd) {
             let mut q = q.lock();
-            if q.backlog.is_empty() {
+            let before = q.backlog.len();
+            if before == 0 {
                 continue;
             }
-            let wake = q.flush()?;
+            let wake = q.flush();
+            self.account(before, q.backlog.len());
+            let wake = wake?;
             left += q.backlog.len();
             drop(q);
             if wake {
@@ -138,6 +176,6 @@ impl Ctrl {
 
     /// Messages waiting in the backlogs.
     pub(crate) fn backlog(&self) -> usize {
-        self.queues.iter().map(|q| q.lock().backlog.len()).sum()
+        self.waiting.load(Ordering::Acquire)
     }
 }

@@ -133,7 +133,7 @@ impl CtStream {
             if let Some(r) = wrk.events().take_connect(opaque) {
                 return r
                     .map(|s| CtStream::new(inner.clone(), s))
-                    .map_err(ClientError::into_io);
+                    .map_err(connect_err);
             }
             if Instant::now() >= deadline {
                 wrk.events().cancel_connect(opaque);
@@ -356,6 +356,18 @@ impl CtStream {
             }
             wrk.wait(seen, deadline)?;
         }
+    }
+}
+
+/// A failed connect as the app sees it: with nothing listening there
+/// (ct finds no local listener: `NoRoute`, or the listener refused) it
+/// is `ConnectionRefused`, as from a kernel.
+fn connect_err(e: ClientError) -> io::Error {
+    match e {
+        ClientError::Session(
+            s @ (SessionError::NoRoute | SessionError::NoListen | SessionError::Refused),
+        ) => io::Error::new(io::ErrorKind::ConnectionRefused, s),
+        e => e.into_io(),
     }
 }
 

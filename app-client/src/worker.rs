@@ -27,7 +27,7 @@ use crate::ctrl::Ctrl;
 use crate::error::ClientError;
 use crate::events::{Events, FileCtx};
 use crate::sock::AppShared;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// How long a sleeper sleeps at most while a control backlog waits for
 /// room in a full queue (nobody signals us when the stack drains it).
@@ -53,7 +53,7 @@ pub(crate) struct WorkerShared {
     cond: Condvar,
     seq: AtomicU64,
     /// A queue failed validation: the worker is unusable.
-    broken: Mutex<Option<String>>,
+    broken: OnceLock<String>,
 }
 
 impl std::fmt::Debug for WorkerShared {
@@ -87,7 +87,7 @@ impl WorkerShared {
             events: Mutex::new(events),
             cond: Condvar::new(),
             seq: AtomicU64::new(0),
-            broken: Mutex::new(None),
+            broken: OnceLock::new(),
         }
     }
 
@@ -109,7 +109,7 @@ impl WorkerShared {
 
     /// Errors if the worker can no longer be used.
     pub(crate) fn check(&self) -> Result<(), ClientError> {
-        if let Some(what) = &*self.broken.lock() {
+        if let Some(what) = self.broken.get() {
             return Err(ClientError::Protocol(what.clone()));
         }
         if self.app.is_closed() {
@@ -120,7 +120,7 @@ impl WorkerShared {
 
     fn fail(&self, e: ClientError) -> ClientError {
         if let ClientError::Protocol(what) = &e {
-            self.broken.lock().get_or_insert_with(|| what.clone());
+            let _ = self.broken.set(what.clone());
         }
         e
     }
@@ -275,7 +275,10 @@ impl WorkerShared {
             c.woke();
         }
         self.app_evtfd.drain();
-        let drained = self.drain_locked(&mut ev, true, &mut errors);
+        let drained = match slept {
+            Ok(socket) => self.drain_locked(&mut ev, socket, &mut errors),
+            Err(_) => Ok(0),
+        };
         // Followers may take the sleeper's place now.
         self.cond.notify_all();
         slept?;
@@ -283,8 +286,9 @@ impl WorkerShared {
     }
 
     /// Sleeps on `app_evtfd` and the app socket until one is readable or
-    /// `until`.
-    fn sleep(&self, until: Option<Instant>) -> Result<(), ClientError> {
+    /// `until`. Returns whether the socket has something (a record or a
+    /// hang-up).
+    fn sleep(&self, until: Option<Instant>) -> Result<bool, ClientError> {
         use rustix::event::{PollFd, PollFlags, Timespec, poll};
         let ts = until.map(|u| {
             let d = u.saturating_duration_since(Instant::now());
@@ -298,7 +302,8 @@ impl WorkerShared {
             PollFd::from_borrowed_fd(self.app.poll_fd(), PollFlags::IN),
         ];
         match poll(&mut fds, ts.as_ref()) {
-            Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
+            Ok(_) => Ok(!fds[1].revents().is_empty()),
+            Err(rustix::io::Errno::INTR) => Ok(false),
             Err(e) => Err(ClientError::Io(e.into())),
         }
     }

@@ -226,20 +226,20 @@ fn many_threads_wait_on_one_worker() {
 #[test]
 fn connect_refused_and_addr_in_use() {
     let (mut stack, client) = FakeStack::attach(1);
-    std::thread::scope(|sc| {
-        let h = sc.spawn(|| CtStream::connect(&client, addr("127.0.0.1:9")));
-        let AppMsg::Connect { opaque, ep: got } = stack.recv(0) else {
-            panic!()
-        };
-        assert_eq!(got, ep("127.0.0.1:9"));
-        stack.send(
-            0,
-            &StackMsg::connect_failed(opaque, SessionError::Refused.code()),
-        );
-        let e = h.join().unwrap().unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
-        assert_eq!(session_error(&e), Some(SessionError::Refused));
-    });
+    // ct answers NoRoute when no local listener has the endpoint.
+    for why in [SessionError::Refused, SessionError::NoRoute] {
+        std::thread::scope(|sc| {
+            let h = sc.spawn(|| CtStream::connect(&client, addr("127.0.0.1:9")));
+            let AppMsg::Connect { opaque, ep: got } = stack.recv(0) else {
+                panic!()
+            };
+            assert_eq!(got, ep("127.0.0.1:9"));
+            stack.send(0, &StackMsg::connect_failed(opaque, why.code()));
+            let e = h.join().unwrap().unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+            assert_eq!(session_error(&e), Some(why));
+        });
+    }
     std::thread::scope(|sc| {
         let h = sc.spawn(|| CtListener::bind(&client, addr("127.0.0.1:80")));
         let AppMsg::Listen { opaque, .. } = stack.recv(0) else {
@@ -537,4 +537,39 @@ fn detach_and_add_worker() {
             .unwrap();
         h.join().unwrap().unwrap();
     });
+}
+
+#[test]
+fn a_stack_that_stops_draining_gets_congested_then_everything() {
+    // 16 slots per ring in ctrl_q, and nobody drains it: connects pile up
+    // in the backlog until it is full, then the app hears WouldBlock.
+    let (mut stack, app_end) = FakeStack::with_ctrl_items(1, 16);
+    let client = stack
+        .serve(|| AppClient::attach_socket(app_end, AttachConfig::new("stuck")))
+        .unwrap();
+    let mut sent = 0usize;
+    let e = loop {
+        match CtStream::connect_timeout(&client, addr("127.0.0.1:1"), Duration::ZERO) {
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => sent += 1,
+            Err(e) => break e,
+            Ok(_) => panic!("connected to nothing"),
+        }
+    };
+    assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+    assert_eq!(session_error(&e), Some(SessionError::Congested));
+    assert_eq!(client.counters().ctrl_backlog, 64 * 1024);
+    assert_eq!(sent, 64 * 1024 + 32);
+    // The stack drains again: every connect arrives, in order.
+    let mut opaques = Vec::with_capacity(sent);
+    while opaques.len() < sent {
+        match stack.try_recv_for(0, Duration::ZERO) {
+            Some(AppMsg::Connect { opaque, .. }) => opaques.push(opaque),
+            Some(m) => panic!("{m:?}"),
+            None => {
+                client.poll_events().unwrap();
+            }
+        }
+    }
+    assert!(opaques.windows(2).all(|w| w[1] == w[0] + 1));
+    assert_eq!(client.counters().ctrl_backlog, 0);
 }
