@@ -127,6 +127,81 @@ fn another_apps_session_or_thread_is_a_strike_and_changes_nothing() {
     assert!(d.stop().is_empty());
 }
 
+/// Overwrites `len` bytes at `off` of the app's mq segment through its fd
+/// (what another process with the fd can do at any time).
+fn scribble(app: &TestApp, off: u64, len: usize) {
+    use std::os::unix::fs::FileExt;
+    let fd = app.w.mq.fd().unwrap().try_clone_to_owned().unwrap();
+    std::fs::File::from(fd)
+        .write_all_at(&vec![0xff; len], off)
+        .unwrap();
+}
+
+#[test]
+fn a_scribbled_control_queue_detaches_the_app_only() {
+    let (d, path) = daemon_with_strikes(1, 2, "scribble");
+    let (mut server, ss, client, cs) = pair(&path, 8200);
+    // The control queue of thread 0: the worker finds impossible indices
+    // (every poll strikes until the app is gone).
+    let a = TestApp::attach(&path, "scribbler");
+    let (_, ctrl0) = a.w.reply.queues[0];
+    scribble(&a, ctrl0, 256);
+    a.w.wrk_evtfds[0].signal().unwrap();
+    assert!(a.socket_closed(Instant::now() + WAIT), "not detached");
+    let c = wait_counters(&d, "detached", |c| c.apps == 2);
+    assert_eq!(c.strike_detaches, 1);
+    // The pair still talks.
+    server.w.send(ss.thread(), AppMsg::Disconnect(ss));
+    let mut client = client;
+    client.wait_for("disconnected", |_, m| {
+        matches!(m, StackMsg::Disconnected(x) if *x == cs).then_some(())
+    });
+    drop((server, client, a));
+    wait_counters(&d, "all gone", |c| c.is_empty());
+    assert!(d.stop().is_empty());
+}
+
+/// An app that does not read its events: its queue fills, the stack keeps
+/// the rest (congestion), nothing is lost, and it all arrives once the app
+/// reads again.
+#[test]
+fn a_full_event_queue_is_congestion_not_loss() {
+    let (d, path) = daemon_with_strikes(1, 2, "congested");
+    let mut req = attach_req("slow");
+    req.evt_q_size = 64; // 64 IO slots, 32 control slots
+    let mut app = TestApp::attach_with(&path, req).unwrap();
+    const N: u32 = 200;
+    for i in 0..N {
+        // Nobody listens: each connect is answered with an error.
+        app.w.send_when_room(
+            0,
+            AppMsg::Connect {
+                opaque: i,
+                ep: ep(8300),
+            },
+        );
+    }
+    let c = wait_counters(&d, "congested", |c| {
+        c.congested > 0 && c.ctrl_msgs >= u64::from(N)
+    });
+    assert_eq!(c.bad_msgs, 0);
+    let mut seen = vec![false; N as usize];
+    for _ in 0..N {
+        let i = app.wait_for("connect reply", |_, m| match *m {
+            StackMsg::Connected { opaque, error, .. } if error != 0 => Some(opaque),
+            _ => None,
+        });
+        assert!(
+            !std::mem::replace(&mut seen[i as usize], true),
+            "reply {i} twice"
+        );
+    }
+    assert!(seen.iter().all(|&s| s));
+    drop(app);
+    wait_counters(&d, "all gone", |c| c.is_empty());
+    assert!(d.stop().is_empty());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
 

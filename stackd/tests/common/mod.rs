@@ -138,6 +138,27 @@ impl WorkerQueues {
         }
     }
 
+    /// Puts `msg` on `ctrl_q[thread]`, waiting while the queue is full
+    /// (the stack drains it).
+    pub fn send_when_room(&mut self, thread: u32, msg: AppMsg) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.ctrl[thread as usize].try_send(&msg.encode()) {
+                Ok(wake) => {
+                    if wake {
+                        self.wrk_evtfds[thread as usize].signal().unwrap();
+                    }
+                    return;
+                }
+                Err(fifo_segment::MsgQueueError::Full) => {
+                    assert!(Instant::now() < deadline, "control queue stays full");
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
     /// Puts `msg` on `ctrl_q[thread]`.
     pub fn send(&mut self, thread: u32, msg: AppMsg) {
         self.send_raw(thread, &msg.encode());
