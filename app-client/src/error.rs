@@ -121,6 +121,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn handles_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<crate::AppClient>();
+        send_sync::<crate::CtListener>();
+        send::<crate::CtStream>();
+        send_sync::<ClientError>();
+    }
+
+    #[test]
     fn kinds_of_the_std_net_errors() {
         assert_eq!(
             to_io(SessionError::Refused).kind(),

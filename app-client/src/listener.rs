@@ -8,6 +8,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use app_interface::SessionError;
@@ -37,7 +38,7 @@ pub struct CtListener {
     client: Arc<ClientInner>,
     lref: SessionRef,
     lcl: SocketAddr,
-    nonblocking: bool,
+    nonblocking: AtomicBool,
 }
 
 impl std::fmt::Debug for CtListener {
@@ -70,7 +71,7 @@ impl CtListener {
                     client: inner.clone(),
                     lref,
                     lcl: lcl.socket_addr(),
-                    nonblocking: false,
+                    nonblocking: AtomicBool::new(false),
                 });
             }
             if Instant::now() >= deadline {
@@ -90,8 +91,8 @@ impl CtListener {
     }
 
     /// Non-blocking mode: `accept` returns `WouldBlock` when nothing waits.
-    pub fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
-        self.nonblocking = nonblocking;
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.nonblocking.store(nonblocking, Ordering::Relaxed);
         Ok(())
     }
 
@@ -120,7 +121,7 @@ impl CtListener {
                 None => {}
             }
             wrk.check()?;
-            if self.nonblocking {
+            if self.nonblocking.load(Ordering::Relaxed) {
                 if !polled && wrk.poll_quiet()? > 0 {
                     polled = true;
                     continue;

@@ -157,7 +157,6 @@ fn session_on_a_thread_that_does_not_exist() {
     assert!(is_protocol(&client.poll_events().unwrap_err()));
     // Nothing was filed for the bogus session.
     assert_eq!(client.counters().sessions, 0);
-    let mut listener = listener;
     listener.set_nonblocking(true).unwrap();
     assert_eq!(
         listener.accept().unwrap_err().kind(),

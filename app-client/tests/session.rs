@@ -321,7 +321,7 @@ fn connect_then_reset_by_peer() {
 #[test]
 fn nonblocking_mode_and_timeouts() {
     let (mut stack, client) = FakeStack::attach(2);
-    let (mut listener, mut stream, mut peer, s) = accepted_pair(&mut stack, &client);
+    let (listener, mut stream, mut peer, s) = accepted_pair(&mut stack, &client);
     listener.set_nonblocking(true).unwrap();
     assert_eq!(
         listener.accept().unwrap_err().kind(),
