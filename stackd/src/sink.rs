@@ -289,9 +289,16 @@ impl AppSink for StackdSink {
             return Ok(());
         };
         let mut producer = q.lock();
-        // Room first: a segment fd must not go out for a message that then
-        // waits (it would go again on the retry).
-        if producer.is_full(CTRL_MSG_SIZE) {
+        // Room first for the messages that may send a segment fd: the fd
+        // must not go out for a message that then waits. (The rest simply
+        // try: a full queue changes nothing.)
+        let may_send_fd = matches!(
+            msg,
+            AppMessage::AddSegment { .. }
+                | AppMessage::Accepted { .. }
+                | AppMessage::Connected { .. }
+        );
+        if may_send_fd && producer.is_full(CTRL_MSG_SIZE) {
             Stats::bump(&self.stats.congested);
             return Err(msg);
         }
