@@ -19,7 +19,7 @@ use crate::control::{self, CtlReq, Strikes};
 use crate::counters::{Counters, Stats};
 use crate::error::StackdError;
 use crate::input::CtrlInput;
-use crate::ops::AppOps;
+use crate::ops::{AppInfo, AppOps};
 use crate::parker::EventFdParker;
 use crate::sapi_server::{self, ServerCtx};
 
@@ -155,6 +155,11 @@ impl Stackd {
     /// The stack (until stopped).
     pub fn stack(&self) -> Option<&Stack> {
         self.stack.as_ref()
+    }
+
+    /// The apps attached now.
+    pub fn apps(&self) -> Vec<AppInfo> {
+        self.ops.app_infos()
     }
 
     /// What the daemon holds and counted. Asks every worker (from the

@@ -58,6 +58,6 @@ pub use counters::{Counters, Stats};
 pub use daemon::{STOP_DRAIN_TIMEOUT, Stackd};
 pub use error::StackdError;
 pub use input::CTRL_BATCH;
-pub use ops::MAX_APP_SEGMENT_SIZE;
+pub use ops::{AppInfo, MAX_APP_SEGMENT_SIZE};
 pub use parker::EventFdParker;
 pub use sapi_server::REPLY_TIMEOUT;

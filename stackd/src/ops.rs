@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use session::SessionError;
 
 use crate::app_conn::{AppWorkerConn, Queues, queue_config};
-use crate::app_state::AppState;
+use crate::app_state::{AppState, PeerCred};
 use crate::control::Strikes;
 use crate::counters::Stats;
 use crate::error::StackdError;
@@ -42,6 +42,24 @@ struct AppEntry {
     sink: Arc<StackdSink>,
     queues: MsgQueueConfig,
     name: String,
+    state: Arc<AppState>,
+}
+
+/// One attached app, as [`Stackd::apps`](crate::Stackd::apps) lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppInfo {
+    /// Its name.
+    pub name: String,
+    /// Its index in the stack.
+    pub app_index: u32,
+    /// The namespace it attached in.
+    pub namespace: String,
+    /// The process at the other end of its socket.
+    pub peer: PeerCred,
+    /// Its app workers.
+    pub workers: usize,
+    /// Bad messages so far.
+    pub strikes: u32,
 }
 
 /// The app operations and what they need.
@@ -163,6 +181,7 @@ impl AppOps {
                 sink: sink.clone(),
                 queues: qcfg,
                 name: req.name.clone(),
+                state: st.clone(),
             },
         );
         sink.add_worker(conn.clone());
@@ -271,6 +290,25 @@ impl AppOps {
     /// Apps attached.
     pub(crate) fn n_apps(&self) -> usize {
         self.apps.lock().len()
+    }
+
+    /// Every attached app.
+    pub(crate) fn app_infos(&self) -> Vec<AppInfo> {
+        let mut v: Vec<_> = self
+            .apps
+            .lock()
+            .iter()
+            .map(|(h, e)| AppInfo {
+                name: e.name.clone(),
+                app_index: h.index(),
+                namespace: e.state.namespace.clone(),
+                peer: e.state.cred,
+                workers: e.sink.n_workers(),
+                strikes: e.state.strikes(),
+            })
+            .collect();
+        v.sort_by_key(|a| a.app_index);
+        v
     }
 
     /// The strike limit.

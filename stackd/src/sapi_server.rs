@@ -67,6 +67,17 @@ pub(crate) fn spawn(ns: NamespaceCfg, ctx: Arc<ServerCtx>) -> Result<JoinHandle<
     if let Some(dir) = ns.socket.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
+    // Only a socket may be replaced: a path that names anything else is a
+    // mistake in the options, and its file is not ours to delete.
+    if let Ok(m) = std::fs::symlink_metadata(&ns.socket) {
+        use std::os::unix::fs::FileTypeExt;
+        if !m.file_type().is_socket() {
+            return Err(StackdError::Config(format!(
+                "{} exists and is not a socket",
+                ns.socket.display()
+            )));
+        }
+    }
     let listener = SapiListener::bind(&ns.socket)?;
     listener.set_nonblocking(true)?;
     let name = format!("stackd-sapi-{}", ns.id);

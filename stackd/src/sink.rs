@@ -71,6 +71,11 @@ impl StackdSink {
         self.workers.write().clear();
     }
 
+    /// Workers delivered to.
+    pub(crate) fn n_workers(&self) -> usize {
+        self.workers.read().len()
+    }
+
     /// The worker the app numbers `map_index`.
     pub(crate) fn worker_by_map_index(&self, map_index: u32) -> Option<Arc<AppWorkerConn>> {
         self.workers

@@ -29,6 +29,13 @@ fn attach_replies_with_queues_and_fds() {
     }
     let c = wait_counters(&d, "attached", |c| c.apps == 1);
     assert_eq!((c.stack_apps, c.app_workers), (1, 1));
+    let info = d.apps();
+    assert_eq!(info.len(), 1);
+    assert_eq!((info[0].name.as_str(), info[0].workers), ("a", 1));
+    assert_eq!(info[0].app_index, r.app_index);
+    assert_eq!(info[0].namespace, "default");
+    // SO_PEERCRED: this very process.
+    assert_eq!(info[0].peer.pid, std::process::id() as i32);
     assert!(c.segments >= 2, "mq segment and the first app segment: {c}");
     // A second app with the same name is refused, the first stays.
     assert_eq!(
@@ -177,4 +184,25 @@ fn stop_detaches_attached_apps() {
     assert!(left.is_empty(), "{left}");
     assert!(a.socket_closed(Instant::now() + Duration::from_secs(5)));
     assert!(b.socket_closed(Instant::now() + Duration::from_secs(5)));
+}
+
+#[test]
+fn start_refuses_a_path_that_is_not_a_socket_and_leaves_nothing() {
+    let (good, bad) = (sock_path("good"), sock_path("not-a-socket"));
+    std::fs::write(&bad, b"keep me").unwrap();
+    let cfg = StackdConfig::new(&good).with_namespace(NamespaceCfg::new("blue", 1, &bad));
+    match Stackd::start(cfg) {
+        Err(stackd::StackdError::Config(m)) => assert!(m.contains("not a socket"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(std::fs::read(&bad).unwrap(), b"keep me");
+    assert!(!good.exists(), "the first socket is removed again");
+    std::fs::remove_file(&bad).unwrap();
+    // A bad configuration is refused before anything starts.
+    let mut cfg = StackdConfig::new(&good);
+    cfg.segment_size = 1000;
+    assert!(matches!(
+        Stackd::start(cfg),
+        Err(stackd::StackdError::Config(_))
+    ));
 }
