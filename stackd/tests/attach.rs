@@ -159,6 +159,8 @@ fn detach_request_and_worker_add_del() {
     }
     let c = wait_counters(&d, "one worker", |c| c.app_workers == 1);
     assert_eq!(c.apps, 1);
+    assert_eq!(d.stack().unwrap().apps().n_app_workers(), 1);
+    assert_eq!(d.apps()[0].workers, 1);
     drop(w1);
     match request(&app.sock, &SapiMsg::DetachReq).0 {
         SapiMsg::DetachReply { error } => assert_eq!(error, 0),

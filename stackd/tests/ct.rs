@@ -400,3 +400,88 @@ fn server_gone_with_100_live_sessions_frees_everything() {
     wait_counters(&d, "all gone", |c| c.is_empty());
     assert!(d.stop().is_empty());
 }
+
+#[test]
+fn two_workers_of_one_app_share_a_listener() {
+    use app_interface::wire::SapiMsg;
+    let (d, path) = daemon(2, "two-workers");
+    let mut server = TestApp::attach(&path, "server-2w");
+    let (r, fds) = request(&server.sock, &SapiMsg::AddWorkerReq);
+    let SapiMsg::AddWorkerReply(r) = r else {
+        panic!("{r:?}")
+    };
+    let mut w1 = WorkerQueues::map(r, fds);
+    server.w.send(
+        0,
+        AppMsg::Listen {
+            opaque: 1,
+            ep: ep(7500),
+        },
+    );
+    let l0 = server.wait_for("bound 0", |_, m| match *m {
+        StackMsg::Bound {
+            error: 0, listener, ..
+        } => Some(listener),
+        _ => None,
+    });
+    w1.send(
+        0,
+        AppMsg::Listen {
+            opaque: 2,
+            ep: ep(7500),
+        },
+    );
+    let deadline = Instant::now() + WAIT;
+    let l1 = loop {
+        match w1.recv(deadline) {
+            Some((
+                _,
+                StackMsg::Bound {
+                    opaque: 2,
+                    error: 0,
+                    listener,
+                    ..
+                },
+            )) => break listener,
+            Some(_) => {}
+            None => panic!("no bound for worker 1"),
+        }
+    };
+    assert_eq!(l0, l1, "one listener, two workers");
+    let mut client = TestApp::attach(&path, "client-2w");
+    const N: u32 = 6;
+    for i in 0..N {
+        client.w.send(
+            0,
+            AppMsg::Connect {
+                opaque: i,
+                ep: ep(7500),
+            },
+        );
+    }
+    let (mut on0, mut on1) = (0, 0);
+    let deadline = Instant::now() + WAIT;
+    while on0 + on1 < N {
+        assert!(Instant::now() < deadline, "accepts: {on0} + {on1}");
+        let soon = Instant::now() + Duration::from_millis(5);
+        if let Some((t, StackMsg::Accepted { session, .. })) = server.next(soon) {
+            server.w.send(t, AppMsg::AcceptReply { session, error: 0 });
+            on0 += 1;
+        }
+        let soon = Instant::now() + Duration::from_millis(5);
+        if let Some((t, StackMsg::Accepted { session, .. })) = w1.recv(soon) {
+            w1.send(t, AppMsg::AcceptReply { session, error: 0 });
+            on1 += 1;
+        }
+    }
+    assert!(on0 > 0 && on1 > 0, "accepts alternate: {on0} + {on1}");
+    for _ in 0..N {
+        client.wait_for("connected", |_, m| {
+            matches!(m, StackMsg::Connected { error: 0, .. }).then_some(())
+        });
+    }
+    wait_counters(&d, "sessions", |c| c.sessions == 2 * N as usize);
+    drop((w1, server, client));
+    wait_counters(&d, "all gone", |c| c.is_empty());
+    assert!(d.stop().is_empty());
+}
