@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use std::time::Duration;
 
+use app_interface::wire::SAPI_MAX_THREADS;
 use app_worker::DEFAULT_NAMESPACE;
 use session::ThreadedConfig;
 
@@ -142,8 +143,9 @@ impl StackdConfig {
         if self.fifo_size < 4096 || (self.fifo_size as usize) * 2 > self.segment_size {
             return Err("fifo size below 4 KiB or two fifos do not fit a segment".into());
         }
-        if self.workers > 64 {
-            return Err("more than 64 workers".into());
+        // An attach reply carries one queue pair and one eventfd per thread.
+        if self.workers as usize + 1 > SAPI_MAX_THREADS {
+            return Err(format!("more than {} workers", SAPI_MAX_THREADS - 1));
         }
         Ok(())
     }
@@ -178,6 +180,14 @@ mod tests {
         let mut small = ok.clone();
         small.fifo_size = 100;
         assert!(small.validate().is_err());
+        let many = ok.clone().with_workers(SAPI_MAX_THREADS as u32);
+        assert!(many.validate().is_err());
+        assert!(
+            ok.clone()
+                .with_workers(SAPI_MAX_THREADS as u32 - 1)
+                .validate()
+                .is_ok()
+        );
         let mut none = ok;
         none.namespaces.clear();
         assert!(none.validate().is_err());

@@ -340,6 +340,9 @@ impl AppSink for StackdSink {
         }
     }
 
+    /// Whether any of the app's workers has a full event queue on
+    /// `thread` (the trait does not say which worker is asked about, so
+    /// an app with several workers is judged by its fullest one).
     fn is_congested(&self, thread: u32) -> bool {
         self.workers.read().iter().any(|w| {
             w.evt_q(thread)
