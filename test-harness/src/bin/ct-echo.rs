@@ -1,11 +1,19 @@
-//! `ct-echo`: an echo server and an echo client in one process, over the
-//! ct transport of a stack started here, and a report of what they did.
+//! `ct-echo`: an echo server and an echo client over the ct transport and
+//! a report of what they did: in one process with a stack started here
+//! (default); as three processes (`--processes`: stackd, server, client,
+//! this program re-executed in each role); or one of the apps against a
+//! running `ct-stackd` (`server`, `client`).
 //!
 //! ```text
 //! cargo run --release --bin ct-echo                         # 8 GiB, 1 session
 //! cargo run --release --bin ct-echo -- --mode rr --workers 1
 //! cargo run --release --bin ct-echo -- --mode cps --sessions 100000
 //! cargo run --release --bin ct-echo -- --sessions 8 --bytes 256m --echo --json
+//! cargo run --release --bin ct-echo -- --processes --bytes 1g --echo
+//!
+//! ct-stackd --socket /tmp/ct.sock &                     # or any running daemon
+//! ct-echo server --socket /tmp/ct.sock --echo &
+//! ct-echo client --socket /tmp/ct.sock --echo --bytes 1g
 //! ```
 #![forbid(unsafe_code)]
 
@@ -15,100 +23,48 @@ use std::time::Duration;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
-use test_harness::echo::{EchoConfig, EchoMode, EchoRun, Progress, RunMode, parse_size};
+use test_harness::echo::{EchoConfig, EchoRun, Progress, Role, RunOptions, run_processes};
 
-/// Echo server and client over ct in one process.
+/// Echo server and client over ct: in one process (default), as three
+/// processes (`--processes`), or one app against a running ct-stackd
+/// (`server`, `client`).
 #[derive(Debug, Parser)]
-#[command(name = "ct-echo", version, about, long_about = None)]
+#[command(
+    name = "ct-echo",
+    version,
+    about,
+    long_about = None,
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
+    /// Run one app against a running ct-stackd instead.
+    #[command(subcommand)]
+    role: Option<Role>,
     /// Workers besides main.
     #[arg(long, default_value_t = 1)]
     workers: u32,
-    /// Sessions open together (cps: connects in total; default 10000 there).
-    #[arg(long)]
-    sessions: Option<u32>,
-    /// Bytes per session, e.g. 64m, 1g (default 8g; cps 0).
-    #[arg(long, value_parser = size_arg)]
-    bytes: Option<u64>,
-    /// Fifo size of each session, each way.
-    #[arg(long, value_parser = size_arg, default_value = "4m")]
-    fifo_size: u64,
-    /// Segment size (apps' and ct's smallest).
-    #[arg(long, value_parser = size_arg, default_value = "128m")]
-    segment_size: u64,
-    /// throughput | cps | rr.
-    #[arg(long, default_value = "throughput")]
-    mode: EchoMode,
-    /// The server echoes and the client verifies what comes back.
-    #[arg(long)]
-    echo: bool,
-    /// No checksums.
-    #[arg(long)]
-    no_verify: bool,
-    /// Rr: request size.
-    #[arg(long, value_parser = size_arg, default_value = "1")]
-    request_size: u64,
-    /// Rr: round trips per session (default 100000; overrides --bytes).
-    #[arg(long)]
-    rounds: Option<u64>,
-    /// Cps: connects in flight at once.
-    #[arg(long, default_value_t = 16)]
-    concurrency: u32,
-    /// Give up after this many seconds.
-    #[arg(long, default_value_t = 600)]
-    timeout: u64,
-    /// Machine-readable output (one JSON object).
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    run: RunOptions,
     /// Also print the `show session` view (sessions held open for it).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "processes")]
     verbose: bool,
-}
-
-fn size_arg(s: &str) -> Result<u64, String> {
-    parse_size(s)
+    /// Run stackd, the server and the client as three processes (this
+    /// program re-executed), talking over the app socket and shared memory.
+    #[arg(long)]
+    processes: bool,
+    /// With --processes: stackd's workers poll instead of sleeping.
+    #[arg(long, requires = "processes")]
+    poll: bool,
+    /// With --processes: the apps spin on their queues instead of
+    /// sleeping on their event fd.
+    #[arg(long, requires = "processes")]
+    busy_poll: bool,
 }
 
 impl Args {
     fn config(&self) -> Result<EchoConfig, String> {
-        let to_u32 = |v: u64, what: &str| {
-            u32::try_from(v).map_err(|_| format!("--{what} {v} is too large (max 4g - 1)"))
-        };
-        let request_size = to_u32(self.request_size, "request-size")?;
-        let bytes = match (self.mode, self.rounds, self.bytes) {
-            (EchoMode::Rr, Some(r), _) => r
-                .checked_mul(self.request_size)
-                .ok_or("--rounds times --request-size is too large")?,
-            (_, Some(_), _) => return Err("--rounds only applies to --mode rr".into()),
-            (_, None, Some(b)) => b,
-            (EchoMode::Throughput, None, None) => 8 << 30,
-            (EchoMode::Rr, None, None) => 100_000 * self.request_size,
-            (EchoMode::Cps, None, None) => 0,
-        };
-        let cfg = EchoConfig {
-            workers: self.workers,
-            sessions: self.sessions.unwrap_or(match self.mode {
-                EchoMode::Cps => 10_000,
-                _ => 1,
-            }),
-            concurrency: self.concurrency,
-            bytes,
-            request_size,
-            fifo_size: to_u32(self.fifo_size, "fifo-size")?,
-            segment_size: usize::try_from(self.segment_size)
-                .map_err(|_| "--segment-size is too large".to_string())?,
-            mode: self.mode,
-            echo: self.echo,
-            verify: !self.no_verify,
-            hold_open: self.verbose,
-            run: RunMode::Threaded,
-            timeout: Duration::from_secs(self.timeout),
-            ..EchoConfig::default()
-        };
-        if self.workers > 64 {
-            return Err("--workers must be at most 64".into());
-        }
-        cfg.validate()?;
+        let mut cfg = self.run.config(self.workers)?;
+        cfg.hold_open = self.verbose;
         Ok(cfg)
     }
 }
@@ -153,18 +109,53 @@ impl Bar {
     }
 }
 
+/// A role's verdict as an exit status.
+fn role_exit(r: std::io::Result<bool>) -> ExitCode {
+    match r {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("ct-echo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bad_option(msg: String) -> ! {
+    // Exits with status 2, as for any bad option.
+    Args::command()
+        .error(ErrorKind::ValueValidation, msg)
+        .exit()
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    match &args.role {
+        Some(Role::Stackd(r)) => {
+            if let Err(e) = r.config() {
+                bad_option(e);
+            }
+            return role_exit(r.run());
+        }
+        Some(Role::Server(r)) => return role_exit(r.run()),
+        Some(Role::Client(r)) => {
+            if let Err(e) = r.config() {
+                bad_option(e);
+            }
+            return role_exit(r.run());
+        }
+        None => {}
+    }
+    if args.processes {
+        return processes(&args);
+    }
     let cfg = match args.config() {
         Ok(c) => c,
-        // Exits with status 2, as for any bad option.
-        Err(msg) => Args::command()
-            .error(ErrorKind::ValueValidation, msg)
-            .exit(),
+        Err(msg) => bad_option(msg),
     };
     let mut bar = Bar {
         bar: None,
-        enabled: !args.json,
+        enabled: !args.run.json,
     };
     let result = EchoRun::run(cfg, &mut |p| bar.update(p));
     bar.finish();
@@ -175,7 +166,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if args.json {
+    if args.run.json {
         println!("{}", report.json());
     } else {
         if args.verbose {
@@ -187,6 +178,38 @@ fn main() -> ExitCode {
             print!("{}", report.counters);
             println!();
         }
+        print!("{}", report.table());
+    }
+    if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `--processes`: this program three times (stackd, server, client).
+fn processes(args: &Args) -> ExitCode {
+    let cfg = match args.config() {
+        Ok(c) => c,
+        Err(msg) => bad_option(msg),
+    };
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("ct-echo: cannot find this program to re-run it: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = match run_processes(&exe, &cfg, args.poll, args.busy_poll) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ct-echo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.run.json {
+        println!("{}", report.json());
+    } else {
         print!("{}", report.table());
     }
     if report.is_ok() {

@@ -22,18 +22,31 @@
 //! assert_eq!(report.verified, 2);
 //! ```
 
+mod app_client;
+mod app_server;
+mod app_wait;
 mod client;
 mod config;
+mod kv;
+mod options;
 mod pattern;
+mod procs;
 mod report;
+mod roles;
 mod run;
 mod server;
 mod stats;
 
+pub use app_client::run_client;
+pub use app_server::{ServeOptions, serve};
 pub use client::EchoClient;
 pub use config::{EchoConfig, EchoMode, RunMode, parse_size};
+pub use kv::{KvLine, KvRecord};
+pub use options::RunOptions;
 pub use pattern::{Checksum, PATTERN_LEN, Pattern};
-pub use report::{EchoReport, Leaks, human_bytes, json_string};
+pub use procs::{RoleChild, run_processes};
+pub use report::{EchoReport, Layout, Leaks, human_bytes, json_string};
+pub use roles::{ClientRole, Role, ServerRole, StackdRole, leaks_of};
 pub use run::{EchoError, EchoRun, Progress, loopback};
 pub use server::EchoServer;
-pub use stats::{EchoStats, get, quantile};
+pub use stats::{EchoStats, RoundTrips, get, quantile};

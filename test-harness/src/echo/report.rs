@@ -24,6 +24,31 @@ pub struct Leaks {
     pub segment_managers: usize,
     /// Events still queued on workers.
     pub pending_events: usize,
+    /// Apps still attached (a daemon's view).
+    pub apps: usize,
+    /// Listeners still open (a daemon's view).
+    pub listeners: usize,
+    /// Segments still mapped by the stack (a daemon's view).
+    pub segments: usize,
+    /// Fifos still allocated (a daemon's view).
+    pub fifos: usize,
+}
+
+/// Where an echo run's pieces ran, which decides what its report can say.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// Stack and both apps as threads of one process.
+    #[default]
+    Threads,
+    /// Three processes: a stackd (its workers polling or sleeping), the
+    /// server and the client, over app-client.
+    Processes {
+        /// The daemon's workers poll instead of sleeping when idle.
+        poll: bool,
+    },
+    /// Only the client, against a daemon someone else runs: the stack's
+    /// counters and the server's figures are not seen.
+    ClientOnly,
 }
 
 impl Leaks {
@@ -87,6 +112,8 @@ pub struct EchoReport {
     pub leaks: Leaks,
     /// `show session` lines (when the run held its sessions open).
     pub show_session: Vec<String>,
+    /// Where the run's pieces ran.
+    pub layout: Layout,
 }
 
 impl EchoReport {
@@ -131,6 +158,7 @@ impl EchoReport {
             counters,
             leaks,
             show_session,
+            layout: Layout::Threads,
         }
     }
 
@@ -186,6 +214,21 @@ impl EchoReport {
             ("bytes echoed back", human_bytes(self.rx_bytes)),
             ("seconds", format!("{:.3}", self.seconds)),
         ];
+        match self.layout {
+            Layout::Threads => {}
+            Layout::Processes { poll } => rows.insert(
+                1,
+                (
+                    "processes",
+                    format!(
+                        "stackd ({}), server, client",
+                        if poll { "polling" } else { "sleeping" }
+                    ),
+                ),
+            ),
+            Layout::ClientOnly => rows.insert(1, ("processes", "client only".to_string())),
+        }
+        let stack_seen = self.layout != Layout::ClientOnly;
         if self.mode == EchoMode::Cps {
             rows.push(("connects/s", format!("{:.0}", self.connects_per_s)));
         } else {
@@ -196,19 +239,23 @@ impl EchoReport {
             rows.push(("RR latency p50", fmt_dur(self.rr_p50)));
             rows.push(("RR latency p99", fmt_dur(self.rr_p99)));
         }
-        rows.extend([
-            (
-                "events delivered",
-                self.counters.app_events_delivered.to_string(),
-            ),
-            (
-                "tx / rx-dequeue events",
-                format!(
-                    "{} / {}",
-                    self.counters.tx_events, self.counters.rx_dequeue_events
+        if stack_seen {
+            rows.extend([
+                (
+                    "events delivered",
+                    self.counters.app_events_delivered.to_string(),
                 ),
-            ),
-            ("congested flushes", self.counters.congested.to_string()),
+                (
+                    "tx / rx-dequeue events",
+                    format!(
+                        "{} / {}",
+                        self.counters.tx_events, self.counters.rx_dequeue_events
+                    ),
+                ),
+                ("congested flushes", self.counters.congested.to_string()),
+            ]);
+        }
+        rows.extend([
             ("fifo-full writes", self.tx_full.to_string()),
             ("connect failures", self.connect_failed.to_string()),
             ("resets", self.resets.to_string()),
@@ -220,8 +267,10 @@ impl EchoReport {
                     None => "0".to_string(),
                 },
             ),
-            ("leaks after detach", self.leak_text()),
         ]);
+        if stack_seen {
+            rows.push(("leaks after detach", self.leak_text()));
+        }
         let w = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         let vw = rows.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
         let mut out = String::new();
@@ -238,6 +287,15 @@ impl EchoReport {
     pub fn json(&self) -> String {
         let mut j = JsonObject::default();
         j.str("mode", &self.mode.to_string());
+        j.str(
+            "layout",
+            match self.layout {
+                Layout::Threads => "threads",
+                Layout::Processes { poll: false } => "processes",
+                Layout::Processes { poll: true } => "processes-polling",
+                Layout::ClientOnly => "client-only",
+            },
+        );
         j.num("workers", self.workers as f64);
         j.num("sessions", self.sessions as f64);
         j.bool("echo", self.echo);

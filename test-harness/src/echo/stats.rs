@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use crate::echo::kv::{KvLine, KvRecord};
+
 /// Client and server counters, shared by the apps and the driver.
 #[derive(Debug, Default)]
 pub struct EchoStats {
@@ -88,6 +90,87 @@ impl EchoStats {
         let mut v = self.latencies.lock().clone();
         quantile(&mut v, q).map(Duration::from_nanos)
     }
+
+    fn counters(&self) -> [(&'static str, &AtomicU64); 16] {
+        [
+            ("connects_started", &self.connects_started),
+            ("connected", &self.connected),
+            ("connect_failed", &self.connect_failed),
+            ("accepted", &self.accepted),
+            ("client_tx_bytes", &self.client_tx_bytes),
+            ("client_rx_bytes", &self.client_rx_bytes),
+            ("server_rx_bytes", &self.server_rx_bytes),
+            ("server_tx_bytes", &self.server_tx_bytes),
+            ("sessions_done", &self.sessions_done),
+            ("sessions_closed", &self.sessions_closed),
+            ("server_closed", &self.server_closed),
+            ("verified", &self.verified),
+            ("verify_failed", &self.verify_failed),
+            ("tx_full", &self.tx_full),
+            ("resets", &self.resets),
+            ("errors", &self.errors),
+        ]
+    }
+
+    /// The counters as a `tag` record (another process's figures travel
+    /// this way; round trips as their count and p50/p99).
+    pub fn to_kv(&self, tag: &str) -> KvLine {
+        let mut l = KvLine::new(tag);
+        for (k, c) in self.counters() {
+            l.put(k, get(c));
+        }
+        l.put("round_trips", self.n_latencies());
+        for (k, q) in [("rr_p50_ns", 0.5), ("rr_p99_ns", 0.99)] {
+            if let Some(d) = self.latency_quantile(q) {
+                l.put(k, d.as_nanos());
+            }
+        }
+        if let Some(e) = self.first_error() {
+            l.put("first_error", e);
+        }
+        l
+    }
+
+    /// Adds the counters of a record made by [`EchoStats::to_kv`] (its
+    /// round-trip figures are read with [`RoundTrips::from_kv`]).
+    pub fn add_kv(&self, r: &KvRecord) {
+        for (k, c) in self.counters() {
+            bump(c, r.num(k));
+        }
+        if let Some(e) = r.get("first_error") {
+            let mut f = self.first_error.lock();
+            if f.is_none() {
+                *f = Some(e.to_string());
+            }
+        }
+    }
+}
+
+/// Round-trip figures another process measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoundTrips {
+    /// Round trips measured.
+    pub count: usize,
+    /// Median.
+    pub p50: Option<Duration>,
+    /// 99th percentile.
+    pub p99: Option<Duration>,
+}
+
+impl RoundTrips {
+    /// From a record made by [`EchoStats::to_kv`].
+    pub fn from_kv(r: &KvRecord) -> Self {
+        let d = |k| {
+            r.get(k)
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_nanos)
+        };
+        RoundTrips {
+            count: r.num("round_trips") as usize,
+            p50: d("rr_p50_ns"),
+            p99: d("rr_p99_ns"),
+        }
+    }
 }
 
 /// The `q` quantile of `v` (nearest rank); `None` when empty.
@@ -117,5 +200,26 @@ mod tests {
         s.error("second");
         assert_eq!(s.first_error().as_deref(), Some("first"));
         assert_eq!(get(&s.errors), 2);
+    }
+
+    #[test]
+    fn counters_travel_as_a_record() {
+        let a = EchoStats::default();
+        bump(&a.client_tx_bytes, 7);
+        bump(&a.verified, 2);
+        a.add_latencies(&[10, 20, 30]);
+        a.error("broken pipe: x");
+        let line = a.to_kv("CLIENT");
+        let r = KvRecord::parse("CLIENT", line.as_str()).unwrap();
+        let b = EchoStats::default();
+        bump(&b.verified, 1);
+        b.add_kv(&r);
+        assert_eq!((get(&b.client_tx_bytes), get(&b.verified)), (7, 3));
+        assert_eq!(get(&b.errors), 1);
+        assert_eq!(b.first_error().as_deref(), Some("broken pipe: x"));
+        let rt = RoundTrips::from_kv(&r);
+        assert_eq!(rt.count, 3);
+        assert_eq!(rt.p50, Some(Duration::from_nanos(20)));
+        assert_eq!(rt.p99, Some(Duration::from_nanos(30)));
     }
 }
