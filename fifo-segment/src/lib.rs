@@ -87,6 +87,7 @@ mod fifo;
 mod layout;
 pub mod msg_q;
 mod segment;
+pub mod shared_u64;
 mod storage;
 pub mod sync;
 
@@ -94,3 +95,4 @@ pub use error::{FifoError, SegmentError};
 pub use fifo::{Consumer, DeqNtf, Fifo, Producer};
 pub use msg_q::{MsgConsumer, MsgProducer, MsgQueue, MsgQueueConfig, MsgQueueError, RingConfig};
 pub use segment::{FifoSegment, SegmentFlags};
+pub use shared_u64::SharedU64;
