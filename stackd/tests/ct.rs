@@ -249,6 +249,15 @@ fn wakeups_cross_the_process_boundary() {
     data_both_ways_and_close(Stackd::start(cfg).unwrap(), &path, pause);
 }
 
+/// Workers that never sleep (`--poll`) serve the same way.
+#[test]
+fn polling_workers_serve_the_same() {
+    let path = sock_path("poll");
+    let mut cfg = StackdConfig::new(&path).with_workers(1);
+    cfg.poll = true;
+    data_both_ways_and_close(Stackd::start(cfg).unwrap(), &path, None);
+}
+
 fn data_both_ways_and_close(d: Stackd, path: &std::path::Path, pause: Option<Duration>) {
     let path = path.to_owned();
     let (mut server, mut s, mut client, mut c) = connected(&path, 7000, pause);
