@@ -33,11 +33,13 @@
 //!   SPSC ring.
 //! - VPP's producer writes the eventfd whenever the queue goes from empty to
 //!   not empty, and its consumer signals a producer waiting for space. Here
-//!   the producer is told to signal only when the consumer set its sleeping
-//!   flag, and clears the flag when it reports it (`try_send` returns
-//!   `Ok(true)` once per sleep), so a busy consumer costs no syscalls; a
-//!   full queue is `Full` (congestion: the caller keeps the message and
-//!   retries), never a wait.
+//!   the producer is told to signal only when the consumer said it sleeps,
+//!   and only once per sleep: the consumer numbers its sleeps (an odd
+//!   sequence value while sleeping, written only by the consumer) and the
+//!   producer remembers the last one it reported (`try_send` returns
+//!   `Ok(true)` once per sleep), so a busy consumer costs no syscalls and a
+//!   burst of sends one. A full queue is `Full` (congestion: the caller
+//!   keeps the message and retries), never a wait.
 //! - The peer is untrusted. The geometry (rings, sizes, offsets) is checked
 //!   once at [`MsgQueue::attach`] and kept privately; each end keeps its own
 //!   index privately and only reads the other end's, validated (`tail - head
@@ -238,7 +240,7 @@ impl MsgQueue {
                         q_nitems: AtomicU32::new(geo.q_nitems),
                         footprint: AtomicU64::new(geo.footprint as u64),
                     }),
-                    sleeping: Line(AtomicU32::new(0)),
+                    sleeping: Line(AtomicU64::new(0)),
                     head: Line(AtomicU32::new(0)),
                     tail: Line(AtomicU32::new(0)),
                 },

@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering as StdOrdering;
+use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 
 use super::layout::{Desc, MAX_RINGS};
 use super::{MsgQueueError, QueueInner};
@@ -33,6 +33,8 @@ pub struct MsgProducer {
     /// Per ring: our tail, the consumer's head as last read.
     ring_tail: [u32; MAX_RINGS],
     ring_cached_head: [u32; MAX_RINGS],
+    /// The consumer's last sleep (odd sequence value) we reported; 0: none.
+    reported_sleep: u64,
 }
 
 impl fmt::Debug for MsgProducer {
@@ -69,14 +71,16 @@ impl MsgProducer {
             cached_head: head,
             ring_tail,
             ring_cached_head,
+            reported_sleep: 0,
         })
     }
 
     /// Copies `msg` into the smallest ring whose `elsize` fits it and that
     /// has a free slot (a larger ring when the smaller ones are full, as VPP
     /// does), writes its descriptor, publishes it. `Ok(true)`: the consumer
-    /// said it is going to sleep, so the caller must signal its eventfd (the
-    /// flag is cleared here, so a burst of sends reports it once). `Full`:
+    /// said it is going to sleep, so the caller must signal its eventfd
+    /// (once per sleep: a burst of sends to a sleeping consumer reports it
+    /// to the first only). `Full`:
     /// congestion, nothing written. `TooLarge`: no ring fits (nothing
     /// written). `Corrupted`: the consumer's indices are impossible.
     pub fn try_send(&mut self, msg: &[u8]) -> Result<bool, MsgQueueError> {
@@ -111,8 +115,12 @@ impl MsgProducer {
         // Pairs with the fence in `prepare_sleep`: either the consumer's
         // re-check sees this tail, or we see its flag.
         fence(Ordering::SeqCst);
-        let sleeping = &q.header().sleeping.0;
-        Ok(sleeping.load(Ordering::Relaxed) != 0 && sleeping.swap(0, Ordering::Relaxed) != 0)
+        let sleep = q.header().sleeping.0.load(Ordering::Relaxed);
+        if sleep & 1 == 1 && sleep != self.reported_sleep {
+            self.reported_sleep = sleep;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// The ring a `len`-byte message goes to now; refreshes the consumer's
@@ -180,6 +188,10 @@ pub struct MsgConsumer {
     cached_tail: u32,
     /// Per ring: our head (the slot the next message of that ring must be in).
     ring_head: [u32; MAX_RINGS],
+    /// Our sleep sequence (the shared one is its copy for the producer):
+    /// odd while we say we sleep. Atomic only so `prepare_sleep` and `woke`
+    /// can take `&self`; only this consumer touches it.
+    sleep_seq: StdAtomicU64,
 }
 
 impl fmt::Debug for MsgConsumer {
@@ -204,11 +216,16 @@ impl MsgConsumer {
             let tail = r.tail.0.load(Ordering::Acquire);
             occupancy(ring_head[i], tail, g.nitems, "ring head/tail")?;
         }
+        // A consumer that went away while sleeping: this one is awake.
+        let shared = hdr.sleeping.0.load(Ordering::Relaxed);
+        let seq = shared.wrapping_add(shared & 1);
+        hdr.sleeping.0.store(seq, Ordering::Relaxed);
         Ok(Self {
             q,
             head,
             cached_tail: head,
             ring_head,
+            sleep_seq: StdAtomicU64::new(seq),
         })
     }
 
@@ -259,13 +276,17 @@ impl MsgConsumer {
         Ok(Some(len))
     }
 
-    /// Flag-then-recheck before sleeping: sets "consumer sleeping", a SeqCst
-    /// fence, re-checks the tail. `Ok(true)`: still empty, safe to sleep on
-    /// the eventfd (a later `try_send` reports `true`, so its caller signals
-    /// it). `Ok(false)`: a message arrived; the flag is cleared.
+    /// Flag-then-recheck before sleeping: publishes "consumer sleeping" (a
+    /// new odd sleep sequence value), a SeqCst fence, re-checks the tail.
+    /// `Ok(true)`: still empty, safe to sleep on the eventfd (the next
+    /// `try_send` reports `true`, so its caller signals it). `Ok(false)`: a
+    /// message arrived; the flag is cleared.
     pub fn prepare_sleep(&self) -> Result<bool, MsgQueueError> {
-        let sleeping = &self.q.header().sleeping.0;
-        sleeping.store(1, Ordering::Relaxed);
+        let seq = self.sleep_seq.load(StdOrdering::Relaxed);
+        // The next odd value: a new sleep, even if the last was not woken.
+        let sleep = (seq | 1).wrapping_add(2 * (seq & 1));
+        self.sleep_seq.store(sleep, StdOrdering::Relaxed);
+        self.q.header().sleeping.0.store(sleep, Ordering::Relaxed);
         // Pairs with the fence in `try_send` (see there).
         fence(Ordering::SeqCst);
         let tail = self.load_tail().inspect_err(|_| self.woke())?;
@@ -279,7 +300,12 @@ impl MsgConsumer {
     /// Clears the sleeping flag (after a wake-up, or when not sleeping after
     /// all).
     pub fn woke(&self) {
-        self.q.header().sleeping.0.store(0, Ordering::Relaxed);
+        let seq = self.sleep_seq.load(StdOrdering::Relaxed);
+        if seq & 1 == 1 {
+            let awake = seq.wrapping_add(1);
+            self.sleep_seq.store(awake, StdOrdering::Relaxed);
+            self.q.header().sleeping.0.store(awake, Ordering::Relaxed);
+        }
     }
 
     /// Messages queued now (0 if the producer's tail is impossible: then

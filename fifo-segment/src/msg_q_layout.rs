@@ -2,7 +2,7 @@
 //!
 //! A block is, in order, each part starting on a cache line:
 //! - [`QueueHeader`]: identity (magic, version, ring count, main queue
-//!   size, footprint), the consumer's sleeping flag, and the main queue's
+//!   size, footprint), the consumer's sleep sequence, and the main queue's
 //!   head (consumer) and tail (producer), each on its own line;
 //! - one [`RingShared`] per ring: its geometry (nitems, elsize, data
 //!   offset) and its head (consumer) and tail (producer);
@@ -47,8 +47,10 @@ pub(crate) struct QueueCtl {
 #[repr(C, align(64))]
 pub(crate) struct QueueHeader {
     pub ctl: Line<QueueCtl>,
-    /// Non-zero: the consumer said it is going to sleep on its eventfd.
-    pub sleeping: Line<AtomicU32>,
+    /// The consumer's sleep sequence: odd while it says it sleeps on its
+    /// eventfd, a new odd value for each sleep. Only the consumer writes
+    /// it, so a producer can report each sleep once without writing back.
+    pub sleeping: Line<AtomicU64>,
     /// Main queue consumer position (wrapping; slot = head & (q_nitems - 1)).
     pub head: Line<AtomicU32>,
     /// Main queue producer position (wrapping).

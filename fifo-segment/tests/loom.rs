@@ -319,20 +319,22 @@ impl Evt {
 
 /// The sleep/wake flag: the consumer drains, then `prepare_sleep`s and
 /// sleeps on the eventfd stand-in when told the queue is still empty; the
-/// producer signals whenever `try_send` says the consumer sleeps. The
+/// producer signals whenever `try_send` says the consumer sleeps (once per
+/// sleep). Three messages, so the consumer may sleep several times and a
+/// sleep may be reported while the consumer is still re-checking. The
 /// consumer never sleeps through a message (no lost wake-up: loom would
-/// report the consumer blocked forever).
+/// report the consumer blocked forever, a deadlock).
 #[test]
 fn msg_q_sleep_wake_no_lost_wakeup() {
     loom::model(|| {
-        let (_seg, q) = msg_queue(&[(2, 1)]);
+        let (_seg, q) = msg_queue(&[(4, 1)]);
         let mut tx = q.producer().unwrap();
         let mut rx = q.consumer().unwrap();
         let evt = Arc::new(Evt::new());
         let producer = {
             let evt = evt.clone();
             thread::spawn(move || {
-                for b in [1u8, 2] {
+                for b in [1u8, 2, 3] {
                     if tx.try_send(&[b]).unwrap() {
                         evt.signal();
                     }
@@ -341,7 +343,7 @@ fn msg_q_sleep_wake_no_lost_wakeup() {
         };
         let mut got = Vec::new();
         let mut buf = [0u8; 1];
-        while got.len() < 2 {
+        while got.len() < 3 {
             match rx.try_recv(&mut buf).unwrap() {
                 Some(n) => got.extend_from_slice(&buf[..n]),
                 None => {
@@ -353,6 +355,6 @@ fn msg_q_sleep_wake_no_lost_wakeup() {
             }
         }
         producer.join().unwrap();
-        assert_eq!(got, [1, 2]);
+        assert_eq!(got, [1, 2, 3]);
     });
 }

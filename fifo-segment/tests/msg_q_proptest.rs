@@ -40,6 +40,8 @@ struct Model {
     msgs: VecDeque<(usize, Vec<u8>)>,
     used: Vec<u32>,
     sleeping: bool,
+    /// This sleep was reported to a sender already.
+    reported: bool,
 }
 
 impl Model {
@@ -79,7 +81,7 @@ proptest! {
             .map(|r| RingConfig { nitems: r.nitems.next_power_of_two(), ..*r })
             .collect();
         prop_assert_eq!(&q.config().rings, &rings);
-        let mut model = Model { used: vec![0; rings.len()], rings, msgs: VecDeque::new(), sleeping: false };
+        let mut model = Model { used: vec![0; rings.len()], rings, msgs: VecDeque::new(), sleeping: false, reported: false };
         for op in ops {
             match op {
                 Op::Send(len, tag) => {
@@ -88,8 +90,8 @@ proptest! {
                     match (tx.try_send(&m), model.place(len)) {
                         (Ok(signal), Ok(ring)) => {
                             prop_assert!(!full);
-                            prop_assert_eq!(signal, model.sleeping);
-                            model.sleeping = false;
+                            prop_assert_eq!(signal, model.sleeping && !model.reported);
+                            model.reported |= model.sleeping;
                             model.used[ring] += 1;
                             model.msgs.push_back((ring, m));
                         }
@@ -119,6 +121,7 @@ proptest! {
                     let empty = model.msgs.is_empty();
                     prop_assert_eq!(rx.prepare_sleep().unwrap(), empty);
                     model.sleeping = empty;
+                    model.reported = false;
                 }
                 Op::Woke => {
                     rx.woke();
@@ -128,6 +131,8 @@ proptest! {
                     drop((tx, rx));
                     tx = q.producer().unwrap();
                     rx = q.consumer().unwrap();
+                    // A new consumer is awake.
+                    model.sleeping = false;
                 }
             }
             prop_assert_eq!(rx.len(), model.msgs.len());
