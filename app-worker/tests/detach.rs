@@ -97,3 +97,60 @@ fn detach_with_half_open_and_local_listeners() {
         cli.names()
     );
 }
+
+#[test]
+fn delete_one_worker_of_an_app_with_a_session() {
+    use session::SessionError;
+    let mut e = env(1);
+    let st = &mut e.stack;
+    let srv = st
+        .attach(AttachOptions::new("del-srv", AppKind::External).with_scope(Scope::GLOBAL))
+        .unwrap();
+    let multi = st
+        .attach(AttachOptions::new("del-multi", AppKind::External).with_scope(Scope::GLOBAL))
+        .unwrap();
+    let w1 = st.apps().add_worker(multi.app).unwrap();
+    let (sq, q1) = (srv.queue.clone().unwrap(), w1.queue.clone().unwrap());
+    st.listen(srv.app_wrk, ep("10.0.0.1", 7100)).unwrap();
+    // Worker 1 listens too, and has a session.
+    let alh = st.listen(w1.app_wrk, ep("10.0.0.1", 7101)).unwrap();
+    st.connect(w1.app_wrk, ep("10.0.0.1", 7100), 1).unwrap();
+    let m = wait_msg(st, &sq, |m| matches!(m, AppMessage::Accepted { .. }));
+    let AppMessage::Accepted { fifos, .. } = m else {
+        unreachable!()
+    };
+    st.accept_reply(srv.app_wrk, fifos.session, Ok(())).unwrap();
+    wait_msg(st, &q1, |m| {
+        matches!(m, AppMessage::Connected { result: Ok(_), .. })
+    });
+    let apps = st.apps().clone();
+    // Still listening: refused; the app's last worker: refused.
+    assert_eq!(
+        apps.worker_del_invalidate(w1.app_wrk),
+        Err(SessionError::Invalid)
+    );
+    st.unlisten(w1.app_wrk, alh).unwrap();
+    apps.worker_del_invalidate(w1.app_wrk).unwrap();
+    let idx = w1.app_wrk.index();
+    for t in 0..st.main().n_threads() {
+        let a = apps.clone();
+        st.call(t, move |w| a.detach_on_thread(w, &[idx])).unwrap();
+    }
+    apps.worker_del_finish(w1.app_wrk).unwrap();
+    assert_eq!(apps.n_app_workers(), 2);
+    assert_eq!(
+        apps.worker_del_finish(w1.app_wrk),
+        Err(SessionError::InvalidAppWrk)
+    );
+    assert_eq!(
+        apps.worker_del_invalidate(multi.app_wrk),
+        Err(SessionError::Invalid)
+    );
+    // The peer hears the deleted worker's session went away.
+    wait_msg(st, &sq, |m| {
+        matches!(m, AppMessage::Disconnected(_) | AppMessage::Reset(_))
+    });
+    st.detach(multi.app).unwrap();
+    st.detach(srv.app).unwrap();
+    assert_nothing_left(st);
+}
