@@ -22,14 +22,17 @@
 //! - Idle workers sleep on their eventfd ([`EventFdParker`]) unless
 //!   [`StackdConfig::poll`].
 //!
-//! ```no_run
+//! ```
 //! use stackd::{Stackd, StackdConfig};
 //!
-//! let d = Stackd::start(StackdConfig::new("/tmp/ct-stack.sock").with_workers(2)).unwrap();
-//! // ... apps attach on /tmp/ct-stack.sock (see the app-client crate) ...
+//! let sock = std::env::temp_dir().join(format!("stackd-doc-{}.sock", std::process::id()));
+//! let d = Stackd::start(StackdConfig::new(&sock).with_workers(2)).unwrap();
+//! // Apps attach on `sock` now (see the app-client crate).
+//! assert!(sock.exists());
 //! assert_eq!(d.counters().apps, 0);
 //! let left = d.stop(); // detaches every app, joins every thread
 //! assert!(left.is_empty());
+//! assert!(!sock.exists());
 //! ```
 #![forbid(unsafe_code)]
 
