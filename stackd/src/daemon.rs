@@ -12,6 +12,8 @@ use app_worker::{NamespaceConfig, Stack};
 use crossbeam_channel::Sender;
 use fifo_segment::eventfd::EventFd;
 use session::{Runtime, SessionConfig, ThreadedConfig, WorkerParker};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 use transport_ct::{CtConfig, CtMain};
 
 use crate::config::StackdConfig;
@@ -238,15 +240,34 @@ impl Stackd {
     }
 
     /// Runs until SIGINT or SIGTERM, then stops (see [`Stackd::stop`]).
+    /// [`run_until_signal`] also catches a signal that comes while the
+    /// daemon starts.
     pub fn run_until_signal(self) -> Result<Counters, StackdError> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+        let signals = Signals::new([SIGINT, SIGTERM])?;
+        Ok(self.wait_for_signal(signals))
+    }
+
+    fn wait_for_signal(self, mut signals: Signals) -> Counters {
         if let Some(sig) = signals.forever().next() {
             tracing::info!(signal = sig, "stopping");
         }
         signals.handle().close();
-        Ok(self.stop())
+        self.stop()
     }
+}
+
+/// Starts a daemon with `cfg` (then calls `started` with it), runs it until
+/// SIGINT or SIGTERM, stops it and returns what was left (see
+/// [`Stackd::stop`]). The signals are caught from before the start: one
+/// that comes while the daemon starts stops it right after.
+pub fn run_until_signal(
+    cfg: StackdConfig,
+    started: impl FnOnce(&Stackd),
+) -> Result<Counters, StackdError> {
+    let signals = Signals::new([SIGINT, SIGTERM])?;
+    let d = Stackd::start(cfg)?;
+    started(&d);
+    Ok(d.wait_for_signal(signals))
 }
 
 impl Drop for Stackd {

@@ -58,7 +58,7 @@ pub use config::{
     StackdConfig,
 };
 pub use counters::{Counters, Stats};
-pub use daemon::{STOP_DRAIN_TIMEOUT, Stackd};
+pub use daemon::{STOP_DRAIN_TIMEOUT, Stackd, run_until_signal};
 pub use error::StackdError;
 pub use input::CTRL_BATCH;
 pub use ops::{AppInfo, MAX_APP_SEGMENT_SIZE};

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use stackd::{
     DEFAULT_FIFO_SIZE, DEFAULT_MAX_STRIKES, DEFAULT_SEGMENT_SIZE, DEFAULT_SOCKET, NamespaceCfg,
-    Stackd, StackdConfig,
+    Stackd, StackdConfig, run_until_signal,
 };
 
 /// The ct-stack daemon: the session layer and the ct transport for apps in
@@ -84,23 +84,15 @@ fn main() -> ExitCode {
         .iter()
         .map(|n| format!("{}={}", n.id, n.socket.display()))
         .collect();
-    let d = match Stackd::start(cfg) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("ct-stackd: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    eprintln!(
-        "ct-stackd: serving {} ({} mode)",
-        sockets.join(" "),
-        if d.config().poll {
+    let started = |d: &Stackd| {
+        let mode = if d.config().poll {
             "polling"
         } else {
             "sleeping"
-        }
-    );
-    match d.run_until_signal() {
+        };
+        eprintln!("ct-stackd: serving {} ({mode} mode)", sockets.join(" "));
+    };
+    match run_until_signal(cfg, started) {
         Ok(c) => {
             eprintln!("ct-stackd: stopped; {c}");
             if c.is_empty() {
