@@ -61,6 +61,6 @@ pub use counters::{Counters, Stats};
 pub use daemon::{STOP_DRAIN_TIMEOUT, Stackd, run_until_signal};
 pub use error::StackdError;
 pub use input::CTRL_BATCH;
-pub use ops::{AppInfo, MAX_APP_SEGMENT_SIZE};
+pub use ops::{AppInfo, MAX_APP_SEGMENT_SIZE, MAX_WORKERS_PER_APP};
 pub use parker::EventFdParker;
 pub use sapi_server::REPLY_TIMEOUT;

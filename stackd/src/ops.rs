@@ -24,6 +24,10 @@ use crate::sink::StackdSink;
 /// Largest segment an app may ask for.
 pub const MAX_APP_SEGMENT_SIZE: u64 = 4 << 30;
 
+/// Most workers one app may have (each costs an mq segment, eventfds and a
+/// segment manager: a bound on what one socket can make the daemon hold).
+pub const MAX_WORKERS_PER_APP: usize = 64;
+
 /// Why an app is detached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DetachReason {
@@ -202,6 +206,9 @@ impl AppOps {
             let e = apps.get(&app).ok_or(SessionError::NoApp)?;
             (e.sink.clone(), e.queues.clone(), e.name.clone())
         };
+        if sink.n_workers() >= MAX_WORKERS_PER_APP {
+            return Err(SessionError::Alloc.into());
+        }
         let q = Queues::new(&format!("ct-mq-{name}"), self.n_threads(), &qcfg)?;
         let reply = self.stack.apps().add_worker(app)?;
         let map_index = self

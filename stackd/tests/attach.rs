@@ -162,6 +162,21 @@ fn detach_request_and_worker_add_del() {
     assert_eq!(d.stack().unwrap().apps().n_app_workers(), 1);
     assert_eq!(d.apps()[0].workers, 1);
     drop(w1);
+    // At most MAX_WORKERS_PER_APP workers.
+    let mut more = Vec::new();
+    let refused = loop {
+        match request(&app.sock, &SapiMsg::AddWorkerReq) {
+            (SapiMsg::AddWorkerReply(r), fds) if r.error == 0 => {
+                more.push(WorkerQueues::map(r, fds));
+            }
+            (SapiMsg::AddWorkerReply(r), _) => break r.error,
+            other => panic!("{other:?}"),
+        }
+        assert!(more.len() < stackd::MAX_WORKERS_PER_APP, "no limit");
+    };
+    assert_eq!(refused, SessionError::Alloc.code());
+    assert_eq!(more.len() + 1, stackd::MAX_WORKERS_PER_APP);
+    drop(more);
     match request(&app.sock, &SapiMsg::DetachReq).0 {
         SapiMsg::DetachReply { error } => assert_eq!(error, 0),
         other => panic!("{other:?}"),
