@@ -12,18 +12,12 @@ pub struct Stats {
     pub records_in: AtomicU64,
     /// Socket records that failed to decode or made no sense.
     pub bad_records: AtomicU64,
-    /// Messages read from apps' control queues.
-    pub ctrl_msgs: AtomicU64,
     /// Control queue messages refused (undecodable, not the app's, wrong
     /// thread).
     pub bad_msgs: AtomicU64,
     /// Control requests the stack answered with an error (stale session,
     /// refused listen...).
     pub failed_requests: AtomicU64,
-    /// Messages put on apps' event queues.
-    pub evt_msgs: AtomicU64,
-    /// Deliveries that found an event queue full (retried later).
-    pub congested: AtomicU64,
     /// Segment fds sent over app sockets.
     pub segment_fds: AtomicU64,
     /// Apps detached for too many strikes.
@@ -40,6 +34,28 @@ impl Stats {
 
     fn get(c: &AtomicU64) -> u64 {
         c.load(Ordering::Relaxed)
+    }
+}
+
+/// The hot-path counters, kept per stack thread in the worker's local
+/// state (no shared cache line between workers) and summed by
+/// `Stackd::counters`.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct WorkerStats {
+    /// Messages read from apps' control queues.
+    pub(crate) ctrl_msgs: u64,
+    /// Messages put on apps' event queues.
+    pub(crate) evt_msgs: u64,
+    /// Deliveries that found an event queue full (retried later).
+    pub(crate) congested: u64,
+}
+
+impl WorkerStats {
+    /// Adds `w`'s counts to `c`.
+    pub(crate) fn add_to(&self, c: &mut Counters) {
+        c.ctrl_msgs += self.ctrl_msgs;
+        c.evt_msgs += self.evt_msgs;
+        c.congested += self.congested;
     }
 }
 
@@ -71,15 +87,15 @@ pub struct Counters {
     pub records_in: u64,
     /// See [`Stats::bad_records`].
     pub bad_records: u64,
-    /// See [`Stats::ctrl_msgs`].
+    /// Messages read from apps' control queues.
     pub ctrl_msgs: u64,
     /// See [`Stats::bad_msgs`].
     pub bad_msgs: u64,
     /// See [`Stats::failed_requests`].
     pub failed_requests: u64,
-    /// See [`Stats::evt_msgs`].
+    /// Messages put on apps' event queues.
     pub evt_msgs: u64,
-    /// See [`Stats::congested`].
+    /// Deliveries that found an event queue full (retried later).
     pub congested: u64,
     /// See [`Stats::segment_fds`].
     pub segment_fds: u64,
@@ -94,11 +110,8 @@ impl Counters {
     pub(crate) fn with_stats(mut self, s: &Stats) -> Self {
         self.records_in = Stats::get(&s.records_in);
         self.bad_records = Stats::get(&s.bad_records);
-        self.ctrl_msgs = Stats::get(&s.ctrl_msgs);
         self.bad_msgs = Stats::get(&s.bad_msgs);
         self.failed_requests = Stats::get(&s.failed_requests);
-        self.evt_msgs = Stats::get(&s.evt_msgs);
-        self.congested = Stats::get(&s.congested);
         self.segment_fds = Stats::get(&s.segment_fds);
         self.strike_detaches = Stats::get(&s.strike_detaches);
         self.hangup_detaches = Stats::get(&s.hangup_detaches);

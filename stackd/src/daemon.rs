@@ -18,7 +18,7 @@ use transport_ct::{CtConfig, CtMain};
 
 use crate::config::StackdConfig;
 use crate::control::{self, CtlReq, Strikes};
-use crate::counters::{Counters, Stats};
+use crate::counters::{Counters, Stats, WorkerStats};
 use crate::error::StackdError;
 use crate::input::CtrlInput;
 use crate::ops::{AppInfo, AppOps};
@@ -193,11 +193,13 @@ impl Stackd {
                     (
                         w.sessions().len(),
                         ct.worker_state(w).map_or(0, |s| s.n_connections()),
+                        w.local_state::<WorkerStats>().copied().unwrap_or_default(),
                     )
                 });
-                if let Ok((s, conns)) = r {
+                if let Ok((s, conns, ws)) = r {
                     c.sessions += s;
                     c.ct_connections += conns;
+                    ws.add_to(&mut c);
                 }
             }
         }

@@ -19,7 +19,7 @@ use session::{IoEvent, SessionError, SessionHandle, Worker, WorkerInput};
 use crate::app_conn::{AppWorkerConn, ListenerEntry};
 use crate::control::Strikes;
 use crate::convert::{session_endpoint, session_handle};
-use crate::counters::Stats;
+use crate::counters::{Stats, WorkerStats};
 use crate::registry::Registry;
 
 /// Messages taken from one control queue per poll, so one busy app does not
@@ -91,7 +91,7 @@ impl CtrlInput {
 
     /// Runs one message of `conn` on `wrk`.
     fn handle(&self, wrk: &mut Worker, conn: &AppWorkerConn, bytes: &[u8]) {
-        Stats::bump(&self.stats.ctrl_msgs);
+        wrk.local_state_mut::<WorkerStats>().ctrl_msgs += 1;
         let msg = match AppMsg::decode(bytes) {
             Ok(m) => m,
             Err(e) => {

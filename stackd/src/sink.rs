@@ -20,7 +20,7 @@ use crate::control::Strikes;
 use crate::convert::{
     connection_ends, error_code, fifo_ref, segment_of, segment_ref, session_ref, wire_endpoint,
 };
-use crate::counters::Stats;
+use crate::counters::{Stats, WorkerStats};
 
 /// The sink of one app: its workers' queues.
 pub(crate) struct StackdSink {
@@ -304,13 +304,13 @@ impl AppSink for StackdSink {
                 | AppMessage::Connected { .. }
         );
         if may_send_fd && producer.is_full(CTRL_MSG_SIZE) {
-            Stats::bump(&self.stats.congested);
+            wrk.local_state_mut::<WorkerStats>().congested += 1;
             return Err(msg);
         }
         let out = match self.convert(wrk, &conn, &msg) {
             Ok(o) => o,
             Err(Congestion) => {
-                Stats::bump(&self.stats.congested);
+                wrk.local_state_mut::<WorkerStats>().congested += 1;
                 return Err(msg);
             }
         };
@@ -319,14 +319,14 @@ impl AppSink for StackdSink {
         };
         match producer.try_send(&smsg.encode()) {
             Ok(wake) => {
-                Stats::bump(&self.stats.evt_msgs);
+                wrk.local_state_mut::<WorkerStats>().evt_msgs += 1;
                 if wake {
                     conn.signal_app();
                 }
                 Ok(())
             }
             Err(MsgQueueError::Full) => {
-                Stats::bump(&self.stats.congested);
+                wrk.local_state_mut::<WorkerStats>().congested += 1;
                 Err(msg)
             }
             Err(e) => {
