@@ -66,6 +66,14 @@ impl KvRecord {
         Some(KvRecord { fields })
     }
 
+    /// Finds a `tag` record anywhere in `line` after a space (a test
+    /// harness may print its own text first on the same line).
+    pub fn find(tag: &str, line: &str) -> Option<KvRecord> {
+        line.match_indices(tag)
+            .filter(|&(i, _)| i == 0 || line.as_bytes()[i - 1] == b' ')
+            .find_map(|(i, _)| KvRecord::parse(tag, &line[i..]))
+    }
+
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.fields
@@ -123,5 +131,8 @@ mod tests {
         assert!(KvRecord::parse("STAT", l.as_str()).is_none());
         assert_eq!(KvRecord::parse("READY", "READY").unwrap().fields.len(), 0);
         assert_eq!(unescape("100%"), "100%");
+        let r = KvRecord::find("READY", "test x ... READY port=7").unwrap();
+        assert_eq!(r.num("port"), 7);
+        assert!(KvRecord::find("READY", "test x ... NOTREADY").is_none());
     }
 }

@@ -77,7 +77,7 @@ impl RoleChild {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some(r) = KvRecord::parse(tag, &line) {
+                    if let Some(r) = KvRecord::find(tag, &line) {
                         return Ok(r);
                     }
                 }
