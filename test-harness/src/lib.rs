@@ -10,7 +10,8 @@
 //! - [`ct_pair`]: one ct session between two external apps on a threaded
 //!   stack, for benches that drive both ends from app threads.
 //! - [`bench`](mod@bench), [`anchors`]: bench plumbing and the anchors every figure is
-//!   compared with.
+//!   compared with; [`anchors_xproc`]: the same between processes (the
+//!   `xproc` bench).
 //!
 //! Scenario tests live in `tests/` (lifecycle, namespaces, detach, flow
 //! control, scale), benches in `benches/`.
@@ -27,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 pub mod anchors;
+pub mod anchors_xproc;
 pub mod bench;
 pub mod ct_pair;
 pub mod echo;

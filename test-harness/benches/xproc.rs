@@ -1,0 +1,540 @@
+//! ct between processes: a `ct-stackd` (the `stackd` library in a child
+//! process), a server app and a client app (each a child process over
+//! `app-client`), every figure beside an anchor between two processes from
+//! the same run (`test_harness::anchors_xproc`), subject and anchor
+//! interleaved, median of 3.
+//!
+//! - stream: one ct session, 4 MiB fifos, 64 KiB writes, 1 GiB (quick:
+//!   128 MiB) -> `BENCH xproc_stream_GBps`, vs a Unix socketpair between two
+//!   processes (`BENCH xproc_unix_stream_GBps`):
+//!   `BENCH xproc_stream_vs_unix_ratio` (target >= 4);
+//! - 1-byte request/response, apps polling their rx fifos (non-blocking
+//!   reads in a spin) -> `BENCH xproc_rr_poll_ns`, vs two processes spinning
+//!   on one atomic in a memfd (`BENCH xproc_spin_rr_ns`):
+//!   `BENCH xproc_rr_vs_spin_ratio` (target <= 3);
+//! - the same with blocking apps (they sleep on their eventfd) ->
+//!   `BENCH xproc_rr_blocking_ns`, vs a 1-byte ping-pong on a Unix
+//!   socketpair between two processes (`BENCH xproc_unix_rr_ns`):
+//!   `BENCH xproc_rr_blocking_vs_unix_ratio` (target <= 1);
+//! - connect + accept + close per second, the client keeping 64 connects
+//!   in flight (one thread each), the server accepting and closing on one
+//!   thread -> `BENCH xproc_cps`, vs the same over a Unix stream listener
+//!   (`BENCH xproc_unix_cps`): `BENCH xproc_vs_unix_cps_ratio` (target >= 2).
+//!
+//! stackd runs one worker thread that sleeps on its eventfd when idle (the
+//! default mode); `--poll` makes it poll, and the figures are then named
+//! `*_poll_mode`. `--only stream|rr_poll|rr_blocking|cps|unix_stream|unix_rr|spin_rr|unix_cps`
+//! runs one measurement once, without anchors (for `strace -c -f` or
+//! `perf`); stackd prints its counters when it stops.
+//!
+//! The program re-executes itself for every process: the role is in
+//! `CT_XPROC_ROLE` (`anchors_xproc::ROLE_ENV`).
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use app_client::{AppClient, AttachConfig, CtListener, CtStream};
+use stackd::{Stackd, StackdConfig};
+use test_harness::anchors_xproc::{self as ax, RoleArgs, RoleChild, TempDir};
+use test_harness::bench::{self, BenchArgs};
+
+/// Fifo size of the stream session (both apps ask for it).
+const STREAM_FIFO: u32 = 4 << 20;
+/// Write (and read) size of the stream.
+const PIECE: usize = 64 << 10;
+/// Fifo size for request/response and cps sessions.
+const SMALL_FIFO: u32 = 64 << 10;
+/// Connects in flight in the cps runs.
+const IN_FLIGHT: usize = 64;
+
+fn main() {
+    match ax::run_role_from_env() {
+        Some(Ok(())) => return,
+        Some(Err(e)) => fail(&e),
+        None => {}
+    }
+    if let Some(role) = ax::role() {
+        if let Err(e) = run_ct_role(&role) {
+            fail(&e);
+        }
+        return;
+    }
+    if let Err(e) = run_parent() {
+        fail(&e);
+    }
+}
+
+fn fail(e: &io::Error) -> ! {
+    eprintln!(
+        "xproc {}: {e}",
+        ax::role().unwrap_or_else(|| "bench".into())
+    );
+    std::process::exit(1)
+}
+
+// ---------------------------------------------------------------- parent
+
+struct Opts {
+    args: BenchArgs,
+    poll: bool,
+    only: Option<String>,
+}
+
+impl Opts {
+    fn from_env() -> Opts {
+        let argv: Vec<String> = std::env::args().collect();
+        let only = argv
+            .iter()
+            .position(|a| a == "--only")
+            .and_then(|i| argv.get(i + 1).cloned());
+        Opts {
+            args: BenchArgs::parse_from(&argv),
+            poll: argv.iter().any(|a| a == "--poll"),
+            only,
+        }
+    }
+
+    /// A figure's name in this mode.
+    fn name(&self, base: &str) -> String {
+        if self.poll {
+            format!("{base}_poll_mode")
+        } else {
+            base.to_string()
+        }
+    }
+}
+
+/// The running stackd child and what every ct measurement needs.
+struct Ctx {
+    exe: PathBuf,
+    dir: TempDir,
+    socket: PathBuf,
+    stackd: Option<RoleChild>,
+    next_port: u16,
+}
+
+impl Ctx {
+    fn start(poll: bool) -> io::Result<Ctx> {
+        let exe = std::env::current_exe()?;
+        let dir = TempDir::new("ct-xproc-bench")?;
+        let socket = dir.path().join("stackd.sock");
+        let mut stackd = RoleChild::spawn(
+            &exe,
+            "stackd",
+            &[
+                ("socket", socket.display().to_string()),
+                ("poll", u8::from(poll).to_string()),
+            ],
+            None,
+        )?;
+        stackd.expect("ready")?;
+        Ok(Ctx {
+            exe,
+            dir,
+            socket,
+            stackd: Some(stackd),
+            next_port: 7000,
+        })
+    }
+
+    /// A fresh port per measurement: a listener of a server that just
+    /// exited may still be on its way out of the stack.
+    fn port(&mut self) -> u16 {
+        self.next_port += 1;
+        self.next_port
+    }
+
+    fn common_args(&mut self) -> Vec<(&'static str, String)> {
+        let port = self.port();
+        vec![
+            ("socket", self.socket.display().to_string()),
+            ("port", port.to_string()),
+        ]
+    }
+
+    /// A server and a client app over ct; the client's result.
+    fn ct_pair(&mut self, kind: &str, extra: &[(&'static str, String)]) -> io::Result<f64> {
+        let mut args = self.common_args();
+        args.extend_from_slice(extra);
+        let mut server = RoleChild::spawn(&self.exe, &format!("ct-{kind}-server"), &args, None)?;
+        server.expect("ready")?;
+        let mut client = RoleChild::spawn(&self.exe, &format!("ct-{kind}-client"), &args, None)?;
+        let r = client.result()?;
+        client.finish()?;
+        server.finish()?;
+        Ok(r)
+    }
+
+    fn stream(&mut self, total: u64) -> io::Result<f64> {
+        self.ct_pair(
+            "stream",
+            &[("total", total.to_string()), ("piece", PIECE.to_string())],
+        )
+    }
+
+    fn rr(&mut self, rounds: u64, poll: bool) -> io::Result<f64> {
+        self.ct_pair(
+            "rr",
+            &[
+                ("rounds", rounds.to_string()),
+                ("poll", u8::from(poll).to_string()),
+            ],
+        )
+    }
+
+    fn cps(&mut self, cycles: u64) -> io::Result<f64> {
+        let mut args = self.common_args();
+        args.push(("cycles", cycles.to_string()));
+        args.push(("in_flight", IN_FLIGHT.to_string()));
+        let mut server = RoleChild::spawn(&self.exe, "ct-cps-server", &args, None)?;
+        server.expect("ready")?;
+        let mut client = RoleChild::spawn(&self.exe, "ct-cps-client", &args, None)?;
+        client.expect("ready")?;
+        let r = ax::go_and_time(&mut client, &mut server, cycles)?;
+        client.finish()?;
+        server.finish()?;
+        Ok(r)
+    }
+
+    /// Stops stackd and prints what it still held (all zero unless
+    /// something leaked).
+    fn stop(&mut self) -> io::Result<()> {
+        if let Some(mut d) = self.stackd.take() {
+            d.send("stop")?;
+            let left = d.expect("left")?;
+            println!("xproc: stackd left after stop: {left}");
+            d.finish()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// Runs `f`, turning an error into a panic-free NaN sample (the line still
+/// prints; the error goes to stderr).
+fn sample(what: &str, f: impl FnOnce() -> io::Result<f64>) -> f64 {
+    f().unwrap_or_else(|e| {
+        eprintln!("xproc: {what}: {e}");
+        f64::NAN
+    })
+}
+
+fn run_parent() -> io::Result<()> {
+    let o = Opts::from_env();
+    let q = o.args;
+    let total: u64 = q.pick(1 << 30, 128 << 20);
+    let poll_rounds: u64 = q.pick(200_000, 50_000);
+    let blocking_rounds: u64 = q.pick(50_000, 10_000);
+    let cycles: u64 = q.pick(20_000, 4_000);
+    let mut ctx = Ctx::start(o.poll)?;
+    println!(
+        "xproc: stackd with 1 worker, {} when idle",
+        if o.poll {
+            "polling (--poll)"
+        } else {
+            "sleeping on its eventfd (default mode)"
+        }
+    );
+    let exe = ctx.exe.clone();
+    let dir = ctx.dir.path().to_path_buf();
+
+    if let Some(only) = o.only.as_deref() {
+        let v = match only {
+            "stream" => ctx.stream(total)?,
+            "rr_poll" => ctx.rr(poll_rounds, true)?,
+            "rr_blocking" => ctx.rr(blocking_rounds, false)?,
+            "cps" => ctx.cps(cycles)?,
+            "unix_stream" => ax::unix_stream(&exe, total, PIECE)?,
+            "unix_rr" => ax::unix_rr_ns(&exe, blocking_rounds)?,
+            "spin_rr" => ax::spin_rr_ns(&exe, poll_rounds)?,
+            "unix_cps" => ax::unix_cps(&exe, &dir, cycles, IN_FLIGHT)?,
+            other => return Err(io::Error::other(format!("--only {other}: unknown"))),
+        };
+        println!("xproc: {only} {}", bench::format_value(v));
+        return ctx.stop();
+    }
+
+    let [ct, unix] = bench::medians_of_3_interleaved([
+        &mut || sample("ct stream", || ctx.stream(total)),
+        &mut || sample("unix stream", || ax::unix_stream(&exe, total, PIECE)),
+    ]);
+    bench::report_gbps(&o.name("xproc_stream_GBps"), ct);
+    bench::report_gbps(&o.name("xproc_unix_stream_GBps"), unix);
+    bench::report_ratio(&o.name("xproc_stream_vs_unix_ratio"), ct, unix);
+
+    let [ct, spin] = bench::medians_of_3_interleaved([
+        &mut || sample("ct rr poll", || ctx.rr(poll_rounds, true)),
+        &mut || sample("spin rr", || ax::spin_rr_ns(&exe, poll_rounds)),
+    ]);
+    bench::report_ns(&o.name("xproc_rr_poll_ns"), ct);
+    bench::report_ns(&o.name("xproc_spin_rr_ns"), spin);
+    bench::report_ratio(&o.name("xproc_rr_vs_spin_ratio"), ct, spin);
+
+    let [ct, unix] = bench::medians_of_3_interleaved([
+        &mut || sample("ct rr blocking", || ctx.rr(blocking_rounds, false)),
+        &mut || sample("unix rr", || ax::unix_rr_ns(&exe, blocking_rounds)),
+    ]);
+    bench::report_ns(&o.name("xproc_rr_blocking_ns"), ct);
+    bench::report_ns(&o.name("xproc_unix_rr_ns"), unix);
+    bench::report_ratio(&o.name("xproc_rr_blocking_vs_unix_ratio"), ct, unix);
+
+    let [ct, unix] = bench::medians_of_3_interleaved([
+        &mut || sample("ct cps", || ctx.cps(cycles)),
+        &mut || sample("unix cps", || ax::unix_cps(&exe, &dir, cycles, IN_FLIGHT)),
+    ]);
+    bench::report(&o.name("xproc_cps"), ct, "cps");
+    bench::report(&o.name("xproc_unix_cps"), unix, "cps");
+    bench::report_ratio(&o.name("xproc_vs_unix_cps_ratio"), ct, unix);
+
+    ctx.stop()
+}
+
+// ------------------------------------------------------------ ct roles
+
+fn run_ct_role(role: &str) -> io::Result<()> {
+    let a = RoleArgs::from_env();
+    match role {
+        "stackd" => stackd_role(&a),
+        "ct-stream-server" => stream_server(&a),
+        "ct-stream-client" => stream_client(&a),
+        "ct-rr-server" => rr_server(&a),
+        "ct-rr-client" => rr_client(&a),
+        "ct-cps-server" => cps_server(&a),
+        "ct-cps-client" => cps_client(&a),
+        other => Err(io::Error::other(format!("unknown role `{other}`"))),
+    }
+}
+
+/// stackd until its stdin says stop (or closes); then its leftovers.
+fn stackd_role(a: &RoleArgs) -> io::Result<()> {
+    let mut cfg = StackdConfig::new(a.get("socket")?).with_workers(1);
+    cfg.poll = a.num::<u8>("poll")? != 0;
+    let d = Stackd::start(cfg).map_err(io::Error::other)?;
+    ax::print_line("ready")?;
+    let mut line = String::new();
+    let _ = io::stdin().read_line(&mut line);
+    let c = d.counters();
+    let left = d.stop();
+    ax::print_line(&format!(
+        "left apps={} sessions={} listeners={} segments={} fifos={} ct_connections={} \
+         (served: ctrl_msgs={} evt_msgs={} congested={} bad_msgs={})",
+        left.apps,
+        left.sessions,
+        left.listeners,
+        left.segments,
+        left.fifos,
+        left.ct_connections,
+        c.ctrl_msgs,
+        c.evt_msgs,
+        c.congested,
+        c.bad_msgs
+    ))
+}
+
+fn addr(a: &RoleArgs) -> io::Result<SocketAddr> {
+    Ok(SocketAddr::from(([127, 0, 0, 1], a.num::<u16>("port")?)))
+}
+
+fn attach(a: &RoleArgs, name: &str, fifo: u32) -> io::Result<AppClient> {
+    let mut cfg = AttachConfig::new(name).with_fifo_size(fifo);
+    // Room for the fifos of every session the app holds at once.
+    cfg.segment_size = 64 << 20;
+    AppClient::attach(a.get("socket")?, cfg)
+}
+
+/// A listener bound on the role's port, announced to the parent.
+fn listen(a: &RoleArgs, client: &AppClient) -> io::Result<CtListener> {
+    let l = CtListener::bind(client, addr(a)?)?;
+    ax::print_line("ready")?;
+    Ok(l)
+}
+
+fn stream_server(a: &RoleArgs) -> io::Result<()> {
+    let total: u64 = a.num("total")?;
+    let piece: usize = a.num("piece")?;
+    let app = attach(a, "stream-server", STREAM_FIFO)?;
+    let l = listen(a, &app)?;
+    let (mut s, _) = l.accept()?;
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b)?;
+    s.write_all(&b)?;
+    let mut buf = vec![0u8; piece];
+    let mut got = 0u64;
+    while got < total {
+        let want = (total - got).min(piece as u64) as usize;
+        match s.read(&mut buf[..want])? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => got += n as u64,
+        }
+    }
+    std::hint::black_box(&buf);
+    s.write_all(&[2])?;
+    // The client closes first (after the ack): wait for it.
+    let _ = s.read(&mut b)?;
+    Ok(())
+}
+
+fn stream_client(a: &RoleArgs) -> io::Result<()> {
+    let total: u64 = a.num("total")?;
+    let piece: usize = a.num("piece")?;
+    let app = attach(a, "stream-client", STREAM_FIFO)?;
+    let mut s = CtStream::connect(&app, addr(a)?)?;
+    let data: Vec<u8> = (0..piece)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(7))
+        .collect();
+    let mut b = [1u8; 1];
+    s.write_all(&b)?;
+    s.read_exact(&mut b)?;
+    let t = Instant::now();
+    let mut left = total;
+    while left > 0 {
+        let n = left.min(piece as u64) as usize;
+        s.write_all(&data[..n])?;
+        left -= n as u64;
+    }
+    s.read_exact(&mut b)?;
+    let gbps = bench::gbps(total, t.elapsed());
+    drop(s);
+    ax::print_result(gbps)
+}
+
+/// One byte in, spinning on non-blocking reads (each empty one also looks
+/// at the event queues) or sleeping in a blocking read.
+fn read_byte(
+    s: &mut CtStream,
+    b: &mut [u8; 1],
+    poll: bool,
+    deadline: Instant,
+) -> io::Result<usize> {
+    if !poll {
+        return s.read(b);
+    }
+    let mut n = 0u32;
+    loop {
+        match s.read(b) {
+            Ok(k) => return Ok(k),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::hint::spin_loop();
+                n = n.wrapping_add(1);
+                if n.is_multiple_of(1 << 16) && Instant::now() > deadline {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn rr_server(a: &RoleArgs) -> io::Result<()> {
+    let poll = a.num::<u8>("poll")? != 0;
+    let app = attach(a, "rr-server", SMALL_FIFO)?;
+    let l = listen(a, &app)?;
+    let (mut s, _) = l.accept()?;
+    s.set_nonblocking(poll)?;
+    let deadline = Instant::now() + ax::PEER_TIMEOUT;
+    let mut b = [0u8; 1];
+    loop {
+        match read_byte(&mut s, &mut b, poll, deadline)? {
+            0 => return Ok(()),
+            _ => s.write_all(&b)?,
+        }
+    }
+}
+
+fn rr_client(a: &RoleArgs) -> io::Result<()> {
+    let rounds: u64 = a.num("rounds")?;
+    let poll = a.num::<u8>("poll")? != 0;
+    let app = attach(a, "rr-client", SMALL_FIFO)?;
+    let mut s = CtStream::connect(&app, addr(a)?)?;
+    s.set_nonblocking(poll)?;
+    let deadline = Instant::now() + ax::PEER_TIMEOUT;
+    let mut b = [7u8; 1];
+    let warm = rounds.min(1000);
+    let mut t = Instant::now();
+    for i in 0..warm + rounds {
+        if i == warm {
+            t = Instant::now();
+        }
+        s.write_all(&b)?;
+        if read_byte(&mut s, &mut b, poll, deadline)? != 1 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    let ns = bench::ns_per_op(t.elapsed(), rounds);
+    drop(s);
+    ax::print_result(ns)
+}
+
+fn cps_server(a: &RoleArgs) -> io::Result<()> {
+    let cycles: u64 = a.num("cycles")?;
+    let app = attach(a, "cps-server", SMALL_FIFO)?;
+    let l = listen(a, &app)?;
+    for _ in 0..cycles {
+        let (s, _) = l.accept()?;
+        drop(s);
+    }
+    ax::print_line("done")
+}
+
+fn cps_client(a: &RoleArgs) -> io::Result<()> {
+    let cycles: u64 = a.num("cycles")?;
+    let in_flight: usize = a.num("in_flight")?;
+    let app = attach(a, "cps-client", SMALL_FIFO)?;
+    let to = addr(a)?;
+    let next = AtomicU64::new(0);
+    let refused = AtomicU64::new(0);
+    let start = Barrier::new(in_flight + 1);
+    let failed = std::thread::scope(|sc| {
+        let threads: Vec<_> = (0..in_flight)
+            .map(|_| {
+                sc.spawn(|| -> io::Result<()> {
+                    start.wait();
+                    while next.fetch_add(1, Ordering::Relaxed) < cycles {
+                        match CtStream::connect_timeout(&app, to, Duration::from_secs(30)) {
+                            Ok(s) => drop(s),
+                            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                                // The server accepts a fixed count: the
+                                // cycle goes back.
+                                refused.fetch_add(1, Ordering::Relaxed);
+                                next.fetch_sub(1, Ordering::Relaxed);
+                                std::thread::yield_now();
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        let go = ax::print_line("ready").and_then(|()| ax::wait_go());
+        if go.is_err() {
+            // No go: the threads wake to find nothing left to do.
+            next.store(cycles, Ordering::Relaxed);
+        }
+        start.wait();
+        let mut failed = go.err();
+        for t in threads {
+            if let Err(e) = t.join().expect("connect thread panicked") {
+                failed.get_or_insert(e);
+            }
+        }
+        io::Result::Ok(failed)
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let refused = refused.load(Ordering::Relaxed);
+    if refused > 0 {
+        eprintln!("ct cps client: {refused} connects refused and retried");
+    }
+    ax::print_line("done")
+}

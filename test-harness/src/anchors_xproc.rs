@@ -1,0 +1,575 @@
+//! Cross-process anchors: the same well-known mechanisms as [`crate::anchors`],
+//! but between two processes, for figures measured between processes (the
+//! `xproc` bench: stackd, a server and a client as separate programs).
+//!
+//! - [`unix_stream`]: a Unix socketpair stream between two processes
+//!   (blocking writes and reads of one piece size), closed by a 1-byte ack;
+//! - [`unix_rr_ns`]: a 1-byte ping-pong over a Unix socketpair between two
+//!   processes (blocking: the kernel's wake-up path);
+//! - [`spin_rr_ns`]: two processes handing a token back and forth through
+//!   one atomic in a memfd ([`fifo_segment::SharedU64`]): the floor for any
+//!   busy-polling hand-off between processes;
+//! - [`unix_cps`]: connect + accept + close cycles per second on a Unix
+//!   stream listener, a client process keeping `in_flight` connects going
+//!   (one thread each) against a server process accepting on one thread.
+//!
+//! Each anchor runs its sides as child processes of a program that calls
+//! [`run_role_from_env`] first thing in `main` (the bench re-executes
+//! itself: `std::env::current_exe()`); the role travels in [`ROLE_ENV`].
+//! The socket or the memfd reaches a child as its stdin; results come back
+//! as `result <value>` lines on its stdout ([`RoleChild`]).
+//!
+//! ```no_run
+//! use test_harness::anchors_xproc;
+//!
+//! if let Some(r) = anchors_xproc::run_role_from_env() {
+//!     r.expect("anchor role");
+//!     return;
+//! }
+//! let exe = std::env::current_exe().unwrap();
+//! let ns = anchors_xproc::unix_rr_ns(&exe, 10_000).unwrap();
+//! println!("unix rr: {ns} ns");
+//! ```
+
+use std::ffi::OsStr;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use fifo_segment::{FifoSegment, SegmentFlags, SharedU64};
+
+/// The environment variable naming a child's role.
+pub const ROLE_ENV: &str = "CT_XPROC_ROLE";
+
+/// Arguments of a role, as `key=value` pairs in one variable.
+pub const ARGS_ENV: &str = "CT_XPROC_ARGS";
+
+/// The longest any anchor side waits for its peer before giving up (a
+/// stuck peer fails the run instead of hanging it).
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A child process running a role, its stdin (when piped) and its stdout
+/// read line by line.
+#[derive(Debug)]
+pub struct RoleChild {
+    name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    out: BufReader<ChildStdout>,
+}
+
+impl RoleChild {
+    /// Starts `exe` with role `role` and `args` (`key=value` pairs),
+    /// `stdin` as its standard input (a pipe when `None`).
+    pub fn spawn(
+        exe: &Path,
+        role: &str,
+        args: &[(&str, String)],
+        stdin: Option<OwnedFd>,
+    ) -> io::Result<RoleChild> {
+        let args = args
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let piped = stdin.is_none();
+        let mut cmd = Command::new(exe);
+        cmd.env(ROLE_ENV, role)
+            .env(ARGS_ENV, args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .stdin(match stdin {
+                Some(fd) => Stdio::from(fd),
+                None => Stdio::piped(),
+            });
+        let mut child = cmd.spawn()?;
+        let out = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let stdin = if piped { child.stdin.take() } else { None };
+        Ok(RoleChild {
+            name: role.to_string(),
+            child,
+            stdin,
+            out,
+        })
+    }
+
+    /// The child's process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next line starting with `word` (other lines are echoed to
+    /// stderr, so a child's diagnostics are not lost); what follows the
+    /// word, trimmed. End of output first is an error.
+    pub fn expect(&mut self, word: &str) -> io::Result<String> {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.out.read_line(&mut line)? == 0 {
+                return Err(io::Error::other(format!(
+                    "{}: exited before `{word}`",
+                    self.name
+                )));
+            }
+            let l = line.trim_end();
+            match l.strip_prefix(word) {
+                Some(rest) if rest.is_empty() || rest.starts_with(' ') => {
+                    return Ok(rest.trim().to_string());
+                }
+                _ => eprintln!("[{}] {l}", self.name),
+            }
+        }
+    }
+
+    /// The value of the child's `result <value>` line.
+    pub fn result(&mut self) -> io::Result<f64> {
+        let v = self.expect("result")?;
+        v.parse()
+            .map_err(|_| io::Error::other(format!("{}: bad result `{v}`", self.name)))
+    }
+
+    /// Writes `line` to the child's piped stdin.
+    pub fn send(&mut self, line: &str) -> io::Result<()> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| io::Error::other("stdin not piped"))?;
+        stdin.write_all(line.as_bytes())?;
+        stdin.write_all(b"\n")?;
+        stdin.flush()
+    }
+
+    /// Closes the child's stdin (its end-of-input signal), waits for it to
+    /// exit and checks that it succeeded; the rest of its output goes to
+    /// stderr.
+    pub fn finish(mut self) -> io::Result<()> {
+        drop(self.stdin.take());
+        let mut rest = String::new();
+        let _ = self.out.read_to_string(&mut rest);
+        for l in rest.lines() {
+            eprintln!("[{}] {l}", self.name);
+        }
+        let status = self.child.wait()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!("{}: {status}", self.name)))
+        }
+    }
+}
+
+impl Drop for RoleChild {
+    fn drop(&mut self) {
+        // A run that failed half way must not leave a spinning child.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A role's `key=value` arguments (from [`ARGS_ENV`]).
+#[derive(Debug, Clone, Default)]
+pub struct RoleArgs(Vec<(String, String)>);
+
+impl RoleArgs {
+    /// Reads [`ARGS_ENV`].
+    pub fn from_env() -> Self {
+        Self::parse(&std::env::var(ARGS_ENV).unwrap_or_default())
+    }
+
+    /// Parses `k=v k2=v2`.
+    pub fn parse(s: &str) -> Self {
+        RoleArgs(
+            s.split_whitespace()
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    /// The raw value of `key`.
+    pub fn get(&self, key: &str) -> io::Result<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| io::Error::other(format!("role argument `{key}` missing")))
+    }
+
+    /// `key` parsed as `T`.
+    pub fn num<T: std::str::FromStr>(&self, key: &str) -> io::Result<T> {
+        let v = self.get(key)?;
+        v.parse()
+            .map_err(|_| io::Error::other(format!("role argument `{key}={v}` is not a number")))
+    }
+}
+
+/// The role named in [`ROLE_ENV`], if this process is a child.
+pub fn role() -> Option<String> {
+    std::env::var_os(ROLE_ENV).map(|r| r.to_string_lossy().into_owned())
+}
+
+/// Runs this module's anchor role if [`ROLE_ENV`] names one: `None` when
+/// this process is not an anchor child (not a child at all, or another
+/// module's role), else the role's outcome (the caller then exits).
+pub fn run_role_from_env() -> Option<io::Result<()>> {
+    let role = role()?;
+    let args = RoleArgs::from_env();
+    Some(match role.as_str() {
+        "anchor-stream-writer" => stream_writer(&args),
+        "anchor-stream-reader" => stream_reader(&args),
+        "anchor-rr-driver" => rr_driver(&args),
+        "anchor-rr-echo" => rr_echo(&args),
+        "anchor-spin-driver" => spin_side(&args, true),
+        "anchor-spin-echo" => spin_side(&args, false),
+        "anchor-cps-server" => cps_server(&args),
+        "anchor-cps-client" => cps_client(&args),
+        _ => return None,
+    })
+}
+
+/// This process's stdin as an owned fd (the socket or memfd the parent
+/// handed over).
+fn stdin_fd() -> io::Result<OwnedFd> {
+    io::stdin().as_fd().try_clone_to_owned()
+}
+
+fn stdin_socket() -> io::Result<UnixStream> {
+    Ok(UnixStream::from(stdin_fd()?))
+}
+
+/// Prints a `result` line for the parent.
+pub fn print_result(v: f64) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "result {v}")?;
+    out.flush()
+}
+
+/// Prints a bare `word` line (a ready or done signal) for the parent.
+pub fn print_line(word: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "{word}")?;
+    out.flush()
+}
+
+/// Waits for a line on stdin (the parent's go signal); end of input is an
+/// error.
+pub fn wait_go() -> io::Result<()> {
+    let mut line = String::new();
+    if io::stdin().lock().read_line(&mut line)? == 0 {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(())
+}
+
+fn pattern(piece: usize) -> Vec<u8> {
+    (0..piece)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(7))
+        .collect()
+}
+
+fn stream_writer(args: &RoleArgs) -> io::Result<()> {
+    let total: u64 = args.num("total")?;
+    let piece: usize = args.num("piece")?;
+    let mut s = stdin_socket()?;
+    let data = pattern(piece);
+    // Handshake: both sides are up before the clock starts.
+    let mut b = [0u8; 1];
+    s.write_all(&[1])?;
+    s.read_exact(&mut b)?;
+    let t = Instant::now();
+    let mut left = total;
+    while left > 0 {
+        let n = left.min(piece as u64) as usize;
+        s.write_all(&data[..n])?;
+        left -= n as u64;
+    }
+    s.read_exact(&mut b)?;
+    print_result(crate::bench::gbps(total, t.elapsed()))
+}
+
+fn stream_reader(args: &RoleArgs) -> io::Result<()> {
+    let total: u64 = args.num("total")?;
+    let piece: usize = args.num("piece")?;
+    let mut s = stdin_socket()?;
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b)?;
+    s.write_all(&b)?;
+    let mut buf = vec![0u8; piece];
+    let mut got = 0u64;
+    while got < total {
+        let want = (total - got).min(piece as u64) as usize;
+        match s.read(&mut buf[..want])? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => got += n as u64,
+        }
+    }
+    std::hint::black_box(&buf);
+    s.write_all(&[2])
+}
+
+/// Two processes over a Unix socketpair: one writes `total` bytes in
+/// `piece`-sized blocking writes, the other reads them in `piece`-sized
+/// reads and acks; GB/s from the first write to the ack.
+pub fn unix_stream(exe: &Path, total: u64, piece: usize) -> io::Result<f64> {
+    let (a, b) = UnixStream::pair()?;
+    let args = [("total", total.to_string()), ("piece", piece.to_string())];
+    let reader = RoleChild::spawn(exe, "anchor-stream-reader", &args, Some(b.into()))?;
+    let mut writer = RoleChild::spawn(exe, "anchor-stream-writer", &args, Some(a.into()))?;
+    let r = writer.result()?;
+    writer.finish()?;
+    reader.finish()?;
+    Ok(r)
+}
+
+fn rr_driver(args: &RoleArgs) -> io::Result<()> {
+    let rounds: u64 = args.num("rounds")?;
+    let mut s = stdin_socket()?;
+    let mut b = [7u8; 1];
+    // Warm-up round trips (both sides up, caches and scheduler settled).
+    for _ in 0..rounds.min(1000) {
+        s.write_all(&b)?;
+        s.read_exact(&mut b)?;
+    }
+    let t = Instant::now();
+    for _ in 0..rounds {
+        s.write_all(&b)?;
+        s.read_exact(&mut b)?;
+    }
+    print_result(crate::bench::ns_per_op(t.elapsed(), rounds))
+}
+
+fn rr_echo(_args: &RoleArgs) -> io::Result<()> {
+    let mut s = stdin_socket()?;
+    let mut b = [0u8; 1];
+    loop {
+        match s.read(&mut b)? {
+            0 => return Ok(()),
+            _ => s.write_all(&b)?,
+        }
+    }
+}
+
+/// A 1-byte ping-pong over a Unix socketpair between two processes
+/// (blocking reads and writes); nanoseconds per round trip.
+pub fn unix_rr_ns(exe: &Path, rounds: u64) -> io::Result<f64> {
+    let (a, b) = UnixStream::pair()?;
+    let args = [("rounds", rounds.to_string())];
+    let echo = RoleChild::spawn(exe, "anchor-rr-echo", &args, Some(b.into()))?;
+    let mut driver = RoleChild::spawn(exe, "anchor-rr-driver", &args, Some(a.into()))?;
+    let r = driver.result()?;
+    driver.finish()?;
+    echo.finish()?;
+    Ok(r)
+}
+
+/// Spins until `word` holds `want`; an error past [`PEER_TIMEOUT`].
+fn spin_until(word: &SharedU64, want: u64, deadline: Instant) -> io::Result<()> {
+    let mut n = 0u32;
+    while word.load(Ordering::Acquire) != want {
+        std::hint::spin_loop();
+        n = n.wrapping_add(1);
+        if n.is_multiple_of(1 << 20) && Instant::now() > deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "spin anchor: peer stopped",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The spin anchor's sides. The echo side says it is up by storing 1; the
+/// driver then owns the odd-to-even steps: it stores `2i + 2`, the echo
+/// answers `2i + 3`.
+fn spin_side(args: &RoleArgs, driver: bool) -> io::Result<()> {
+    let rounds: u64 = args.num("rounds")?;
+    let offset: u64 = args.num("offset")?;
+    let seg = FifoSegment::attach(stdin_fd()?).map_err(io::Error::other)?;
+    let word = SharedU64::attach(&seg, offset).map_err(io::Error::other)?;
+    let deadline = Instant::now() + PEER_TIMEOUT;
+    let warm = rounds.min(1000);
+    if driver {
+        spin_until(&word, 1, deadline)?;
+        let mut t = Instant::now();
+        for i in 0..warm + rounds {
+            if i == warm {
+                t = Instant::now();
+            }
+            word.store(2 * i + 2, Ordering::Release);
+            spin_until(&word, 2 * i + 3, deadline)?;
+        }
+        print_result(crate::bench::ns_per_op(t.elapsed(), rounds))
+    } else {
+        word.store(1, Ordering::Release);
+        for i in 0..warm + rounds {
+            spin_until(&word, 2 * i + 2, deadline)?;
+            word.store(2 * i + 3, Ordering::Release);
+        }
+        Ok(())
+    }
+}
+
+/// Two processes handing a token back and forth through one atomic in a
+/// memfd segment both map; nanoseconds per round trip.
+pub fn spin_rr_ns(exe: &Path, rounds: u64) -> io::Result<f64> {
+    let seg = FifoSegment::create("xproc-spin", 64 << 10, 1, SegmentFlags::empty())
+        .map_err(io::Error::other)?;
+    let word = SharedU64::create(&seg).map_err(io::Error::other)?;
+    let fd = || -> io::Result<OwnedFd> {
+        seg.fd()
+            .ok_or_else(|| io::Error::other("spin anchor: heap segment"))?
+            .try_clone_to_owned()
+    };
+    let args = [
+        ("rounds", rounds.to_string()),
+        ("offset", word.offset().to_string()),
+    ];
+    let echo = RoleChild::spawn(exe, "anchor-spin-echo", &args, Some(fd()?))?;
+    let mut driver = RoleChild::spawn(exe, "anchor-spin-driver", &args, Some(fd()?))?;
+    let r = driver.result()?;
+    driver.finish()?;
+    echo.finish()?;
+    Ok(r)
+}
+
+fn cps_server(args: &RoleArgs) -> io::Result<()> {
+    let cycles: u64 = args.num("cycles")?;
+    let path = PathBuf::from(args.get("path")?);
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)?;
+    print_line("ready")?;
+    for _ in 0..cycles {
+        let (s, _) = listener.accept()?;
+        drop(s);
+    }
+    drop(listener);
+    let _ = std::fs::remove_file(&path);
+    print_line("done")
+}
+
+fn cps_client(args: &RoleArgs) -> io::Result<()> {
+    let cycles: u64 = args.num("cycles")?;
+    let in_flight: usize = args.num("in_flight")?;
+    let path = PathBuf::from(args.get("path")?);
+    let next = AtomicU64::new(0);
+    let start = Barrier::new(in_flight + 1);
+    let errors = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..in_flight {
+            s.spawn(|| {
+                start.wait();
+                while next.fetch_add(1, Ordering::Relaxed) < cycles {
+                    match UnixStream::connect(&path) {
+                        Ok(c) => drop(c),
+                        Err(_) => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                            // The server accepts a fixed count: give the
+                            // cycle back so it still completes.
+                            next.fetch_sub(1, Ordering::Relaxed);
+                            std::thread::yield_now();
+                        }
+                    }
+                }
+            });
+        }
+        let go = print_line("ready").and_then(|()| wait_go());
+        if go.is_err() {
+            // No go: the threads wake to find nothing left to do.
+            next.store(cycles, Ordering::Relaxed);
+        }
+        start.wait();
+        go
+    })?;
+    let errors = errors.load(Ordering::Relaxed);
+    if errors > 0 {
+        eprintln!("unix cps client: {errors} connects retried");
+    }
+    print_line("done")
+}
+
+/// Connect + accept + close cycles per second on a Unix stream listener at
+/// `dir/unix-cps.sock`: a server process accepts `cycles` connections on
+/// one thread and closes each; a client process runs `in_flight` threads
+/// that connect and close. Timed from the go signal to both sides done.
+pub fn unix_cps(exe: &Path, dir: &Path, cycles: u64, in_flight: usize) -> io::Result<f64> {
+    let path = dir.join("unix-cps.sock");
+    let args = [
+        ("cycles", cycles.to_string()),
+        ("in_flight", in_flight.to_string()),
+        ("path", path.display().to_string()),
+    ];
+    let mut server = RoleChild::spawn(exe, "anchor-cps-server", &args, None)?;
+    server.expect("ready")?;
+    let mut client = RoleChild::spawn(exe, "anchor-cps-client", &args, None)?;
+    client.expect("ready")?;
+    go_and_time(&mut client, &mut server, cycles)
+}
+
+/// Sends the go line to `client`, waits for `done` from both; cycles per
+/// second. The pipe hops add tens of microseconds to a run of many
+/// thousands of cycles.
+pub fn go_and_time(client: &mut RoleChild, server: &mut RoleChild, cycles: u64) -> io::Result<f64> {
+    let t = Instant::now();
+    client.send("go")?;
+    server.expect("done")?;
+    client.expect("done")?;
+    Ok(cycles as f64 / t.elapsed().as_secs_f64())
+}
+
+/// A fresh directory for sockets under the system temp dir, named after
+/// `tag` and this process; removed by [`TempDir`]'s drop.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates it.
+    pub fn new(tag: impl AsRef<OsStr>) -> io::Result<TempDir> {
+        let mut name = tag.as_ref().to_owned();
+        name.push(format!("-{}", std::process::id()));
+        let p = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&p)?;
+        Ok(TempDir(p))
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_args_parse() {
+        let a = RoleArgs::parse("rounds=10 path=/tmp/x.sock junk");
+        assert_eq!(a.num::<u64>("rounds").unwrap(), 10);
+        assert_eq!(a.get("path").unwrap(), "/tmp/x.sock");
+        assert!(a.get("junk").is_err());
+        assert!(a.num::<u64>("path").is_err());
+    }
+
+    #[test]
+    fn temp_dir_goes_away() {
+        let p = {
+            let d = TempDir::new("anchors-xproc-test").unwrap();
+            assert!(d.path().is_dir());
+            d.path().to_path_buf()
+        };
+        assert!(!p.exists());
+    }
+}
