@@ -96,7 +96,9 @@ impl CtListener {
         Ok(())
     }
 
-    /// The next accepted session and its peer's address. A session the
+    /// The next accepted session and its peer's address (as the stack
+    /// reports it: VPP's ct leaves a server session's remote end zero, so
+    /// over ct this is `0.0.0.0:0`). A session the
     /// stack described wrongly (a segment never sent, a fifo outside its
     /// segment) is an `InvalidData` error here, and was refused.
     pub fn accept(&self) -> io::Result<(CtStream, SocketAddr)> {

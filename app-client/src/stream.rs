@@ -320,6 +320,11 @@ impl CtStream {
         loop {
             let seen = self.wrk().seq();
             let flags = self.status.flags();
+            if flags & status::CLEANED != 0 {
+                // The stack freed the session and may reuse its fifos:
+                // nothing in them is ours any more.
+                self.io = None;
+            }
             let Some(io) = self.io.as_mut() else {
                 return if reading {
                     Ok(0)

@@ -573,3 +573,27 @@ fn a_stack_that_stops_draining_gets_congested_then_everything() {
     assert!(opaques.windows(2).all(|w| w[1] == w[0] + 1));
     assert_eq!(client.counters().ctrl_backlog, 0);
 }
+
+#[test]
+fn a_session_the_stack_cleaned_up_is_let_go() {
+    let (mut stack, client) = FakeStack::attach(2);
+    let (_l, mut stream, mut peer, s) = accepted_pair(&mut stack, &client);
+    assert_eq!(peer.to_app.enqueue(b"stale").unwrap(), 5);
+    // Transport cleanup first: the session still exists, data stays.
+    stack.send(1, &StackMsg::Cleanup { session: s, ntf: 0 });
+    let mut buf = [0u8; 5];
+    assert_eq!(stream.read(&mut buf).unwrap(), 5);
+    // Session cleanup: the fifos are the stack's again.
+    assert_eq!(peer.to_app.enqueue(b"reused").unwrap(), 6);
+    stack.send(1, &StackMsg::Cleanup { session: s, ntf: 1 });
+    client.poll_events().unwrap();
+    assert_eq!(client.counters().sessions, 0);
+    assert_eq!(stream.read(&mut buf).unwrap(), 0);
+    assert_eq!(
+        stream.write(b"x").unwrap_err().kind(),
+        io::ErrorKind::BrokenPipe
+    );
+    drop(stream);
+    // Nothing to close at the stack any more.
+    assert!(stack.try_recv_for(1, Duration::from_millis(20)).is_none());
+}
