@@ -228,3 +228,129 @@ pub fn writer(args: &[String]) {
     println!("{}", line.as_str());
     let _ = io::stdin().lock().read_to_end(&mut Vec::new());
 }
+
+/// Custom role `streamer SOCKET PORT`: connects to an echo server and
+/// streams the pattern, reading the echo, until its stdin closes; then
+/// stops writing, reads the rest of the echo and checks that what came
+/// back is what went out (length and checksum). Prints `STREAMING` once
+/// bytes have gone round, then `STREAMED bytes=N verified=0|1`.
+pub fn streamer(args: &[String]) {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use test_harness::echo::{Checksum, Pattern};
+    let socket = PathBuf::from(&args[0]);
+    let port: u16 = args[1].parse().unwrap();
+    let client = attach(&socket, "streamer");
+    let mut s = CtStream::connect(&client, addr(port)).unwrap();
+    s.set_nonblocking(true).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let _ = io::stdin().lock().read_to_end(&mut Vec::new());
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+    let pattern = Pattern::new();
+    let (mut tx_sum, mut rx_sum) = (Checksum::new(), Checksum::new());
+    let (mut sent, mut received) = (0u64, 0u64);
+    let mut told = false;
+    let mut buf = vec![0u8; 64 << 10];
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        if stopping && received == sent {
+            break;
+        }
+        assert!(Instant::now() < deadline, "streamer stuck");
+        let mut moved = false;
+        if !stopping {
+            let chunk = pattern.chunk(sent, 16 << 10);
+            match s.write(chunk) {
+                Ok(n) => {
+                    tx_sum.update(&chunk[..n]);
+                    sent += n as u64;
+                    moved = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("streamer write: {e}"),
+            }
+        }
+        match s.read(&mut buf) {
+            Ok(0) => panic!("server closed the stream"),
+            Ok(n) => {
+                rx_sum.update(&buf[..n]);
+                received += n as u64;
+                moved = true;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("streamer read: {e}"),
+        }
+        if !told && received >= 1 << 20 {
+            println!("STREAMING");
+            told = true;
+        }
+        if !moved {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    let verified = received == sent && tx_sum.finish() == rx_sum.finish();
+    let mut line = KvLine::new("STREAMED");
+    line.put("bytes", sent).put("verified", u8::from(verified));
+    println!("{}", line.as_str());
+    drop(s);
+    client.detach().unwrap();
+    assert!(verified);
+}
+
+/// A good pair for hostile-peer tests: an echo server process and a
+/// [`streamer`] process, streaming once this returns.
+pub struct GoodPair {
+    pub server: RoleChild,
+    pub client: RoleChild,
+}
+
+impl GoodPair {
+    /// Starts both (the server through the library's server role).
+    pub fn start(test: &str, sock: &str, port: u16) -> GoodPair {
+        let mut server = spawn(
+            test,
+            "server",
+            &args(&[
+                &"--socket",
+                &sock,
+                &"--port",
+                &port,
+                &"--echo",
+                &"--sessions",
+                &1,
+                &"--fifo-size",
+                &"64k",
+                &"--segment-size",
+                &"4m",
+            ]),
+        );
+        server.expect("READY", WAIT).unwrap();
+        let mut client = spawn(test, "streamer", &args(&[&sock, &port]));
+        client.expect("STREAMING", WAIT).unwrap();
+        GoodPair { server, client }
+    }
+
+    /// Stops the stream; asserts both ends verified it and exited well.
+    /// Returns the bytes streamed.
+    pub fn finish(mut self) -> u64 {
+        self.client.close_stdin();
+        let r = self.client.expect("STREAMED", WAIT).unwrap();
+        assert_eq!(r.num("verified"), 1, "good pair: {r:?}");
+        assert!(self.client.wait_timeout(WAIT).unwrap().success());
+        let sv = self.server.expect("SERVER", WAIT).unwrap();
+        assert_eq!(
+            nums(&sv, &["accepted", "resets", "errors"]),
+            [1, 0, 0],
+            "good server: {sv:?}"
+        );
+        assert_eq!(sv.num("server_rx_bytes"), r.num("bytes"));
+        assert!(self.server.wait_timeout(WAIT).unwrap().success());
+        r.num("bytes")
+    }
+}
