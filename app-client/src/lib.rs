@@ -11,7 +11,8 @@
 //!   stack thread, `ctrl_q[t]` to it, and the eventfds that wake a
 //!   sleeping side.
 //! - [`CtListener`] / [`CtStream`]: `bind`, `accept`, `connect`, `Read`,
-//!   `Write`, `shutdown`, non-blocking mode, timeouts, zero-copy slices.
+//!   `Write`, `shutdown`, non-blocking mode, timeouts, zero-copy slices;
+//!   [`CtConnecting`] for connects in flight without blocking.
 //! - No thread of its own: whoever waits drains the queues and files what
 //!   came per session, listener and request. An app with its own poll
 //!   loop polls [`AppClient`]'s fd ([`AsFd`](std::os::fd::AsFd)) and calls
@@ -47,6 +48,7 @@
 
 mod client;
 mod config;
+mod connecting;
 mod ctrl;
 mod error;
 mod events;
@@ -59,6 +61,7 @@ mod worker;
 pub use app_interface::SessionError;
 pub use client::{AppClient, ClientCounters};
 pub use config::{AttachConfig, scope};
+pub use connecting::CtConnecting;
 pub use error::{ClientError, client_error, error_kind, session_error, to_io};
 pub use listener::CtListener;
 pub use stream::CtStream;

@@ -20,6 +20,7 @@ use app_interface::wire::{AppMsg, SessionRef};
 use fifo_segment::FifoError;
 
 use crate::client::{AppClient, ClientInner};
+use crate::connecting::CtConnecting;
 use crate::error::ClientError;
 use crate::events::{NewSession, SessionStatus, status};
 use crate::worker::WorkerShared;
@@ -113,37 +114,13 @@ impl CtStream {
     }
 
     /// Same, waiting at most `timeout` for the stack's answer (`TimedOut`).
+    /// [`CtConnecting`] is the non-blocking form.
     pub fn connect_timeout(
         client: &AppClient,
         addr: SocketAddr,
         timeout: Duration,
     ) -> io::Result<CtStream> {
-        let inner = &client.inner;
-        let wrk = &inner.wrk;
-        wrk.check()?;
-        let opaque = wrk.events().start_connect();
-        let ep = crate::listener::endpoint(addr);
-        if let Err(e) = wrk.ctrl.send(0, &AppMsg::Connect { opaque, ep }) {
-            wrk.events().cancel_connect(opaque);
-            return Err(e.into());
-        }
-        let deadline = Instant::now() + timeout;
-        loop {
-            let seen = wrk.seq();
-            if let Some(r) = wrk.events().take_connect(opaque) {
-                return r
-                    .map(|s| CtStream::new(inner.clone(), s))
-                    .map_err(connect_err);
-            }
-            if Instant::now() >= deadline {
-                wrk.events().cancel_connect(opaque);
-                return Err(ClientError::Session(SessionError::TimedOut).into());
-            }
-            if let Err(e) = wrk.wait(seen, Some(deadline)) {
-                wrk.events().cancel_connect(opaque);
-                return Err(e.into());
-            }
-        }
+        CtConnecting::start(client, addr)?.finish(Some(timeout))
     }
 
     fn wrk(&self) -> &WorkerShared {
@@ -361,18 +338,6 @@ impl CtStream {
             }
             wrk.wait(seen, deadline)?;
         }
-    }
-}
-
-/// A failed connect as the app sees it: with nothing listening there
-/// (ct finds no local listener: `NoRoute`, or the listener refused) it
-/// is `ConnectionRefused`, as from a kernel.
-fn connect_err(e: ClientError) -> io::Error {
-    match e {
-        ClientError::Session(
-            s @ (SessionError::NoRoute | SessionError::NoListen | SessionError::Refused),
-        ) => io::Error::new(io::ErrorKind::ConnectionRefused, s),
-        e => e.into_io(),
     }
 }
 

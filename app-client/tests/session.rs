@@ -597,3 +597,54 @@ fn a_session_the_stack_cleaned_up_is_let_go() {
     // Nothing to close at the stack any more.
     assert!(stack.try_recv_for(1, Duration::from_millis(20)).is_none());
 }
+
+#[test]
+fn connects_in_flight_finish_out_of_order() {
+    use app_client::CtConnecting;
+    let (mut stack, client) = FakeStack::attach(2);
+    let seg = CtSeg::new(0x500);
+    stack.add_segment(0, seg.r, &seg.seg);
+    let mut pending: Vec<CtConnecting> = (0..8)
+        .map(|_| CtConnecting::start(&client, addr("127.0.0.1:7000")).unwrap())
+        .collect();
+    let opaques: Vec<u32> = (0..8)
+        .map(|_| match stack.recv(0) {
+            AppMsg::Connect { opaque, .. } => opaque,
+            m => panic!("{m:?}"),
+        })
+        .collect();
+    let peers: Vec<Peer> = (0..8).map(|_| Peer::new(&seg, 1024)).collect();
+    // Answer backwards; the fourth is refused.
+    for i in (0..8).rev() {
+        let msg = if i == 3 {
+            StackMsg::connect_failed(opaques[i], SessionError::Refused.code())
+        } else {
+            StackMsg::Connected {
+                opaque: opaques[i],
+                error: 0,
+                session: session(1, 100 + i as u32),
+                rx: peers[i].rx,
+                tx: peers[i].tx,
+                lcl: ep("127.0.0.1:50000"),
+                rmt: ep("127.0.0.1:7000"),
+            }
+        };
+        stack.send(1, &msg);
+    }
+    assert!(pending[0].try_finish().unwrap().is_none());
+    client.poll_events().unwrap();
+    for (i, c) in pending.iter_mut().enumerate() {
+        match c.try_finish() {
+            Ok(Some(s)) => assert_eq!(s.session_handle(), session(1, 100 + i as u32).handle),
+            Err(e) => {
+                assert_eq!(i, 3);
+                assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+            }
+            Ok(None) => panic!("connect {i} not answered"),
+        }
+    }
+    // Streams dropped at once: each closed.
+    let closed: Vec<AppMsg> = (0..7).map(|_| stack.recv(1)).collect();
+    assert!(closed.iter().all(|m| matches!(m, AppMsg::Disconnect(_))));
+    assert_eq!(client.counters().sessions, 0);
+}
