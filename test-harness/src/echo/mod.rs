@@ -8,6 +8,11 @@
 //!   checksum of what comes back.
 //! - [`EchoRun`]: a stack with ct, both apps, the run to the end (stepping
 //!   or threaded), teardown and a leak check; [`EchoReport`] its figures.
+//! - Across processes, the same apps over app-client against a running
+//!   `ct-stackd`: [`serve`] and [`run_client`]; the processes of a
+//!   multi-process run ([`Role`]: stackd, server, client, each printing
+//!   [`KvLine`] records) and [`run_processes`], which starts all three
+//!   ([`RoleChild`]) and builds one [`EchoReport`] from their records.
 //!
 //! ```
 //! use test_harness::echo::{EchoConfig, EchoMode, EchoRun};
