@@ -48,8 +48,9 @@ enum Step {
     Reset(io::Error),
 }
 
-/// Serves `listener` until `stop` is set, `max_sessions` sessions have
-/// ended or the stack goes away (an error). Every accepted session counts
+/// Serves `listener` until `stop` is set and no session is open (each
+/// one read to its end), `max_sessions` sessions have ended, or the stack
+/// goes away (an error). Every accepted session counts
 /// in `stats` (accepted, server bytes, verified, resets, server_closed).
 pub fn serve(
     client: &AppClient,
@@ -106,7 +107,10 @@ pub fn serve(
             }
         }
         let ended = get(&stats.server_closed);
-        if stop.load(Ordering::Relaxed) || opts.max_sessions.is_some_and(|m| ended >= m) {
+        // A stop request waits for the sessions open now: a client may
+        // have closed with bytes still in flight to us.
+        let stopping = stop.load(Ordering::Relaxed) && conns.is_empty() && !moved;
+        if stopping || opts.max_sessions.is_some_and(|m| ended >= m) {
             return Ok(());
         }
         if !moved {

@@ -219,7 +219,8 @@ pub struct ServerRole {
     /// Spin on the queues instead of sleeping on the event fd.
     #[arg(long)]
     pub busy_poll: bool,
-    /// Stop when stdin closes (how a parent process stops it).
+    /// Stop when stdin closes and every open session has ended (how a
+    /// parent process stops it once its client is done).
     #[arg(long)]
     pub stop_on_stdin_eof: bool,
 }
