@@ -407,30 +407,34 @@ fn stream_client(a: &RoleArgs) -> io::Result<()> {
     ax::print_result(gbps)
 }
 
-/// One byte in, spinning on non-blocking reads (each empty one also looks
-/// at the event queues) or sleeping in a blocking read.
-fn read_byte(
-    s: &mut CtStream,
-    b: &mut [u8; 1],
-    poll: bool,
-    deadline: Instant,
-) -> io::Result<usize> {
+/// Empty polls of the rx fifo between two looks at the event queues.
+const POLLS_PER_DRAIN: u32 = 64;
+
+/// One byte in: a polling app spins on its rx fifo (one load of the
+/// fifo's tail per poll; every [`POLLS_PER_DRAIN`] empty polls a
+/// non-blocking read also drains the event queues, so the stack's events
+/// never pile up and the end of the session is seen), waiting between
+/// polls as the spin anchor does ([`ax::PollWait`]); a blocking app sleeps
+/// in a blocking read.
+fn read_byte(s: &mut CtStream, b: &mut [u8; 1], poll: bool) -> io::Result<usize> {
     if !poll {
         return s.read(b);
     }
+    let mut wait = ax::PollWait::new();
     let mut n = 0u32;
     loop {
-        match s.read(b) {
-            Ok(k) => return Ok(k),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                std::hint::spin_loop();
-                n = n.wrapping_add(1);
-                if n.is_multiple_of(1 << 16) && Instant::now() > deadline {
-                    return Err(io::ErrorKind::TimedOut.into());
-                }
-            }
-            Err(e) => return Err(e),
+        if s.max_dequeue()? > 0 {
+            return s.read(b);
         }
+        n = n.wrapping_add(1);
+        if n.is_multiple_of(POLLS_PER_DRAIN) {
+            match s.read(b) {
+                Ok(k) => return Ok(k),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        wait.idle()?;
     }
 }
 
@@ -440,10 +444,9 @@ fn rr_server(a: &RoleArgs) -> io::Result<()> {
     let l = listen(a, &app)?;
     let (mut s, _) = l.accept()?;
     s.set_nonblocking(poll)?;
-    let deadline = Instant::now() + ax::PEER_TIMEOUT;
     let mut b = [0u8; 1];
     loop {
-        match read_byte(&mut s, &mut b, poll, deadline)? {
+        match read_byte(&mut s, &mut b, poll)? {
             0 => return Ok(()),
             _ => s.write_all(&b)?,
         }
@@ -456,7 +459,6 @@ fn rr_client(a: &RoleArgs) -> io::Result<()> {
     let app = attach(a, "rr-client", SMALL_FIFO)?;
     let mut s = CtStream::connect(&app, addr(a)?)?;
     s.set_nonblocking(poll)?;
-    let deadline = Instant::now() + ax::PEER_TIMEOUT;
     let mut b = [7u8; 1];
     let warm = rounds.min(1000);
     let mut t = Instant::now();
@@ -465,7 +467,7 @@ fn rr_client(a: &RoleArgs) -> io::Result<()> {
             t = Instant::now();
         }
         s.write_all(&b)?;
-        if read_byte(&mut s, &mut b, poll, deadline)? != 1 {
+        if read_byte(&mut s, &mut b, poll)? != 1 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
     }
