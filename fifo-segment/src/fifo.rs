@@ -1,8 +1,9 @@
 //! SVM fifos: SPSC byte rings whose header and data live in a segment.
 //!
-//! A fifo has a shared header (`layout::FifoShared`: head and tail on their
-//! own cache lines, size, magic, event and dequeue-notification flags,
-//! master session) followed by its data, and a process-private part
+//! A fifo has a shared header (`layout::FifoShared`, three cache lines by
+//! writer: size, magic, master session and the event flag; head with the
+//! dequeue-notification flags the consumer reads after every dequeue; tail)
+//! followed by its data, and a process-private part
 //! ([`Fifo`] handles share it): the trusted size and data offset (taken once,
 //! at allocation or after validation, never re-read from shared memory),
 //! segment index, segment manager index, refcount, role and freed flags.
@@ -201,9 +202,9 @@ impl FifoInner {
         let shr = self.shared();
         let mut last = 0;
         for _ in 0..16 {
-            let h1 = shr.head.0.load(Ordering::Acquire);
+            let h1 = shr.consumer.0.head.load(Ordering::Acquire);
             let t = shr.tail.0.load(Ordering::Acquire);
-            let h2 = shr.head.0.load(Ordering::Acquire);
+            let h2 = shr.consumer.0.head.load(Ordering::Acquire);
             if h1 == h2 {
                 return self.distance(h1, t);
             }
@@ -283,7 +284,7 @@ impl Fifo {
         }
         let shr = f.shared();
         let tail = shr.tail.0.load(Ordering::Acquire);
-        let head = shr.head.0.load(Ordering::Acquire);
+        let head = shr.consumer.0.head.load(Ordering::Acquire);
         if let Err(e) = f.distance(head, tail) {
             f.producer_taken.store(false, StdOrdering::Release);
             return Err(e);
@@ -303,7 +304,7 @@ impl Fifo {
             return Err(FifoError::RoleTaken);
         }
         let shr = f.shared();
-        let head = shr.head.0.load(Ordering::Acquire);
+        let head = shr.consumer.0.head.load(Ordering::Acquire);
         let tail = shr.tail.0.load(Ordering::Acquire);
         if let Err(e) = f.distance(head, tail) {
             f.consumer_taken.store(false, StdOrdering::Release);
@@ -385,7 +386,7 @@ impl Fifo {
     pub fn add_want_deq_ntf(&self, ntf: DeqNtf) {
         self.inner
             .shared()
-            .ctl
+            .consumer
             .0
             .want_deq_ntf
             .fetch_or(ntf.bits(), Ordering::AcqRel);
@@ -396,7 +397,7 @@ impl Fifo {
     pub fn del_want_deq_ntf(&self, ntf: DeqNtf) {
         self.inner
             .shared()
-            .ctl
+            .consumer
             .0
             .want_deq_ntf
             .fetch_and(!ntf.bits(), Ordering::AcqRel);
@@ -407,7 +408,7 @@ impl Fifo {
         DeqNtf::from_bits_truncate(
             self.inner
                 .shared()
-                .ctl
+                .consumer
                 .0
                 .want_deq_ntf
                 .load(Ordering::Acquire),
@@ -418,11 +419,11 @@ impl Fifo {
     /// request that was IF_FULL alone is marked sent (no more until
     /// [`Fifo::reset_has_deq_ntf`]); NOTIF is one-shot and is withdrawn.
     pub fn clear_deq_ntf(&self) {
-        let ctl = &self.inner.shared().ctl.0;
-        let want = DeqNtf::from_bits_truncate(ctl.want_deq_ntf.load(Ordering::Acquire));
-        ctl.has_deq_ntf
+        let cons = &self.inner.shared().consumer.0;
+        let want = DeqNtf::from_bits_truncate(cons.want_deq_ntf.load(Ordering::Acquire));
+        cons.has_deq_ntf
             .store(u8::from(want == DeqNtf::IF_FULL), Ordering::Release);
-        ctl.want_deq_ntf
+        cons.want_deq_ntf
             .fetch_and(!DeqNtf::NOTIF.bits(), Ordering::AcqRel);
     }
 
@@ -431,7 +432,7 @@ impl Fifo {
     pub fn reset_has_deq_ntf(&self) {
         self.inner
             .shared()
-            .ctl
+            .consumer
             .0
             .has_deq_ntf
             .store(0, Ordering::Release);
@@ -447,15 +448,15 @@ impl Fifo {
     /// than wait forever.
     pub fn needs_deq_ntf(&self, n_last_deq: u32) -> bool {
         fence(Ordering::SeqCst);
-        let ctl = &self.inner.shared().ctl.0;
-        let want = DeqNtf::from_bits_truncate(ctl.want_deq_ntf.load(Ordering::Acquire));
+        let cons = &self.inner.shared().consumer.0;
+        let want = DeqNtf::from_bits_truncate(cons.want_deq_ntf.load(Ordering::Acquire));
         if want.is_empty() {
             return false;
         }
         if want.contains(DeqNtf::NOTIF) {
             return true;
         }
-        let has = ctl.has_deq_ntf.load(Ordering::Acquire) != 0;
+        let has = cons.has_deq_ntf.load(Ordering::Acquire) != 0;
         let Ok(max_deq) = self.inner.occupancy() else {
             return true;
         };
@@ -553,7 +554,7 @@ impl Fifo {
             return Err(FifoError::RoleTaken);
         }
         let shr = f.shared();
-        shr.head.0.store(position, Ordering::Release);
+        shr.consumer.0.head.store(position, Ordering::Release);
         shr.tail.0.store(position, Ordering::Release);
         f.consumer_taken.store(false, StdOrdering::Release);
         f.producer_taken.store(false, StdOrdering::Release);
@@ -564,7 +565,7 @@ impl Fifo {
 /// Re-reads head for a producer at `tail`; returns the free space.
 #[inline]
 fn refresh_head(f: &FifoInner, tail: u32, cached_head: &mut u32) -> Result<u32, FifoError> {
-    let head = f.shared().head.0.load(Ordering::Acquire);
+    let head = f.shared().consumer.0.head.load(Ordering::Acquire);
     let used = f.distance(head, tail)?;
     *cached_head = head;
     Ok(f.size - used)
@@ -628,7 +629,7 @@ impl Producer {
     pub fn max_enqueue(&self) -> Result<u32, FifoError> {
         let f = &*self.fifo.inner;
         f.check_live()?;
-        let head = f.shared().head.0.load(Ordering::Acquire);
+        let head = f.shared().consumer.0.head.load(Ordering::Acquire);
         Ok(f.size - f.distance(head, self.tail)?)
     }
 
@@ -735,8 +736,9 @@ impl Consumer {
         self.fifo
             .inner
             .shared()
-            .head
+            .consumer
             .0
+            .head
             .store(self.head, Ordering::Release);
     }
 

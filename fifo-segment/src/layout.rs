@@ -12,8 +12,9 @@ use crate::sync::atomic::{AtomicU8, AtomicU32, AtomicU64};
 pub(crate) const CACHE_LINE: usize = 64;
 /// "CTSEGMT1", little endian.
 pub(crate) const SEGMENT_MAGIC: u64 = u64::from_le_bytes(*b"CTSEGMT1");
-/// Layout version of [`SegmentHeader`] and [`FifoShared`].
-pub(crate) const SEGMENT_VERSION: u32 = 1;
+/// Layout version of [`SegmentHeader`] and [`FifoShared`] (2: the
+/// dequeue-notification flags moved to the consumer's line).
+pub(crate) const SEGMENT_VERSION: u32 = 2;
 /// Marks a live fifo header ("FIFO").
 pub(crate) const FIFO_MAGIC: u32 = u32::from_le_bytes(*b"FIFO");
 /// Largest fifo: positions are wrapping u32, so distances up to 2^31 stay
@@ -51,12 +52,15 @@ impl SegmentHeader {
     }
 }
 
-/// One cache line holding `T`, so producer and consumer indices never
-/// share a line.
+/// One cache line holding `T`, so fields written by different parties
+/// never share a line.
 #[repr(C, align(64))]
 pub(crate) struct Line<T>(pub T);
 
-/// Fields both ends touch rarely: identity, flags, master session.
+/// Fields both ends touch rarely, and the event flag: identity, size,
+/// master session, `has_event`. The event flag is written by the producer
+/// (`set_event`, after every write) and by the worker (`unset_event`);
+/// the consumer's per-dequeue path never reads this line.
 #[repr(C)]
 pub(crate) struct FifoCtl {
     pub magic: AtomicU32,
@@ -66,18 +70,31 @@ pub(crate) struct FifoCtl {
     pub master_thread: AtomicU32,
     /// Non-zero while an event for this fifo is pending (VPP `has_event`).
     pub has_event: AtomicU32,
+}
+
+/// The consumer's line (VPP's layout): head, which only the consumer
+/// writes, and the dequeue-notification flags, which the consumer reads
+/// after every dequeue (`needs_deq_ntf`). The producer writes them only to
+/// arm a notification (rare: a full fifo), so the consumer's hot path stays
+/// in its own cache instead of pulling in the line the producer writes on
+/// every `set_event`.
+#[repr(C)]
+pub(crate) struct ConsumerShared {
+    /// Consumer position (wrapping; index = head & (size - 1)).
+    pub head: AtomicU32,
     /// `DeqNtf` bits the producer armed.
     pub want_deq_ntf: AtomicU8,
     /// An IF_FULL / IF_EMPTY notification was sent and not yet re-armed.
     pub has_deq_ntf: AtomicU8,
 }
 
-/// The shared part of a fifo; data follows it.
+/// The shared part of a fifo; data follows it. Three lines, by writer:
+/// `ctl` (owner at setup; producer and worker for the event flag),
+/// `consumer` (the consumer), `tail` (the producer).
 #[repr(C, align(64))]
 pub(crate) struct FifoShared {
     pub ctl: Line<FifoCtl>,
-    /// Consumer position (wrapping; index = head & (size - 1)).
-    pub head: Line<AtomicU32>,
+    pub consumer: Line<ConsumerShared>,
     /// Producer position (wrapping).
     pub tail: Line<AtomicU32>,
 }
@@ -91,10 +108,12 @@ impl FifoShared {
                 master_session_index: AtomicU32::new(INVALID_INDEX),
                 master_thread: AtomicU32::new(INVALID_INDEX),
                 has_event: AtomicU32::new(0),
+            }),
+            consumer: Line(ConsumerShared {
+                head: AtomicU32::new(start),
                 want_deq_ntf: AtomicU8::new(0),
                 has_deq_ntf: AtomicU8::new(0),
             }),
-            head: Line(AtomicU32::new(start)),
             tail: Line(AtomicU32::new(start)),
         }
     }

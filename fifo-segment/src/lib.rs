@@ -30,9 +30,9 @@
 //!   size class behind a lock, plus a bump pointer for fresh memory), so a
 //!   peer that can write the segment cannot corrupt it. Likewise the flags:
 //!   the trusted copy is private, the header only mirrors it for peers.
-//! - A fifo is a 64-byte aligned header (head and tail each on its own cache
-//!   line, size, magic, event and dequeue-notification flags, master
-//!   session) followed by its data. Its private part (trusted size and data
+//! - A fifo is a 64-byte aligned header of three cache lines (size, magic,
+//!   master session and event flag; head and the dequeue-notification
+//!   flags; tail) followed by its data. Its private part (trusted size and data
 //!   offset, segment index, segment manager index, refcount, roles) is shared
 //!   by the [`Fifo`] handles of this process.
 //! - [`FifoSegment::free_fifo`] drops one reference; at zero every handle

@@ -337,7 +337,7 @@ fn corrupted_segment_header_fails_attach() {
     h.magic.store(magic, Ordering::Relaxed);
     h.version.store(99, Ordering::Relaxed);
     check("version");
-    h.version.store(1, Ordering::Relaxed);
+    h.version.store(crate::layout::SEGMENT_VERSION, Ordering::Relaxed);
     h.size.store(1 << 30, Ordering::Relaxed);
     check("size");
     h.size.store(1 << 16, Ordering::Relaxed);
@@ -435,7 +435,7 @@ fn corrupted_head_or_tail_is_an_error_on_the_other_side() {
     assert_eq!(rx.dequeue(&mut [0u8; 1]).unwrap(), 1);
     let shr = pf.inner().shared();
     // Peer writes a head beyond our tail: the producer must not trust it.
-    shr.head.0.store(1000, Ordering::Relaxed);
+    shr.consumer.0.head.store(1000, Ordering::Relaxed);
     assert_eq!(
         tx.enqueue(b"x"),
         Err(FifoError::Corrupted("head/tail distance exceeds fifo size"))
@@ -444,7 +444,7 @@ fn corrupted_head_or_tail_is_an_error_on_the_other_side() {
     assert!(matches!(tx.write_slices(), Err(FifoError::Corrupted(_))));
     assert!(matches!(f.max_dequeue(), Err(FifoError::Corrupted(_))));
     assert!(matches!(f.producer(), Err(FifoError::RoleTaken)));
-    shr.head.0.store(1, Ordering::Relaxed);
+    shr.consumer.0.head.store(1, Ordering::Relaxed);
     // Peer writes a tail far past our head: the consumer must not read it.
     shr.tail.0.store(1 << 20, Ordering::Relaxed);
     let mut buf = [0u8; 128];
@@ -492,14 +492,17 @@ fn hostile_peer_scribbling_never_breaks_the_owner() {
                 // size), sometimes wild values.
                 let near = (x >> 32) as u32 % 300;
                 match x % 4 {
-                    0 => shr.head.0.store(x as u32, Ordering::Relaxed),
+                    0 => shr.consumer.0.head.store(x as u32, Ordering::Relaxed),
                     1 => shr.tail.0.store(x as u32, Ordering::Relaxed),
                     2 => {
                         let t = shr.tail.0.load(Ordering::Relaxed);
-                        shr.head.0.store(t.wrapping_sub(near), Ordering::Relaxed);
+                        shr.consumer
+                            .0
+                            .head
+                            .store(t.wrapping_sub(near), Ordering::Relaxed);
                     }
                     _ => {
-                        let h = shr.head.0.load(Ordering::Relaxed);
+                        let h = shr.consumer.0.head.load(Ordering::Relaxed);
                         shr.tail.0.store(h.wrapping_add(near), Ordering::Relaxed);
                     }
                 }
