@@ -6,8 +6,9 @@
 //!
 //! [`AppSession`] implements `std::io::Read` and `Write`, in non-blocking
 //! mode (`WouldBlock`) or blocking mode (waits on the session's
-//! [`SessionWaker`]; threaded runtimes only, a stepped runtime would never
-//! deliver the wake-up).
+//! [`SessionWaker`], which first spins briefly on the fifo, adaptively;
+//! threaded runtimes only, a stepped runtime would never deliver the
+//! wake-up).
 
 use std::io;
 use std::sync::Arc;
@@ -204,10 +205,13 @@ impl AppSession {
     }
 
     /// Blocks until `op` makes progress, the session closes or the mode's
-    /// timeout passes.
+    /// timeout passes. `ready` says `op` could progress now (data to read,
+    /// room to write): the waker polls it for its adaptive spin before
+    /// sleeping.
     fn block_on(
         &mut self,
         mut op: impl FnMut(&mut Self) -> Result<usize, SessionError>,
+        ready: impl Fn(&Self) -> bool,
         on_closed: io::Result<usize>,
     ) -> io::Result<usize> {
         let deadline = self.deadline();
@@ -236,7 +240,7 @@ impl AppSession {
                     // caught by the next round anyway.
                     let until = Instant::now() + Duration::from_millis(5);
                     let until = deadline.map_or(until, |d| d.min(until));
-                    w.wait_past(seq, Some(until));
+                    w.wait_past_or(seq, Some(until), || ready(self));
                 }
                 _ => std::thread::sleep(Duration::from_micros(50)),
             }
@@ -249,8 +253,13 @@ impl io::Read for AppSession {
         if buf.is_empty() {
             return Ok(0);
         }
-        // A closed peer is end of stream.
-        self.block_on(|s| AppSession::read(s, buf), Ok(0))
+        // A closed peer is end of stream. An error counts as ready: the
+        // read reports it.
+        self.block_on(
+            |s| AppSession::read(s, buf),
+            |s| s.io.max_dequeue().map_or(true, |n| n > 0),
+            Ok(0),
+        )
     }
 }
 
@@ -261,6 +270,7 @@ impl io::Write for AppSession {
         }
         self.block_on(
             |s| AppSession::write(s, buf),
+            |s| s.io.max_enqueue().map_or(true, |n| n > 0),
             Err(io::ErrorKind::BrokenPipe.into()),
         )
     }
