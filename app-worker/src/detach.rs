@@ -6,8 +6,9 @@
 //! 2. [`Apps::detach_invalidate`]: the app's workers stop being valid, so
 //!    the session layer neither delivers to them nor asks them for fifos.
 //! 3. [`Apps::detach_on_thread`] on every thread: the workers' pending
-//!    events are dropped (their cleanups run), their sessions closed (reset
-//!    when unread data waits), their half-opens cleaned up.
+//!    events are dropped (their cleanups run), the TX events their apps
+//!    signalled but the stack never read are run, their sessions closed
+//!    (reset when unread data waits), their half-opens cleaned up.
 //! 4. [`Apps::detach_finish`]: connects segment managers detached (freed
 //!    now if empty, else by the last fifo dealloc), the app removed.
 //!
@@ -17,7 +18,7 @@
 
 use std::sync::Arc;
 
-use session::{SessionError, SessionState, Worker};
+use session::{IoEvent, SessionError, SessionState, Worker};
 
 use crate::app_worker::AppWorker;
 use crate::apps::Apps;
@@ -88,9 +89,11 @@ impl Apps {
         Ok(out)
     }
 
-    /// Step 3 (every thread): drops the workers' pending events here,
-    /// closes their sessions here and, on the connect thread, cleans up
-    /// their half-opens. Returns how many sessions it closed.
+    /// Step 3 (every thread): drops the workers' pending events here, runs
+    /// the TX events their sessions still flag (the app's queue that would
+    /// carry them is no longer read), closes their sessions here and, on the
+    /// connect thread, cleans up their half-opens. Returns how many sessions
+    /// it closed.
     pub fn detach_on_thread(&self, wrk: &mut Worker, app_wrks: &[u32]) -> usize {
         for &i in app_wrks {
             wrk.app_worker_del_all_events(i);
@@ -101,6 +104,21 @@ impl Apps {
             .filter(|s| app_wrks.contains(&s.app_wrk_index))
             .map(|s| (s.handle(), s.is_half_open(), s.state()))
             .collect();
+        // A TX event the app signalled (tx fifo flag set) but the stack has
+        // not read is lost with the app's queues: run it now, closing or
+        // not, so the peer hears of the last data before the close and the
+        // transport's cleanup (which waits for that event) can go on.
+        for &(h, half_open, _) in &ours {
+            let pending_tx = !half_open
+                && wrk
+                    .session_get(h)
+                    .ok()
+                    .and_then(|s| s.tx_fifo.as_ref())
+                    .is_some_and(|f| f.has_event());
+            if pending_tx && let Err(e) = wrk.io_event(h, IoEvent::Tx) {
+                tracing::debug!(session = %h, error = %e, "detach pending tx");
+            }
+        }
         let mut closed = 0;
         for (h, half_open, state) in ours {
             let r = if half_open {

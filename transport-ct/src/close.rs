@@ -79,7 +79,9 @@ impl CtMain {
 
     /// Runs up to [`MAX_CLEANUPS_PER_RUN`] cleanups; a session with a TX
     /// event still pending on its tx fifo, or an RX event not yet delivered
-    /// to its app (VPP's later fix), waits for the next run.
+    /// to its app (VPP's later fix), waits for the next run. A TX flag left
+    /// by an app that detached is not waited for (no event will come): its
+    /// TX runs now.
     pub(crate) fn handle_cleanups(&self, wrk: &mut Worker) {
         let n = {
             let ctw = wrk.local_state_mut::<CtWorker>();
@@ -97,14 +99,28 @@ impl CtMain {
             let Some(ct) = Self::conn(wrk, id) else {
                 continue;
             };
-            let busy = ct
+            let (tx_evt, rx_evt, app_gone) = ct
                 .tc
                 .session
                 .and_then(|h| wrk.session_get(h).ok())
-                .is_some_and(|s| {
-                    s.tx_fifo.as_ref().is_some_and(|f| f.has_event())
-                        || s.flags.contains(SessionFlags::RX_EVT)
+                .map_or((false, false, false), |s| {
+                    (
+                        s.tx_fifo.as_ref().is_some_and(|f| f.has_event()),
+                        s.flags.contains(SessionFlags::RX_EVT),
+                        !wrk.main().app_worker_is_valid(s.app_wrk_index),
+                    )
                 });
+            if tx_evt
+                && app_gone
+                && let Some(h) = ct.tc.session
+            {
+                // A detached app sends no more events: a flag it left set
+                // would hold the cleanup forever. Run its TX here instead.
+                if let Err(e) = self.custom_tx(wrk, h) {
+                    tracing::debug!(session = %h, error = %e, "ct tx of a gone app");
+                }
+            }
+            let busy = (tx_evt && !app_gone) || rx_evt;
             if busy {
                 wrk.local_state_mut::<CtWorker>()
                     .pending_cleanups
