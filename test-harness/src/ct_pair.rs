@@ -20,7 +20,7 @@ use app_worker::{
     AppHandle, AppKind, AppMessage, AppQueue, AppSession, AppWorkerHandle, AttachOptions, Scope,
     SessionFifos, SessionWaker, Stack,
 };
-use session::{SessionError, ThreadedConfig};
+use session::{SessionError, ThreadedConfig, WorkerCounters};
 use transport_ct::{CtConfig, CtMain};
 
 use crate::echo::loopback;
@@ -47,8 +47,9 @@ impl PairEnd {
     }
 
     /// Reads into `buf`, waiting on the waker when the fifo is empty (the
-    /// event path: peer write -> worker -> this app's event). Returns 0
-    /// only at `deadline`.
+    /// event path: peer write -> worker -> this app's event), after the
+    /// waker's adaptive spin on the fifo (see
+    /// [`SessionWaker::wait_past_or`]). Returns 0 only at `deadline`.
     pub fn read_blocking(
         &mut self,
         buf: &mut [u8],
@@ -64,7 +65,10 @@ impl PairEnd {
             if Instant::now() >= deadline {
                 return Ok(0);
             }
-            self.waker.wait_past(seq, Some(deadline));
+            let io = &self.io;
+            self.waker.wait_past_or(seq, Some(deadline), || {
+                io.max_dequeue().map_or(true, |n| n > 0)
+            });
         }
     }
 }
@@ -157,6 +161,12 @@ impl CtPair {
 
     /// Closes the session, detaches both apps and stops the stack.
     pub fn close(self) -> Result<(), SessionError> {
+        self.close_with_counters().map(drop)
+    }
+
+    /// [`CtPair::close`], returning each worker's counters (thread order)
+    /// for benches that report what a run cost besides time.
+    pub fn close_with_counters(self) -> Result<Vec<WorkerCounters>, SessionError> {
         let CtPair {
             mut stack,
             server,
@@ -169,7 +179,6 @@ impl CtPair {
         let _ = stack.disconnect(server.wrk, sh);
         stack.detach(client.app)?;
         stack.detach(server.app)?;
-        drop(stack.shutdown());
-        Ok(())
+        Ok(stack.shutdown().iter().map(|w| *w.counters()).collect())
     }
 }
