@@ -17,8 +17,8 @@
 //!   socketpair between two processes (`BENCH xproc_unix_rr_ns`):
 //!   `BENCH xproc_rr_blocking_vs_unix_ratio` (target <= 1);
 //! - connect + accept + close per second, the client keeping 64 connects
-//!   in flight (one thread each), the server accepting and closing on one
-//!   thread -> `BENCH xproc_cps`, vs the same over a Unix stream listener
+//!   in flight from one thread (`CtConnecting`, as vperf does), the server
+//!   accepting and closing on one thread -> `BENCH xproc_cps`, vs the same over a Unix stream listener
 //!   (`BENCH xproc_unix_cps`): `BENCH xproc_vs_unix_cps_ratio` (target >= 2).
 //!
 //! stackd runs one worker thread that sleeps on its eventfd when idle (the
@@ -32,12 +32,12 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
-use std::sync::Barrier;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use app_client::{AppClient, AttachConfig, CtListener, CtStream};
+use app_client::{AppClient, AttachConfig, CtConnecting, CtListener, CtStream};
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use stackd::{Stackd, StackdConfig};
 use test_harness::anchors_xproc::{self as ax, RoleArgs, RoleChild, TempDir};
 use test_harness::bench::{self, BenchArgs};
@@ -484,57 +484,87 @@ fn cps_server(a: &RoleArgs) -> io::Result<()> {
         let (s, _) = l.accept()?;
         drop(s);
     }
-    ax::print_line("done")
+    ax::print_line("done")?;
+    // The listener stays until the parent says stop: the client may still
+    // be filing the answers to its last connects.
+    let _ = ax::wait_go();
+    Ok(())
 }
 
+/// Sleeps on the app's event fd (armed first; at most 20 ms, so a stack
+/// hang-up is noticed) unless a message is already there.
+fn wait_events(app: &AppClient) -> io::Result<()> {
+    if app.prepare_sleep()? {
+        let ts = Timespec {
+            tv_sec: 0,
+            tv_nsec: 20_000_000,
+        };
+        let mut fds = [PollFd::from_borrowed_fd(app.as_fd(), PollFlags::IN)];
+        match poll(&mut fds, Some(&ts)) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// One thread keeps `in_flight` connects going (vperf's way): start
+/// connects up to the limit, file the stack's answers, close every session
+/// as soon as it is connected, sleep on the event fd when nothing moved.
 fn cps_client(a: &RoleArgs) -> io::Result<()> {
     let cycles: u64 = a.num("cycles")?;
     let in_flight: usize = a.num("in_flight")?;
     let app = attach(a, "cps-client", SMALL_FIFO)?;
     let to = addr(a)?;
-    let next = AtomicU64::new(0);
-    let refused = AtomicU64::new(0);
-    let start = Barrier::new(in_flight + 1);
-    let failed = std::thread::scope(|sc| {
-        let threads: Vec<_> = (0..in_flight)
-            .map(|_| {
-                sc.spawn(|| -> io::Result<()> {
-                    start.wait();
-                    while next.fetch_add(1, Ordering::Relaxed) < cycles {
-                        match CtStream::connect_timeout(&app, to, Duration::from_secs(30)) {
-                            Ok(s) => drop(s),
-                            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                                // The server accepts a fixed count: the
-                                // cycle goes back.
-                                refused.fetch_add(1, Ordering::Relaxed);
-                                next.fetch_sub(1, Ordering::Relaxed);
-                                std::thread::yield_now();
-                            }
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        let go = ax::print_line("ready").and_then(|()| ax::wait_go());
-        if go.is_err() {
-            // No go: the threads wake to find nothing left to do.
-            next.store(cycles, Ordering::Relaxed);
+    ax::print_line("ready")?;
+    ax::wait_go()?;
+    let mut pending: Vec<CtConnecting> = Vec::with_capacity(in_flight);
+    let (mut started, mut done, mut refused) = (0u64, 0u64, 0u64);
+    let mut last_progress = Instant::now();
+    while done < cycles {
+        while pending.len() < in_flight && started < cycles {
+            pending.push(CtConnecting::start(&app, to)?);
+            started += 1;
         }
-        start.wait();
-        let mut failed = go.err();
-        for t in threads {
-            if let Err(e) = t.join().expect("connect thread panicked") {
-                failed.get_or_insert(e);
+        app.poll_events()?;
+        let before = done;
+        let mut i = 0;
+        while i < pending.len() {
+            match pending[i].try_finish() {
+                Ok(Some(s)) => {
+                    drop(s);
+                    pending.swap_remove(i);
+                    done += 1;
+                }
+                Ok(None) => i += 1,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    // The server accepts a fixed count: the cycle goes back.
+                    if refused == 0 {
+                        eprintln!("ct cps client: first refusal after {done} cycles: {e:?}");
+                    }
+                    pending.swap_remove(i);
+                    started -= 1;
+                    refused += 1;
+                }
+                Err(e) => return Err(e),
             }
         }
-        io::Result::Ok(failed)
-    })?;
-    if let Some(e) = failed {
-        return Err(e);
+        if done > before {
+            last_progress = Instant::now();
+        } else {
+            if last_progress.elapsed() > ax::PEER_TIMEOUT {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "no connect answered: {done} done, {} pending, {refused} refused, {:?}",
+                        pending.len(),
+                        app.counters()
+                    ),
+                ));
+            }
+            wait_events(&app)?;
+        }
     }
-    let refused = refused.load(Ordering::Relaxed);
     if refused > 0 {
         eprintln!("ct cps client: {refused} connects refused and retried");
     }

@@ -49,9 +49,9 @@ pub const ROLE_ENV: &str = "CT_XPROC_ROLE";
 /// Arguments of a role, as `key=value` pairs in one variable.
 pub const ARGS_ENV: &str = "CT_XPROC_ARGS";
 
-/// The longest any anchor side waits for its peer before giving up (a
+/// The longest any side waits without progress before giving up (a
 /// stuck peer fails the run instead of hanging it).
-pub const PEER_TIMEOUT: Duration = Duration::from_secs(120);
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A child process running a role, its stdin (when piped) and its stdout
 /// read line by line.
