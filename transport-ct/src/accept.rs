@@ -174,9 +174,13 @@ impl CtMain {
         let client_wrk = Self::conn(wrk, sct_id)
             .ok_or(SessionError::NoSession)?
             .client_wrk;
+        // A client gone meanwhile gets a context no live worker matches;
+        // its connect fails later.
+        let client_generation = apps.app_worker_generation(client_wrk).unwrap_or(u32::MAX);
         let key = SegCtxKey {
             sm_index: sm.segment_manager_index(),
             client_wrk,
+            client_generation,
             server_wrk,
         };
         let slice = ss.thread_index();
@@ -427,7 +431,9 @@ impl CtSegmentEvents for AppSegmentEvents<'_> {
         let client_wrk = removed.key.client_wrk;
         // A detached client's connects manager goes with its sessions:
         // no notification then.
+        // Nor when the index now names another worker.
         let client_attached = wrk.main().app_worker_is_valid(client_wrk)
+            && apps.app_worker_generation(client_wrk) == Some(removed.key.client_generation)
             && apps
                 .connect_segment_manager(client_wrk)
                 .is_none_or(|csm| !csm.app_detached());

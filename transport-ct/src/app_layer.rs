@@ -15,6 +15,11 @@ impl CtAppLayer for Apps {
         self.app_worker_get_if_valid(app_wrk).map(|w| w.app_index())
     }
 
+    fn app_worker_generation(&self, app_wrk: u32) -> Option<u32> {
+        self.app_worker_get_if_valid(app_wrk)
+            .map(|w| w.handle().generation())
+    }
+
     fn has_global_scope(&self, app_index: u32) -> bool {
         self.application_get(app_index)
             .is_some_and(|a| a.has_global_scope())

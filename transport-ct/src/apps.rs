@@ -19,6 +19,10 @@ pub trait CtAppLayer: Send + Sync {
     /// `app_worker_get_if_valid` + `app_wrk->app_index`).
     fn app_index(&self, app_wrk: u32) -> Option<u32>;
 
+    /// The generation of a live app worker (beside its index in its
+    /// handle): tells a worker apart from an earlier one with its index.
+    fn app_worker_generation(&self, app_wrk: u32) -> Option<u32>;
+
     /// Whether the app may use the global scope (VPP
     /// `application_has_global_scope`).
     fn has_global_scope(&self, app_index: u32) -> bool;

@@ -59,6 +59,10 @@ pub struct SegCtxKey {
     pub sm_index: u32,
     /// Client app worker.
     pub client_wrk: u32,
+    /// The client app worker's generation: a worker that reuses the index
+    /// of a detached one (whose sessions may still hold segments) gets its
+    /// own context, so it is told of every segment its fifos are in.
+    pub client_generation: u32,
     /// Server app worker.
     pub server_wrk: u32,
 }

@@ -110,3 +110,40 @@ fn cleanup_does_not_wait_for_a_tx_flag_an_invalid_app_left() {
         server_sees_data_then_close(&mut env, &server, &sf);
     }
 }
+
+#[test]
+fn a_client_reusing_a_detached_clients_worker_index_is_told_of_its_segment() {
+    let mut env = Env::new(0);
+    let server = env.attach("server", Scope::LOCAL);
+    let a = env.attach("a", Scope::LOCAL);
+    env.listen(&server, 4103);
+    let (sf_a, _) = env.establish(&server, &a, 4103);
+    // The server keeps its session with `a` open while `a` detaches and
+    // `b` attaches in its place.
+    env.stack.detach(a.app).unwrap();
+    env.idle();
+    let b = env.attach("b", Scope::LOCAL);
+    assert_eq!(b.wrk.index(), a.wrk.index(), "the pool reuses the index");
+    env.connect(&b, 4103, 9);
+    env.idle();
+    let sf_b = accepted(&server.q).expect("no accept");
+    env.stack
+        .accept_reply(server.wrk, sf_b.session, Ok(()))
+        .unwrap();
+    env.idle();
+    let n = names(&drain(&b.q));
+    assert_eq!(
+        n,
+        ["add-segment", "connected"],
+        "b must map its fifos' segment"
+    );
+    for s in [sf_a.session, sf_b.session] {
+        env.stack.disconnect(server.wrk, s).unwrap();
+    }
+    env.idle();
+    assert!(names(&drain(&b.q)).contains(&"disconnected"));
+    env.stack.detach(b.app).unwrap();
+    env.idle();
+    env.stack.detach(server.app).unwrap();
+    env.assert_clean();
+}

@@ -36,6 +36,7 @@ const SEG: usize = 64 << 10;
 const KEY: SegCtxKey = SegCtxKey {
     sm_index: 0,
     client_wrk: 1,
+    client_generation: 0,
     server_wrk: 2,
 };
 

@@ -25,6 +25,9 @@ impl CtAppLayer for Refusing {
     fn app_index(&self, w: u32) -> Option<u32> {
         self.apps.app_index(w)
     }
+    fn app_worker_generation(&self, w: u32) -> Option<u32> {
+        self.apps.app_worker_generation(w)
+    }
     fn has_global_scope(&self, a: u32) -> bool {
         CtAppLayer::has_global_scope(&*self.apps, a)
     }
