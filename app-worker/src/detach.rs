@@ -24,6 +24,18 @@ use crate::app_worker::AppWorker;
 use crate::apps::Apps;
 use crate::handle::{AppHandle, AppListenerHandle, AppWorkerHandle};
 
+/// How a detach ends the app's sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetachHow {
+    /// Close them (a reset only where unread data waits): the app asked to
+    /// go, or the stack is stopping.
+    Close,
+    /// Reset them all: the app died (its process or socket went away), so
+    /// what its peers got may be cut short and must not look like an
+    /// orderly end of stream.
+    Reset,
+}
+
 impl Apps {
     /// Step 1 (thread 0): marks the app detaching and removes its
     /// listeners.
@@ -95,6 +107,17 @@ impl Apps {
     /// connect thread, cleans up their half-opens. Returns how many sessions
     /// it closed.
     pub fn detach_on_thread(&self, wrk: &mut Worker, app_wrks: &[u32]) -> usize {
+        self.detach_on_thread_with(wrk, app_wrks, DetachHow::Close)
+    }
+
+    /// [`Apps::detach_on_thread`], closing or resetting the sessions as
+    /// `how` says.
+    pub fn detach_on_thread_with(
+        &self,
+        wrk: &mut Worker,
+        app_wrks: &[u32],
+        how: DetachHow,
+    ) -> usize {
         for &i in app_wrks {
             wrk.app_worker_del_all_events(i);
         }
@@ -130,7 +153,7 @@ impl Apps {
                     .ok()
                     .and_then(|s| s.rx_fifo.as_ref())
                     .is_some_and(|f| f.max_dequeue().is_ok_and(|n| n > 0));
-                if unread {
+                if unread || how == DetachHow::Reset {
                     wrk.session_reset(h)
                 } else {
                     wrk.session_close(h)

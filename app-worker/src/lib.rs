@@ -76,6 +76,7 @@ pub use app_worker::AppWorker;
 pub use application::Application;
 pub use apps::{Apps, AttachReply};
 pub use callbacks::{AppCallbacks, AppCtx};
+pub use detach::DetachHow;
 pub use handle::{AppHandle, AppListenerHandle, AppWorkerHandle};
 pub use io::{AppSession, IoMode};
 pub use listener::AppListener;

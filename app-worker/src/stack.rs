@@ -18,6 +18,7 @@ use session::{
 };
 
 use crate::apps::{Apps, AttachReply};
+use crate::detach::DetachHow;
 use crate::handle::{AppHandle, AppListenerHandle, AppWorkerHandle};
 use crate::options::AttachOptions;
 
@@ -91,7 +92,14 @@ macro_rules! control_calls {
         /// (see the `detach` module). Fifos still in use are freed as their
         /// sessions finish closing (run the stack until idle).
         pub fn detach(&mut self, app: AppHandle) -> Result<(), SessionError> {
-            Exec::detach(self, app)
+            Exec::detach(self, app, DetachHow::Close)
+        }
+
+        /// Detaches an app that died: like [`Self::detach`], but every
+        /// session of the app is reset, so its peers do not mistake a cut
+        /// stream for an orderly close.
+        pub fn detach_reset(&mut self, app: AppHandle) -> Result<(), SessionError> {
+            Exec::detach(self, app, DetachHow::Reset)
         }
     };
 }
@@ -168,7 +176,7 @@ trait Exec {
         self.on_session(h, move |a, w| a.accept_reply(w, app_wrk, h, result))
     }
 
-    fn detach(&mut self, app: AppHandle) -> Result<(), SessionError> {
+    fn detach(&mut self, app: AppHandle, how: DetachHow) -> Result<(), SessionError> {
         let apps = self.apps().clone();
         apps.application(app)?;
         let a = apps.clone();
@@ -176,7 +184,7 @@ trait Exec {
         let wrks = apps.detach_invalidate(app)?;
         for t in 0..self.session_main().n_threads() {
             let (a, w) = (apps.clone(), wrks.clone());
-            self.exec(t, move |wrk| a.detach_on_thread(wrk, &w))?;
+            self.exec(t, move |wrk| a.detach_on_thread_with(wrk, &w, how))?;
         }
         apps.detach_finish(app)
     }

@@ -279,7 +279,12 @@ impl AppOps {
         let Some(app) = st.app() else {
             return Ok(());
         };
-        let r = self.stack.clone().detach(app);
+        // An app that died or misbehaved did not end its streams: its
+        // peers get a reset, never what looks like an orderly close.
+        let r = match why {
+            DetachReason::Hangup | DetachReason::Strikes => self.stack.clone().detach_reset(app),
+            DetachReason::Request | DetachReason::Stop => self.stack.clone().detach(app),
+        };
         self.registry.remove_app(app);
         if let Some(e) = self.apps.lock().remove(&app) {
             e.sink.clear();

@@ -305,6 +305,30 @@ fn data_both_ways_and_close(d: Stackd, path: &std::path::Path, pause: Option<Dur
 }
 
 #[test]
+fn a_hangup_resets_even_without_unread_data() {
+    // An orderly close with nothing unread is a disconnect; a process that
+    // dies in the same state must still look like a reset to its peer, or
+    // a stream cut short would read as complete.
+    let (d, path) = daemon(1, "hangup-reset");
+    let (mut server, mut s, mut client, mut c) = connected(&path, 7200, None);
+    c.write(&mut client, b"partial");
+    assert_eq!(s.read(&mut server, 7), b"partial");
+    drop(c);
+    drop(client);
+    let ss = s.session;
+    let reset = server.wait_for("reset or disconnect", |_, m| match m {
+        StackMsg::Reset(x) if *x == ss => Some(true),
+        StackMsg::Disconnected(x) if *x == ss => Some(false),
+        _ => None,
+    });
+    assert!(reset, "a hung-up peer looked like an orderly close");
+    server.w.send(ss.thread(), AppMsg::Disconnect(ss));
+    drop((s, server));
+    wait_counters(&d, "all gone", |c| c.is_empty());
+    assert!(d.stop().is_empty());
+}
+
+#[test]
 fn client_gone_mid_transfer_resets_the_server_and_frees_everything() {
     let (d, path) = daemon(1, "hangup");
     let (mut server, mut s, mut client, mut c) = connected(&path, 7100, None);
