@@ -148,12 +148,13 @@ impl SessionWaker {
             }
             std::hint::spin_loop();
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return self.moved(seq);
-        }
-        let woke = self.wait_past(seq, deadline);
-        // A wait that timed out counts too: a waiter whose peer stays idle
-        // must stop spinning.
+        // A wait that timed out counts too, here or after sleeping: a waiter
+        // whose peer stays idle must stop spinning.
+        let woke = if deadline.is_some_and(|d| Instant::now() >= d) {
+            self.moved(seq)
+        } else {
+            self.wait_past(seq, deadline)
+        };
         self.adapt(start.elapsed());
         woke
     }
