@@ -46,8 +46,11 @@ use test_harness::bench::{self, BenchArgs};
 const STREAM_FIFO: u32 = 4 << 20;
 /// Write (and read) size of the stream.
 const PIECE: usize = 64 << 10;
-/// Fifo size for request/response and cps sessions.
+/// Fifo size for request/response sessions.
 const SMALL_FIFO: u32 = 64 << 10;
+/// Fifo size for cps sessions (as the in-process `ct_cps` bench: no data
+/// moves, so the fifos only cost allocation).
+const CPS_FIFO: u32 = 4 << 10;
 /// Connects in flight in the cps runs.
 const IN_FLIGHT: usize = 64;
 
@@ -478,7 +481,7 @@ fn rr_client(a: &RoleArgs) -> io::Result<()> {
 
 fn cps_server(a: &RoleArgs) -> io::Result<()> {
     let cycles: u64 = a.num("cycles")?;
-    let app = attach(a, "cps-server", SMALL_FIFO)?;
+    let app = attach(a, "cps-server", CPS_FIFO)?;
     let l = listen(a, &app)?;
     for _ in 0..cycles {
         let (s, _) = l.accept()?;
@@ -514,7 +517,7 @@ fn wait_events(app: &AppClient) -> io::Result<()> {
 fn cps_client(a: &RoleArgs) -> io::Result<()> {
     let cycles: u64 = a.num("cycles")?;
     let in_flight: usize = a.num("in_flight")?;
-    let app = attach(a, "cps-client", SMALL_FIFO)?;
+    let app = attach(a, "cps-client", CPS_FIFO)?;
     let to = addr(a)?;
     ax::print_line("ready")?;
     ax::wait_go()?;
