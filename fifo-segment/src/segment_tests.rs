@@ -337,7 +337,8 @@ fn corrupted_segment_header_fails_attach() {
     h.magic.store(magic, Ordering::Relaxed);
     h.version.store(99, Ordering::Relaxed);
     check("version");
-    h.version.store(crate::layout::SEGMENT_VERSION, Ordering::Relaxed);
+    h.version
+        .store(crate::layout::SEGMENT_VERSION, Ordering::Relaxed);
     h.size.store(1 << 30, Ordering::Relaxed);
     check("size");
     h.size.store(1 << 16, Ordering::Relaxed);
