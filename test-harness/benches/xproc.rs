@@ -23,7 +23,7 @@
 //!
 //! stackd runs one worker thread that sleeps on its eventfd when idle (the
 //! default mode); `--poll` makes it poll, and the figures are then named
-//! `*_poll_mode`. `--only stream|rr_poll|rr_blocking|cps|unix_stream|unix_rr|spin_rr|unix_cps`
+//! `*_poll_mode`. `--only stream|rr_poll|rr_blocking|cps|unix_stream|unix_rr|spin_rr|unix_cps|unix_cps_1t`
 //! runs one measurement once, without anchors (for `strace -c -f` or
 //! `perf`); stackd prints its counters when it stops.
 //!
@@ -260,6 +260,9 @@ fn run_parent() -> io::Result<()> {
             "unix_rr" => ax::unix_rr_ns(&exe, blocking_rounds)?,
             "spin_rr" => ax::spin_rr_ns(&exe, poll_rounds)?,
             "unix_cps" => ax::unix_cps(&exe, &dir, cycles, IN_FLIGHT)?,
+            // One connecting thread: a Unix connect completes without the
+            // server's accept, so one thread still keeps a backlog going.
+            "unix_cps_1t" => ax::unix_cps(&exe, &dir, cycles, 1)?,
             other => return Err(io::Error::other(format!("--only {other}: unknown"))),
         };
         println!("xproc: {only} {}", bench::format_value(v));
