@@ -329,10 +329,12 @@ fn stackd_role(a: &RoleArgs) -> io::Result<()> {
     let mut line = String::new();
     let _ = io::stdin().read_line(&mut line);
     let c = d.counters();
+    let ctx = thread_ctx_switches();
     let left = d.stop();
     ax::print_line(&format!(
         "left apps={} sessions={} listeners={} segments={} fifos={} ct_connections={} \
-         (served: ctrl_msgs={} evt_msgs={} congested={} bad_msgs={})",
+         (served: ctrl_msgs={} evt_msgs={} congested={} bad_msgs={}; \
+         context switches, voluntary/involuntary: {ctx})",
         left.apps,
         left.sessions,
         left.listeners,
@@ -344,6 +346,38 @@ fn stackd_role(a: &RoleArgs) -> io::Result<()> {
         c.congested,
         c.bad_msgs
     ))
+}
+
+/// Voluntary (slept) and involuntary (preempted) context switches of each
+/// stack thread of this process (`ct-wrk-*`), from `/proc`: how often the
+/// workers went to sleep and were woken.
+fn thread_ctx_switches() -> String {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return "n/a".into();
+    };
+    for t in tasks.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        let comm = comm.trim();
+        if !comm.starts_with("ct-wrk") {
+            continue;
+        }
+        let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map_or("?", str::trim)
+                .to_string()
+        };
+        out.push(format!(
+            "{comm} {}/{}",
+            field("voluntary_ctxt_switches:"),
+            field("nonvoluntary_ctxt_switches:")
+        ));
+    }
+    out.sort();
+    out.join(", ")
 }
 
 fn addr(a: &RoleArgs) -> io::Result<SocketAddr> {
