@@ -11,8 +11,8 @@ use session::{
     TransportProto, Worker,
 };
 
-use crate::connection::INVALID_WRK;
 use crate::connection::{CtConnFlags, CtConnection};
+use crate::connection::{INVALID_GENERATION, INVALID_WRK};
 use crate::ct_main::CtMain;
 use crate::pool::CtConnId;
 use crate::segments::{CtSegRef, CtSegments, RemovedSegment, SegCtxKey, Side};
@@ -97,6 +97,7 @@ impl CtMain {
             c.tc.flags |= TransportConnectionFlags::NO_LOOKUP;
             c.tc.session = Some(ss);
             c.client_wrk = ho.client_wrk;
+            c.client_generation = ho.client_generation;
             c.server_wrk = server_wrk;
             c.client_opaque = ho.client_opaque;
             c.actual_tp = ho.actual_tp;
@@ -171,12 +172,11 @@ impl CtMain {
         let sm = apps
             .listen_segment_manager(server_wrk, ll)
             .ok_or(SessionError::Alloc)?;
-        let client_wrk = Self::conn(wrk, sct_id)
-            .ok_or(SessionError::NoSession)?
-            .client_wrk;
-        // A client gone meanwhile gets a context no live worker matches;
-        // its connect fails later.
-        let client_generation = apps.app_worker_generation(client_wrk).unwrap_or(u32::MAX);
+        // The context is the connecting worker's, even if another worker
+        // took its index meanwhile (that one's connect fails later).
+        let (client_wrk, client_generation) = Self::conn(wrk, sct_id)
+            .map(|c| (c.client_wrk, c.client_generation))
+            .ok_or(SessionError::NoSession)?;
         let key = SegCtxKey {
             sm_index: sm.segment_manager_index(),
             client_wrk,
@@ -190,6 +190,7 @@ impl CtMain {
             sm: &sm,
             server_wrk,
             client_wrk,
+            client_generation,
         };
         let SessionFifos {
             seg_ref,
@@ -226,7 +227,7 @@ impl CtMain {
         err: Option<SessionError>,
     ) -> Result<(), SessionError> {
         let (sct_id, sct) = self.conn_of_session(wrk, ss)?;
-        let (client_wrk, opaque) = (sct.client_wrk, sct.client_opaque);
+        let client = ConnectingClient::of(&sct);
         let Some(cct_id) = sct.peer.filter(|p| Self::conn(wrk, *p).is_some()) else {
             // The client closed while the server decided.
             self.force_disconnect_server(wrk, sct_id);
@@ -242,22 +243,28 @@ impl CtMain {
             cct.flags -= CtConnFlags::HALF_OPEN;
         }
         if let Some(e) = err {
-            self.connect_error(wrk, cct_id, client_wrk, opaque, Some(e));
+            self.connect_error(wrk, cct_id, client, Some(e));
             return Ok(());
         }
-        if !wrk.main().app_worker_is_valid(client_wrk) {
-            // The client app went away: nobody to connect.
+        if !self.client_attached(wrk, client.wrk, client.generation) {
+            // The client app went away (its worker's index may name
+            // another app's worker by now): nobody to connect.
             self.force_disconnect_server(wrk, sct_id);
-            self.connect_error(wrk, cct_id, client_wrk, opaque, None);
+            self.connect_error(wrk, cct_id, client, None);
             return Ok(());
         }
+        let ConnectingClient {
+            wrk: client_wrk,
+            opaque,
+            ..
+        } = client;
 
         let st = wrk.session_get(ss)?.session_type;
         let cs = match wrk.session_alloc(st) {
             Ok(cs) => cs,
             Err(_) => {
                 self.force_disconnect_server(wrk, sct_id);
-                self.connect_error(wrk, cct_id, client_wrk, opaque, Some(SessionError::Alloc));
+                self.connect_error(wrk, cct_id, client, Some(SessionError::Alloc));
                 return Ok(());
             }
         };
@@ -284,7 +291,7 @@ impl CtMain {
                 s.tx_fifo = None;
             }
             self.force_disconnect_server(wrk, sct_id);
-            self.connect_error(wrk, cct_id, client_wrk, opaque, None);
+            self.connect_error(wrk, cct_id, client, None);
             return Ok(());
         }
         wrk.session_get_mut(cs)?.set_state(SessionState::Ready)?;
@@ -300,13 +307,12 @@ impl CtMain {
         &self,
         wrk: &mut Worker,
         cct_id: CtConnId,
-        client_wrk: u32,
-        opaque: u32,
+        client: ConnectingClient,
         err: Option<SessionError>,
     ) {
         if let Some(e) = err
-            && wrk.main().app_worker_is_valid(client_wrk)
-            && let Err(e) = wrk.app_worker_connect_notify(client_wrk, None, Some(e), opaque)
+            && self.client_attached(wrk, client.wrk, client.generation)
+            && let Err(e) = wrk.app_worker_connect_notify(client.wrk, None, Some(e), client.opaque)
         {
             tracing::debug!(error = %e, "ct connect error notify");
         }
@@ -326,7 +332,30 @@ impl CtMain {
         if let Err(e) = wrk.session_half_open_delete_notify(&cct.tc) {
             tracing::debug!(error = %e, "ct half-open delete notify");
         }
-        self.connect_error(wrk, cct_id, cct.client_wrk, cct.client_opaque, Some(err));
+        self.connect_error(wrk, cct_id, ConnectingClient::of(&cct), Some(err));
+    }
+
+    /// Whether the client app worker that connected (`client_wrk` with
+    /// `generation`) is still attached: a worker that took its index since
+    /// is another app's.
+    pub(crate) fn client_attached(&self, wrk: &Worker, client_wrk: u32, generation: u32) -> bool {
+        self.apps()
+            .is_ok_and(|a| client_attached(wrk, a.as_ref(), client_wrk, generation))
+    }
+
+    /// Whether the app worker `app_wrk` of `ct`'s session is still the one
+    /// the session was made for: a client's is checked with its generation.
+    pub(crate) fn session_app_attached(
+        &self,
+        wrk: &Worker,
+        ct: &CtConnection,
+        app_wrk: u32,
+    ) -> bool {
+        if ct.is_client() {
+            self.client_attached(wrk, app_wrk, ct.client_generation)
+        } else {
+            wrk.main().app_worker_is_valid(app_wrk)
+        }
     }
 
     /// The client is gone before the server's app accepted: the server
@@ -388,6 +417,7 @@ impl CtMain {
             // A release adds no segment.
             server_wrk: INVALID_WRK,
             client_wrk: INVALID_WRK,
+            client_generation: INVALID_GENERATION,
         };
         if let Err(e) = self
             .segments
@@ -406,12 +436,37 @@ struct AppSegmentEvents<'a> {
     sm: &'a Arc<segment_manager::SegmentManager>,
     server_wrk: u32,
     client_wrk: u32,
+    client_generation: u32,
+}
+
+/// Who a connect answers to: the client app worker as it was when it
+/// connected, and its opaque.
+#[derive(Debug, Clone, Copy)]
+struct ConnectingClient {
+    wrk: u32,
+    generation: u32,
+    opaque: u32,
+}
+
+impl ConnectingClient {
+    fn of(c: &CtConnection) -> Self {
+        Self {
+            wrk: c.client_wrk,
+            generation: c.client_generation,
+            opaque: c.client_opaque,
+        }
+    }
 }
 
 impl CtSegmentEvents for AppSegmentEvents<'_> {
     fn segment_added(&mut self, h: SegmentHandle) -> Result<(), SessionError> {
         let (wrk, apps) = (&mut *self.wrk, self.apps);
         apps.add_segment_notify(wrk, self.server_wrk, h)?;
+        // A worker that took a gone client's index must not hear of the
+        // segment (the connect fails later, before anything names it).
+        if !client_attached(wrk, apps.as_ref(), self.client_wrk, self.client_generation) {
+            return Ok(());
+        }
         if let Err(e) = apps.add_segment_notify(wrk, self.client_wrk, h) {
             apps.del_segment_notify(wrk, self.server_wrk, h);
             return Err(e);
@@ -432,11 +487,14 @@ impl CtSegmentEvents for AppSegmentEvents<'_> {
         // A detached client's connects manager goes with its sessions:
         // no notification then.
         // Nor when the index now names another worker.
-        let client_attached = wrk.main().app_worker_is_valid(client_wrk)
-            && apps.app_worker_generation(client_wrk) == Some(removed.key.client_generation)
-            && apps
-                .connect_segment_manager(client_wrk)
-                .is_none_or(|csm| !csm.app_detached());
+        let client_attached = client_attached(
+            wrk,
+            apps.as_ref(),
+            client_wrk,
+            removed.key.client_generation,
+        ) && apps
+            .connect_segment_manager(client_wrk)
+            .is_none_or(|csm| !csm.app_detached());
         if client_attached {
             apps.del_segment_notify(wrk, client_wrk, removed.segment);
         }
@@ -455,4 +513,16 @@ fn delete_segment(sm: &Arc<segment_manager::SegmentManager>, index: u32) {
     if let Err(e) = sm.lock_and_del_segment(index) {
         tracing::warn!(sm = sm.segment_manager_index(), index, error = %e, "ct segment delete");
     }
+}
+
+/// Whether app worker `client_wrk` is live and still has `generation`: a
+/// detached client's index may name another app's worker by now.
+fn client_attached(
+    wrk: &Worker,
+    apps: &dyn crate::apps::CtAppLayer,
+    client_wrk: u32,
+    generation: u32,
+) -> bool {
+    wrk.main().app_worker_is_valid(client_wrk)
+        && apps.app_worker_generation(client_wrk) == Some(generation)
 }

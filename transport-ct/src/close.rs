@@ -107,7 +107,7 @@ impl CtMain {
                     (
                         s.tx_fifo.as_ref().is_some_and(|f| f.has_event()),
                         s.flags.contains(SessionFlags::RX_EVT),
-                        !wrk.main().app_worker_is_valid(s.app_wrk_index),
+                        !self.session_app_attached(wrk, ct, s.app_wrk_index),
                     )
                 });
             if tx_evt
@@ -161,7 +161,7 @@ impl CtMain {
             return;
         };
         let app_wrk = wrk.session_get(s).map_or(u32::MAX, |s| s.app_wrk_index);
-        let app_valid = wrk.main().app_worker_is_valid(app_wrk);
+        let app_valid = self.session_app_attached(wrk, &ct, app_wrk);
 
         if let Some(peer) = ct.peer.and_then(|p| Self::conn(wrk, p)).map(|p| p.tc) {
             let r = if Self::close_is_reset(&ct, wrk, s) {

@@ -84,6 +84,10 @@ impl CtMain {
         ho: SessionHandle,
     ) -> Result<u32, SessionError> {
         let fwrk = self.layout()?.fwrk_thread;
+        let client_generation = self
+            .apps()?
+            .app_worker_generation(sep.app_wrk_index)
+            .ok_or(SessionError::InvalidAppWrk)?;
         let id = self.half_opens.alloc(|id| {
             let mut c = CtConnection::new(id, fwrk);
             c.tc.rmt_ip = sep.endpoint.ip;
@@ -95,6 +99,7 @@ impl CtMain {
             c.tc.session = Some(ho);
             c.client_opaque = sep.opaque;
             c.client_wrk = sep.app_wrk_index;
+            c.client_generation = client_generation;
             c.listener = Some(lh);
             c.flags |= CtConnFlags::CLIENT;
             c.actual_tp = sep.original_tp;

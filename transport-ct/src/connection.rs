@@ -25,6 +25,9 @@ bitflags::bitflags! {
 /// VPP's `APP_INVALID_INDEX` for the app worker fields.
 pub const INVALID_WRK: u32 = u32::MAX;
 
+/// The client generation of a connection with no client (listeners).
+pub const INVALID_GENERATION: u32 = u32::MAX;
+
 /// A ct connection. Established connections live in their worker's pool;
 /// half-opens on the connect thread's locked pool; listeners in a locked
 /// pool any thread may read.
@@ -41,6 +44,9 @@ pub struct CtConnection {
     pub listener: Option<ListenerHandle>,
     /// Client app worker.
     pub client_wrk: u32,
+    /// The client app worker's generation at connect time: a worker that
+    /// later takes `client_wrk`'s index is not this connect's client.
+    pub client_generation: u32,
     /// Server app worker.
     pub server_wrk: u32,
     /// The client's connect opaque.
@@ -68,6 +74,7 @@ impl CtConnection {
             peer: None,
             listener: None,
             client_wrk: INVALID_WRK,
+            client_generation: INVALID_GENERATION,
             server_wrk: INVALID_WRK,
             client_opaque: 0,
             actual_tp: TransportProto::Tcp,

@@ -86,7 +86,7 @@ mod tx;
 mod worker;
 
 pub use apps::CtAppLayer;
-pub use connection::{CtConnFlags, CtConnection, INVALID_WRK};
+pub use connection::{CtConnFlags, CtConnection, INVALID_GENERATION, INVALID_WRK};
 pub use ct_main::{CtConfig, CtMain};
 pub use half_open::HalfOpens;
 pub use pending::{FwrkPending, MAX_CONNECTS_PER_RUN, PendingConnects};

@@ -147,3 +147,111 @@ fn a_client_reusing_a_detached_clients_worker_index_is_told_of_its_segment() {
     env.stack.detach(server.app).unwrap();
     env.assert_clean();
 }
+
+/// Runs `f` on thread `t`'s worker alone: no other worker runs, so RPCs
+/// sent to them wait.
+fn on<R>(env: &mut Env, t: u32, f: impl FnOnce(&app_worker::Apps, &mut session::Worker) -> R) -> R {
+    let apps = env.stack.apps().clone();
+    f(&apps, env.stack.runtime_mut().worker_mut(t).unwrap())
+}
+
+/// Polls thread `t`'s worker alone until it has nothing to do.
+fn poll_alone(env: &mut Env, t: u32) {
+    for _ in 0..1000 {
+        if !env.stack.runtime_mut().worker_mut(t).unwrap().poll() {
+            return;
+        }
+    }
+    panic!("worker {t} never idle");
+}
+
+/// The client `a` connects, the server's worker accepts and the server app
+/// hears of it; then `a` detaches and `b` attaches in its worker slot; then
+/// the server accepts (`refuse`: refuses). With workers, the detach runs
+/// before the connect thread learns that the half-open moved (its RPCs wait
+/// in its queue), so the detach cannot reach the moved connection and ct
+/// alone must see that its client is gone. `b` must hear nothing of `a`'s
+/// connect, the server's session is closed, and nothing is left once the
+/// apps go. Without the client's generation in the connection, `b` got
+/// `a`'s Connected (fifos in a segment it was never told of) or connect
+/// error. With no workers the detach's cleanup of the moved connection runs
+/// at once (an RPC to the own thread runs inline): the same checks guard
+/// that path.
+fn connect_detach_reuse_before_the_accept_reply(n_workers: u32, port: u16, refuse: bool) {
+    let mut env = Env::new(n_workers);
+    let server = env.attach("server", Scope::LOCAL);
+    let a = env.attach("a", Scope::LOCAL);
+    env.listen(&server, port);
+    drain(&server.q);
+    let a_wrk = a.wrk;
+    let cl = env.stack.main().transport_cl_thread();
+    on(&mut env, cl, |apps, w| apps.connect(w, a_wrk, lo(port), 5)).unwrap();
+    // The connect thread hands the connect over; the accepting worker (the
+    // connect thread itself with no workers) accepts and tells the server.
+    // With workers, the connect thread (where the half-open session lives)
+    // does not run again: the accepting worker's news of the migration
+    // waits in its queue.
+    poll_alone(&mut env, cl);
+    for t in (0..=n_workers).filter(|t| *t != cl) {
+        poll_alone(&mut env, t);
+    }
+    let sf = accepted(&server.q).expect("server got no accept");
+
+    // `a` detaches, thread by thread, with no other work run in between.
+    let wrks = env.stack.apps().detach_invalidate(a.app).unwrap();
+    for t in 0..=n_workers {
+        on(&mut env, t, |apps, w| apps.detach_on_thread(w, &wrks));
+    }
+    env.stack.apps().detach_finish(a.app).unwrap();
+    let b = env.attach("b", Scope::LOCAL);
+    assert_eq!(b.wrk.index(), a.wrk.index(), "the pool reuses the index");
+    assert_ne!(b.wrk, a.wrk);
+
+    let (s_wrk, ss) = (server.wrk, sf.session);
+    let reply = if refuse {
+        Err(session::SessionError::Refused)
+    } else {
+        Ok(())
+    };
+    on(&mut env, ss.thread_index(), |apps, w| {
+        apps.accept_reply(w, s_wrk, ss, reply)
+    })
+    .unwrap();
+    env.idle();
+    let n = names(&drain(&b.q));
+    assert!(
+        n.is_empty(),
+        "b ({n_workers} workers, refuse: {refuse}) got a's messages: {n:?}"
+    );
+    if !refuse {
+        let n = names(&drain(&server.q));
+        assert!(
+            n.contains(&"disconnected") || n.contains(&"reset"),
+            "server not told its client went ({n_workers} workers): {n:?}"
+        );
+        // The server closes the session it was told is gone.
+        env.stack.disconnect(server.wrk, ss).unwrap();
+        env.idle();
+    }
+    env.stack.detach(b.app).unwrap();
+    env.idle();
+    env.stack.detach(server.app).unwrap();
+    env.assert_clean();
+}
+
+#[test]
+fn a_reused_client_index_gets_no_connected_for_the_detached_clients_connect() {
+    connect_detach_reuse_before_the_accept_reply(2, 4104, false);
+}
+
+#[test]
+fn a_reused_client_index_gets_no_connect_error_for_the_detached_clients_connect() {
+    connect_detach_reuse_before_the_accept_reply(2, 4105, true);
+}
+
+#[test]
+fn a_detach_on_the_connect_thread_itself_cleans_the_moved_connection() {
+    for refuse in [false, true] {
+        connect_detach_reuse_before_the_accept_reply(0, 4106, refuse);
+    }
+}
