@@ -5,38 +5,19 @@
 //! A blocked app does not have to sleep at once: the data it waits for is
 //! in a fifo it can look at, and it usually lands before the event that
 //! announces it has gone through the worker. [`SessionWaker::wait_past_or`]
-//! polls a readiness check for an adaptive spell before it sleeps (yielding
-//! its CPU between checks after the first microseconds), so a
-//! reader whose peer answers quickly never pays a sleep and a wake-up (on
-//! a loaded VM a sleep/wake pair costs tens of microseconds, a fifo
-//! round trip well under one). The spell adapts like an adaptive mutex:
-//! it doubles while waits end within [`MAX_SPIN`] (the data came while
-//! spinning, or soon after the sleep began) and halves while they do not,
-//! so an app whose peer is idle soon spins only about a microsecond per
-//! wait. Events are unchanged: the worker still delivers every one, and a
-//! waiter that found its data by spinning sees the late event as a seq
-//! bump (a spurious wake-up its caller's retry loop absorbs).
+//! polls a readiness check for the session's adaptive
+//! [`SpinSpell`] (app-interface's, shared with apps in other processes)
+//! before it sleeps, so a reader whose peer answers quickly never pays a
+//! sleep and a wake-up. Events are unchanged: the worker still delivers
+//! every one, and a waiter that found its data by spinning sees the late
+//! event as a seq bump (a spurious wake-up its caller's retry loop
+//! absorbs).
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use app_interface::io::{SpinSpell, SpinWait};
 use parking_lot::{Condvar, Mutex};
-
-/// Longest spell a waiter polls before it sleeps: about what a sleep and a
-/// wake-up cost on the VMs this runs on, so spinning never costs more than
-/// twice what sleeping at once would have.
-pub const MAX_SPIN: Duration = Duration::from_micros(50);
-
-/// Smallest spell a waiter grows from after spinning was cut to nothing.
-const MIN_SPIN_NS: u32 = 1_000;
-
-/// Readiness checks between two looks at the clock.
-const CHECKS_PER_CLOCK: u32 = 32;
-
-/// Pure spinning this long; past it the spinner yields its CPU at every
-/// look at the clock, so the threads it waits for (the peer app, the
-/// worker) get to run when there are more runnable threads than cores.
-const YIELD_AFTER: Duration = Duration::from_micros(2);
 
 /// Wakes a thread blocked on one session.
 #[derive(Debug)]
@@ -51,8 +32,8 @@ pub struct SessionWaker {
     /// The peer closed or reset, or the session is being cleaned up
     /// (sticky; set under `lock`).
     closed: AtomicBool,
-    /// The current spin spell, nanoseconds.
-    spin_ns: AtomicU32,
+    /// How long a blocking wait polls before it sleeps.
+    spell: SpinSpell,
 }
 
 impl Default for SessionWaker {
@@ -62,7 +43,7 @@ impl Default for SessionWaker {
             cv: Condvar::new(),
             seq: AtomicU64::new(0),
             closed: AtomicBool::new(false),
-            spin_ns: AtomicU32::new(MAX_SPIN.as_nanos() as u32),
+            spell: SpinSpell::new(),
         }
     }
 }
@@ -126,64 +107,29 @@ impl SessionWaker {
         deadline: Option<Instant>,
         mut ready: impl FnMut() -> bool,
     ) -> bool {
-        let start = Instant::now();
-        let spell = Duration::from_nanos(u64::from(self.spin_ns.load(Ordering::Relaxed)));
-        let spin_until = deadline.map_or(start + spell, |d| d.min(start + spell));
-        let mut checks = 0u32;
-        loop {
-            if ready() || self.moved(seq) {
-                self.adapt(start.elapsed());
-                return true;
-            }
-            checks += 1;
-            if checks.is_multiple_of(CHECKS_PER_CLOCK) {
-                let now = Instant::now();
-                if now >= spin_until {
-                    break;
-                }
-                if now - start >= YIELD_AFTER {
-                    std::thread::yield_now();
-                    continue;
-                }
-            }
-            std::hint::spin_loop();
-        }
-        // A wait that timed out counts too, here or after sleeping: a waiter
-        // whose peer stays idle must stop spinning.
-        let woke = if deadline.is_some_and(|d| Instant::now() >= d) {
-            self.moved(seq)
-        } else {
-            self.wait_past(seq, deadline)
-        };
-        self.adapt(start.elapsed());
-        woke
-    }
-
-    /// Grows the spell after a wait that ended within [`MAX_SPIN`] (spinning
-    /// that long would have caught it), shrinks it otherwise.
-    fn adapt(&self, waited: Duration) {
-        let cur = self.spin_ns.load(Ordering::Relaxed);
-        let next = if waited <= MAX_SPIN {
-            cur.saturating_mul(2)
-                .clamp(MIN_SPIN_NS, MAX_SPIN.as_nanos() as u32)
-        } else {
-            cur / 2
-        };
-        if next != cur {
-            self.spin_ns.store(next, Ordering::Relaxed);
+        match self.spell.wait(
+            deadline,
+            || ready() || self.moved(seq),
+            || self.wait_past(seq, deadline),
+        ) {
+            SpinWait::Ready => true,
+            SpinWait::TimedOut => self.moved(seq),
+            SpinWait::Slept(woke) => woke,
         }
     }
 
     /// The current spin spell (what the next [`SessionWaker::wait_past_or`]
     /// polls for at most).
     pub fn spin_spell(&self) -> Duration {
-        Duration::from_nanos(u64::from(self.spin_ns.load(Ordering::Relaxed)))
+        self.spell.spell()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+
+    use app_interface::io::MAX_SPIN;
 
     use super::*;
 
@@ -220,9 +166,11 @@ mod tests {
     #[test]
     fn wake_and_close_from_another_thread_end_a_sleeping_wait() {
         for closed in [false, true] {
-            let w = Arc::new(SessionWaker::default());
             // Nothing to spin for: the waiter goes to sleep at once.
-            w.spin_ns.store(0, Ordering::Relaxed);
+            let w = Arc::new(SessionWaker {
+                spell: SpinSpell::starting_at(Duration::ZERO),
+                ..SessionWaker::default()
+            });
             let seq = w.seq();
             let waiter = {
                 let w = w.clone();
@@ -234,25 +182,6 @@ mod tests {
             assert_eq!(w.is_closed(), closed);
             assert_eq!(w.seq(), seq + 1);
         }
-    }
-
-    #[test]
-    fn spell_halves_on_long_waits_and_grows_back_on_short_ones() {
-        let w = SessionWaker::default();
-        assert_eq!(w.spin_spell(), MAX_SPIN);
-        let long = MAX_SPIN + Duration::from_micros(1);
-        for _ in 0..32 {
-            w.adapt(long);
-        }
-        assert_eq!(w.spin_spell(), Duration::ZERO);
-        w.adapt(Duration::from_micros(3));
-        assert_eq!(w.spin_spell(), Duration::from_nanos(u64::from(MIN_SPIN_NS)));
-        for _ in 0..32 {
-            w.adapt(Duration::ZERO);
-        }
-        assert_eq!(w.spin_spell(), MAX_SPIN);
-        w.adapt(long);
-        assert_eq!(w.spin_spell(), MAX_SPIN / 2);
     }
 
     #[test]

@@ -16,8 +16,13 @@
 //! The sink is where events go: a builtin app's sink queues them to the
 //! session's worker; app-client's encodes an `AppMsg` onto the worker's
 //! shared-memory queue and signals its eventfd.
+//!
+//! An app that blocks on a session first polls the fifo for a
+//! [`SpinSpell`] (adaptive, at most [`MAX_SPIN`]) before it sleeps: the
+//! data usually lands before the event that announces it.
 
 mod session_io;
+mod spin;
 
 use fifo_segment::FifoError;
 use thiserror::Error;
@@ -25,6 +30,7 @@ use thiserror::Error;
 use crate::SessionError;
 
 pub use session_io::SessionIo;
+pub use spin::{MAX_SPIN, SpinSpell, SpinWait, YIELD_AFTER};
 
 /// An event the app owes the session's worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
