@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use app_interface::SessionError;
+use app_interface::io::SpinSpell;
 use app_interface::wire::{AppMsg, SessionRef, WireEndpoint};
 
 use crate::client::{AppClient, ClientInner};
@@ -39,6 +40,9 @@ pub struct CtListener {
     lref: SessionRef,
     lcl: SocketAddr,
     nonblocking: AtomicBool,
+    /// How long a blocking `accept` spins on the event queues before it
+    /// sleeps.
+    spell: SpinSpell,
 }
 
 impl std::fmt::Debug for CtListener {
@@ -72,6 +76,7 @@ impl CtListener {
                     lref,
                     lcl: lcl.socket_addr(),
                     nonblocking: AtomicBool::new(false),
+                    spell: SpinSpell::new(),
                 });
             }
             if Instant::now() >= deadline {
@@ -130,7 +135,8 @@ impl CtListener {
                 }
                 return Err(io::ErrorKind::WouldBlock.into());
             }
-            wrk.wait(seen, None)?;
+            // An accept needs an event: the wait spins draining the queues.
+            wrk.wait_or(seen, None, &self.spell, || false)?;
         }
     }
 

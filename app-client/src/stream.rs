@@ -6,8 +6,10 @@
 //! Reads return the data first, then end of stream (0) once the peer
 //! closed, or `ConnectionReset` once it reset. Writes after a close fail
 //! with `BrokenPipe` (`ConnectionReset` after a reset). Blocking calls
-//! wait on the worker (see `worker.rs`); non-blocking ones look at the
-//! event queues once and return `WouldBlock`.
+//! wait on the worker (see `worker.rs`), first spinning on the fifo
+//! (readable bytes or free space) for the stream's adaptive spell;
+//! non-blocking ones look at the event queues once and return
+//! `WouldBlock`.
 
 use std::io;
 use std::net::{Shutdown, SocketAddr};
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use app_interface::SessionError;
-use app_interface::io::{IoError, IoEvt, IoEvtSink, SessionIo};
+use app_interface::io::{IoError, IoEvt, IoEvtSink, SessionIo, SpinSpell};
 use app_interface::wire::{AppMsg, SessionRef};
 use fifo_segment::FifoError;
 
@@ -72,6 +74,8 @@ pub struct CtStream {
     nonblocking: bool,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
+    /// How long a blocking call spins on the fifo before it sleeps.
+    spell: SpinSpell,
 }
 
 impl std::fmt::Debug for CtStream {
@@ -104,6 +108,7 @@ impl CtStream {
             nonblocking: false,
             read_timeout: None,
             write_timeout: None,
+            spell: SpinSpell::new(),
         }
     }
 
@@ -336,7 +341,21 @@ impl CtStream {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(io::ErrorKind::TimedOut.into());
             }
-            wrk.wait(seen, deadline)?;
+            // The data (or the room) usually lands in the fifo before the
+            // event that announces it: look there while spinning. The late
+            // event is a spurious wake-up of a later wait.
+            let io = self.io.as_ref();
+            wrk.wait_or(seen, deadline, &self.spell, || {
+                io.is_none_or(|io| {
+                    let n = if reading {
+                        io.max_dequeue()
+                    } else {
+                        io.max_enqueue()
+                    };
+                    // An error is for `op` to report.
+                    n.map_or(true, |n| n > 0)
+                })
+            })?;
         }
     }
 }

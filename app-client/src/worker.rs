@@ -12,11 +12,22 @@
 //! Waiters compare a sequence number taken before they looked at their
 //! condition (fifo empty, no accept yet): any filing bumps it, so an event
 //! filed between the look and the wait ends the wait at once.
+//!
+//! Before sleeping, a waiter spins for an adaptive [`SpinSpell`]
+//! (app-interface's, the one builtin apps' waits use): on its own
+//! condition when it can see it in shared memory (a stream's fifo), and on
+//! the event queues, which it drains itself every [`CHECKS_PER_DRAIN`]
+//! looks, so waits that need an event (an accept, a connect reply, a
+//! close) end without a sleep and a wake-up too, and the events a spinning
+//! reader outran never pile up. A waiter that spins has not armed its
+//! queues, so the stack does not signal `app_evtfd` for what it sends
+//! meanwhile: the syscalls go with the sleep.
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use app_interface::io::{SpinSpell, SpinWait};
 use app_interface::wire::StackMsg;
 use fifo_segment::FifoSegment;
 use fifo_segment::eventfd::EventFd;
@@ -32,6 +43,12 @@ use std::sync::{Arc, OnceLock};
 /// How long a sleeper sleeps at most while a control backlog waits for
 /// room in a full queue (nobody signals us when the stack drains it).
 const BACKLOG_RETRY: Duration = Duration::from_millis(1);
+
+/// Looks at a spinning waiter's own condition between two looks at the
+/// event queues (each takes the worker's lock, when free): often enough
+/// that an event is filed within a microsecond or so of its arrival, rare
+/// enough that the condition's look (one load) dominates.
+const CHECKS_PER_DRAIN: u32 = 16;
 
 /// The ids the stack gave this worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +69,8 @@ pub(crate) struct WorkerShared {
     events: Mutex<Events>,
     cond: Condvar,
     seq: AtomicU64,
+    /// The spell of waits that only an event ends (bind, connect).
+    event_spell: SpinSpell,
     /// A queue failed validation: the worker is unusable.
     broken: OnceLock<String>,
 }
@@ -87,6 +106,7 @@ impl WorkerShared {
             events: Mutex::new(events),
             cond: Condvar::new(),
             seq: AtomicU64::new(0),
+            event_spell: SpinSpell::new(),
             broken: OnceLock::new(),
         }
     }
@@ -224,9 +244,75 @@ impl WorkerShared {
         Ok(self.ctrl.backlog() == 0)
     }
 
-    /// Waits until something is filed after `seen`, or `deadline`. May
-    /// return early (spuriously): callers loop on their condition.
+    /// Waits until something is filed after `seen`, or `deadline`, spinning
+    /// on the event queues for the worker's event spell first. May return
+    /// early (spuriously): callers loop on their condition.
     pub(crate) fn wait(&self, seen: u64, deadline: Option<Instant>) -> Result<(), ClientError> {
+        self.wait_or(seen, deadline, &self.event_spell, || false)
+    }
+
+    /// [`WorkerShared::wait`], ending too when `ready` (the caller's own
+    /// condition, looked at in shared memory: cheap, consuming nothing)
+    /// says so while spinning for `spell`.
+    pub(crate) fn wait_or(
+        &self,
+        seen: u64,
+        deadline: Option<Instant>,
+        spell: &SpinSpell,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<(), ClientError> {
+        let mut failed = None;
+        let mut checks = 0u32;
+        let r = spell.wait(
+            deadline,
+            || {
+                if ready() || self.seq() != seen {
+                    return true;
+                }
+                // The first look too: a wait that ends within a few looks
+                // (a busy session) must still take what the stack sent.
+                let due = checks.is_multiple_of(CHECKS_PER_DRAIN);
+                checks = checks.wrapping_add(1);
+                if !due {
+                    return false;
+                }
+                match self.drain_news() {
+                    Ok(filed) => filed || self.seq() != seen,
+                    Err(e) => {
+                        failed = Some(e);
+                        true
+                    }
+                }
+            },
+            || self.sleep_wait(seen, deadline),
+        );
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        match r {
+            SpinWait::Ready | SpinWait::TimedOut => Ok(()),
+            SpinWait::Slept(r) => r,
+        }
+    }
+
+    /// A spinning waiter's look at the event queues: drains them when a
+    /// message (or a control backlog) waits. Skipped while another thread
+    /// holds the lock (it is draining or filing; its filing ends our
+    /// spin). Returns whether anything was handled.
+    fn drain_news(&self) -> Result<bool, ClientError> {
+        let Some(mut ev) = self.events.try_lock() else {
+            return Ok(false);
+        };
+        if self.ctrl.backlog() == 0 && ev.consumers.iter().all(|c| c.is_empty()) {
+            return Ok(false);
+        }
+        // Single messages' errors are counted, as in every wait's drain.
+        Ok(self.drain_locked(&mut ev, false, &mut Vec::new())? > 0)
+    }
+
+    /// The wait proper: drain, then sleep (on the eventfd, or behind the
+    /// thread that does).
+    fn sleep_wait(&self, seen: u64, deadline: Option<Instant>) -> Result<(), ClientError> {
         let mut ev = self.events.lock();
         if self.seq() != seen {
             return Ok(());
