@@ -256,7 +256,8 @@ impl Worker {
 
     /// One iteration of the worker loop: up to a batch of queue events,
     /// the local control events, the transports' pending work, then
-    /// session-input (the flush of app events). Returns whether it did work.
+    /// session-input (the flush of app events), then every input's
+    /// end-of-poll hook. Returns whether it did work.
     pub fn poll(&mut self) -> bool {
         let mut work = false;
         // Only what was queued before this poll: an RPC that re-queues
@@ -286,7 +287,23 @@ impl Worker {
         }
         work |= self.poll_inputs();
         work |= self.session_input() > 0;
+        self.end_inputs();
         work
+    }
+
+    /// Tells every input this poll ended (see
+    /// [`WorkerInput::poll_end`](crate::WorkerInput::poll_end)).
+    fn end_inputs(&mut self) {
+        if self.inputs.inputs.is_empty() {
+            return;
+        }
+        let inputs = std::mem::take(&mut self.inputs.inputs);
+        for i in &inputs {
+            i.poll_end(self);
+        }
+        if self.inputs.inputs.is_empty() {
+            self.inputs.inputs = inputs;
+        }
     }
 
     /// Polls every worker input once (refreshing this worker's copy of the

@@ -34,6 +34,14 @@ pub trait WorkerInput: Send + Sync {
     fn woke(&self, wrk: &Worker) {
         let _ = wrk;
     }
+    /// The end of a [`Worker::poll`], after session-input delivered this
+    /// poll's app events: the place to do once per poll what each delivery
+    /// would otherwise do on its own (stackd wakes each app it owes a
+    /// wake-up here, so the app does not take the worker's core mid-batch).
+    /// Runs on every poll, also before the worker goes to sleep.
+    fn poll_end(&self, wrk: &mut Worker) {
+        let _ = wrk;
+    }
 }
 
 /// The registry of inputs shared by all workers.

@@ -48,6 +48,9 @@ pub(crate) struct WorkerStats {
     pub(crate) evt_msgs: u64,
     /// Deliveries that found an event queue full (retried later).
     pub(crate) congested: u64,
+    /// Wake-ups sent to apps' eventfds (at most one per app worker per
+    /// poll).
+    pub(crate) app_signals: u64,
 }
 
 impl WorkerStats {
@@ -56,6 +59,7 @@ impl WorkerStats {
         c.ctrl_msgs += self.ctrl_msgs;
         c.evt_msgs += self.evt_msgs;
         c.congested += self.congested;
+        c.app_signals += self.app_signals;
     }
 }
 
@@ -97,6 +101,9 @@ pub struct Counters {
     pub evt_msgs: u64,
     /// Deliveries that found an event queue full (retried later).
     pub congested: u64,
+    /// Wake-ups sent to apps sleeping on their eventfd (at most one per
+    /// app worker per worker poll).
+    pub app_signals: u64,
     /// See [`Stats::segment_fds`].
     pub segment_fds: u64,
     /// See [`Stats::strike_detaches`].
@@ -140,7 +147,7 @@ impl std::fmt::Display for Counters {
             f,
             "apps {} (stack {}) app-workers {} sessions {} listeners {} segments {} \
              segment-managers {} fifos {} ct-connections {} ct-segments {} | records {} \
-             (bad {}) ctrl {} (bad {}, failed {}) evt {} congested {} segment-fds {} \
+             (bad {}) ctrl {} (bad {}, failed {}) evt {} congested {} app-signals {} segment-fds {} \
              detached: strikes {} hangups {}",
             self.apps,
             self.stack_apps,
@@ -159,6 +166,7 @@ impl std::fmt::Display for Counters {
             self.failed_requests,
             self.evt_msgs,
             self.congested,
+            self.app_signals,
             self.segment_fds,
             self.strike_detaches,
             self.hangup_detaches,

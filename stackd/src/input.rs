@@ -21,6 +21,7 @@ use crate::control::Strikes;
 use crate::convert::{session_endpoint, session_handle};
 use crate::counters::{Stats, WorkerStats};
 use crate::registry::Registry;
+use crate::sink::{OwedSignals, signal_owed};
 
 /// Messages taken from one control queue per poll, so one busy app does not
 /// hold a worker from the rest.
@@ -275,6 +276,14 @@ impl WorkerInput for CtrlInput {
     }
 
     fn prepare_sleep(&self, wrk: &Worker) -> bool {
+        // Never sleep owing an app its wake-up (each poll pays its debts,
+        // so this only guards a delivery made outside a poll).
+        if wrk
+            .local_state::<OwedSignals>()
+            .is_some_and(|o| !o.is_empty())
+        {
+            return false;
+        }
         let Some(cache) = wrk.local_state::<InputCache>() else {
             return self.registry.len() == 0;
         };
@@ -289,6 +298,12 @@ impl WorkerInput for CtrlInput {
             .filter(|c| !c.app.is_detaching())
             .filter_map(|c| c.ctrl_q(t))
             .all(|q| matches!(q.lock().prepare_sleep(), Ok(true)))
+    }
+
+    /// The app workers this poll's deliveries found asleep get their
+    /// wake-up now, once each, after every event of the poll is queued.
+    fn poll_end(&self, wrk: &mut Worker) {
+        signal_owed(wrk);
     }
 
     fn woke(&self, wrk: &Worker) {

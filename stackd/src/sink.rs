@@ -1,7 +1,8 @@
 //! [`StackdSink`]: the [`AppSink`] of an app in another process. Called on
 //! the session's worker with each message for one of the app's workers, it
-//! encodes the message as a [`StackMsg`] onto that worker's `evt_q[thread]`
-//! and signals the app's eventfd when the app said it sleeps. A new
+//! encodes the message as a [`StackMsg`] onto that worker's `evt_q[thread]`;
+//! when the app said it sleeps, the worker owes it a wake-up
+//! ([`OwedSignals`]), paid once at the end of the worker's poll. A new
 //! segment's fd goes over the app socket first, so the app never reads an
 //! `AddSegment` for a segment it cannot map. A full queue (or socket) hands
 //! the message back: the session layer keeps it and retries.
@@ -258,6 +259,48 @@ impl StackdSink {
     }
 }
 
+/// The app workers one stack thread owes a wake-up (in the worker's local
+/// state): a delivery found the app asleep on its eventfd. Signalling right
+/// there would wake the app in the middle of the worker's batch, and with
+/// few cores the app then takes the worker's core before the batch is out
+/// (the app also sleeps again between messages, and each sleep costs
+/// another signal). So [`signal_owed`] pays them at the end of the poll,
+/// once per app worker, before the worker may sleep. No wake-up is lost:
+/// the queue reported the sleep once, and the debt stays recorded until the
+/// signal went.
+#[derive(Default)]
+pub(crate) struct OwedSignals(Vec<Arc<AppWorkerConn>>);
+
+impl OwedSignals {
+    fn owe(&mut self, conn: &Arc<AppWorkerConn>) {
+        // A handful per poll: a scan beats a set.
+        if !self.0.iter().any(|c| Arc::ptr_eq(c, conn)) {
+            self.0.push(conn.clone());
+        }
+    }
+
+    /// Whether a wake-up is still owed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Signals every app worker `wrk` owes a wake-up (end of its poll).
+pub(crate) fn signal_owed(wrk: &mut Worker) {
+    let owed = wrk.local_state_mut::<OwedSignals>();
+    if owed.0.is_empty() {
+        return;
+    }
+    let mut conns = std::mem::take(&mut owed.0);
+    for c in &conns {
+        c.signal_app();
+    }
+    wrk.local_state_mut::<WorkerStats>().app_signals += conns.len() as u64;
+    // The list goes back empty, its allocation kept for the next poll.
+    conns.clear();
+    wrk.local_state_mut::<OwedSignals>().0 = conns;
+}
+
 /// The app's queue or socket is full: keep the message for later.
 struct Congestion;
 
@@ -321,7 +364,7 @@ impl AppSink for StackdSink {
             Ok(wake) => {
                 wrk.local_state_mut::<WorkerStats>().evt_msgs += 1;
                 if wake {
-                    conn.signal_app();
+                    wrk.local_state_mut::<OwedSignals>().owe(&conn);
                 }
                 Ok(())
             }
