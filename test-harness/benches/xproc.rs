@@ -399,50 +399,19 @@ fn listen(a: &RoleArgs, client: &AppClient) -> io::Result<CtListener> {
 }
 
 fn stream_server(a: &RoleArgs) -> io::Result<()> {
-    let total: u64 = a.num("total")?;
-    let piece: usize = a.num("piece")?;
     let app = attach(a, "stream-server", STREAM_FIFO)?;
     let l = listen(a, &app)?;
     let (mut s, _) = l.accept()?;
-    let mut b = [0u8; 1];
-    s.read_exact(&mut b)?;
-    s.write_all(&b)?;
-    let mut buf = vec![0u8; piece];
-    let mut got = 0u64;
-    while got < total {
-        let want = (total - got).min(piece as u64) as usize;
-        match s.read(&mut buf[..want])? {
-            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-            n => got += n as u64,
-        }
-    }
-    std::hint::black_box(&buf);
-    s.write_all(&[2])?;
+    ax::read_stream(&mut s, a.num("total")?, a.num("piece")?)?;
     // The client closes first (after the ack): wait for it.
-    let _ = s.read(&mut b)?;
+    let _ = s.read(&mut [0u8; 1])?;
     Ok(())
 }
 
 fn stream_client(a: &RoleArgs) -> io::Result<()> {
-    let total: u64 = a.num("total")?;
-    let piece: usize = a.num("piece")?;
     let app = attach(a, "stream-client", STREAM_FIFO)?;
     let mut s = CtStream::connect(&app, addr(a)?)?;
-    let data: Vec<u8> = (0..piece)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(7))
-        .collect();
-    let mut b = [1u8; 1];
-    s.write_all(&b)?;
-    s.read_exact(&mut b)?;
-    let t = Instant::now();
-    let mut left = total;
-    while left > 0 {
-        let n = left.min(piece as u64) as usize;
-        s.write_all(&data[..n])?;
-        left -= n as u64;
-    }
-    s.read_exact(&mut b)?;
-    let gbps = bench::gbps(total, t.elapsed());
+    let gbps = ax::write_stream(&mut s, a.num("total")?, a.num("piece")?)?;
     drop(s);
     ax::print_result(gbps)
 }

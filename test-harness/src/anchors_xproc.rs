@@ -274,12 +274,12 @@ fn pattern(piece: usize) -> Vec<u8> {
         .collect()
 }
 
-fn stream_writer(args: &RoleArgs) -> io::Result<()> {
-    let total: u64 = args.num("total")?;
-    let piece: usize = args.num("piece")?;
-    let mut s = stdin_socket()?;
+/// The writing end of a timed stream, the same for the Unix anchor and the
+/// ct bench: a one-byte handshake so both ends are up before the clock
+/// starts, `total` bytes in `piece`-sized writes, then the reader's ack.
+/// Returns GB/s.
+pub fn write_stream<S: Read + Write>(s: &mut S, total: u64, piece: usize) -> io::Result<f64> {
     let data = pattern(piece);
-    // Handshake: both sides are up before the clock starts.
     let mut b = [0u8; 1];
     s.write_all(&[1])?;
     s.read_exact(&mut b)?;
@@ -291,13 +291,12 @@ fn stream_writer(args: &RoleArgs) -> io::Result<()> {
         left -= n as u64;
     }
     s.read_exact(&mut b)?;
-    print_result(crate::bench::gbps(total, t.elapsed()))
+    Ok(crate::bench::gbps(total, t.elapsed()))
 }
 
-fn stream_reader(args: &RoleArgs) -> io::Result<()> {
-    let total: u64 = args.num("total")?;
-    let piece: usize = args.num("piece")?;
-    let mut s = stdin_socket()?;
+/// The reading end of [`write_stream`]: answers the handshake, reads
+/// `total` bytes in reads of at most `piece`, then acks.
+pub fn read_stream<S: Read + Write>(s: &mut S, total: u64, piece: usize) -> io::Result<()> {
     let mut b = [0u8; 1];
     s.read_exact(&mut b)?;
     s.write_all(&b)?;
@@ -312,6 +311,17 @@ fn stream_reader(args: &RoleArgs) -> io::Result<()> {
     }
     std::hint::black_box(&buf);
     s.write_all(&[2])
+}
+
+fn stream_writer(args: &RoleArgs) -> io::Result<()> {
+    let mut s = stdin_socket()?;
+    let gbps = write_stream(&mut s, args.num("total")?, args.num("piece")?)?;
+    print_result(gbps)
+}
+
+fn stream_reader(args: &RoleArgs) -> io::Result<()> {
+    let mut s = stdin_socket()?;
+    read_stream(&mut s, args.num("total")?, args.num("piece")?)
 }
 
 /// Two processes over a Unix socketpair: one writes `total` bytes in
