@@ -7,38 +7,10 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
-use app_interface::io::{IoEvt, IoEvtSink, SessionIo};
 use app_interface::wire::{AppMsg, FifoRef, SapiMsg, SessionRef, StackMsg};
 use common::*;
-
-/// Collects the events a `SessionIo` owes the worker; the test sends them.
-#[derive(Default)]
-struct Owed(Vec<IoEvt>);
-
-impl IoEvtSink for Owed {
-    type Error = Infallible;
-    fn io_evt(&mut self, evt: IoEvt) -> Result<(), Infallible> {
-        self.0.push(evt);
-        Ok(())
-    }
-}
-
-fn open(app: &TestApp, rx: FifoRef, tx: FifoRef) -> SessionIo<Owed> {
-    SessionIo::new(&app.fifo(rx), &app.fifo(tx), Owed::default()).unwrap()
-}
-
-fn pay(app: &mut TestApp, io: &mut SessionIo<Owed>, s: SessionRef) {
-    for e in io.sink_mut().0.drain(..) {
-        let m = match e {
-            IoEvt::Tx => AppMsg::IoTx(s),
-            IoEvt::RxDequeue => AppMsg::IoRxDequeue(s),
-        };
-        app.w.send_when_room(s.thread(), m);
-    }
-}
 
 /// One client: connects, writes `data`, sends its TX event, the close and
 /// the detach back to back; returns the server's end of the session.
@@ -56,29 +28,8 @@ fn client_round(
             ep: ep(7400),
         },
     );
-    let (t, (ss, srx, stx)) = server.wait_for("accepted", |t, m| match *m {
-        StackMsg::Accepted {
-            session, rx, tx, ..
-        } => Some((t, (session, rx, tx))),
-        _ => None,
-    });
-    server.w.send(
-        t,
-        AppMsg::AcceptReply {
-            session: ss,
-            error: 0,
-        },
-    );
-    let (cs, crx, ctx) = client.wait_for("connected", |_, m| match *m {
-        StackMsg::Connected {
-            error: 0,
-            session,
-            rx,
-            tx,
-            ..
-        } => Some((session, rx, tx)),
-        _ => None,
-    });
+    let (_, ss, srx, stx) = server.accept_next();
+    let (cs, crx, ctx) = client.wait_connected();
     // The segment may be announced on another thread's queue, after the
     // reply.
     if !client.segments.contains_key(&ctx.segment) {
@@ -87,9 +38,9 @@ fn client_round(
                 .then_some(())
         });
     }
-    let mut io = open(&client, crx, ctx);
+    let mut io = client.open(crx, ctx);
     assert_eq!(io.write(data).unwrap(), data.len());
-    pay(&mut client, &mut io, cs);
+    client.pay(&mut io, cs);
     drop(io);
     client.w.send(cs.thread(), AppMsg::Disconnect(cs));
     match request(&client.sock, &SapiMsg::DetachReq).0 {
@@ -125,11 +76,11 @@ fn close_then_detach_right_after_leaves_nothing() {
                 _ => None,
             });
             assert!(closed, "round {round}: reset instead of a close");
-            let mut io = open(&server, srx, stx);
+            let mut io = server.open(srx, stx);
             let mut buf = vec![0u8; 8192];
             let n = io.read(&mut buf).unwrap();
             assert_eq!(&buf[..n], &data[..], "round {round}");
-            pay(&mut server, &mut io, ss);
+            server.pay(&mut io, ss);
             drop(io);
             server.w.send(ss.thread(), AppMsg::Disconnect(ss));
             server.backlog.clear();

@@ -4,11 +4,9 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use app_interface::io::{IoEvt, IoEvtSink, SessionIo};
 use app_interface::wire::{AppMsg, StackMsg};
 use common::*;
 use rustix::process::{Pid, Signal, kill_process};
@@ -22,17 +20,6 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-#[derive(Default)]
-struct Owed(Vec<IoEvt>);
-
-impl IoEvtSink for Owed {
-    type Error = Infallible;
-    fn io_evt(&mut self, evt: IoEvt) -> Result<(), Infallible> {
-        self.0.push(evt);
-        Ok(())
     }
 }
 
@@ -60,19 +47,13 @@ fn child_app_entry() {
         } => Some((session, rx, tx)),
         _ => None,
     });
-    let mut io = SessionIo::new(&app.fifo(rx), &app.fifo(tx), Owed::default()).unwrap();
+    let mut io = app.open(rx, tx);
     let data = [0x5au8; 4096];
     // Never outlive the test: stop when the daemon goes or after a minute.
     let give_up = Instant::now() + Duration::from_secs(60);
     while Instant::now() < give_up && !app.socket_closed(Instant::now()) {
         let n = io.write(&data).unwrap();
-        for e in io.sink_mut().0.drain(..) {
-            let m = match e {
-                IoEvt::Tx => AppMsg::IoTx(s),
-                IoEvt::RxDequeue => AppMsg::IoRxDequeue(s),
-            };
-            app.w.send_when_room(s.thread(), m);
-        }
+        app.pay(&mut io, s);
         if n == 0 {
             // Full: wait for room (or anything) a little.
             let _ = app.next(Instant::now() + Duration::from_millis(5));
@@ -103,20 +84,8 @@ fn killed_client_process_resets_the_server_and_frees_everything() {
             .spawn()
             .unwrap(),
     );
-    let (t, (ss, rx, tx)) = server.wait_for("accepted", |t, m| match *m {
-        StackMsg::Accepted {
-            session, rx, tx, ..
-        } => Some((t, (session, rx, tx))),
-        _ => None,
-    });
-    server.w.send(
-        t,
-        AppMsg::AcceptReply {
-            session: ss,
-            error: 0,
-        },
-    );
-    let mut io = SessionIo::new(&server.fifo(rx), &server.fifo(tx), Owed::default()).unwrap();
+    let (_, ss, rx, tx) = server.accept_next();
+    let mut io = server.open(rx, tx);
     // Data flows from the child.
     let mut buf = vec![0u8; 64 << 10];
     let mut got = 0usize;
@@ -126,13 +95,7 @@ fn killed_client_process_resets_the_server_and_frees_everything() {
         let n = io.read(&mut buf).unwrap();
         assert!(buf[..n].iter().all(|&b| b == 0x5a));
         got += n;
-        for e in io.sink_mut().0.drain(..) {
-            let m = match e {
-                IoEvt::Tx => AppMsg::IoTx(ss),
-                IoEvt::RxDequeue => AppMsg::IoRxDequeue(ss),
-            };
-            server.w.send_when_room(ss.thread(), m);
-        }
+        server.pay(&mut io, ss);
         if n == 0 {
             let _ = server.next(Instant::now() + Duration::from_millis(5));
         }

@@ -10,15 +10,29 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use app_interface::io::{IoEvt, IoEvtSink, SessionIo};
 use app_interface::sapi::{SapiError, SapiSocket};
 use app_interface::wire::{
-    AppMsg, AttachReq, CTRL_MSG_SIZE, FifoRef, SapiMsg, SegmentRef, StackMsg, WireEndpoint,
-    WorkerReply,
+    AppMsg, AttachReq, CTRL_MSG_SIZE, FifoRef, SapiMsg, SegmentRef, SessionRef, StackMsg,
+    WireEndpoint, WorkerReply,
 };
 use fifo_segment::eventfd::EventFd;
 use fifo_segment::{Fifo, FifoSegment, MsgConsumer, MsgProducer, MsgQueue};
 use hashbrown::HashMap;
 use stackd::{Counters, Stackd, StackdConfig};
+
+/// Collects the events a `SessionIo` owes the worker; the test sends them
+/// with [`TestApp::pay`].
+#[derive(Default)]
+pub struct Owed(pub Vec<IoEvt>);
+
+impl IoEvtSink for Owed {
+    type Error = std::convert::Infallible;
+    fn io_evt(&mut self, evt: IoEvt) -> Result<(), Self::Error> {
+        self.0.push(evt);
+        Ok(())
+    }
+}
 
 /// How long a test waits for anything.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -268,6 +282,56 @@ impl TestApp {
             return Some(self.backlog.remove(0));
         }
         self.pull(deadline)
+    }
+
+    /// The app's I/O end of a session whose fifos a message named.
+    pub fn open(&self, rx: FifoRef, tx: FifoRef) -> SessionIo<Owed> {
+        SessionIo::new(&self.fifo(rx), &self.fifo(tx), Owed::default()).unwrap()
+    }
+
+    /// Sends the IO events `io` owes the session's worker.
+    pub fn pay(&mut self, io: &mut SessionIo<Owed>, s: SessionRef) {
+        for e in io.sink_mut().0.drain(..) {
+            let m = match e {
+                IoEvt::Tx => AppMsg::IoTx(s),
+                IoEvt::RxDequeue => AppMsg::IoRxDequeue(s),
+            };
+            self.w.send_when_room(s.thread(), m);
+        }
+    }
+
+    /// Waits for the next session to accept and accepts it; returns the
+    /// thread it came on, the session and its fifos.
+    pub fn accept_next(&mut self) -> (u32, SessionRef, FifoRef, FifoRef) {
+        let (t, (ss, rx, tx)) = self.wait_for("accepted", |t, m| match *m {
+            StackMsg::Accepted {
+                session, rx, tx, ..
+            } => Some((t, (session, rx, tx))),
+            _ => None,
+        });
+        self.w.send(
+            t,
+            AppMsg::AcceptReply {
+                session: ss,
+                error: 0,
+            },
+        );
+        (t, ss, rx, tx)
+    }
+
+    /// Waits for a connect that succeeded; returns the session and its
+    /// fifos.
+    pub fn wait_connected(&mut self) -> (SessionRef, FifoRef, FifoRef) {
+        self.wait_for("connected", |_, m| match *m {
+            StackMsg::Connected {
+                error: 0,
+                session,
+                rx,
+                tx,
+                ..
+            } => Some((session, rx, tx)),
+            _ => None,
+        })
     }
 
     /// Waits for the first event `pick` takes; the others are set aside,
