@@ -281,11 +281,7 @@ mod tests {
         // The model forgets the last byte was written: reading it is a
         // byte nobody wrote.
         let (pair, client) = (w.ends[0].pair, w.ends[0].is_client);
-        let st = if client {
-            &mut w.pairs[pair].c2s
-        } else {
-            &mut w.pairs[pair].s2c
-        };
+        let st = w.pairs[pair].outgoing(client);
         st.written -= 1;
         let e = w.apply(Op::Read { pick: 1, max: 1000 }).unwrap_err();
         assert!(e.contains("only 99 were written"), "{e}");
@@ -298,11 +294,7 @@ mod tests {
         w.apply(Op::Settle).unwrap();
         // Shift the stream the reader expects by one byte.
         let (pair, client) = (w.ends[0].pair, w.ends[0].is_client);
-        let st = if client {
-            &mut w.pairs[pair].c2s
-        } else {
-            &mut w.pairs[pair].s2c
-        };
+        let st = w.pairs[pair].outgoing(client);
         st.base += 1;
         let e = w.apply(Op::Read { pick: 1, max: 1000 }).unwrap_err();
         assert!(e.contains("wrong bytes"), "{e}");

@@ -62,6 +62,22 @@ pub(crate) struct Pair {
     pub(crate) server_tx: Option<fifo_segment::Fifo>,
 }
 
+impl Pair {
+    /// The stream an end writes: client to server for the client end.
+    pub(crate) fn outgoing(&mut self, is_client: bool) -> &mut Stream {
+        if is_client {
+            &mut self.c2s
+        } else {
+            &mut self.s2c
+        }
+    }
+
+    /// The stream an end reads.
+    pub(crate) fn incoming(&mut self, is_client: bool) -> &mut Stream {
+        self.outgoing(!is_client)
+    }
+}
+
 pub(crate) struct End {
     pub(crate) h: SessionHandle,
     pub(crate) slot: u8,
@@ -294,11 +310,7 @@ impl World {
                 let i = live[pick as usize % live.len()];
                 let e = &mut self.ends[i];
                 let pair = &mut self.pairs[e.pair];
-                let st = if e.is_client {
-                    &mut pair.c2s
-                } else {
-                    &mut pair.s2c
-                };
+                let st = pair.outgoing(e.is_client);
                 let chunk = self.pattern.chunk(st.base + st.written, len as usize);
                 match e.io.write(chunk) {
                     Ok(n) => {
@@ -390,11 +402,7 @@ impl World {
         let mut buf = vec![0u8; max.max(1)];
         let e = &mut self.ends[i];
         let pair = &mut self.pairs[e.pair];
-        let st = if e.is_client {
-            &mut pair.s2c
-        } else {
-            &mut pair.c2s
-        };
+        let st = pair.incoming(e.is_client);
         let n = match e.io.read(&mut buf) {
             Ok(n) => n,
             Err(_) if pair.closed[1 - e.side()].is_some() => {
