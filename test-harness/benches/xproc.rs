@@ -330,11 +330,20 @@ fn stackd_role(a: &RoleArgs) -> io::Result<()> {
     let _ = io::stdin().read_line(&mut line);
     let c = d.counters();
     let ctx = thread_ctx_switches();
+    // Minor page faults of the whole daemon (field 10 of `stat`): fresh
+    // segment memory touched.
+    let minflt = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.to_string();
+            rest.split_whitespace().nth(7)?.parse::<u64>().ok()
+        })
+        .unwrap_or(0);
     let left = d.stop();
     ax::print_line(&format!(
         "left apps={} sessions={} listeners={} segments={} fifos={} ct_connections={} \
-         (served: ctrl_msgs={} evt_msgs={} congested={} bad_msgs={}; \
-         context switches, voluntary/involuntary: {ctx})",
+         (served: ctrl_msgs={} evt_msgs={} congested={} bad_msgs={} app_signals={} \
+         segment_fds={} minor_faults={minflt}; context switches, voluntary/involuntary: {ctx})",
         left.apps,
         left.sessions,
         left.listeners,
@@ -344,7 +353,9 @@ fn stackd_role(a: &RoleArgs) -> io::Result<()> {
         c.ctrl_msgs,
         c.evt_msgs,
         c.congested,
-        c.bad_msgs
+        c.bad_msgs,
+        c.app_signals,
+        c.segment_fds
     ))
 }
 
@@ -370,10 +381,24 @@ fn thread_ctx_switches() -> String {
                 .map_or("?", str::trim)
                 .to_string()
         };
+        // utime and stime (fields 14 and 15 of `stat`, in clock ticks of
+        // 10 ms), after the `(comm)` field that may hold spaces.
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        let ticks: u64 = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| {
+                rest.split_whitespace()
+                    .skip(11)
+                    .take(2)
+                    .filter_map(|v| v.parse::<u64>().ok())
+                    .sum()
+            })
+            .unwrap_or(0);
         out.push(format!(
-            "{comm} {}/{}",
+            "{comm} {}/{} cpu {} ms",
             field("voluntary_ctxt_switches:"),
-            field("nonvoluntary_ctxt_switches:")
+            field("nonvoluntary_ctxt_switches:"),
+            ticks * 10
         ));
     }
     out.sort();
