@@ -23,7 +23,9 @@
 //!
 //! stackd runs one worker thread that sleeps on its eventfd when idle (the
 //! default mode); `--poll` makes it poll, and the figures are then named
-//! `*_poll_mode`. `--only stream|rr_poll|rr_blocking|cps|unix_stream|unix_rr|spin_rr|unix_cps|unix_cps_1t`
+//! `*_poll_mode`. `--ct-segment-linger-us N` sets stackd's ct segment
+//! linger (default `stackd::DEFAULT_CT_SEGMENT_LINGER`; 0 deletes an
+//! emptied ct segment at once, as VPP does). `--only stream|rr_poll|rr_blocking|cps|unix_stream|unix_rr|spin_rr|unix_cps|unix_cps_1t`
 //! runs one measurement once, without anchors (for `strace -c -f` or
 //! `perf`); stackd prints its counters when it stops.
 //!
@@ -32,15 +34,14 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use app_client::{AppClient, AttachConfig, CtConnecting, CtListener, CtStream};
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use app_client::{AppClient, AttachConfig, CtListener, CtStream};
 use stackd::{Stackd, StackdConfig};
 use test_harness::anchors_xproc::{self as ax, RoleArgs, RoleChild, TempDir};
 use test_harness::bench::{self, BenchArgs};
+use test_harness::cps_pipeline::{CpsHandler, CpsPipeline, Failure};
 
 /// Fifo size of the stream session (both apps ask for it).
 const STREAM_FIFO: u32 = 4 << 20;
@@ -85,6 +86,8 @@ struct Opts {
     args: BenchArgs,
     poll: bool,
     only: Option<String>,
+    /// stackd's ct segment linger in µs (its default unless given).
+    linger_us: Option<u64>,
 }
 
 impl Opts {
@@ -98,6 +101,10 @@ impl Opts {
             args: BenchArgs::parse_from(&argv),
             poll: argv.iter().any(|a| a == "--poll"),
             only,
+            linger_us: argv
+                .iter()
+                .position(|a| a == "--ct-segment-linger-us")
+                .and_then(|i| argv.get(i + 1)?.parse().ok()),
         }
     }
 
@@ -121,7 +128,7 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn start(poll: bool) -> io::Result<Ctx> {
+    fn start(poll: bool, linger_us: Option<u64>) -> io::Result<Ctx> {
         let exe = std::env::current_exe()?;
         let dir = TempDir::new("ct-xproc-bench")?;
         let socket = dir.path().join("stackd.sock");
@@ -131,6 +138,12 @@ impl Ctx {
             &[
                 ("socket", socket.display().to_string()),
                 ("poll", u8::from(poll).to_string()),
+                (
+                    "linger_us",
+                    linger_us
+                        .unwrap_or(stackd::DEFAULT_CT_SEGMENT_LINGER.as_micros() as u64)
+                        .to_string(),
+                ),
             ],
             None,
         )?;
@@ -238,7 +251,7 @@ fn run_parent() -> io::Result<()> {
     let poll_rounds: u64 = q.pick(200_000, 50_000);
     let blocking_rounds: u64 = q.pick(50_000, 10_000);
     let cycles: u64 = q.pick(20_000, 4_000);
-    let mut ctx = Ctx::start(o.poll)?;
+    let mut ctx = Ctx::start(o.poll, o.linger_us)?;
     println!(
         "xproc: stackd with 1 worker, {} when idle",
         if o.poll {
@@ -324,6 +337,7 @@ fn run_ct_role(role: &str) -> io::Result<()> {
 fn stackd_role(a: &RoleArgs) -> io::Result<()> {
     let mut cfg = StackdConfig::new(a.get("socket")?).with_workers(1);
     cfg.poll = a.num::<u8>("poll")? != 0;
+    cfg.ct_segment_linger = std::time::Duration::from_micros(a.num("linger_us")?);
     let d = Stackd::start(cfg).map_err(io::Error::other)?;
     ax::print_line("ready")?;
     let mut line = String::new();
@@ -525,26 +539,38 @@ fn cps_server(a: &RoleArgs) -> io::Result<()> {
     Ok(())
 }
 
-/// Sleeps on the app's event fd (armed first; at most 20 ms, so a stack
-/// hang-up is noticed) unless a message is already there.
-fn wait_events(app: &AppClient) -> io::Result<()> {
-    if app.prepare_sleep()? {
-        let ts = Timespec {
-            tv_sec: 0,
-            tv_nsec: 20_000_000,
-        };
-        let mut fds = [PollFd::from_borrowed_fd(app.as_fd(), PollFlags::IN)];
-        match poll(&mut fds, Some(&ts)) {
-            Ok(_) | Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
+/// The bench's answers: close every session as soon as it is connected;
+/// the server accepts a fixed count, so a refused connect goes back.
+#[derive(Default)]
+struct CloseEach {
+    done: u64,
+    refused: u64,
 }
 
-/// One thread keeps `in_flight` connects going (vperf's way): start
-/// connects up to the limit, file the stack's answers, close every session
-/// as soon as it is connected, sleep on the event fd when nothing moved.
+impl CpsHandler for CloseEach {
+    fn connected(&mut self, _attempt: u64, s: CtStream) -> io::Result<()> {
+        drop(s);
+        self.done += 1;
+        Ok(())
+    }
+
+    fn failed(&mut self, _attempt: u64, e: io::Error) -> io::Result<Failure> {
+        if e.kind() != io::ErrorKind::ConnectionRefused {
+            return Err(e);
+        }
+        if self.refused == 0 {
+            eprintln!(
+                "ct cps client: first refusal after {} cycles: {e:?}",
+                self.done
+            );
+        }
+        self.refused += 1;
+        Ok(Failure::Retry)
+    }
+}
+
+/// One thread keeps `in_flight` connects going (vperf's way, see
+/// `test_harness::cps_pipeline`), closing each session once connected.
 fn cps_client(a: &RoleArgs) -> io::Result<()> {
     let cycles: u64 = a.num("cycles")?;
     let in_flight: usize = a.num("in_flight")?;
@@ -552,55 +578,12 @@ fn cps_client(a: &RoleArgs) -> io::Result<()> {
     let to = addr(a)?;
     ax::print_line("ready")?;
     ax::wait_go()?;
-    let mut pending: Vec<CtConnecting> = Vec::with_capacity(in_flight);
-    let (mut started, mut done, mut refused) = (0u64, 0u64, 0u64);
-    let mut last_progress = Instant::now();
-    while done < cycles {
-        while pending.len() < in_flight && started < cycles {
-            pending.push(CtConnecting::start(&app, to)?);
-            started += 1;
-        }
-        app.poll_events()?;
-        let before = done;
-        let mut i = 0;
-        while i < pending.len() {
-            match pending[i].try_finish() {
-                Ok(Some(s)) => {
-                    drop(s);
-                    pending.swap_remove(i);
-                    done += 1;
-                }
-                Ok(None) => i += 1,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                    // The server accepts a fixed count: the cycle goes back.
-                    if refused == 0 {
-                        eprintln!("ct cps client: first refusal after {done} cycles: {e:?}");
-                    }
-                    pending.swap_remove(i);
-                    started -= 1;
-                    refused += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        if done > before {
-            last_progress = Instant::now();
-        } else {
-            if last_progress.elapsed() > ax::PEER_TIMEOUT {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!(
-                        "no connect answered: {done} done, {} pending, {refused} refused, {:?}",
-                        pending.len(),
-                        app.counters()
-                    ),
-                ));
-            }
-            wait_events(&app)?;
-        }
-    }
-    if refused > 0 {
-        eprintln!("ct cps client: {refused} connects refused and retried");
+    let mut pipeline = CpsPipeline::new(in_flight);
+    pipeline.stall_timeout = Some(ax::PEER_TIMEOUT);
+    let mut h = CloseEach::default();
+    pipeline.run(&app, to, cycles, &mut h)?;
+    if h.refused > 0 {
+        eprintln!("ct cps client: {} connects refused and retried", h.refused);
     }
     ax::print_line("done")
 }

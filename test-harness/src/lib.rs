@@ -7,6 +7,9 @@
 //! - [`sim`]: the deterministic simulator (seeded schedules, invariants
 //!   after every step, shrinking); the `ct-sim` program and
 //!   `cargo xtask sim` run it.
+//! - [`cps_pipeline`]: connects per second against a `ct-stackd` from one
+//!   thread with many connects in flight (`ct-echo`'s cps client and the
+//!   `xproc` bench's).
 //! - [`ct_pair`]: one ct session between two external apps on a threaded
 //!   stack, for benches that drive both ends from app threads.
 //! - [`bench`](mod@bench), [`anchors`]: bench plumbing and the anchors every figure is
@@ -30,6 +33,7 @@
 pub mod anchors;
 pub mod anchors_xproc;
 pub mod bench;
+pub mod cps_pipeline;
 pub mod ct_pair;
 pub mod echo;
 pub mod sim;

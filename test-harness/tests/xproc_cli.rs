@@ -3,9 +3,11 @@
 //! `client` subcommands against a running daemon, and bad options (exit
 //! status 2).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::io::{BufRead, BufReader, Lines};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::Duration;
+
+use test_harness::echo::KvRecord;
 
 const EXE: &str = env!("CARGO_BIN_EXE_ct-echo");
 
@@ -113,38 +115,81 @@ fn processes_rr_json_and_cps_polling() {
     );
 }
 
+/// `ct-echo stackd` as a child (stopped by closing its stdin), serving on
+/// a fresh socket.
+struct Daemon {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+    sock: String,
+}
+
+impl Daemon {
+    fn start(tag: &str) -> Daemon {
+        let sock =
+            std::env::temp_dir().join(format!("xproc-cli-{tag}-{}.sock", std::process::id()));
+        let sock = sock.to_string_lossy().into_owned();
+        let mut child = Command::new(EXE)
+            .args(["stackd", "--socket", &sock, "--segment-size", "8m"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "READY");
+        Daemon { child, lines, sock }
+    }
+
+    /// `ct-echo server` on `port` for `sessions` sessions, once it serves;
+    /// its output lines (the `SERVER` record comes when it is done).
+    fn server(
+        &self,
+        port: &str,
+        sessions: &str,
+        extra: &[&str],
+    ) -> (Child, Lines<BufReader<ChildStdout>>) {
+        let mut server = Command::new(EXE)
+            .args(["server", "--socket", &self.sock, "--sessions", sessions])
+            .args(["--fifo-size", "64k", "--segment-size", "4m", "--port", port])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+        assert!(lines.next().unwrap().unwrap().starts_with("READY"));
+        (server, lines)
+    }
+
+    /// Stops the daemon; its `STACKD` record, checked to leave nothing.
+    fn stop(mut self) -> KvRecord {
+        drop(self.child.stdin.take());
+        let line = self.lines.next().unwrap().unwrap();
+        let rec = KvRecord::parse("STACKD", &line).unwrap_or_else(|| panic!("{line}"));
+        let status = wait(&mut self.child, Duration::from_secs(30));
+        assert!(status.success(), "{line}");
+        for key in [
+            "left_sessions",
+            "left_connections",
+            "left_ct_segments",
+            "left_segment_managers",
+            "left_apps",
+            "left_listeners",
+            "left_segments",
+            "left_fifos",
+        ] {
+            assert_eq!(rec.num(key), 0, "{key} in {line}");
+        }
+        rec
+    }
+}
+
 #[test]
 fn server_and_client_against_a_running_daemon() {
-    let sock = std::env::temp_dir().join(format!("xproc-cli-{}.sock", std::process::id()));
-    let sock = sock.to_string_lossy().into_owned();
-    // The daemon (ct-echo's own stackd role), stopped by closing stdin.
-    let mut d = Command::new(EXE)
-        .args(["stackd", "--socket", &sock, "--segment-size", "8m"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(d.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "READY");
-    let mut server = Command::new(EXE)
-        .args(["server", "--socket", &sock, "--echo", "--sessions", "1"])
-        .args([
-            "--fifo-size",
-            "64k",
-            "--segment-size",
-            "4m",
-            "--port",
-            "4700",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut slines = BufReader::new(server.stdout.take().unwrap()).lines();
-    assert!(slines.next().unwrap().unwrap().starts_with("READY"));
+    let d = Daemon::start("stream");
+    let (mut server, mut slines) = d.server("4700", "1", &["--echo"]);
     let out = ct_echo(&[
         "client",
         "--socket",
-        &sock,
+        &d.sock,
         "--echo",
         "--bytes",
         "2m",
@@ -171,14 +216,63 @@ fn server_and_client_against_a_running_daemon() {
         "{rec}"
     );
     assert!(server.wait().unwrap().success());
-    drop(d.stdin.take());
-    let rec = lines.next().unwrap().unwrap();
-    assert!(
-        rec.starts_with("STACKD") && rec.contains("left_apps=0"),
-        "{rec}"
+    d.stop();
+}
+
+/// The README's cps client against a daemon: one thread with many
+/// connects in flight; every connect answered once, nothing left.
+#[test]
+fn cps_client_with_connects_in_flight_against_a_running_daemon() {
+    const N: u64 = 600;
+    let d = Daemon::start("cps");
+    let (mut server, mut slines) = d.server("4701", &N.to_string(), &[]);
+    let out = ct_echo(&[
+        "client",
+        "--socket",
+        &d.sock,
+        "--mode",
+        "cps",
+        "--sessions",
+        &N.to_string(),
+        "--concurrency",
+        "32",
+        "--port",
+        "4701",
+        "--fifo-size",
+        "4k",
+        "--segment-size",
+        "4m",
+        "--timeout",
+        "60",
+        "--json",
+    ]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    for f in [
+        "\"mode\":\"cps\"",
+        "\"layout\":\"client-only\"",
+        &format!("\"sessions\":{N}"),
+        &format!("\"connected\":{N}"),
+        "\"connect_failed\":0",
+        "\"resets\":0",
+        "\"errors\":0",
+        "\"ok\":true",
+    ] {
+        assert!(line.contains(f), "no {f} in {line}");
+    }
+    assert!(!line.contains("\"connects_per_s\":0,"), "{line}");
+    let rec = slines.next().unwrap().unwrap();
+    let rec = KvRecord::parse("SERVER", &rec).unwrap_or_else(|| panic!("{rec}"));
+    assert_eq!(rec.num("accepted"), N, "{rec:?}");
+    assert!(server.wait().unwrap().success());
+    let stackd = d.stop();
+    assert_eq!(
+        stackd.num("sessions_allocated"),
+        stackd.num("sessions_freed"),
+        "{stackd:?}"
     );
-    let status = wait(&mut d, Duration::from_secs(30));
-    assert!(status.success(), "{rec}");
+    assert!(stackd.num("sessions_allocated") >= 2 * N, "{stackd:?}");
 }
 
 fn wait(c: &mut std::process::Child, t: Duration) -> std::process::ExitStatus {

@@ -4,17 +4,17 @@
 //! against app-client for a stack in another process.
 //!
 //! Throughput and rr: one thread runs every session in non-blocking mode
-//! and sleeps on the app's event fd when none can move. Cps: `concurrency`
-//! threads each connect, send, close, again (a connect waits for the
-//! stack's answer, so concurrency is threads).
+//! and sleeps on the app's event fd when none can move. Cps: one thread
+//! keeps `concurrency` connects in flight ([`crate::cps_pipeline`]) and
+//! sends, then closes, each session as soon as it is connected.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use app_client::{AppClient, CtStream};
 
+use crate::cps_pipeline::{CpsHandler, CpsPipeline, Failure};
 use crate::echo::app_wait::{wait_events, would_block};
 use crate::echo::config::{EchoConfig, EchoMode};
 use crate::echo::pattern::{Checksum, Pattern};
@@ -47,7 +47,7 @@ pub fn run_client(
 ) -> io::Result<Duration> {
     let pattern = Pattern::new();
     match cfg.mode {
-        EchoMode::Cps => run_cps(client, addr, cfg, &pattern, stats),
+        EchoMode::Cps => run_cps(client, addr, cfg, &pattern, busy_poll, stats),
         _ => run_streams(client, addr, cfg, &pattern, busy_poll, stats),
     }
 }
@@ -254,50 +254,70 @@ fn run_cps(
     addr: SocketAddr,
     cfg: &EchoConfig,
     pattern: &Pattern,
+    busy_poll: bool,
     stats: &EchoStats,
 ) -> io::Result<Duration> {
     let start = Instant::now();
-    let deadline = start + cfg.timeout;
-    let next = AtomicU64::new(0);
-    let total = u64::from(cfg.sessions);
-    let bytes = cfg.bytes_per_session();
-    // A failed connect counts as such; a failure after it is an error.
-    let one = |id: u64| -> Result<(), (bool, io::Error)> {
-        let mut s = CtStream::connect(client, addr).map_err(|e| (true, e))?;
-        bump(&stats.connected, 1);
-        let mut sent = 0u64;
-        while sent < bytes {
-            let want = ((bytes - sent) as usize).min(cfg.write_size);
-            let chunk = pattern.chunk(sent, want);
-            s.write_all(chunk).map_err(|e| (false, e))?;
-            sent += chunk.len() as u64;
-            bump(&stats.client_tx_bytes, chunk.len() as u64);
-        }
-        let _ = id;
-        s.shutdown(Shutdown::Both).map_err(|e| (false, e))
+    let mut pipeline = CpsPipeline::new(cfg.window() as usize);
+    pipeline.busy_poll = busy_poll;
+    pipeline.deadline = Some(start + cfg.timeout);
+    let mut h = CpsEcho {
+        cfg,
+        bytes: cfg.bytes_per_session(),
+        pattern,
+        stats,
     };
-    std::thread::scope(|sc| {
-        for _ in 0..cfg.window() {
-            sc.spawn(|| {
-                loop {
-                    let id = next.fetch_add(1, Ordering::Relaxed);
-                    if id >= total || Instant::now() >= deadline {
-                        return;
-                    }
-                    bump(&stats.connects_started, 1);
-                    if let Err((connecting, e)) = one(id) {
-                        if connecting {
-                            bump(&stats.connect_failed, 1);
-                        }
-                        stats.error(format!("connect {id}: {e}"));
-                    }
-                    bump(&stats.sessions_closed, 1);
-                }
-            });
-        }
-    });
-    if get(&stats.sessions_closed) < total {
-        return Err(timed_out("connecting", stats));
+    match pipeline.run(client, addr, u64::from(cfg.sessions), &mut h) {
+        Ok(_) => Ok(start.elapsed()),
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(timed_out("connecting", stats)),
+        Err(e) => Err(e),
     }
-    Ok(start.elapsed())
+}
+
+/// Cps: each connected session sends its bytes and closes; a failed
+/// connect counts as one (never retried), a failure after it is an error.
+struct CpsEcho<'a> {
+    cfg: &'a EchoConfig,
+    bytes: u64,
+    pattern: &'a Pattern,
+    stats: &'a EchoStats,
+}
+
+impl CpsEcho<'_> {
+    fn send_and_close(&self, mut s: CtStream) -> io::Result<()> {
+        let mut sent = 0u64;
+        while sent < self.bytes {
+            let want = ((self.bytes - sent) as usize).min(self.cfg.write_size);
+            let chunk = self.pattern.chunk(sent, want);
+            s.write_all(chunk)?;
+            sent += chunk.len() as u64;
+            bump(&self.stats.client_tx_bytes, chunk.len() as u64);
+        }
+        s.shutdown(Shutdown::Both)
+    }
+}
+
+impl CpsHandler for CpsEcho<'_> {
+    fn started(&mut self, _attempt: u64) {
+        bump(&self.stats.connects_started, 1);
+    }
+
+    fn connected(&mut self, attempt: u64, s: CtStream) -> io::Result<()> {
+        bump(&self.stats.connected, 1);
+        if let Err(e) = self.send_and_close(s) {
+            if e.kind() == io::ErrorKind::ConnectionReset {
+                bump(&self.stats.resets, 1);
+            }
+            self.stats.error(format!("connect {attempt}: {e}"));
+        }
+        bump(&self.stats.sessions_closed, 1);
+        Ok(())
+    }
+
+    fn failed(&mut self, attempt: u64, e: io::Error) -> io::Result<Failure> {
+        bump(&self.stats.connect_failed, 1);
+        self.stats.error(format!("connect {attempt}: {e}"));
+        bump(&self.stats.sessions_closed, 1);
+        Ok(Failure::Counted)
+    }
 }

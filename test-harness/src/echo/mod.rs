@@ -29,7 +29,7 @@
 
 mod app_client;
 mod app_server;
-mod app_wait;
+pub(crate) mod app_wait;
 mod client;
 mod config;
 mod kv;
