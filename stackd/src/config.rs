@@ -71,6 +71,10 @@ pub const DEFAULT_FIFO_SIZE: u32 = 64 << 10;
 /// Bad messages an app may send before it is detached.
 pub const DEFAULT_MAX_STRIKES: u32 = 16;
 
+/// Default linger of an emptied ct segment (see
+/// [`StackdConfig::ct_segment_linger`]).
+pub const DEFAULT_CT_SEGMENT_LINGER: Duration = Duration::from_millis(2);
+
 /// A daemon's configuration.
 #[derive(Debug, Clone)]
 pub struct StackdConfig {
@@ -90,6 +94,14 @@ pub struct StackdConfig {
     /// Longest sleep of an idle worker: work wakes it through its eventfd
     /// before that, so this only bounds the cost of a lost wake-up.
     pub park_timeout: Duration,
+    /// How long a ct segment whose last session went waits for the next
+    /// connect between the same two app workers before it is removed
+    /// (`transport_ct::CtConfig::segment_linger`; zero removes it at once,
+    /// as VPP does). Between processes a new segment costs a memfd, its fd
+    /// over both apps' sockets, three maps and page faults on fresh memory,
+    /// so connects that come and go in bursts would otherwise make and
+    /// unmap a segment per burst.
+    pub ct_segment_linger: Duration,
 }
 
 impl StackdConfig {
@@ -104,6 +116,7 @@ impl StackdConfig {
             poll: false,
             max_strikes: DEFAULT_MAX_STRIKES,
             park_timeout: ThreadedConfig::default().park_timeout,
+            ct_segment_linger: DEFAULT_CT_SEGMENT_LINGER,
         }
     }
 

@@ -60,6 +60,7 @@ impl Stackd {
         let mut stack = Stack::with_config(SessionConfig::new(cfg.workers))?;
         let ct = CtMain::new(CtConfig {
             min_segment_size: cfg.segment_size,
+            segment_linger: cfg.ct_segment_linger,
         });
         ct.register(stack.main(), stack.apps().clone())?;
         for ns in cfg.namespaces.iter().filter(|n| !n.is_default()) {

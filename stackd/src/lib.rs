@@ -54,8 +54,8 @@ mod sink;
 pub use app_conn::{DEFAULT_EVT_Q_SIZE, MAX_EVT_Q_SIZE};
 pub use app_state::PeerCred;
 pub use config::{
-    DEFAULT_FIFO_SIZE, DEFAULT_MAX_STRIKES, DEFAULT_SEGMENT_SIZE, DEFAULT_SOCKET, NamespaceCfg,
-    StackdConfig,
+    DEFAULT_CT_SEGMENT_LINGER, DEFAULT_FIFO_SIZE, DEFAULT_MAX_STRIKES, DEFAULT_SEGMENT_SIZE,
+    DEFAULT_SOCKET, NamespaceCfg, StackdConfig,
 };
 pub use counters::{Counters, Stats};
 pub use daemon::{STOP_DRAIN_TIMEOUT, Stackd, run_until_signal};

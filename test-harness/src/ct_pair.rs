@@ -113,6 +113,7 @@ impl CtPair {
         let segment = (4 * fifo_size as usize).max(4 << 20);
         let ct = CtMain::new(CtConfig {
             min_segment_size: segment,
+            ..Default::default()
         });
         ct.register(stack.main(), stack.apps().clone())?;
         let attach = |name: &str| {

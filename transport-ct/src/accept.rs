@@ -430,13 +430,13 @@ impl CtMain {
 
 /// ct's side of the segment accounting: apps hear of added and removed
 /// segments, the server's segment manager deletes removed ones.
-struct AppSegmentEvents<'a> {
-    wrk: &'a mut Worker,
-    apps: &'a std::sync::Arc<dyn crate::apps::CtAppLayer>,
-    sm: &'a Arc<segment_manager::SegmentManager>,
-    server_wrk: u32,
-    client_wrk: u32,
-    client_generation: u32,
+pub(crate) struct AppSegmentEvents<'a> {
+    pub(crate) wrk: &'a mut Worker,
+    pub(crate) apps: &'a std::sync::Arc<dyn crate::apps::CtAppLayer>,
+    pub(crate) sm: &'a Arc<segment_manager::SegmentManager>,
+    pub(crate) server_wrk: u32,
+    pub(crate) client_wrk: u32,
+    pub(crate) client_generation: u32,
 }
 
 /// Who a connect answers to: the client app worker as it was when it
@@ -483,21 +483,7 @@ impl CtSegmentEvents for AppSegmentEvents<'_> {
     /// and is freed if its app detached and it holds no fifos.
     fn segment_removed(&mut self, removed: &RemovedSegment) {
         let (wrk, apps, sm) = (&mut *self.wrk, self.apps, self.sm);
-        let client_wrk = removed.key.client_wrk;
-        // A detached client's connects manager goes with its sessions:
-        // no notification then.
-        // Nor when the index now names another worker.
-        let client_attached = client_attached(
-            wrk,
-            apps.as_ref(),
-            client_wrk,
-            removed.key.client_generation,
-        ) && apps
-            .connect_segment_manager(client_wrk)
-            .is_none_or(|csm| !csm.app_detached());
-        if client_attached {
-            apps.del_segment_notify(wrk, client_wrk, removed.segment);
-        }
+        tell_client_removed(wrk, apps.as_ref(), removed);
         delete_segment(sm, removed.segment.segment_index());
         apps.flush_segment_notifications(wrk);
         if sm.app_detached()
@@ -506,6 +492,24 @@ impl CtSegmentEvents for AppSegmentEvents<'_> {
         {
             tracing::debug!(error = %e, "ct segment manager free");
         }
+    }
+}
+
+/// Tells the client app worker of a removed segment, unless it detached
+/// (its connects manager goes with its sessions: no notification then) or
+/// its index now names another worker.
+pub(crate) fn tell_client_removed(
+    wrk: &mut Worker,
+    apps: &dyn crate::apps::CtAppLayer,
+    removed: &RemovedSegment,
+) {
+    let client_wrk = removed.key.client_wrk;
+    let attached = client_attached(wrk, apps, client_wrk, removed.key.client_generation)
+        && apps
+            .connect_segment_manager(client_wrk)
+            .is_none_or(|csm| !csm.app_detached());
+    if attached {
+        apps.del_segment_notify(wrk, client_wrk, removed.segment);
     }
 }
 

@@ -3,6 +3,7 @@
 //! static.
 
 use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
 
 use fifo_segment::sync::RwLock;
 use fifo_segment::sync::atomic::{AtomicU32, Ordering};
@@ -23,12 +24,18 @@ pub struct CtConfig {
     /// 128 MiB; the server's `segment_size` wins when larger). Tests and
     /// models use small ones.
     pub min_segment_size: usize,
+    /// How long a ct segment whose last session went stays for the next
+    /// accepts between the same two app workers before it is removed (zero,
+    /// the default: removed at once, as in the reference). Workers remove
+    /// lingering segments from their poll once this has passed.
+    pub segment_linger: Duration,
 }
 
 impl Default for CtConfig {
     fn default() -> Self {
         Self {
             min_segment_size: DEFAULT_MIN_SEGMENT_SIZE,
+            segment_linger: Duration::ZERO,
         }
     }
 }
@@ -71,7 +78,7 @@ impl CtMain {
     pub fn new(cfg: CtConfig) -> Arc<CtMain> {
         Arc::new_cyclic(|me| CtMain {
             me: me.clone(),
-            segments: CtSegments::new(cfg.min_segment_size),
+            segments: CtSegments::with_linger(cfg.min_segment_size, cfg.segment_linger),
             cfg,
             apps: OnceLock::new(),
             layout: OnceLock::new(),

@@ -33,7 +33,7 @@
 //!
 //! // A stack stepped on this thread, with ct registered for (Ct, ip4/ip6).
 //! let mut stack = Stack::new(0).unwrap();
-//! let ct = CtMain::new(CtConfig { min_segment_size: 1 << 20 });
+//! let ct = CtMain::new(CtConfig { min_segment_size: 1 << 20, ..Default::default() });
 //! ct.register(stack.main(), stack.apps().clone()).unwrap();
 //!
 //! let app = |name| AttachOptions::new(name, AppKind::External).with_scope(Scope::LOCAL);
@@ -77,6 +77,7 @@ mod connect;
 mod connection;
 mod ct_main;
 mod half_open;
+mod linger;
 mod pending;
 mod pool;
 mod segments;

@@ -13,12 +13,25 @@
 //! removes the segment. Counters and flags are atomics because readers
 //! change them concurrently (the reference writes the flags under the read
 //! lock with plain stores; here they are `fetch_and` / `fetch_or`).
+//!
+//! A segment whose last session went is removed at once, as in the reference,
+//! unless the accounting has a linger ([`CtSegments::with_linger`]): then it
+//! retires, stays findable by accepts (which revive it, as an accept that
+//! counts between the zero and the write lock does in the reference), and is
+//! removed by [`CtSegments::reap`] once the linger has passed with the
+//! segment still empty. A stack whose connects come and go in bursts then
+//! keeps one segment instead of making and unmapping one per burst, which
+//! between processes costs a new memfd, an fd over each app's socket, maps
+//! and page faults on fresh memory on all three sides.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use fifo_segment::SegmentFlags;
 use fifo_segment::sync::RwLock;
-use fifo_segment::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+use fifo_segment::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use hashbrown::HashMap;
-use segment_manager::{SegmentHandle, SegmentManager};
+use segment_manager::{SegmentHandle, SegmentManager, SegmentManagerHandle};
 use session::SessionError;
 
 /// Which end of a ct session a fifo free accounts for.
@@ -85,6 +98,10 @@ pub(crate) struct CtSegment {
     server_n_sessions: AtomicU32,
     segment: SegmentHandle,
     flags: AtomicU8,
+    /// Which retirement is pending (written under the write lock only): a
+    /// segment revived and emptied again retires anew, and the older entry
+    /// of the retiring list must not remove it early.
+    retire_stamp: u64,
 }
 
 impl CtSegment {
@@ -123,6 +140,21 @@ struct SegCtx {
 struct AppSegs {
     table: HashMap<SegCtxKey, usize>,
     ctxs: slab::Slab<SegCtx>,
+    /// Emptied segments waiting out the linger, oldest first.
+    retiring: VecDeque<Retiring>,
+    last_stamp: u64,
+}
+
+/// An emptied segment waiting out the linger.
+#[derive(Debug, Clone, Copy)]
+struct Retiring {
+    seg: CtSegRef,
+    stamp: u64,
+    /// When it may go: nanoseconds since the accounting's epoch.
+    due_ns: u64,
+    /// The server's segment manager holding it (with its generation: the
+    /// manager may be freed, and its index reused, meanwhile).
+    sm: SegmentManagerHandle,
 }
 
 /// A point-in-time view of one ct segment, for tests, `show` output and
@@ -154,6 +186,9 @@ pub struct RemovedSegment {
     pub segment: SegmentHandle,
     /// Whether its context went with it.
     pub ctx_removed: bool,
+    /// The server's segment manager that held it when it retired (a
+    /// removal at once leaves this to the caller, which holds the manager).
+    pub sm: Option<SegmentManagerHandle>,
 }
 
 /// Data bytes ct reserves per session in a segment on top of the two fifos
@@ -163,21 +198,49 @@ pub const FIFO_PAIR_MARGIN: usize = 16 << 10;
 /// The smallest segment ct creates (the reference's 128 MiB).
 pub const DEFAULT_MIN_SEGMENT_SIZE: usize = 128 << 20;
 
+/// `next_due_ns` when nothing retires.
+const NONE_DUE: u64 = u64::MAX;
+
 /// ct's app segment contexts behind their reader-writer lock.
 #[derive(Debug)]
 pub struct CtSegments {
     inner: RwLock<AppSegs>,
     min_segment_size: usize,
+    linger: Duration,
+    epoch: Instant,
+    /// Due time of the oldest retiring segment ([`NONE_DUE`] if none),
+    /// read without the lock on every worker poll: a stale value only
+    /// delays a reap or costs one look under the lock.
+    next_due_ns: AtomicU64,
 }
 
 impl CtSegments {
     /// Empty accounting; new segments are at least `min_segment_size`
-    /// bytes.
+    /// bytes; an emptied segment is removed at once (the reference).
     pub fn new(min_segment_size: usize) -> Self {
+        Self::with_linger(min_segment_size, Duration::ZERO)
+    }
+
+    /// Empty accounting whose emptied segments stay `linger` for the next
+    /// accepts of their context before [`CtSegments::reap`] removes them
+    /// (zero: removed at once).
+    pub fn with_linger(min_segment_size: usize, linger: Duration) -> Self {
         Self {
             inner: RwLock::new(AppSegs::default()),
             min_segment_size,
+            linger,
+            epoch: Instant::now(),
+            next_due_ns: AtomicU64::new(NONE_DUE),
         }
+    }
+
+    /// How long an emptied segment stays.
+    pub fn linger(&self) -> Duration {
+        self.linger
+    }
+
+    fn ns_since_epoch(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(NONE_DUE - 1)
     }
 
     /// Bytes one session takes in a segment of `sm`: both fifos plus the
@@ -289,6 +352,7 @@ impl CtSegments {
             server_n_sessions: AtomicU32::new(1),
             segment: handle,
             flags: AtomicU8::new(0),
+            retire_stamp: 0,
         });
         tracing::debug!(segment = %handle, ?key, "ct segment added");
         Ok((
@@ -305,11 +369,15 @@ impl CtSegments {
     /// detached and, once both sides are, removes the segment (and its
     /// context when empty) and runs `on_remove` before the lock drops (VPP
     /// `ct_session_dealloc_fifos`, second half). Returns the removal, if
-    /// any.
+    /// any. With a linger, and `sm` (the server's manager, which holds the
+    /// segment) still attached to its app, the emptied segment retires
+    /// instead: [`CtSegments::reap`] removes it later unless an accept
+    /// revived it.
     pub fn release(
         &self,
         side: Side,
         r: CtSegRef,
+        sm: &SegmentManager,
         on_remove: impl FnOnce(&RemovedSegment),
     ) -> Option<RemovedSegment> {
         {
@@ -334,22 +402,104 @@ impl CtSegments {
         if !flags.contains(CtSegmentFlags::CLIENT_DETACHED | CtSegmentFlags::SERVER_DETACHED) {
             return None;
         }
-        let ctx = &mut segs.ctxs[r.ctx as usize];
-        let removed_seg = ctx.segments.remove(r.ct_seg as usize);
-        let key = ctx.key;
-        let ctx_removed = ctx.segments.is_empty();
-        if ctx_removed {
-            segs.ctxs.remove(r.ctx as usize);
-            segs.table.remove(&key);
+        if !self.linger.is_zero() && !sm.app_detached() {
+            self.retire_locked(&mut segs, r, sm.handle());
+            return None;
         }
-        let removed = RemovedSegment {
-            key,
-            segment: removed_seg.segment,
-            ctx_removed,
-        };
-        tracing::debug!(segment = %removed.segment, ?key, "ct segment removed");
+        let removed = remove_locked(&mut segs, r, None);
         on_remove(&removed);
         Some(removed)
+    }
+
+    /// Puts the emptied segment `r` on the retiring list.
+    fn retire_locked(&self, segs: &mut AppSegs, r: CtSegRef, sm: SegmentManagerHandle) {
+        segs.last_stamp += 1;
+        let stamp = segs.last_stamp;
+        if let Some(seg) = segs
+            .ctxs
+            .get_mut(r.ctx as usize)
+            .and_then(|c| c.segments.get_mut(r.ct_seg as usize))
+        {
+            seg.retire_stamp = stamp;
+        }
+        let due_ns = self
+            .ns_since_epoch(Instant::now())
+            .saturating_add(u64::try_from(self.linger.as_nanos()).unwrap_or(NONE_DUE));
+        segs.retiring.push_back(Retiring {
+            seg: r,
+            stamp,
+            due_ns,
+            sm,
+        });
+        self.store_next_due(segs);
+        tracing::debug!(?r, "ct segment retiring");
+    }
+
+    fn store_next_due(&self, segs: &AppSegs) {
+        let due = segs.retiring.front().map_or(NONE_DUE, |r| r.due_ns);
+        self.next_due_ns.store(due, Ordering::Release);
+    }
+
+    /// Whether a retiring segment may be due by `now` (a hint read without
+    /// the lock: the cheap test a worker makes on every poll).
+    pub fn reap_due(&self, now: Instant) -> bool {
+        let due = self.next_due_ns.load(Ordering::Acquire);
+        due != NONE_DUE && due <= self.ns_since_epoch(now)
+    }
+
+    /// Whether any segment is retiring (a hint, as [`CtSegments::reap_due`]).
+    pub fn has_retiring(&self) -> bool {
+        self.next_due_ns.load(Ordering::Acquire) != NONE_DUE
+    }
+
+    /// Entries on the retiring list (revived segments included until the
+    /// next reap looks at them).
+    pub fn n_retiring(&self) -> usize {
+        self.inner.read().retiring.len()
+    }
+
+    /// Removes the retiring segments whose linger has passed by `now` (all
+    /// of them with `all`) and that are still empty on both sides, running
+    /// `on_remove` for each under the write lock, as a release does.
+    /// Revived segments just leave the list. Returns the removals.
+    pub fn reap(
+        &self,
+        now: Instant,
+        all: bool,
+        mut on_remove: impl FnMut(&RemovedSegment),
+    ) -> usize {
+        if !all && !self.reap_due(now) {
+            return 0;
+        }
+        let now_ns = self.ns_since_epoch(now);
+        let mut segs = self.inner.write();
+        let mut n = 0;
+        while let Some(&front) = segs.retiring.front() {
+            if !all && front.due_ns > now_ns {
+                break;
+            }
+            segs.retiring.pop_front();
+            let still_empty = segs
+                .ctxs
+                .get(front.seg.ctx as usize)
+                .and_then(|c| c.segments.get(front.seg.ct_seg as usize))
+                .is_some_and(|seg| {
+                    seg.retire_stamp == front.stamp
+                        && seg.client_n_sessions.load(Ordering::Acquire) == 0
+                        && seg.server_n_sessions.load(Ordering::Acquire) == 0
+                        && seg.flags().contains(
+                            CtSegmentFlags::CLIENT_DETACHED | CtSegmentFlags::SERVER_DETACHED,
+                        )
+                });
+            if !still_empty {
+                continue;
+            }
+            let removed = remove_locked(&mut segs, front.seg, Some(front.sm));
+            on_remove(&removed);
+            n += 1;
+        }
+        self.store_next_due(&segs);
+        n
     }
 
     /// Every ct segment, in context then segment order.
@@ -391,6 +541,31 @@ impl CtSegments {
                 .map(|(_, c)| c.segments.capacity() * std::mem::size_of::<CtSegment>())
                 .sum::<usize>()
     }
+}
+
+/// Takes segment `r` (and its context when it was the last) out of the
+/// accounting; the caller holds the write lock.
+fn remove_locked(
+    segs: &mut AppSegs,
+    r: CtSegRef,
+    sm: Option<SegmentManagerHandle>,
+) -> RemovedSegment {
+    let ctx = &mut segs.ctxs[r.ctx as usize];
+    let removed_seg = ctx.segments.remove(r.ct_seg as usize);
+    let key = ctx.key;
+    let ctx_removed = ctx.segments.is_empty();
+    if ctx_removed {
+        segs.ctxs.remove(r.ctx as usize);
+        segs.table.remove(&key);
+    }
+    let removed = RemovedSegment {
+        key,
+        segment: removed_seg.segment,
+        ctx_removed,
+        sm,
+    };
+    tracing::debug!(segment = %removed.segment, ?key, "ct segment removed");
+    removed
 }
 
 fn get_seg(segs: &AppSegs, r: CtSegRef) -> Option<&CtSegment> {

@@ -81,7 +81,7 @@ impl CtSegments {
             // Both sides' counts go back; an emptied segment goes too
             // (the reference leaves it until a later session ends).
             for side in [Side::Server, Side::Client] {
-                self.release(side, seg_ref, |removed| events.segment_removed(removed));
+                self.release(side, seg_ref, sm, |removed| events.segment_removed(removed));
             }
             // A new segment with no room is not worth a second (the forced
             // add always makes one, so this runs once).
@@ -137,7 +137,7 @@ impl CtSegments {
             a.and(b).map(drop)
         });
         if let Some(seg) = seg {
-            self.release(side, seg, |removed| events.segment_removed(removed));
+            self.release(side, seg, sm, |removed| events.segment_removed(removed));
         }
         freed
     }

@@ -22,6 +22,12 @@ impl Transport for CtMain {
         }
     }
 
+    /// Removes lingering segments that are due.
+    fn worker_poll(&self, wrk: &mut Worker) -> bool {
+        self.segments.has_retiring()
+            && self.reap_segments(wrk, std::time::Instant::now(), false) > 0
+    }
+
     fn enable(&self, main: &SessionMain, is_en: bool) -> Result<(), SessionError> {
         if is_en {
             self.init_layout(main);

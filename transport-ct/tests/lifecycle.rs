@@ -234,6 +234,7 @@ fn segment_allocation_failure_is_alloc() {
         0,
         transport_ct::CtConfig {
             min_segment_size: usize::MAX / 4,
+            ..Default::default()
         },
     );
     let server = env.attach("server", Scope::LOCAL);

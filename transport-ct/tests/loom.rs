@@ -9,6 +9,8 @@
 //! - two workers' accepts racing for a segment's last fresh memory: the
 //!   loser's pair allocation fails in the segment its lookup chose and it
 //!   falls back to a new segment, accounting exact;
+//! - a lingering segment (`CtSegments::with_linger`): an accept reviving it
+//!   under the read lock against a reap removing it under the write lock;
 //! - the half-open pool and its reuse list ([`HalfOpens`]);
 //! - the pending-connects hand-off ([`PendingConnects`]).
 //!
@@ -18,6 +20,7 @@
 #![cfg(loom)]
 
 use std::sync::Arc as StdArc;
+use std::time::{Duration, Instant};
 
 use fifo_segment::sync::atomic::{AtomicUsize, Ordering};
 use fifo_segment::sync::{Arc, thread};
@@ -186,6 +189,57 @@ fn accept_vs_last_release() {
         tx1.ref_inc();
         release(&segs, &sm, Side::Client, r1, &rx1, &tx1);
         release(&segs, &sm, Side::Server, r1, &rx1, &tx1);
+        assert!(segs.snapshot().is_empty());
+        assert_eq!(segs.n_contexts(), 0);
+        assert_eq!(sm.num_segments(), 0);
+    });
+}
+
+/// With a linger, the emptied segment retires; an accept races the reap
+/// that would remove it. Either the accept revives it (the reap leaves it)
+/// or the reap removes and deletes it and the accept adds a new one: never
+/// a session counted on a removed segment, never a leak.
+#[test]
+fn lingering_segment_accept_vs_reap() {
+    loom::model(|| {
+        let sms = SegmentManagers::new(2);
+        let sm = manager(&sms);
+        let segs = Arc::new(CtSegments::with_linger(SEG, Duration::from_secs(3600)));
+        let (r0, h0, rx0, tx0) = accept(&segs, &sm);
+        rx0.ref_inc();
+        tx0.ref_inc();
+        release(&segs, &sm, Side::Server, r0, &rx0, &tx0);
+        release(&segs, &sm, Side::Client, r0, &rx0, &tx0);
+        assert_eq!(segs.n_retiring(), 1);
+        assert_eq!(sm.num_segments(), 1);
+
+        let acceptor = {
+            let (segs, sm) = (segs.clone(), sm.clone());
+            thread::spawn(move || accept(&segs, &sm))
+        };
+        let mut events = Events::new(&sm);
+        let reaped = segs.reap(Instant::now(), true, |r| events.segment_removed(r));
+        let (r1, h1, rx1, tx1) = acceptor.join().unwrap();
+
+        assert_eq!(reaped == 1, h1 != h0, "reaped {reaped}, {h0} -> {h1}");
+        let snap = segs.snapshot();
+        assert_eq!(snap.len(), 1, "{snap:?}");
+        assert_eq!(snap[0].segment, h1);
+        assert_eq!(
+            (snap[0].client_n_sessions, snap[0].server_n_sessions),
+            (1, 1)
+        );
+        assert_eq!(sm.num_segments(), 1);
+        // The last session goes: the segment lingers, then a reap takes it.
+        rx1.ref_inc();
+        tx1.ref_inc();
+        release(&segs, &sm, Side::Client, r1, &rx1, &tx1);
+        release(&segs, &sm, Side::Server, r1, &rx1, &tx1);
+        let mut events = Events::new(&sm);
+        assert_eq!(
+            segs.reap(Instant::now(), true, |r| events.segment_removed(r)),
+            1
+        );
         assert!(segs.snapshot().is_empty());
         assert_eq!(segs.n_contexts(), 0);
         assert_eq!(sm.num_segments(), 0);

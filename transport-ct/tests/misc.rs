@@ -70,6 +70,7 @@ fn segment_refused_by_the_client_is_undone() {
     let stack = Stack::new(0).unwrap();
     let ct = CtMain::new(CtConfig {
         min_segment_size: TEST_SEGMENT,
+        ..Default::default()
     });
     let mut env = Env { stack, ct };
     let server = env.attach("server", Scope::LOCAL);

@@ -80,6 +80,7 @@ fn chunks_freed_on_one_worker_are_no_room_for_another() {
         2,
         CtConfig {
             min_segment_size: SEGMENT,
+            ..Default::default()
         },
     );
     let server = env.attach_opts(opts("server"));

@@ -10,11 +10,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use stackd::{
-    DEFAULT_FIFO_SIZE, DEFAULT_MAX_STRIKES, DEFAULT_SEGMENT_SIZE, DEFAULT_SOCKET, NamespaceCfg,
-    Stackd, StackdConfig, run_until_signal,
+    DEFAULT_CT_SEGMENT_LINGER, DEFAULT_FIFO_SIZE, DEFAULT_MAX_STRIKES, DEFAULT_SEGMENT_SIZE,
+    DEFAULT_SOCKET, NamespaceCfg, Stackd, StackdConfig, run_until_signal,
 };
 
 /// The ct-stack daemon: the session layer and the ct transport for apps in
@@ -43,6 +44,10 @@ struct Args {
     /// Bad messages an app may send before it is detached.
     #[arg(long, default_value_t = DEFAULT_MAX_STRIKES)]
     max_strikes: u32,
+    /// Microseconds an emptied ct segment waits for the next connect
+    /// between the same two apps before it goes (0: at once, as VPP).
+    #[arg(long, default_value_t = DEFAULT_CT_SEGMENT_LINGER.as_micros() as u64)]
+    ct_segment_linger_us: u64,
 }
 
 /// A byte count with an optional K/M/G (binary) suffix.
@@ -67,6 +72,7 @@ fn config(a: Args) -> Result<StackdConfig, String> {
     cfg.fifo_size = u32::try_from(a.fifo_size).map_err(|_| "fifo size over 4 GiB".to_string())?;
     cfg.poll = a.poll;
     cfg.max_strikes = a.max_strikes;
+    cfg.ct_segment_linger = Duration::from_micros(a.ct_segment_linger_us);
     cfg.validate()?;
     Ok(cfg)
 }

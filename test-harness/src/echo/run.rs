@@ -112,6 +112,7 @@ impl EchoRun {
         let stack = Stack::new(cfg.workers).map_err(stack_err("stack"))?;
         let ct = CtMain::new(CtConfig {
             min_segment_size: cfg.segment_size,
+            ..Default::default()
         });
         ct.register(stack.main(), stack.apps().clone())
             .map_err(stack_err("register ct"))?;

@@ -163,6 +163,7 @@ impl World {
         let stack = ok("stack", Stack::new(workers))?;
         let ct = CtMain::new(CtConfig {
             min_segment_size: 1 << 20,
+            ..Default::default()
         });
         ok(
             "register ct",

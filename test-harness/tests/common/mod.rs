@@ -33,6 +33,7 @@ impl Env {
         let stack = Stack::new(n_workers).unwrap();
         let ct = CtMain::new(CtConfig {
             min_segment_size: SEGMENT,
+            ..Default::default()
         });
         ct.register(stack.main(), stack.apps().clone()).unwrap();
         Env { stack, ct }

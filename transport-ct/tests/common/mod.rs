@@ -37,6 +37,7 @@ impl Env {
             n_workers,
             CtConfig {
                 min_segment_size: TEST_SEGMENT,
+                ..Default::default()
             },
         )
     }

@@ -1,0 +1,208 @@
+//! A ct segment whose last session went lingers when `segment_linger` is
+//! set: the next accept between the same two app workers revives it (no
+//! segment removed and added again, no notifications), and a worker's poll
+//! removes it once the linger passed, as a last release would have: both
+//! apps are told, the server's segment manager deletes it. A listener or
+//! app going meanwhile leaves nothing behind.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use app_worker::Scope;
+use common::*;
+use transport_ct::CtConfig;
+
+const LINGER: Duration = Duration::from_millis(30);
+
+fn env(n_workers: u32, linger: Duration) -> Env {
+    Env::with_config(
+        n_workers,
+        CtConfig {
+            min_segment_size: TEST_SEGMENT,
+            segment_linger: linger,
+        },
+    )
+}
+
+/// Closes both ends of a session and steps until idle.
+fn close(
+    env: &mut Env,
+    server: &App,
+    client: &App,
+    sf: &app_worker::SessionFifos,
+    cf: &app_worker::SessionFifos,
+) {
+    env.stack.disconnect(client.wrk, cf.session).unwrap();
+    env.idle();
+    env.stack.disconnect(server.wrk, sf.session).unwrap();
+    env.idle();
+}
+
+/// Steps the workers until the linger has surely passed.
+fn wait_out_linger(env: &mut Env) {
+    let until = Instant::now() + LINGER + Duration::from_millis(5);
+    while Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    env.idle();
+}
+
+#[test]
+fn an_emptied_segment_lingers_then_goes_with_both_apps_told() {
+    let mut env = env(1, LINGER);
+    let server = env.attach("server", Scope::LOCAL);
+    let client = env.attach("client", Scope::LOCAL);
+    env.listen(&server, 80);
+    drain(&server.q);
+    let (sf, cf) = env.establish(&server, &client, 80);
+    let seg = env.ct.segments()[0].segment;
+    close(&mut env, &server, &client, &sf, &cf);
+    // Both sides gone: the segment stays, empty, both sides detached.
+    let snap = env.ct.segments();
+    assert_eq!(snap.len(), 1, "{snap:?}");
+    assert_eq!(
+        (snap[0].client_n_sessions, snap[0].server_n_sessions),
+        (0, 0)
+    );
+    assert_eq!(snap[0].segment, seg);
+    assert_eq!(env.ct.n_lingering_segments(), 1);
+    assert!(!names(&drain(&server.q)).contains(&"del-segment"));
+    assert!(!names(&drain(&client.q)).contains(&"del-segment"));
+    assert!(!env.stack.segment_managers().is_empty());
+
+    wait_out_linger(&mut env);
+    assert!(names(&drain(&server.q)).contains(&"del-segment"));
+    assert!(names(&drain(&client.q)).contains(&"del-segment"));
+    assert_eq!(env.ct.n_lingering_segments(), 0);
+    env.assert_clean();
+}
+
+#[test]
+fn the_next_accept_revives_a_lingering_segment() {
+    let mut env = env(1, LINGER);
+    let server = env.attach("server", Scope::LOCAL);
+    let client = env.attach("client", Scope::LOCAL);
+    env.listen(&server, 80);
+    drain(&server.q);
+    let (sf, cf) = env.establish(&server, &client, 80);
+    let seg = env.ct.segments()[0].segment;
+    close(&mut env, &server, &client, &sf, &cf);
+    drain(&server.q);
+    drain(&client.q);
+
+    // The next session reuses the segment: no segment added or removed.
+    let (sf, cf) = env.establish(&server, &client, 80);
+    assert_eq!(sf.rx_fifo.segment_index(), seg.segment_index());
+    let snap = env.ct.segments();
+    assert_eq!(snap.len(), 1, "{snap:?}");
+    assert_eq!(snap[0].segment, seg);
+    assert_eq!(
+        (snap[0].client_n_sessions, snap[0].server_n_sessions),
+        (1, 1)
+    );
+    assert!(snap[0].flags.is_empty());
+    // Past the linger the revived segment stays: it holds a session.
+    wait_out_linger(&mut env);
+    assert_eq!(env.ct.n_lingering_segments(), 0);
+    assert_eq!(env.ct.segments().len(), 1);
+    let (s_names, c_names) = (names(&drain(&server.q)), names(&drain(&client.q)));
+    for n in [&s_names, &c_names] {
+        assert!(
+            !n.contains(&"del-segment") && !n.contains(&"add-segment"),
+            "{n:?}"
+        );
+    }
+
+    // Emptied again, it lingers again, and goes once the new linger passed.
+    close(&mut env, &server, &client, &sf, &cf);
+    assert_eq!(env.ct.n_lingering_segments(), 1);
+    wait_out_linger(&mut env);
+    assert!(names(&drain(&client.q)).contains(&"del-segment"));
+    env.assert_clean();
+}
+
+#[test]
+fn zero_linger_removes_at_once() {
+    let mut env = env(0, Duration::ZERO);
+    let server = env.attach("server", Scope::LOCAL);
+    let client = env.attach("client", Scope::LOCAL);
+    env.listen(&server, 80);
+    let (sf, cf) = env.establish(&server, &client, 80);
+    close(&mut env, &server, &client, &sf, &cf);
+    assert_eq!(env.ct.n_lingering_segments(), 0);
+    assert!(names(&drain(&client.q)).contains(&"del-segment"));
+    env.assert_clean();
+}
+
+#[test]
+fn a_listener_stopped_while_its_segment_lingers_leaves_nothing() {
+    let mut env = env(1, LINGER);
+    let server = env.attach("server", Scope::LOCAL);
+    let client = env.attach("client", Scope::LOCAL);
+    let l = env.listen(&server, 80);
+    let (sf, cf) = env.establish(&server, &client, 80);
+    close(&mut env, &server, &client, &sf, &cf);
+    assert_eq!(env.ct.n_lingering_segments(), 1);
+    drain(&client.q);
+    // The listen segment manager holds no fifos: it goes with the
+    // listener, and the lingering segment with it.
+    env.stack.unlisten(server.wrk, l).unwrap();
+    env.idle();
+    wait_out_linger(&mut env);
+    // The client still hears of the segment's end.
+    assert!(names(&drain(&client.q)).contains(&"del-segment"));
+    env.assert_clean();
+    assert_eq!(
+        env.stack.segment_managers().len(),
+        2,
+        "the apps' own managers only"
+    );
+}
+
+#[test]
+fn apps_detaching_while_a_segment_lingers_leave_nothing() {
+    for detach_server_first in [true, false] {
+        let mut env = env(1, LINGER);
+        let server = env.attach("server", Scope::LOCAL);
+        let client = env.attach("client", Scope::LOCAL);
+        env.listen(&server, 80);
+        let (sf, cf) = env.establish(&server, &client, 80);
+        close(&mut env, &server, &client, &sf, &cf);
+        assert_eq!(env.ct.n_lingering_segments(), 1);
+        let order = if detach_server_first {
+            [&server, &client]
+        } else {
+            [&client, &server]
+        };
+        for app in order {
+            env.stack.detach(app.app).unwrap();
+            env.idle();
+        }
+        wait_out_linger(&mut env);
+        env.assert_clean();
+        assert_eq!(env.stack.segment_managers().len(), 0);
+    }
+}
+
+#[test]
+fn sessions_on_several_threads_share_a_lingering_segment() {
+    let mut env = env(2, LINGER);
+    let server = env.attach("server", Scope::LOCAL);
+    let client = env.attach("client", Scope::LOCAL);
+    env.listen(&server, 80);
+    let mut segs = Vec::new();
+    let mut threads = Vec::new();
+    for _ in 0..4 {
+        let (sf, cf) = env.establish(&server, &client, 80);
+        segs.push(env.ct.segments()[0].segment);
+        threads.push(sf.session.thread_index());
+        close(&mut env, &server, &client, &sf, &cf);
+    }
+    // The accepts ran on both workers, and all used the first segment
+    // (a segment made again would have a new generation).
+    assert!(threads.contains(&1) && threads.contains(&2), "{threads:?}");
+    assert!(segs.iter().all(|s| *s == segs[0]), "{segs:?}");
+    wait_out_linger(&mut env);
+    env.assert_clean();
+}
