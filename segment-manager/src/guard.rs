@@ -35,7 +35,7 @@ impl<'a> SegmentGuard<'a> {
             .pool
             .get_checked(index, generation)
             .cloned()
-            .ok_or(SmError::StaleSegment(handle))?;
+            .ok_or_else(|| SmError::StaleSegment(handle))?;
         Ok(Self {
             sm,
             _lock: lock,

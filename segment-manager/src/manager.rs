@@ -390,10 +390,13 @@ impl SegmentManager {
     pub fn get_segment_w_lock(&self, index: u32) -> Result<SegmentGuard<'_>> {
         let segs = self.segments.read();
         self.check_usable(&segs)?;
-        let generation = segs.pool.generation(index).ok_or(SmError::UnknownSegment {
-            sm_index: self.handle.index(),
-            index,
-        })?;
+        let generation = segs
+            .pool
+            .generation(index)
+            .ok_or_else(|| SmError::UnknownSegment {
+                sm_index: self.handle.index(),
+                index,
+            })?;
         SegmentGuard::new(self, segs, index, generation)
     }
 
@@ -628,10 +631,13 @@ impl SegmentManager {
     }
 
     fn handle_of(&self, segs: &Segments, index: u32) -> Result<SegmentHandle> {
-        let generation = segs.pool.generation(index).ok_or(SmError::UnknownSegment {
-            sm_index: self.handle.index(),
-            index,
-        })?;
+        let generation = segs
+            .pool
+            .generation(index)
+            .ok_or_else(|| SmError::UnknownSegment {
+                sm_index: self.handle.index(),
+                index,
+            })?;
         Ok(SegmentHandle::new(self.handle.index(), index, generation))
     }
 

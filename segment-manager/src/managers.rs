@@ -101,7 +101,7 @@ impl SegmentManagers {
             .read()
             .get(index)
             .cloned()
-            .ok_or(SmError::UnknownSegmentManager(index))
+            .ok_or_else(|| SmError::UnknownSegmentManager(index))
     }
 
     /// Live segment managers.

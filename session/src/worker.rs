@@ -8,7 +8,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
-use hashbrown::HashMap;
 
 use crate::counters::WorkerCounters;
 use crate::events::AppEventQueues;
@@ -20,6 +19,14 @@ use crate::transport::Transport;
 use crate::worker_input::InputSnapshot;
 use crate::{SessionError, SessionHandle, SessionType};
 
+/// One entry of a worker's local state. A worker holds a handful of
+/// types (a transport's pool, the app layer's caches), looked up several
+/// times per event: a scan of a few `TypeId`s costs less than hashing one.
+struct LocalSlot {
+    id: TypeId,
+    state: Box<dyn Any + Send>,
+}
+
 /// One thread's session-layer state. Owned by the thread that runs it
 /// (`Send`, not shared); other threads reach it through its queue.
 pub struct Worker {
@@ -30,7 +37,7 @@ pub struct Worker {
     /// Close/reset events programmed from this thread for this thread.
     pending_ctrl: VecDeque<WorkerEvent>,
     pub(crate) app_events: AppEventQueues,
-    local: HashMap<TypeId, Box<dyn Any + Send>>,
+    local: Vec<LocalSlot>,
     pub(crate) counters: WorkerCounters,
     inputs: InputSnapshot,
     batch: usize,
@@ -62,7 +69,7 @@ impl Worker {
             rx,
             pending_ctrl: VecDeque::new(),
             app_events: AppEventQueues::default(),
-            local: HashMap::new(),
+            local: Vec::new(),
             counters: WorkerCounters::default(),
             inputs: InputSnapshot::default(),
             batch,
@@ -168,32 +175,54 @@ impl Worker {
 
     /// This worker's instance of `T`, if one was created (e.g. a transport's
     /// per-thread connection pool).
+    #[inline]
     pub fn local_state<T: Any + Send>(&self) -> Option<&T> {
-        self.local.get(&TypeId::of::<T>())?.downcast_ref()
+        let id = TypeId::of::<T>();
+        self.local.iter().find(|s| s.id == id)?.state.downcast_ref()
     }
 
     /// This worker's instance of `T`, created with `T::default()` on first
     /// use.
+    #[inline]
     pub fn local_state_mut<T: Any + Send + Default>(&mut self) -> &mut T {
-        self.local
-            .entry(TypeId::of::<T>())
-            .or_insert_with(|| Box::new(T::default()))
+        let i = self.local_slot::<T>();
+        self.local[i]
+            .state
             .downcast_mut()
             .expect("local state is keyed by its own TypeId")
     }
 
     /// This worker's `T` and its sessions at once, for code that updates
     /// both (a transport walking its connections and their sessions).
+    #[inline]
     pub fn local_state_and_sessions_mut<T: Any + Send + Default>(
         &mut self,
     ) -> (&mut T, &mut SessionPool) {
-        let state = self
-            .local
-            .entry(TypeId::of::<T>())
-            .or_insert_with(|| Box::new(T::default()))
+        let i = self.local_slot::<T>();
+        let state = self.local[i]
+            .state
             .downcast_mut()
             .expect("local state is keyed by its own TypeId");
         (state, &mut self.sessions)
+    }
+
+    /// The index of `T`'s slot. Inlined into each caller (the lookup is a
+    /// few compares of a constant), the first use's insert kept out of line.
+    #[inline]
+    fn local_slot<T: Any + Send + Default>(&mut self) -> usize {
+        let id = TypeId::of::<T>();
+        match self.local.iter().position(|s| s.id == id) {
+            Some(i) => i,
+            None => self.local_insert(id, Box::new(T::default())),
+        }
+    }
+
+    /// Adds a new local state slot; returns its index.
+    #[cold]
+    #[inline(never)]
+    fn local_insert(&mut self, id: TypeId, state: Box<dyn Any + Send>) -> usize {
+        self.local.push(LocalSlot { id, state });
+        self.local.len() - 1
     }
 
     // ---- queues ----
@@ -262,7 +291,13 @@ impl Worker {
         let mut work = false;
         // Only what was queued before this poll: an RPC that re-queues
         // itself waits for the next poll instead of starving the rest.
-        let queued = self.rx.len().min(self.batch);
+        // `is_empty` first: far cheaper than `len` on crossbeam's list
+        // channel, and most polls of a busy worker find the queue empty.
+        let queued = if self.rx.is_empty() {
+            0
+        } else {
+            self.rx.len().min(self.batch)
+        };
         for _ in 0..queued {
             match self.rx.try_recv() {
                 Ok(ev) => {

@@ -9,7 +9,6 @@
 //! `t` (the mutex only makes the shared struct `Sync`; it is never
 //! contended).
 
-use std::collections::HashSet;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 
@@ -20,7 +19,7 @@ use fifo_segment::eventfd::EventFd;
 use fifo_segment::{
     FifoSegment, MsgConsumer, MsgProducer, MsgQueue, MsgQueueConfig, MsgQueueError, SegmentFlags,
 };
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 use parking_lot::Mutex;
 use segment_manager::SegmentHandle;
 use session::{SessionEndpoint, SessionHandle};
@@ -216,6 +215,11 @@ impl AppWorkerConn {
         if let Err(e) = self.app_evtfd.signal() {
             tracing::warn!(app_wrk = %self.handle, error = %e, "app eventfd signal");
         }
+    }
+
+    /// Whether `handle`'s fd went to the app already.
+    pub(crate) fn segment_fd_sent(&self, handle: SegmentHandle) -> bool {
+        self.sent_segments.lock().contains(&handle)
     }
 
     /// Sends `segment`'s fd to the app in a `SegmentFd` record, unless it

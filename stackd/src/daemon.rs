@@ -18,9 +18,10 @@ use transport_ct::{CtConfig, CtMain};
 
 use crate::config::StackdConfig;
 use crate::control::{self, CtlReq, Strikes};
-use crate::counters::{Counters, Stats, WorkerStats};
+use crate::counters::{Counters, Stats};
 use crate::error::StackdError;
 use crate::input::CtrlInput;
+use crate::local::StackdLocal;
 use crate::ops::{AppInfo, AppOps};
 use crate::parker::EventFdParker;
 use crate::sapi_server::{self, ServerCtx};
@@ -194,7 +195,9 @@ impl Stackd {
                     (
                         w.sessions().len(),
                         ct.worker_state(w).map_or(0, |s| s.n_connections()),
-                        w.local_state::<WorkerStats>().copied().unwrap_or_default(),
+                        w.local_state::<StackdLocal>()
+                            .map(|l| l.stats)
+                            .unwrap_or_default(),
                     )
                 });
                 if let Ok((s, conns, ws)) = r {

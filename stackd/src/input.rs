@@ -19,9 +19,10 @@ use session::{IoEvent, SessionError, SessionHandle, Worker, WorkerInput};
 use crate::app_conn::{AppWorkerConn, ListenerEntry};
 use crate::control::Strikes;
 use crate::convert::{session_endpoint, session_handle};
-use crate::counters::{Stats, WorkerStats};
+use crate::counters::Stats;
+use crate::local::{InputCache, StackdLocal};
 use crate::registry::Registry;
-use crate::sink::{OwedSignals, signal_owed};
+use crate::sink::signal_owed;
 
 /// Messages taken from one control queue per poll, so one busy app does not
 /// hold a worker from the rest.
@@ -43,13 +44,6 @@ impl From<SessionError> for Fault {
             e => Fault::Failed(e),
         }
     }
-}
-
-/// A worker's copy of the registry's list, in its local state.
-#[derive(Default)]
-struct InputCache {
-    generation: u64,
-    conns: Vec<Arc<AppWorkerConn>>,
 }
 
 /// The control-queue input, one for all workers.
@@ -76,8 +70,8 @@ impl CtrlInput {
     }
 
     /// Takes the worker's list out of its local state, fresh.
-    fn take_list(&self, wrk: &mut Worker) -> InputCache {
-        let cache = std::mem::take(wrk.local_state_mut::<InputCache>());
+    fn take_list(&self, local: &mut StackdLocal) -> InputCache {
+        let cache = std::mem::take(&mut local.cache);
         if cache.generation == self.registry.generation() {
             return cache;
         }
@@ -90,9 +84,8 @@ impl CtrlInput {
         self.strikes.strike(&conn.app, &what);
     }
 
-    /// Runs one message of `conn` on `wrk`.
+    /// Runs one message of `conn` on `wrk` (its caller counts it).
     fn handle(&self, wrk: &mut Worker, conn: &AppWorkerConn, bytes: &[u8]) {
-        wrk.local_state_mut::<WorkerStats>().ctrl_msgs += 1;
         let msg = match AppMsg::decode(bytes) {
             Ok(m) => m,
             Err(e) => {
@@ -242,9 +235,11 @@ impl CtrlInput {
 impl WorkerInput for CtrlInput {
     fn poll(&self, wrk: &mut Worker) -> bool {
         let t = wrk.thread_index();
-        let cache = self.take_list(wrk);
+        let cache = self.take_list(wrk.local_state_mut::<StackdLocal>());
         let mut buf = [0u8; CTRL_MSG_SIZE];
         let mut work = false;
+        // Counted here and added once: the local state is one lookup away.
+        let mut msgs = 0;
         for conn in &cache.conns {
             if conn.app.is_detaching() {
                 continue;
@@ -257,6 +252,7 @@ impl WorkerInput for CtrlInput {
                 match r {
                     Ok(Some(n)) => {
                         work = true;
+                        msgs += 1;
                         self.handle(wrk, conn, &buf[..n]);
                     }
                     Ok(None) => break,
@@ -271,22 +267,22 @@ impl WorkerInput for CtrlInput {
                 }
             }
         }
-        *wrk.local_state_mut::<InputCache>() = cache;
+        let local = wrk.local_state_mut::<StackdLocal>();
+        local.cache = cache;
+        local.stats.ctrl_msgs += msgs;
         work
     }
 
     fn prepare_sleep(&self, wrk: &Worker) -> bool {
         // Never sleep owing an app its wake-up (each poll pays its debts,
         // so this only guards a delivery made outside a poll).
-        if wrk
-            .local_state::<OwedSignals>()
-            .is_some_and(|o| !o.is_empty())
-        {
-            return false;
-        }
-        let Some(cache) = wrk.local_state::<InputCache>() else {
+        let Some(local) = wrk.local_state::<StackdLocal>() else {
             return self.registry.len() == 0;
         };
+        if !local.owed.is_empty() {
+            return false;
+        }
+        let cache = &local.cache;
         if cache.generation != self.registry.generation() {
             // Poll once more with the new list first.
             return false;
@@ -307,11 +303,11 @@ impl WorkerInput for CtrlInput {
     }
 
     fn woke(&self, wrk: &Worker) {
-        let Some(cache) = wrk.local_state::<InputCache>() else {
+        let Some(local) = wrk.local_state::<StackdLocal>() else {
             return;
         };
         let t = wrk.thread_index();
-        for q in cache.conns.iter().filter_map(|c| c.ctrl_q(t)) {
+        for q in local.cache.conns.iter().filter_map(|c| c.ctrl_q(t)) {
             q.lock().woke();
         }
     }

@@ -45,6 +45,7 @@ mod counters;
 mod daemon;
 mod error;
 mod input;
+mod local;
 mod ops;
 mod parker;
 mod registry;

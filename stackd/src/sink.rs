@@ -21,7 +21,8 @@ use crate::control::Strikes;
 use crate::convert::{
     connection_ends, error_code, fifo_ref, segment_of, segment_ref, session_ref, wire_endpoint,
 };
-use crate::counters::{Stats, WorkerStats};
+use crate::counters::Stats;
+use crate::local::StackdLocal;
 
 /// The sink of one app: its workers' queues.
 pub(crate) struct StackdSink {
@@ -101,15 +102,19 @@ impl StackdSink {
         conn: &AppWorkerConn,
         f: &SessionFifos,
     ) -> Result<Fields, Conv> {
-        let mut refs = [FifoRef::default(); 2];
-        for (r, fifo) in refs.iter_mut().zip([&f.rx_fifo, &f.tx_fifo]) {
-            let seg = segment_of(&self.sms, fifo).map_err(Conv::Gone)?;
-            let segment = self
-                .sms
-                .segment(seg)
-                .map_err(|_| Conv::Gone(SessionError::NoSession))?;
-            self.send_fd(conn, seg, &segment)?;
-            *r = fifo_ref(seg, fifo);
+        let (rx, tx) = (&f.rx_fifo, &f.tx_fifo);
+        let rx_seg = segment_of(&self.sms, rx).map_err(Conv::Gone)?;
+        // A session's pair is normally carved from one segment: one lookup.
+        let same = rx.segment_manager_index() == tx.segment_manager_index()
+            && rx.segment_index() == tx.segment_index();
+        let tx_seg = if same {
+            rx_seg
+        } else {
+            segment_of(&self.sms, tx).map_err(Conv::Gone)?
+        };
+        self.ensure_fd(conn, rx_seg)?;
+        if tx_seg != rx_seg {
+            self.ensure_fd(conn, tx_seg)?;
         }
         let (lcl, rmt) = wrk
             .session_get_transport(f.session)
@@ -117,11 +122,25 @@ impl StackdSink {
             .unwrap_or_default();
         Ok(Fields {
             session: session_ref(f.session),
-            rx: refs[0],
-            tx: refs[1],
+            rx: fifo_ref(rx_seg, rx),
+            tx: fifo_ref(tx_seg, tx),
             lcl,
             rmt,
         })
+    }
+
+    /// Sends segment `h`'s fd to the app unless it went already; only then
+    /// is the segment itself looked up (the common case costs one set
+    /// lookup).
+    fn ensure_fd(&self, conn: &AppWorkerConn, h: SegmentHandle) -> Result<(), Conv> {
+        if conn.segment_fd_sent(h) {
+            return Ok(());
+        }
+        let segment = self
+            .sms
+            .segment(h)
+            .map_err(|_| Conv::Gone(SessionError::NoSession))?;
+        self.send_fd(conn, h, &segment)
     }
 
     /// Sends a segment's fd to the app unless it went already.
@@ -287,18 +306,13 @@ impl OwedSignals {
 
 /// Signals every app worker `wrk` owes a wake-up (end of its poll).
 pub(crate) fn signal_owed(wrk: &mut Worker) {
-    let owed = wrk.local_state_mut::<OwedSignals>();
-    if owed.0.is_empty() {
-        return;
-    }
-    let mut conns = std::mem::take(&mut owed.0);
-    for c in &conns {
+    let local = wrk.local_state_mut::<StackdLocal>();
+    for c in &local.owed.0 {
         c.signal_app();
     }
-    wrk.local_state_mut::<WorkerStats>().app_signals += conns.len() as u64;
+    local.stats.app_signals += local.owed.0.len() as u64;
     // The list goes back empty, its allocation kept for the next poll.
-    conns.clear();
-    wrk.local_state_mut::<OwedSignals>().0 = conns;
+    local.owed.0.clear();
 }
 
 /// The app's queue or socket is full: keep the message for later.
@@ -347,13 +361,13 @@ impl AppSink for StackdSink {
                 | AppMessage::Connected { .. }
         );
         if may_send_fd && producer.is_full(CTRL_MSG_SIZE) {
-            wrk.local_state_mut::<WorkerStats>().congested += 1;
+            wrk.local_state_mut::<StackdLocal>().stats.congested += 1;
             return Err(msg);
         }
         let out = match self.convert(wrk, &conn, &msg) {
             Ok(o) => o,
             Err(Congestion) => {
-                wrk.local_state_mut::<WorkerStats>().congested += 1;
+                wrk.local_state_mut::<StackdLocal>().stats.congested += 1;
                 return Err(msg);
             }
         };
@@ -362,14 +376,15 @@ impl AppSink for StackdSink {
         };
         match producer.try_send(&smsg.encode()) {
             Ok(wake) => {
-                wrk.local_state_mut::<WorkerStats>().evt_msgs += 1;
+                let local = wrk.local_state_mut::<StackdLocal>();
+                local.stats.evt_msgs += 1;
                 if wake {
-                    wrk.local_state_mut::<OwedSignals>().owe(&conn);
+                    local.owed.owe(&conn);
                 }
                 Ok(())
             }
             Err(MsgQueueError::Full) => {
-                wrk.local_state_mut::<WorkerStats>().congested += 1;
+                wrk.local_state_mut::<StackdLocal>().stats.congested += 1;
                 Err(msg)
             }
             Err(e) => {

@@ -1,0 +1,28 @@
+//! [`StackdLocal`]: everything stackd keeps in a session worker's local
+//! state, in one value. The hot path (each poll of the control queues,
+//! each delivery) then finds it with one lookup instead of one per part.
+
+use std::sync::Arc;
+
+use crate::app_conn::AppWorkerConn;
+use crate::counters::WorkerStats;
+use crate::sink::OwedSignals;
+
+/// A worker's copy of the registry's list of app workers (the control
+/// queues it polls), refreshed when the registry's generation moves.
+#[derive(Default)]
+pub(crate) struct InputCache {
+    pub(crate) generation: u64,
+    pub(crate) conns: Vec<Arc<AppWorkerConn>>,
+}
+
+/// stackd's per-worker state.
+#[derive(Default)]
+pub(crate) struct StackdLocal {
+    /// The worker's hot-path counters.
+    pub(crate) stats: WorkerStats,
+    /// App workers owed a wake-up at the end of this poll.
+    pub(crate) owed: OwedSignals,
+    /// The control queues this worker polls.
+    pub(crate) cache: InputCache,
+}
