@@ -152,7 +152,7 @@ fn worker_counters(d: &Stackd) -> WorkerCounters {
 
 /// Reads back what [`StackdRole::run`] printed: the workers' counters and
 /// the leak check.
-pub(crate) fn stackd_figures(r: &KvRecord) -> (WorkerCounters, Leaks) {
+pub fn stackd_figures(r: &KvRecord) -> (WorkerCounters, Leaks) {
     let w = WorkerCounters {
         app_events_delivered: r.num("app_events_delivered"),
         tx_events: r.num("tx_events"),
