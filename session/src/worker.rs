@@ -154,7 +154,10 @@ impl Worker {
     ) -> Result<crate::TransportConnection, SessionError> {
         let s = self.sessions.get(h)?;
         let (st, ci) = (s.session_type, s.connection_index);
-        self.transport_for(st)?
+        // Borrowed, not cloned: `get_connection` only reads the worker.
+        self.main
+            .transports()
+            .get_for(st)?
             .get_connection(self, ci)
             .ok_or(SessionError::NoSession)
     }
@@ -166,7 +169,9 @@ impl Worker {
         lh: crate::ListenerHandle,
     ) -> Result<crate::TransportConnection, SessionError> {
         let ls = self.main.listen_session_get(lh)?;
-        self.transport_for(ls.session_type)?
+        self.main
+            .transports()
+            .get_for(ls.session_type)?
             .get_listener(self, ls.connection_index)
             .ok_or(SessionError::NoListen)
     }
@@ -175,7 +180,7 @@ impl Worker {
 
     /// This worker's instance of `T`, if one was created (e.g. a transport's
     /// per-thread connection pool).
-    #[inline]
+    #[inline(always)]
     pub fn local_state<T: Any + Send>(&self) -> Option<&T> {
         let id = TypeId::of::<T>();
         self.local.iter().find(|s| s.id == id)?.state.downcast_ref()
@@ -183,7 +188,7 @@ impl Worker {
 
     /// This worker's instance of `T`, created with `T::default()` on first
     /// use.
-    #[inline]
+    #[inline(always)]
     pub fn local_state_mut<T: Any + Send + Default>(&mut self) -> &mut T {
         let i = self.local_slot::<T>();
         self.local[i]
@@ -194,7 +199,7 @@ impl Worker {
 
     /// This worker's `T` and its sessions at once, for code that updates
     /// both (a transport walking its connections and their sessions).
-    #[inline]
+    #[inline(always)]
     pub fn local_state_and_sessions_mut<T: Any + Send + Default>(
         &mut self,
     ) -> (&mut T, &mut SessionPool) {
@@ -207,8 +212,10 @@ impl Worker {
     }
 
     /// The index of `T`'s slot. Inlined into each caller (the lookup is a
-    /// few compares of a constant), the first use's insert kept out of line.
-    #[inline]
+    /// few compares of a constant, called several times per event and
+    /// per poll: a call frame cost as much), the first use's insert kept
+    /// out of line.
+    #[inline(always)]
     fn local_slot<T: Any + Send + Default>(&mut self) -> usize {
         let id = TypeId::of::<T>();
         match self.local.iter().position(|s| s.id == id) {
