@@ -2,7 +2,7 @@
 //! `transport_register_protocol` / `tp_vfts`). The session layer dispatches
 //! every transport call through it and never names a concrete transport.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::transport::{Transport, TransportServiceType};
@@ -18,6 +18,9 @@ pub struct TransportRegistry {
     slots: [OnceLock<Arc<dyn Transport>>; N_PROTOS],
     /// Ip versions registered per protocol (IP4 / IP6 bits).
     families: [AtomicU8; N_PROTOS],
+    /// Protocols with a transport: workers keep their own list of the
+    /// transports and refresh it when this moves.
+    registered: AtomicUsize,
 }
 
 impl Default for TransportRegistry {
@@ -44,6 +47,7 @@ impl TransportRegistry {
         TransportRegistry {
             slots: std::array::from_fn(|_| OnceLock::new()),
             families: std::array::from_fn(|_| AtomicU8::new(0)),
+            registered: AtomicUsize::new(0),
         }
     }
 
@@ -58,7 +62,15 @@ impl TransportRegistry {
         transport: Arc<dyn Transport>,
     ) -> Result<(), SessionError> {
         let i = proto.as_u8() as usize;
-        let current = self.slots[i].get_or_init(|| transport.clone());
+        let mut new = false;
+        let current = self.slots[i].get_or_init(|| {
+            new = true;
+            transport.clone()
+        });
+        if new {
+            // After the slot is set: a worker that sees the count sees it.
+            self.registered.fetch_add(1, Ordering::Release);
+        }
         if !Arc::ptr_eq(current, &transport) {
             return Err(SessionError::Invalid);
         }
@@ -97,6 +109,13 @@ impl TransportRegistry {
         proto: TransportProto,
     ) -> Result<TransportServiceType, SessionError> {
         Ok(self.get(proto)?.options().service_type)
+    }
+
+    /// How many protocols have a transport (it only grows): a copy of
+    /// [`TransportRegistry::iter`] taken when this was `n` is current while
+    /// it still is.
+    pub fn n_registered(&self) -> usize {
+        self.registered.load(Ordering::Acquire)
     }
 
     /// Registered transports with their protocol, in protocol order.

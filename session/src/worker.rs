@@ -40,6 +40,11 @@ pub struct Worker {
     local: Vec<LocalSlot>,
     pub(crate) counters: WorkerCounters,
     inputs: InputSnapshot,
+    /// This worker's copy of the registered transports (polled every
+    /// iteration: walking the registry's slots cost more) and the
+    /// registry's count it was taken at.
+    transports: Vec<Arc<dyn Transport>>,
+    transports_seen: usize,
     batch: usize,
     stop: bool,
 }
@@ -72,6 +77,8 @@ impl Worker {
             local: Vec::new(),
             counters: WorkerCounters::default(),
             inputs: InputSnapshot::default(),
+            transports: Vec::new(),
+            transports_seen: 0,
             batch,
             stop: false,
         }
@@ -323,13 +330,37 @@ impl Worker {
             self.handle_event(ev);
             work = true;
         }
-        let main = self.main.clone();
-        for (_, t) in main.transports().iter() {
-            work |= t.worker_poll(self);
-        }
+        work |= self.poll_transports();
         work |= self.poll_inputs();
         work |= self.session_input() > 0;
         self.end_inputs();
+        work
+    }
+
+    /// Runs every transport's per-iteration work (refreshing this
+    /// worker's copy of the list first if a transport registered).
+    fn poll_transports(&mut self) -> bool {
+        let n = self.main.transports().n_registered();
+        if n != self.transports_seen {
+            self.transports = self
+                .main
+                .transports()
+                .iter()
+                .map(|(_, t)| t.clone())
+                .collect();
+            self.transports_seen = n;
+        }
+        if self.transports.is_empty() {
+            return false;
+        }
+        // Taken out so each transport gets `&mut self`; only this function
+        // changes the list.
+        let transports = std::mem::take(&mut self.transports);
+        let mut work = false;
+        for t in &transports {
+            work |= t.worker_poll(self);
+        }
+        self.transports = transports;
         work
     }
 

@@ -44,6 +44,29 @@ fn registry_dispatches_by_protocol_and_ip_version() {
 }
 
 #[test]
+fn workers_poll_transports_registered_after_they_started() {
+    let (main, mut workers) = SessionMain::new(SessionConfig::new(0));
+    let w = &mut workers[0];
+    assert!(!w.poll());
+    let t = TestTransport::new();
+    main.transports().register(PROTO, true, t.clone()).unwrap();
+    w.poll();
+    assert_eq!(t.polls.load(Ordering::Relaxed), 1);
+    // The same transport for the other ip version is still polled once.
+    main.transports().register(PROTO, false, t.clone()).unwrap();
+    w.poll();
+    assert_eq!(t.polls.load(Ordering::Relaxed), 2);
+    let udp = TestTransport::new();
+    main.transports()
+        .register(TransportProto::Udp, true, udp.clone())
+        .unwrap();
+    w.poll();
+    w.poll();
+    assert_eq!(t.polls.load(Ordering::Relaxed), 4);
+    assert_eq!(udp.polls.load(Ordering::Relaxed), 2);
+}
+
+#[test]
 fn listen_and_stop_listen_go_to_the_transport_on_main() {
     let (main, workers, t, _app) = stack(1, &[SERVER]);
     let mut rt = Runtime::stepping(main.clone(), workers);

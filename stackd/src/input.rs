@@ -71,12 +71,11 @@ impl CtrlInput {
 
     /// Takes the worker's list out of its local state, fresh.
     fn take_list(&self, local: &mut StackdLocal) -> InputCache {
-        let cache = std::mem::take(&mut local.cache);
-        if cache.generation == self.registry.generation() {
-            return cache;
+        let mut cache = std::mem::take(&mut local.cache);
+        if cache.generation != self.registry.generation() {
+            (cache.generation, cache.conns) = self.registry.snapshot();
         }
-        let (generation, conns) = self.registry.snapshot();
-        InputCache { generation, conns }
+        cache
     }
 
     fn strike(&self, conn: &AppWorkerConn, what: &'static str) {
@@ -235,12 +234,17 @@ impl CtrlInput {
 impl WorkerInput for CtrlInput {
     fn poll(&self, wrk: &mut Worker) -> bool {
         let t = wrk.thread_index();
-        let cache = self.take_list(wrk.local_state_mut::<StackdLocal>());
-        let mut buf = [0u8; CTRL_MSG_SIZE];
+        let mut cache = self.take_list(wrk.local_state_mut::<StackdLocal>());
+        // The cache's buffer, zeroed once: most polls find every queue
+        // empty and would otherwise clear a fresh one each time.
+        let InputCache { conns, buf, .. } = &mut cache;
+        if buf.len() < CTRL_MSG_SIZE {
+            buf.resize(CTRL_MSG_SIZE, 0);
+        }
         let mut work = false;
         // Counted here and added once: the local state is one lookup away.
         let mut msgs = 0;
-        for conn in &cache.conns {
+        for conn in conns.iter() {
             if conn.app.is_detaching() {
                 continue;
             }
@@ -248,7 +252,7 @@ impl WorkerInput for CtrlInput {
             for _ in 0..CTRL_BATCH {
                 // The lock is released before the request runs: nothing
                 // else on this thread takes it, but a request may be long.
-                let r = q.lock().try_recv(&mut buf);
+                let r = q.lock().try_recv(buf);
                 match r {
                     Ok(Some(n)) => {
                         work = true;

@@ -9,11 +9,15 @@ use crate::counters::WorkerStats;
 use crate::sink::OwedSignals;
 
 /// A worker's copy of the registry's list of app workers (the control
-/// queues it polls), refreshed when the registry's generation moves.
+/// queues it polls), refreshed when the registry's generation moves, and
+/// the buffer messages are read to.
 #[derive(Default)]
 pub(crate) struct InputCache {
     pub(crate) generation: u64,
     pub(crate) conns: Vec<Arc<AppWorkerConn>>,
+    /// Where a control message is read to (`CTRL_MSG_SIZE` bytes once
+    /// used).
+    pub(crate) buf: Vec<u8>,
 }
 
 /// stackd's per-worker state.

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use app_interface::wire::{CTRL_MSG_SIZE, FifoRef, SessionRef, StackMsg, WireEndpoint};
+use app_interface::wire::{CTRL_MSG_SIZE, FifoRef, MsgBuf, SessionRef, StackMsg, WireEndpoint};
 use app_worker::{AppMessage, AppSink, AppWorkerHandle, SessionFifos};
 use fifo_segment::{FifoSegment, MsgQueueError};
 use parking_lot::RwLock;
@@ -374,7 +374,9 @@ impl AppSink for StackdSink {
         let Out::Send(smsg) = out else {
             return Ok(());
         };
-        match producer.try_send(&smsg.encode()) {
+        let mut buf = MsgBuf::default();
+        smsg.encode_into(&mut buf);
+        match producer.try_send(&buf) {
             Ok(wake) => {
                 let local = wrk.local_state_mut::<StackdLocal>();
                 local.stats.evt_msgs += 1;

@@ -263,6 +263,15 @@ impl StackMsg {
     /// The message's bytes, ready for `MsgProducer::try_send`.
     pub fn encode(&self) -> MsgBuf {
         let mut w = MsgBuf::new();
+        self.encode_into(&mut w);
+        w
+    }
+
+    /// [`StackMsg::encode`] into the caller's buffer, replacing what it
+    /// held: the hot path encodes each event in place instead of copying
+    /// the returned buffer.
+    pub fn encode_into(&self, w: &mut MsgBuf) {
+        w.clear();
         match self {
             StackMsg::Bound {
                 opaque,
@@ -272,8 +281,8 @@ impl StackMsg {
             } => {
                 w.u8(S_BOUND);
                 w.u32(*opaque);
-                listener.put(&mut w);
-                lcl.put(&mut w);
+                listener.put(w);
+                lcl.put(w);
                 w.i32(*error);
             }
             StackMsg::UnlistenReply {
@@ -283,7 +292,7 @@ impl StackMsg {
             } => {
                 w.u8(S_UNLISTEN_REPLY);
                 w.u32(*opaque);
-                listener.put(&mut w);
+                listener.put(w);
                 w.i32(*error);
             }
             StackMsg::Accepted {
@@ -295,12 +304,12 @@ impl StackMsg {
                 lcl,
             } => {
                 w.u8(S_ACCEPTED);
-                listener.put(&mut w);
-                session.put(&mut w);
-                rx.put(&mut w);
-                tx.put(&mut w);
-                rmt.put(&mut w);
-                lcl.put(&mut w);
+                listener.put(w);
+                session.put(w);
+                rx.put(w);
+                tx.put(w);
+                rmt.put(w);
+                lcl.put(w);
             }
             StackMsg::Connected {
                 opaque,
@@ -314,33 +323,32 @@ impl StackMsg {
                 w.u8(S_CONNECTED);
                 w.u32(*opaque);
                 w.i32(*error);
-                session.put(&mut w);
-                rx.put(&mut w);
-                tx.put(&mut w);
-                lcl.put(&mut w);
-                rmt.put(&mut w);
+                session.put(w);
+                rx.put(w);
+                tx.put(w);
+                lcl.put(w);
+                rmt.put(w);
             }
-            StackMsg::Disconnected(s) => put_ref(&mut w, S_DISCONNECTED, s),
-            StackMsg::Reset(s) => put_ref(&mut w, S_RESET, s),
-            StackMsg::TransportClosed(s) => put_ref(&mut w, S_TRANSPORT_CLOSED, s),
+            StackMsg::Disconnected(s) => put_ref(w, S_DISCONNECTED, s),
+            StackMsg::Reset(s) => put_ref(w, S_RESET, s),
+            StackMsg::TransportClosed(s) => put_ref(w, S_TRANSPORT_CLOSED, s),
             StackMsg::Cleanup { session, ntf } => {
                 w.u8(S_CLEANUP);
-                session.put(&mut w);
+                session.put(w);
                 w.u8(*ntf);
             }
-            StackMsg::Rx(s) => put_ref(&mut w, S_RX, s),
-            StackMsg::Tx(s) => put_ref(&mut w, S_TX, s),
+            StackMsg::Rx(s) => put_ref(w, S_RX, s),
+            StackMsg::Tx(s) => put_ref(w, S_TX, s),
             StackMsg::AddSegment { segment, size } => {
                 w.u8(S_ADD_SEGMENT);
-                segment.put(&mut w);
+                segment.put(w);
                 w.u64(*size);
             }
             StackMsg::DelSegment(seg) => {
                 w.u8(S_DEL_SEGMENT);
-                seg.put(&mut w);
+                seg.put(w);
             }
         }
-        w
     }
 
     /// The message in `bytes` (exactly one, nothing after it).

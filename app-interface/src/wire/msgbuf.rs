@@ -25,9 +25,22 @@ impl MsgBuf {
         }
     }
 
+    /// Empties the buffer for the next message (its bytes stay; only
+    /// `len` counts).
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
+
     /// The encoded bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
+    }
+}
+
+impl Default for MsgBuf {
+    /// An empty buffer (for [`StackMsg::encode_into`](super::StackMsg::encode_into)).
+    fn default() -> Self {
+        MsgBuf::new()
     }
 }
 

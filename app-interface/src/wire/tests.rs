@@ -189,6 +189,21 @@ fn stack_msgs_round_trip_and_fit_their_ring() {
 }
 
 #[test]
+fn encode_into_a_used_buffer_replaces_its_message() {
+    // The largest message first, then each in turn: a reused buffer must
+    // hold exactly the new message, nothing of the one before.
+    let msgs = stack_msgs();
+    let mut buf = MsgBuf::default();
+    let largest = msgs.iter().max_by_key(|m| m.encode().len()).unwrap();
+    for m in &msgs {
+        largest.encode_into(&mut buf);
+        m.encode_into(&mut buf);
+        assert_eq!(buf.as_bytes(), m.encode().as_bytes(), "{m:?}");
+        assert_eq!(StackMsg::decode(&buf), Ok(*m), "{m:?}");
+    }
+}
+
+#[test]
 fn sapi_msgs_round_trip() {
     for m in sapi_msgs() {
         let b = m.encode().unwrap();

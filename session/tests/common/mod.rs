@@ -42,6 +42,8 @@ pub struct TestTransport {
     pub accept_thread: AtomicUsize,
     /// App worker that accepts.
     pub server_wrk: AtomicUsize,
+    /// `worker_poll` calls (counted, not logged: every poll makes one).
+    pub polls: AtomicUsize,
     me: Weak<TestTransport>,
 }
 
@@ -53,6 +55,7 @@ impl TestTransport {
             half_opens: Mutex::new(slab::Slab::new()),
             accept_thread: AtomicUsize::new(0),
             server_wrk: AtomicUsize::new(0),
+            polls: AtomicUsize::new(0),
             me: me.clone(),
         })
     }
@@ -174,6 +177,11 @@ impl TestTransport {
 }
 
 impl Transport for TestTransport {
+    fn worker_poll(&self, _: &mut Worker) -> bool {
+        self.polls.fetch_add(1, Ordering::Relaxed);
+        false
+    }
+
     fn options(&self) -> TransportOptions {
         TransportOptions {
             name: "test",
