@@ -272,7 +272,9 @@ impl WorkerInput for CtrlInput {
             }
         }
         let local = wrk.local_state_mut::<StackdLocal>();
-        local.cache = cache;
+        // Swapped back, not assigned: nothing to drop but the empty
+        // default `take_list` left.
+        std::mem::swap(&mut local.cache, &mut cache);
         local.stats.ctrl_msgs += msgs;
         work
     }

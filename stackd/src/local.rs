@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use app_interface::wire::MsgBuf;
+
 use crate::app_conn::AppWorkerConn;
 use crate::counters::WorkerStats;
 use crate::sink::OwedSignals;
@@ -29,4 +31,6 @@ pub(crate) struct StackdLocal {
     pub(crate) owed: OwedSignals,
     /// The control queues this worker polls.
     pub(crate) cache: InputCache,
+    /// Where an event for an app is encoded.
+    pub(crate) msg: MsgBuf,
 }

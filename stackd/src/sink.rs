@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use app_interface::wire::{CTRL_MSG_SIZE, FifoRef, MsgBuf, SessionRef, StackMsg, WireEndpoint};
+use app_interface::wire::{CTRL_MSG_SIZE, FifoRef, SessionRef, StackMsg, WireEndpoint};
 use app_worker::{AppMessage, AppSink, AppWorkerHandle, SessionFifos};
 use fifo_segment::{FifoSegment, MsgQueueError};
 use parking_lot::RwLock;
@@ -374,11 +374,12 @@ impl AppSink for StackdSink {
         let Out::Send(smsg) = out else {
             return Ok(());
         };
-        let mut buf = MsgBuf::default();
-        smsg.encode_into(&mut buf);
-        match producer.try_send(&buf) {
+        // Encoded in the worker's buffer: a fresh one would be cleared
+        // for every event.
+        let local = wrk.local_state_mut::<StackdLocal>();
+        smsg.encode_into(&mut local.msg);
+        match producer.try_send(&local.msg) {
             Ok(wake) => {
-                let local = wrk.local_state_mut::<StackdLocal>();
                 local.stats.evt_msgs += 1;
                 if wake {
                     local.owed.owe(&conn);
@@ -386,7 +387,7 @@ impl AppSink for StackdSink {
                 Ok(())
             }
             Err(MsgQueueError::Full) => {
-                wrk.local_state_mut::<StackdLocal>().stats.congested += 1;
+                local.stats.congested += 1;
                 Err(msg)
             }
             Err(e) => {
