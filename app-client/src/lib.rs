@@ -64,4 +64,4 @@ pub use config::{AttachConfig, scope};
 pub use connecting::CtConnecting;
 pub use error::{ClientError, client_error, error_kind, session_error, to_io};
 pub use listener::CtListener;
-pub use stream::CtStream;
+pub use stream::{CtStream, StreamStats};

@@ -63,6 +63,21 @@ fn io_err(e: IoError<ClientError>) -> io::Error {
     }
 }
 
+/// What a stream's I/O has cost so far: the events it sent the stack and
+/// how its blocking calls waited (the figures that say whether a stream
+/// runs on shared memory alone or on wake-ups).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// TX events sent (a write found the tx fifo's event flag clear).
+    pub tx_events: u64,
+    /// RX-dequeue events sent (a read found a dequeue notification armed).
+    pub rx_events: u64,
+    /// Times a blocking call found nothing to do and waited.
+    pub waits: u64,
+    /// Waits whose spin spell ran out, so the thread slept.
+    pub sleeps: u64,
+}
+
 /// One session of this app, accepted or connected.
 pub struct CtStream {
     client: Arc<ClientInner>,
@@ -76,6 +91,8 @@ pub struct CtStream {
     write_timeout: Option<Duration>,
     /// How long a blocking call spins on the fifo before it sleeps.
     spell: SpinSpell,
+    /// Events sent by fifo pairs this stream held before (closed).
+    stats: StreamStats,
 }
 
 impl std::fmt::Debug for CtStream {
@@ -109,7 +126,18 @@ impl CtStream {
             read_timeout: None,
             write_timeout: None,
             spell: SpinSpell::new(),
+            stats: StreamStats::default(),
         }
+    }
+
+    /// What the stream's I/O has cost so far.
+    pub fn stats(&self) -> StreamStats {
+        let mut s = self.stats;
+        if let Some(io) = &self.io {
+            s.tx_events += io.tx_events_sent();
+            s.rx_events += io.rx_events_sent();
+        }
+        s
     }
 
     /// Connects to the listener at `addr` (ct: a listener of an app in
@@ -192,11 +220,9 @@ impl CtStream {
     }
 
     fn close(&mut self, msg: fn(SessionRef) -> AppMsg) -> io::Result<()> {
-        let Some(io) = self.io.take() else {
+        if !self.drop_io() {
             return Ok(());
-        };
-        // Our fifo handles go before the stack may free (and reuse) them.
-        drop(io);
+        }
         let sref = self.status.sref;
         let wrk = self.wrk();
         wrk.events().forget_session(sref);
@@ -222,6 +248,19 @@ impl CtStream {
             Some(io) => io.max_enqueue().map_err(fifo_err),
             None => Ok(0),
         }
+    }
+
+    /// Lets go of the fifos (keeping their event counts). Returns whether
+    /// the stream held them.
+    fn drop_io(&mut self) -> bool {
+        let Some(io) = self.io.take() else {
+            return false;
+        };
+        self.stats.tx_events += io.tx_events_sent();
+        self.stats.rx_events += io.rx_events_sent();
+        // Our fifo handles go before the stack may free (and reuse) them.
+        drop(io);
+        true
     }
 
     fn open_io(&mut self) -> io::Result<&mut SessionIo<CtrlSink>> {
@@ -305,7 +344,7 @@ impl CtStream {
             if flags & status::CLEANED != 0 {
                 // The stack freed the session and may reuse its fifos:
                 // nothing in them is ours any more.
-                self.io = None;
+                self.drop_io();
             }
             let Some(io) = self.io.as_mut() else {
                 return if reading {
@@ -329,7 +368,8 @@ impl CtStream {
                     Ok(0)
                 };
             }
-            let wrk = self.wrk();
+            // The field, not `self.wrk()`: the stats below are borrowed too.
+            let wrk = &*self.client.wrk;
             wrk.check()?;
             if self.nonblocking {
                 if !polled && wrk.poll_quiet()? > 0 {
@@ -344,8 +384,9 @@ impl CtStream {
             // The data (or the room) usually lands in the fifo before the
             // event that announces it: look there while spinning. The late
             // event is a spurious wake-up of a later wait.
+            self.stats.waits += 1;
             let io = self.io.as_ref();
-            wrk.wait_or(seen, deadline, &self.spell, || {
+            let slept = wrk.wait_or(seen, deadline, &self.spell, || {
                 io.is_none_or(|io| {
                     let n = if reading {
                         io.max_dequeue()
@@ -356,6 +397,7 @@ impl CtStream {
                     n.map_or(true, |n| n > 0)
                 })
             })?;
+            self.stats.sleeps += u64::from(slept);
         }
     }
 }

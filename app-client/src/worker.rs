@@ -249,18 +249,20 @@ impl WorkerShared {
     /// early (spuriously): callers loop on their condition.
     pub(crate) fn wait(&self, seen: u64, deadline: Option<Instant>) -> Result<(), ClientError> {
         self.wait_or(seen, deadline, &self.event_spell, || false)
+            .map(drop)
     }
 
     /// [`WorkerShared::wait`], ending too when `ready` (the caller's own
     /// condition, looked at in shared memory: cheap, consuming nothing)
-    /// says so while spinning for `spell`.
+    /// says so while spinning for `spell`. Returns whether the spell ran
+    /// out and the waiter slept.
     pub(crate) fn wait_or(
         &self,
         seen: u64,
         deadline: Option<Instant>,
         spell: &SpinSpell,
         mut ready: impl FnMut() -> bool,
-    ) -> Result<(), ClientError> {
+    ) -> Result<bool, ClientError> {
         let mut failed = None;
         let mut checks = 0u32;
         let r = spell.wait(
@@ -290,8 +292,8 @@ impl WorkerShared {
             return Err(e);
         }
         match r {
-            SpinWait::Ready | SpinWait::TimedOut => Ok(()),
-            SpinWait::Slept(r) => r,
+            SpinWait::Ready | SpinWait::TimedOut => Ok(false),
+            SpinWait::Slept(r) => r.map(|()| true),
         }
     }
 
