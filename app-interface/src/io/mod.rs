@@ -30,7 +30,7 @@ use thiserror::Error;
 use crate::SessionError;
 
 pub use session_io::SessionIo;
-pub use spin::{MAX_SPIN, SpinSpell, SpinWait, YIELD_AFTER};
+pub use spin::{MAX_SPIN, PROBE_EVERY, SpinSpell, SpinWait, YIELD_AFTER};
 
 /// An event the app owes the session's worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

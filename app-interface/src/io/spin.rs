@@ -18,6 +18,16 @@
 //! Past the first [`YIELD_AFTER`] of a spell the spinner yields its CPU
 //! at every look at the clock: on a small machine the threads it waits
 //! for (the peer app, the stack's worker) need the core it spins on.
+//!
+//! A wait that slept is judged by its whole length, wake-up included, and
+//! the wake-up alone (an event through the stack's worker, then the
+//! eventfd) can outlast [`MAX_SPIN`] on a busy VM: once a spell shrank to
+//! nothing, every wait sleeps and every sleep shrinks it again, even when
+//! the peer answers within microseconds (a stream's reader freeing room
+//! every few). So every [`PROBE_EVERY`]th wait of a shrunken spell spins
+//! the full [`MAX_SPIN`] once, and a spin that ends sets the spell to at
+//! least twice what it took: a busy peer regains its spell in one wait, an
+//! idle one costs one full spell per [`PROBE_EVERY`] waits.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -33,6 +43,10 @@ pub const YIELD_AFTER: Duration = Duration::from_micros(2);
 
 /// Smallest spell a waiter grows from after spinning was cut to nothing.
 const MIN_SPIN_NS: u32 = 1_000;
+
+/// A spell below [`MAX_SPIN`] spins the full [`MAX_SPIN`] once every this
+/// many waits (a probe for a peer that became busy).
+pub const PROBE_EVERY: u32 = 8;
 
 /// Readiness checks between two looks at the clock.
 const CHECKS_PER_CLOCK: u32 = 32;
@@ -70,6 +84,8 @@ pub enum SpinWait<T> {
 pub struct SpinSpell {
     /// The current spell, nanoseconds (at most [`MAX_SPIN`]).
     spin_ns: AtomicU32,
+    /// Waits that started with a spell below [`MAX_SPIN`], for the probes.
+    short_waits: AtomicU32,
 }
 
 impl Default for SpinSpell {
@@ -89,6 +105,7 @@ impl SpinSpell {
         let ns = u32::try_from(spell.as_nanos()).map_or(MAX_SPIN_NS, |n| n.min(MAX_SPIN_NS));
         SpinSpell {
             spin_ns: AtomicU32::new(ns),
+            short_waits: AtomicU32::new(0),
         }
     }
 
@@ -127,12 +144,12 @@ impl SpinSpell {
         sleep: impl FnOnce() -> T,
     ) -> SpinWait<T> {
         let start = now();
-        let spin_until = start + self.spell();
+        let spin_until = start + self.spell_for_this_wait();
         let spin_until = deadline.map_or(spin_until, |d| d.min(spin_until));
         let mut checks = 0u32;
         let t = loop {
             if ready() {
-                self.adapt(now() - start, false);
+                self.adapt_ready(now() - start);
                 return SpinWait::Ready;
             }
             checks = checks.wrapping_add(1);
@@ -159,6 +176,38 @@ impl SpinSpell {
         let end = now();
         self.adapt(end - start, deadline.is_some_and(|d| end >= d));
         SpinWait::Slept(r)
+    }
+
+    /// The current spell, or [`MAX_SPIN`] when this wait is a probe.
+    fn spell_for_this_wait(&self) -> Duration {
+        let spell = self.spell();
+        if spell >= MAX_SPIN {
+            return spell;
+        }
+        let n = self.short_waits.fetch_add(1, Ordering::Relaxed);
+        if n % PROBE_EVERY == PROBE_EVERY - 1 {
+            MAX_SPIN
+        } else {
+            spell
+        }
+    }
+
+    /// A spin that ended after `waited`: the spell grows as
+    /// [`SpinSpell::adapt`] grows it, and to at least twice `waited`, so
+    /// a probe that caught a busy peer restores a spell that catches it
+    /// again (doubling from the minimum would take several waits, each of
+    /// which a too-short spell may lose to a sleep).
+    fn adapt_ready(&self, waited: Duration) {
+        self.adapt(waited, false);
+        if waited > MAX_SPIN {
+            // Preempted while spinning: no measure of the peer.
+            return;
+        }
+        let want = u32::try_from(waited.as_nanos().saturating_mul(2)).unwrap_or(u32::MAX);
+        let want = want.min(MAX_SPIN_NS);
+        if want > self.spin_ns.load(Ordering::Relaxed) {
+            self.spin_ns.store(want, Ordering::Relaxed);
+        }
     }
 
     /// Grows the spell after a wait that ended within [`MAX_SPIN`]
@@ -391,6 +440,77 @@ mod tests {
             s.adapt(Duration::ZERO, false);
         }
         assert_eq!(s.spell(), MAX_SPIN);
+    }
+
+    /// One wait on the stepped clock whose `ready` says yes at look
+    /// `ready_at` (never when `None`), each look 100 ns; a sleep takes
+    /// 1 ms. Returns the looks and how the wait ended.
+    fn wait_looks(c: &Clock, s: &SpinSpell, ready_at: Option<u32>) -> (u32, SpinWait<()>) {
+        let mut calls = 0u32;
+        let r = s.wait_on_clock(
+            || c.now(),
+            None,
+            || {
+                calls += 1;
+                c.advance(Duration::from_nanos(100));
+                Some(calls) == ready_at
+            },
+            || c.advance(us(1000)),
+        );
+        (calls, r)
+    }
+
+    #[test]
+    fn a_collapsed_spell_probes_and_a_busy_peer_restores_it_at_once() {
+        let c = Clock::new();
+        let s = SpinSpell::starting_at(Duration::ZERO);
+        // Waits that miss: a few looks each, then a sleep, the spell stays
+        // nothing; every PROBE_EVERY-th one spins the full MAX_SPIN.
+        for i in 1..=2 * PROBE_EVERY {
+            let (looks, r) = wait_looks(&c, &s, None);
+            assert_eq!(r, SpinWait::Slept(()), "wait {i}");
+            if i % PROBE_EVERY == 0 {
+                // 50 us at 100 ns a look, the clock read every 32 looks.
+                assert_eq!(looks, 512, "wait {i}");
+            } else {
+                assert_eq!(looks, CHECKS_PER_CLOCK, "wait {i}");
+            }
+            assert_eq!(s.spell(), Duration::ZERO, "wait {i}");
+        }
+        // The peer got busy, answering 10 us into each wait (past the few
+        // looks of a collapsed spell): the next probe catches it, and the
+        // spell becomes twice that, not the minimum.
+        for _ in 1..PROBE_EVERY {
+            assert_eq!(wait_looks(&c, &s, Some(100)).1, SpinWait::Slept(()));
+        }
+        assert_eq!(wait_looks(&c, &s, Some(100)), (100, SpinWait::Ready));
+        assert_eq!(s.spell(), us(20));
+        // Which catches the next answer, and the spell grows on.
+        assert_eq!(wait_looks(&c, &s, Some(100)), (100, SpinWait::Ready));
+        assert_eq!(s.spell(), us(40));
+    }
+
+    #[test]
+    fn a_full_spell_never_probes_and_a_preempted_spin_is_no_measure() {
+        let c = Clock::new();
+        let s = SpinSpell::new();
+        for _ in 0..2 * PROBE_EVERY {
+            assert_eq!(wait_looks(&c, &s, Some(1)), (1, SpinWait::Ready));
+            assert_eq!(s.spell(), MAX_SPIN);
+        }
+        // Ready, but only after the spinner lost its CPU for 1 ms: the
+        // spell halves as before, not back up to twice the wait.
+        let r = s.wait_on_clock(
+            || c.now(),
+            None,
+            || {
+                c.advance(us(1000));
+                true
+            },
+            || unreachable!(),
+        );
+        assert_eq!(r, SpinWait::<()>::Ready);
+        assert_eq!(s.spell(), MAX_SPIN / 2);
     }
 
     #[test]
