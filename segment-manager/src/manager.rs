@@ -418,7 +418,16 @@ impl SegmentManager {
     /// The segment with this handle (a clone sharing its mapping: to read
     /// its fd, size or flags, e.g. to hand it to an app).
     pub fn segment(&self, handle: SegmentHandle) -> Result<FifoSegment> {
-        Ok(self.get_segment_w_handle(handle)?.segment().clone())
+        // The checks of `get_segment_w_handle`, without its guard: the
+        // guard's own clone would make this two clones (four `Arc`
+        // counts) per call, and ct looks segments up on every accept.
+        self.check_handle(handle)?;
+        let segs = self.segments.read();
+        self.check_usable(&segs)?;
+        segs.pool
+            .get_checked(handle.segment_index(), handle.generation())
+            .cloned()
+            .ok_or_else(|| SmError::StaleSegment(handle))
     }
 
     /// Handle of segment `index` (VPP `segment_manager_segment_handle`).
