@@ -313,6 +313,17 @@ impl Apps {
             .cloned()
     }
 
+    /// Whether pool `index` holds an app worker that is not detached
+    /// ([`Apps::app_worker_get_if_valid`] without the `Arc` clone: the
+    /// session layer asks before every flush of an app worker's events).
+    pub fn app_worker_is_live(&self, index: u32) -> bool {
+        self.state
+            .read()
+            .wrks
+            .get(index)
+            .is_some_and(|w| !w.is_detached())
+    }
+
     /// The app worker a handle names (generation checked).
     pub fn app_worker(&self, h: AppWorkerHandle) -> Result<Arc<AppWorker>, SessionError> {
         self.state

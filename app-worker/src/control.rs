@@ -429,9 +429,16 @@ impl Apps {
         app_wrk: AppWorkerHandle,
         h: SessionHandle,
     ) -> Result<(), SessionError> {
-        let w = self.app_worker(app_wrk)?;
+        // Both workers under one read lock, neither cloned: this runs for
+        // every disconnect, reset and accept reply an app sends.
+        let st = self.state.read();
+        let w = st
+            .wrks
+            .get_checked(app_wrk.index, app_wrk.generation)
+            .filter(|w| !w.is_detached())
+            .ok_or(SessionError::InvalidAppWrk)?;
         let s = wrk.session_get(h)?;
-        match self.app_worker_get_if_valid(s.app_wrk_index) {
+        match st.wrks.get(s.app_wrk_index).filter(|o| !o.is_detached()) {
             Some(owner) if owner.app_index() == w.app_index() => Ok(()),
             _ => Err(SessionError::Owner),
         }

@@ -159,7 +159,7 @@ impl Apps {
 
 impl AppInterface for Apps {
     fn app_worker_is_valid(&self, app_wrk: u32) -> bool {
-        self.app_worker_get_if_valid(app_wrk).is_some()
+        self.app_worker_is_live(app_wrk)
     }
 
     /// VPP `app_worker_init_accepted`: the listener's next worker takes the
