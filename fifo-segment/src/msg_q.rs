@@ -79,14 +79,14 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering as StdOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 
 use thiserror::Error;
 
 use crate::error::SegmentError;
 use crate::layout::Line;
 use crate::segment::FifoSegment;
-use crate::sync::atomic::{AtomicU32, AtomicU64};
+use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 #[path = "msg_q_layout.rs"]
 mod layout;
@@ -149,7 +149,15 @@ pub(crate) struct QueueInner {
     by_size: Vec<usize>,
     producer_taken: AtomicBool,
     consumer_taken: AtomicBool,
+    /// This process's consumer's head while it knows of no message past it
+    /// (it read the tail there), else [`NO_CONSUMER_POS`]: private memory,
+    /// so [`MsgQueue::looks_empty`] compares the peer's tail with a
+    /// position the peer cannot move.
+    consumer_pos: StdAtomicU64,
 }
+
+/// [`QueueInner::consumer_pos`] when no consumer of this tree is caught up.
+const NO_CONSUMER_POS: u64 = u64::MAX;
 
 impl QueueInner {
     fn header(&self) -> &QueueHeader {
@@ -300,6 +308,7 @@ impl MsgQueue {
                 geo,
                 by_size,
                 producer_taken: AtomicBool::new(false),
+                consumer_pos: StdAtomicU64::new(NO_CONSUMER_POS),
                 consumer_taken: AtomicBool::new(false),
             }),
         }
@@ -334,6 +343,20 @@ impl MsgQueue {
     /// The segment holding the queue.
     pub fn segment(&self) -> &FifoSegment {
         &self.inner.seg
+    }
+
+    /// Whether [`MsgConsumer::try_recv`] would find nothing now: this
+    /// tree's consumer knows of no message past its head and the
+    /// producer's tail is still there. Read without the consumer (a
+    /// consumer polling many queues skips taking its end of one that looks
+    /// empty); the consumer's position is private, so a peer that moves
+    /// the tail anywhere else makes this false and `try_recv` then judges
+    /// the tail as before. False while no consumer of this tree is caught
+    /// up (none taken yet, or one with messages still to read).
+    pub fn looks_empty(&self) -> bool {
+        let pos = self.inner.consumer_pos.load(StdOrdering::Relaxed);
+        pos != NO_CONSUMER_POS
+            && u64::from(self.inner.header().tail.0.load(Ordering::Acquire)) == pos
     }
 
     /// Takes the producer role; `RoleTaken` while another [`MsgProducer`]
@@ -375,7 +398,6 @@ impl MsgQueue {
             q.producer_taken.store(false, StdOrdering::Release);
             return Err(MsgQueueError::RoleTaken);
         }
-        use crate::sync::atomic::Ordering;
         let hdr = q.header();
         hdr.head.0.store(position, Ordering::Release);
         hdr.tail.0.store(position, Ordering::Release);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 
 use super::layout::{Desc, MAX_RINGS};
-use super::{MsgQueueError, QueueInner};
+use super::{MsgQueueError, NO_CONSUMER_POS, QueueInner};
 use crate::sync::atomic::{Ordering, fence};
 
 /// Occupancy `tail - head` of a ring of `nitems`, if possible.
@@ -247,6 +247,7 @@ impl MsgConsumer {
         if self.head == self.cached_tail {
             self.cached_tail = self.load_tail()?;
             if self.head == self.cached_tail {
+                self.publish_pos();
                 return Ok(None);
             }
         }
@@ -273,7 +274,20 @@ impl MsgConsumer {
         q.header().head.0.store(self.head, Ordering::Release);
         self.ring_head[r] = self.ring_head[r].wrapping_add(1);
         q.ring(r).head.0.store(self.ring_head[r], Ordering::Release);
+        self.publish_pos();
         Ok(Some(len))
+    }
+
+    /// Tells [`super::MsgQueue::looks_empty`] where this consumer stands:
+    /// its head while it knows of no message past it, else "unknown".
+    #[inline]
+    fn publish_pos(&self) {
+        let pos = if self.head == self.cached_tail {
+            u64::from(self.head)
+        } else {
+            NO_CONSUMER_POS
+        };
+        self.q.consumer_pos.store(pos, StdOrdering::Relaxed);
     }
 
     /// Flag-then-recheck before sleeping: publishes "consumer sleeping" (a
@@ -323,6 +337,10 @@ impl MsgConsumer {
 
 impl Drop for MsgConsumer {
     fn drop(&mut self) {
+        // The next consumer tells `looks_empty` where it stands itself.
+        self.q
+            .consumer_pos
+            .store(NO_CONSUMER_POS, StdOrdering::Relaxed);
         self.q.consumer_taken.store(false, StdOrdering::Release);
     }
 }

@@ -132,6 +132,43 @@ fn sleep_flag_is_reported_once_per_sleep() {
 }
 
 #[test]
+fn looks_empty_follows_sends_and_receives() {
+    let (_seg, q) = heap_queue(&[(4, 16)]);
+    let mut tx = q.producer().unwrap();
+    let mut rx = q.consumer().unwrap();
+    let mut buf = vec![0u8; q.max_msg_size()];
+    // Unknown until the consumer read the tail once.
+    assert!(!q.looks_empty());
+    assert_eq!(rx.try_recv(&mut buf).unwrap(), None);
+    assert!(q.looks_empty());
+    tx.try_send(&msg(1, 3)).unwrap();
+    tx.try_send(&msg(2, 3)).unwrap();
+    assert!(!q.looks_empty());
+    assert_eq!(rx.try_recv(&mut buf).unwrap(), Some(3));
+    assert!(!q.looks_empty());
+    assert_eq!(rx.try_recv(&mut buf).unwrap(), Some(3));
+    assert!(q.looks_empty());
+    // Around the wrap of the indices too.
+    for i in 0..10u8 {
+        tx.try_send(&msg(i, 1)).unwrap();
+        assert!(!q.looks_empty());
+        assert_eq!(rx.try_recv(&mut buf).unwrap(), Some(1));
+        assert!(q.looks_empty());
+    }
+    // A tail moved by the peer (not a send) is not empty: the consumer
+    // judges it (here: impossible indices).
+    q.inner.header().tail.0.store(u32::MAX, Ordering::Release);
+    assert!(!q.looks_empty());
+    assert!(matches!(
+        rx.try_recv(&mut buf),
+        Err(MsgQueueError::Corrupted(_))
+    ));
+    // A new consumer starts unknown.
+    drop(rx);
+    assert!(!q.looks_empty());
+}
+
+#[test]
 fn roles_are_taken_once_per_tree_and_come_back_on_drop() {
     let (seg, q) = heap_queue(&[(4, 8)]);
     let tx = q.producer().unwrap();

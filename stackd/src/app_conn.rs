@@ -53,6 +53,7 @@ pub(crate) struct Queues {
     mq: FifoSegment,
     evt: Vec<MsgProducer>,
     ctrl: Vec<MsgConsumer>,
+    ctrl_shared: Vec<MsgQueue>,
     offsets: Vec<(u64, u64)>,
     app_evtfd: EventFd,
 }
@@ -75,6 +76,7 @@ impl Queues {
             .map_err(|e| StackdError::MsgQueue(MsgQueueError::Segment(e)))?;
         let mut evt = Vec::with_capacity(n_threads as usize);
         let mut ctrl = Vec::with_capacity(n_threads as usize);
+        let mut ctrl_shared = Vec::with_capacity(n_threads as usize);
         let mut offsets = Vec::with_capacity(n_threads as usize);
         for _ in 0..n_threads {
             let e = MsgQueue::create(&mq, cfg)?;
@@ -82,11 +84,13 @@ impl Queues {
             offsets.push((e.offset(), c.offset()));
             evt.push(e.producer()?);
             ctrl.push(c.consumer()?);
+            ctrl_shared.push(c);
         }
         Ok(Queues {
             mq,
             evt,
             ctrl,
+            ctrl_shared,
             offsets,
             app_evtfd: EventFd::new()?,
         })
@@ -110,6 +114,8 @@ pub(crate) struct AppWorkerConn {
     mq_ref: SegmentRef,
     evt: Box<[Mutex<MsgProducer>]>,
     ctrl: Box<[Mutex<MsgConsumer>]>,
+    /// `ctrl_q[t]` itself, to see it empty without taking its consumer.
+    ctrl_shared: Box<[MsgQueue]>,
     offsets: Vec<(u64, u64)>,
     app_evtfd: EventFd,
     /// Segments whose fd went to the app: an `AddSegment` retried after
@@ -154,6 +160,7 @@ impl AppWorkerConn {
             mq_ref,
             evt: q.evt.into_iter().map(Mutex::new).collect(),
             ctrl: q.ctrl.into_iter().map(Mutex::new).collect(),
+            ctrl_shared: q.ctrl_shared.into_boxed_slice(),
             offsets: q.offsets,
             app_evtfd: q.app_evtfd,
             sent_segments: Mutex::new(HashSet::new()),
@@ -208,6 +215,15 @@ impl AppWorkerConn {
     /// The consumer of `ctrl_q[thread]` (only stack thread `thread` calls).
     pub(crate) fn ctrl_q(&self, thread: u32) -> Option<&Mutex<MsgConsumer>> {
         self.ctrl.get(thread as usize)
+    }
+
+    /// Whether `ctrl_q[thread]` looks empty ([`MsgQueue::looks_empty`]:
+    /// the app's tail where our consumer last stopped). A poll skips the
+    /// consumer's lock for such a queue.
+    pub(crate) fn ctrl_looks_empty(&self, thread: u32) -> bool {
+        self.ctrl_shared
+            .get(thread as usize)
+            .is_none_or(MsgQueue::looks_empty)
     }
 
     /// Wakes the app (it said it sleeps on its eventfd).

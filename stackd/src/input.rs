@@ -249,6 +249,11 @@ impl WorkerInput for CtrlInput {
                 continue;
             }
             let Some(q) = conn.ctrl_q(t) else { continue };
+            // Most polls find most queues empty: no lock for those. (A
+            // tail the app moved is never "empty": the consumer judges it.)
+            if conn.ctrl_looks_empty(t) {
+                continue;
+            }
             for _ in 0..CTRL_BATCH {
                 // The lock is released before the request runs: nothing
                 // else on this thread takes it, but a request may be long.
