@@ -14,7 +14,7 @@ use app_worker::{AppMessage, AppSink, AppWorkerHandle, SessionFifos};
 use fifo_segment::{FifoSegment, MsgQueueError};
 use parking_lot::RwLock;
 use segment_manager::{SegmentHandle, SegmentManagers};
-use session::{SessionCleanupNtf, SessionError, Worker};
+use session::{SessionCleanupNtf, SessionError, SessionState, Worker};
 
 use crate::app_conn::AppWorkerConn;
 use crate::control::Strikes;
@@ -214,7 +214,24 @@ impl StackdSink {
             }
             AppMessage::Disconnected(h) => StackMsg::Disconnected(session_ref(*h)),
             AppMessage::Reset(h) => StackMsg::Reset(session_ref(*h)),
-            AppMessage::TransportClosed(h) => StackMsg::TransportClosed(session_ref(*h)),
+            // As VPP's message-queue callbacks (`session_api.c`): an app in
+            // another process is not told the transport closed (no
+            // callback for it; Disconnected, Reset and the session's
+            // cleanup tell it what it needs), and a transport cleanup goes
+            // out only for a session the app had not closed (the session
+            // is still `TransportDeleted` when the event is flushed). Each
+            // message saved is a write into shared memory the app's core
+            // owns.
+            AppMessage::TransportClosed(_) => return Ok(Out::Skip),
+            AppMessage::Cleanup {
+                session,
+                ntf: SessionCleanupNtf::Transport,
+            } if wrk
+                .session_get(*session)
+                .map_or(true, |s| s.state() != SessionState::TransportDeleted) =>
+            {
+                return Ok(Out::Skip);
+            }
             AppMessage::Cleanup { session, ntf } => StackMsg::Cleanup {
                 session: session_ref(*session),
                 ntf: match ntf {

@@ -288,6 +288,20 @@ fn data_both_ways_and_close(d: Stackd, path: &std::path::Path, pause: Option<Dur
     server.wait_for("server cleanup", |_, m| {
         matches!(m, StackMsg::Cleanup { session, ntf: 1 } if *session == ss).then_some(())
     });
+    // As VPP's message-queue callbacks: no transport-closed message (the
+    // app learns of the end from Disconnected, Reset and the cleanups).
+    for (app, me) in [(&mut client, cs), (&mut server, ss)] {
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let mut seen = Vec::new();
+        while let Some(m) = app.next(deadline) {
+            seen.push(m);
+        }
+        let told: Vec<_> = seen
+            .iter()
+            .filter(|(_, m)| matches!(m, StackMsg::TransportClosed(x) if *x == me))
+            .collect();
+        assert!(told.is_empty(), "{told:?}");
+    }
     let c1 = wait_counters(&d, "sessions gone", |c| {
         c.sessions == 0 && c.ct_connections == 0
     });
