@@ -167,12 +167,18 @@ fn listen_accept_data_both_ways_and_peer_close() {
 fn blocking_read_sleeps_until_the_stack_signals() {
     let (mut stack, client) = FakeStack::attach(2);
     let (_l, mut stream, mut peer, s) = accepted_pair(&mut stack, &client);
+    late_read(&mut stack, &mut stream, &mut peer, s);
+}
+
+/// A blocking read of 4 bytes that finds nothing: the reader arms the
+/// queues and sleeps on the eventfd until the data and the stack's RX
+/// event come 50 ms later.
+fn late_read(stack: &mut FakeStack, stream: &mut CtStream, peer: &mut Peer, s: SessionRef) {
     std::thread::scope(|sc| {
-        let reader = sc.spawn(move || {
+        let reader = sc.spawn(|| {
             let mut buf = [0u8; 4];
             stream.read_exact(&mut buf).map(|()| buf)
         });
-        // Let the reader arm the queues and sleep on the eventfd.
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(peer.to_app.enqueue(b"late").unwrap(), 4);
         stack.send(1, &StackMsg::Rx(s));
@@ -418,16 +424,7 @@ fn stream_stats_count_events_and_waits() {
 
     // A read that finds nothing waits; one that outlasts its spin spell
     // sleeps until the stack's event.
-    std::thread::scope(|sc| {
-        let reader = sc.spawn(|| {
-            let mut buf = [0u8; 4];
-            stream.read_exact(&mut buf).map(|()| buf)
-        });
-        std::thread::sleep(Duration::from_millis(50));
-        assert_eq!(peer.to_app.enqueue(b"late").unwrap(), 4);
-        stack.send(1, &StackMsg::Rx(s));
-        assert_eq!(&reader.join().unwrap().unwrap(), b"late");
-    });
+    late_read(&mut stack, &mut stream, &mut peer, s);
     let st = stream.stats();
     assert!(
         st.waits >= 1 && st.sleeps >= 1 && st.sleeps <= st.waits,

@@ -390,13 +390,7 @@ impl SegmentManager {
     pub fn get_segment_w_lock(&self, index: u32) -> Result<SegmentGuard<'_>> {
         let segs = self.segments.read();
         self.check_usable(&segs)?;
-        let generation = segs
-            .pool
-            .generation(index)
-            .ok_or_else(|| SmError::UnknownSegment {
-                sm_index: self.handle.index(),
-                index,
-            })?;
+        let generation = self.handle_of(&segs, index)?.generation();
         SegmentGuard::new(self, segs, index, generation)
     }
 

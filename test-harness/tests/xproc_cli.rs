@@ -15,6 +15,13 @@ fn ct_echo(args: &[&str]) -> Output {
     Command::new(EXE).args(args).output().expect("run ct-echo")
 }
 
+/// Asserts the JSON line carries every `"field":value` of `fields`.
+fn has_fields(line: &str, fields: &[&str]) {
+    for f in fields {
+        assert!(line.contains(f), "no {f} in {line}");
+    }
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}\n--- stderr\n{}",
@@ -83,15 +90,16 @@ fn processes_rr_json_and_cps_polling() {
     assert!(out.status.success(), "{t}");
     let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(line.starts_with('{') && line.ends_with('}'), "{t}");
-    for f in [
-        "\"layout\":\"processes\"",
-        "\"round_trips\":300",
-        "\"verified\":1",
-        "\"leak_free\":true",
-        "\"ok\":true",
-    ] {
-        assert!(line.contains(f), "no {f} in {line}");
-    }
+    has_fields(
+        &line,
+        &[
+            "\"layout\":\"processes\"",
+            "\"round_trips\":300",
+            "\"verified\":1",
+            "\"leak_free\":true",
+            "\"ok\":true",
+        ],
+    );
     assert!(!line.contains("\"rr_p50_ns\":null"), "{line}");
     let out = ct_echo(
         &[
@@ -219,6 +227,27 @@ fn server_and_client_against_a_running_daemon() {
     d.stop();
 }
 
+/// `ct-echo client --mode cps --json` on port 4701 of the daemon at
+/// `sock`.
+fn cps_client(sock: &str, sessions: &str, concurrency: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "client",
+        "--socket",
+        sock,
+        "--mode",
+        "cps",
+        "--sessions",
+        sessions,
+        "--concurrency",
+        concurrency,
+        "--port",
+        "4701",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    ct_echo(&args)
+}
+
 /// The README's cps client against a daemon: one thread with many
 /// connects in flight; every connect answered once, nothing left.
 #[test]
@@ -226,41 +255,35 @@ fn cps_client_with_connects_in_flight_against_a_running_daemon() {
     const N: u64 = 600;
     let d = Daemon::start("cps");
     let (mut server, mut slines) = d.server("4701", &N.to_string(), &[]);
-    let out = ct_echo(&[
-        "client",
-        "--socket",
+    let out = cps_client(
         &d.sock,
-        "--mode",
-        "cps",
-        "--sessions",
         &N.to_string(),
-        "--concurrency",
         "32",
-        "--port",
-        "4701",
-        "--fifo-size",
-        "4k",
-        "--segment-size",
-        "4m",
-        "--timeout",
-        "60",
-        "--json",
-    ]);
+        &[
+            "--fifo-size",
+            "4k",
+            "--segment-size",
+            "4m",
+            "--timeout",
+            "60",
+        ],
+    );
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    for f in [
-        "\"mode\":\"cps\"",
-        "\"layout\":\"client-only\"",
-        &format!("\"sessions\":{N}"),
-        &format!("\"connected\":{N}"),
-        "\"connect_failed\":0",
-        "\"resets\":0",
-        "\"errors\":0",
-        "\"ok\":true",
-    ] {
-        assert!(line.contains(f), "no {f} in {line}");
-    }
+    has_fields(
+        &line,
+        &[
+            "\"mode\":\"cps\"",
+            "\"layout\":\"client-only\"",
+            &format!("\"sessions\":{N}"),
+            &format!("\"connected\":{N}"),
+            "\"connect_failed\":0",
+            "\"resets\":0",
+            "\"errors\":0",
+            "\"ok\":true",
+        ],
+    );
     assert!(!line.contains("\"connects_per_s\":0,"), "{line}");
     let rec = slines.next().unwrap().unwrap();
     let rec = KvRecord::parse("SERVER", &rec).unwrap_or_else(|| panic!("{rec}"));
@@ -268,27 +291,13 @@ fn cps_client_with_connects_in_flight_against_a_running_daemon() {
     assert!(server.wait().unwrap().success());
     // Nobody listens now: every connect is refused and counted as a
     // failed connect (not retried), and the run is not ok.
-    let out = ct_echo(&[
-        "client",
-        "--socket",
-        &d.sock,
-        "--mode",
-        "cps",
-        "--sessions",
-        "50",
-        "--concurrency",
-        "8",
-        "--port",
-        "4701",
-        "--timeout",
-        "30",
-        "--json",
-    ]);
+    let out = cps_client(&d.sock, "50", "8", &["--timeout", "30"]);
     let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    for f in ["\"connected\":0", "\"connect_failed\":50", "\"ok\":false"] {
-        assert!(line.contains(f), "no {f} in {line}");
-    }
+    has_fields(
+        &line,
+        &["\"connected\":0", "\"connect_failed\":50", "\"ok\":false"],
+    );
     let (w, _) = stackd_figures(&d.stop());
     // Both ends of every connect were sessions, all freed.
     assert!(w.sessions_allocated >= 2 * N, "{w:?}");

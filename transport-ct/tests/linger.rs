@@ -39,6 +39,34 @@ fn close(
     env.idle();
 }
 
+/// A server listening on port 80 and a client; `sessions` sessions made
+/// and closed one after the other. Returns the stack, both apps, the
+/// listener and, per session, its segment and the server's thread.
+#[allow(clippy::type_complexity)]
+fn closed_sessions(
+    n_workers: u32,
+    sessions: usize,
+) -> (
+    Env,
+    App,
+    App,
+    app_worker::AppListenerHandle,
+    Vec<(segment_manager::SegmentHandle, u32)>,
+) {
+    let mut env = env(n_workers, LINGER);
+    let server = env.attach("server", Scope::LOCAL);
+    let client = env.attach("client", Scope::LOCAL);
+    let l = env.listen(&server, 80);
+    drain(&server.q);
+    let mut segs = Vec::new();
+    for _ in 0..sessions {
+        let (sf, cf) = env.establish(&server, &client, 80);
+        segs.push((env.ct.segments()[0].segment, sf.session.thread_index()));
+        close(&mut env, &server, &client, &sf, &cf);
+    }
+    (env, server, client, l, segs)
+}
+
 /// Steps the workers until the linger has surely passed.
 fn wait_out_linger(env: &mut Env) {
     let until = Instant::now() + LINGER + Duration::from_millis(5);
@@ -50,14 +78,8 @@ fn wait_out_linger(env: &mut Env) {
 
 #[test]
 fn an_emptied_segment_lingers_then_goes_with_both_apps_told() {
-    let mut env = env(1, LINGER);
-    let server = env.attach("server", Scope::LOCAL);
-    let client = env.attach("client", Scope::LOCAL);
-    env.listen(&server, 80);
-    drain(&server.q);
-    let (sf, cf) = env.establish(&server, &client, 80);
-    let seg = env.ct.segments()[0].segment;
-    close(&mut env, &server, &client, &sf, &cf);
+    let (mut env, server, client, _, segs) = closed_sessions(1, 1);
+    let seg = segs[0].0;
     // Both sides gone: the segment stays, empty, both sides detached.
     let snap = env.ct.segments();
     assert_eq!(snap.len(), 1, "{snap:?}");
@@ -80,14 +102,8 @@ fn an_emptied_segment_lingers_then_goes_with_both_apps_told() {
 
 #[test]
 fn the_next_accept_revives_a_lingering_segment() {
-    let mut env = env(1, LINGER);
-    let server = env.attach("server", Scope::LOCAL);
-    let client = env.attach("client", Scope::LOCAL);
-    env.listen(&server, 80);
-    drain(&server.q);
-    let (sf, cf) = env.establish(&server, &client, 80);
-    let seg = env.ct.segments()[0].segment;
-    close(&mut env, &server, &client, &sf, &cf);
+    let (mut env, server, client, _, segs) = closed_sessions(1, 1);
+    let seg = segs[0].0;
     drain(&server.q);
     drain(&client.q);
 
@@ -137,12 +153,7 @@ fn zero_linger_removes_at_once() {
 
 #[test]
 fn a_listener_stopped_while_its_segment_lingers_leaves_nothing() {
-    let mut env = env(1, LINGER);
-    let server = env.attach("server", Scope::LOCAL);
-    let client = env.attach("client", Scope::LOCAL);
-    let l = env.listen(&server, 80);
-    let (sf, cf) = env.establish(&server, &client, 80);
-    close(&mut env, &server, &client, &sf, &cf);
+    let (mut env, server, client, l, _) = closed_sessions(1, 1);
     assert_eq!(env.ct.n_lingering_segments(), 1);
     drain(&client.q);
     // The listen segment manager holds no fifos: it goes with the
@@ -163,12 +174,7 @@ fn a_listener_stopped_while_its_segment_lingers_leaves_nothing() {
 #[test]
 fn apps_detaching_while_a_segment_lingers_leave_nothing() {
     for detach_server_first in [true, false] {
-        let mut env = env(1, LINGER);
-        let server = env.attach("server", Scope::LOCAL);
-        let client = env.attach("client", Scope::LOCAL);
-        env.listen(&server, 80);
-        let (sf, cf) = env.establish(&server, &client, 80);
-        close(&mut env, &server, &client, &sf, &cf);
+        let (mut env, server, client, _, _) = closed_sessions(1, 1);
         assert_eq!(env.ct.n_lingering_segments(), 1);
         let order = if detach_server_first {
             [&server, &client]
@@ -187,22 +193,12 @@ fn apps_detaching_while_a_segment_lingers_leave_nothing() {
 
 #[test]
 fn sessions_on_several_threads_share_a_lingering_segment() {
-    let mut env = env(2, LINGER);
-    let server = env.attach("server", Scope::LOCAL);
-    let client = env.attach("client", Scope::LOCAL);
-    env.listen(&server, 80);
-    let mut segs = Vec::new();
-    let mut threads = Vec::new();
-    for _ in 0..4 {
-        let (sf, cf) = env.establish(&server, &client, 80);
-        segs.push(env.ct.segments()[0].segment);
-        threads.push(sf.session.thread_index());
-        close(&mut env, &server, &client, &sf, &cf);
-    }
+    let (mut env, _, _, _, segs) = closed_sessions(2, 4);
+    let threads: Vec<u32> = segs.iter().map(|s| s.1).collect();
     // The accepts ran on both workers, and all used the first segment
     // (a segment made again would have a new generation).
     assert!(threads.contains(&1) && threads.contains(&2), "{threads:?}");
-    assert!(segs.iter().all(|s| *s == segs[0]), "{segs:?}");
+    assert!(segs.iter().all(|s| s.0 == segs[0].0), "{segs:?}");
     wait_out_linger(&mut env);
     env.assert_clean();
 }

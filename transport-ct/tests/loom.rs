@@ -97,6 +97,19 @@ impl CtSegmentEvents for Events<'_> {
     }
 }
 
+/// Asserts the accounting holds one segment, `h`, with one session on each
+/// side; returns the snapshot.
+fn one_session_on(segs: &CtSegments, h: SegmentHandle) -> Vec<transport_ct::CtSegmentInfo> {
+    let snap = segs.snapshot();
+    assert_eq!(snap.len(), 1, "{snap:?}");
+    assert_eq!(snap[0].segment, h);
+    assert_eq!(
+        (snap[0].client_n_sessions, snap[0].server_n_sessions),
+        (1, 1)
+    );
+    snap
+}
+
 /// An accept as ct does it on worker 1.
 fn accept(
     segs: &CtSegments,
@@ -222,13 +235,7 @@ fn lingering_segment_accept_vs_reap() {
         let (r1, h1, rx1, tx1) = acceptor.join().unwrap();
 
         assert_eq!(reaped == 1, h1 != h0, "reaped {reaped}, {h0} -> {h1}");
-        let snap = segs.snapshot();
-        assert_eq!(snap.len(), 1, "{snap:?}");
-        assert_eq!(snap[0].segment, h1);
-        assert_eq!(
-            (snap[0].client_n_sessions, snap[0].server_n_sessions),
-            (1, 1)
-        );
+        one_session_on(&segs, h1);
         assert_eq!(sm.num_segments(), 1);
         // The last session goes: the segment lingers, then a reap takes it.
         rx1.ref_inc();
@@ -304,13 +311,7 @@ fn detached_flags_vs_accept() {
         release(&segs, &sm, Side::Server, r0, &rx0, &tx0);
         let h1 = acceptor.join().unwrap();
 
-        let snap = segs.snapshot();
-        assert_eq!(snap.len(), 1, "{snap:?}");
-        assert_eq!(snap[0].segment, h1);
-        assert_eq!(
-            (snap[0].client_n_sessions, snap[0].server_n_sessions),
-            (1, 1)
-        );
+        let snap = one_session_on(&segs, h1);
         assert_eq!(snap[0].flags, CtSegmentFlags::empty());
         assert_eq!(sm.num_segments(), 1);
         let _ = h0;

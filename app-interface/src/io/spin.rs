@@ -516,18 +516,9 @@ mod tests {
     #[test]
     fn the_clock_is_read_only_every_so_many_looks() {
         let c = Clock::new();
-        let s = SpinSpell::starting_at(us(1));
-        let mut calls = 0u32;
-        let _ = s.wait_on_clock(
-            || c.now(),
-            None,
-            || {
-                calls += 1;
-                c.advance(Duration::from_nanos(10));
-                false
-            },
-            || (),
-        );
+        let s = SpinSpell::starting_at(us(10));
+        let (calls, _) = wait_looks(&c, &s, None);
+        assert!(calls > 2 * CHECKS_PER_CLOCK, "{calls}");
         // start, one per CHECKS_PER_CLOCK looks, end.
         assert_eq!(c.reads.get(), 2 + calls / CHECKS_PER_CLOCK);
     }
