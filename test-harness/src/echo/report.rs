@@ -126,7 +126,6 @@ impl EchoReport {
         leaks: Leaks,
         show_session: Vec<String>,
     ) -> Self {
-        let secs = elapsed.as_secs_f64().max(1e-9);
         let (tx, rx) = (get(&stats.client_tx_bytes), get(&stats.client_rx_bytes));
         let finished = match cfg.mode {
             EchoMode::Cps => get(&stats.sessions_closed),
@@ -141,8 +140,8 @@ impl EchoReport {
             rx_bytes: rx,
             server_rx_bytes: get(&stats.server_rx_bytes),
             seconds: elapsed.as_secs_f64(),
-            gbit_per_s: (tx + rx) as f64 * 8.0 / secs / 1e9,
-            connects_per_s: finished as f64 / secs,
+            gbit_per_s: per_second((tx + rx) as f64 * 8.0, elapsed) / 1e9,
+            connects_per_s: per_second(finished as f64, elapsed),
             connected: get(&stats.connected),
             connect_failed: get(&stats.connect_failed),
             round_trips: stats.n_latencies(),
@@ -425,9 +424,22 @@ impl JsonObject {
     }
 }
 
+/// `n` per second of `elapsed`; 0 for a run that never started its clock
+/// (it failed before: no rate, rather than `n` over a nanosecond).
+fn per_second(n: f64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 { n / secs } else { 0.0 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_without_time_has_no_rate() {
+        assert_eq!(per_second(600.0, Duration::ZERO), 0.0);
+        assert_eq!(per_second(600.0, Duration::from_millis(500)), 1200.0);
+    }
 
     #[test]
     fn json_strings_are_escaped() {
