@@ -219,6 +219,21 @@ impl Stackd {
         self.shutdown()
     }
 
+    /// Reads the counters until `f` holds or `timeout` passed; returns the
+    /// last reading (check it with `f` again to tell which). What the stack
+    /// holds changes as workers finish closes, cleanups and lingering
+    /// segments.
+    pub fn wait_counters(&self, timeout: Duration, f: impl Fn(&Counters) -> bool) -> Counters {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let c = self.counters();
+            if f(&c) || Instant::now() >= deadline {
+                return c;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     fn shutdown(&mut self) -> Counters {
         let _ = self.stop.signal();
         // Socket threads detach their apps on their way out.
@@ -229,12 +244,7 @@ impl Stackd {
             let _ = tx.send(CtlReq::Stop);
             let _ = h.join();
         }
-        let deadline = Instant::now() + STOP_DRAIN_TIMEOUT;
-        let mut c = self.counters();
-        while !c.is_empty() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-            c = self.counters();
-        }
+        let c = self.wait_counters(STOP_DRAIN_TIMEOUT, Counters::is_empty);
         if !c.is_empty() {
             tracing::warn!(counters = %c, "stackd stopped with state left");
         }

@@ -38,16 +38,7 @@ fn serve(mut server: TestApp, stop: Arc<AtomicBool>) -> (TestApp, u64) {
 fn churn(workers: u32, clients: u32, rounds: u32) {
     let (d, path) = daemon(workers, "churn");
     let mut server = TestApp::attach(&path, "churn-server");
-    server.w.send(
-        0,
-        AppMsg::Listen {
-            opaque: 1,
-            ep: ep(7400),
-        },
-    );
-    server.wait_for("bound", |_, m| {
-        matches!(m, StackMsg::Bound { error: 0, .. }).then_some(())
-    });
+    server.listen(7400);
     let stop = Arc::new(AtomicBool::new(false));
     let srv = {
         let stop = stop.clone();

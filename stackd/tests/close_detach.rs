@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use app_interface::wire::{AppMsg, FifoRef, SapiMsg, SessionRef, StackMsg};
 use common::*;
 
@@ -55,16 +53,7 @@ fn close_then_detach_right_after_leaves_nothing() {
     for workers in [1, 2] {
         let (d, path) = daemon(workers, "close-detach");
         let mut server = TestApp::attach(&path, "server");
-        server.w.send(
-            0,
-            AppMsg::Listen {
-                opaque: 1,
-                ep: ep(7400),
-            },
-        );
-        server.wait_for("bound", |_, m| {
-            matches!(m, StackMsg::Bound { error: 0, .. }).then_some(())
-        });
+        server.listen(7400);
         let data: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
         for round in 0..20 {
             let (ss, srx, stx) = client_round(&path, &mut server, round, &data);
@@ -93,10 +82,7 @@ fn close_then_detach_right_after_leaves_nothing() {
         });
         assert_eq!(c.app_workers, 1, "{c}");
         drop(server);
-        let deadline = Instant::now() + WAIT;
-        while !d.counters().is_empty() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        d.wait_counters(WAIT, stackd::Counters::is_empty);
         let left = d.stop();
         assert!(
             left.is_empty(),

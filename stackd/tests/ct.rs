@@ -393,16 +393,7 @@ fn server_gone_with_100_live_sessions_frees_everything() {
     let (d, path) = daemon(2, "server-gone");
     let mut server = TestApp::attach(&path, "busy-server");
     let mut client = TestApp::attach(&path, "many-client");
-    server.w.send(
-        0,
-        AppMsg::Listen {
-            opaque: 1,
-            ep: ep(7200),
-        },
-    );
-    server.wait_for("bound", |_, m| {
-        matches!(m, StackMsg::Bound { error: 0, .. }).then_some(())
-    });
+    server.listen(7200);
     const N: u32 = 100;
     for i in 0..N {
         client.w.send(

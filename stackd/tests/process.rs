@@ -66,16 +66,7 @@ fn child_app_entry() {
 fn killed_client_process_resets_the_server_and_frees_everything() {
     let (d, path) = daemon(2, "kill9");
     let mut server = TestApp::attach(&path, "survivor");
-    server.w.send(
-        0,
-        AppMsg::Listen {
-            opaque: 1,
-            ep: ep(7600),
-        },
-    );
-    server.wait_for("bound", |_, m| {
-        matches!(m, StackMsg::Bound { error: 0, .. }).then_some(())
-    });
+    server.listen(7600);
     let mut child = KillOnDrop(
         Command::new(std::env::current_exe().unwrap())
             .args(["--ignored", "--exact", "child_app_entry", "--nocapture"])

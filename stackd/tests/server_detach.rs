@@ -113,16 +113,7 @@ fn server_goes_with_connects_in_flight(workers: u32, going: Going, rounds: u32) 
     let mut client = TestApp::attach(&path, "client");
     for round in 0..rounds {
         let mut server = TestApp::attach(&path, &format!("server-{round}"));
-        server.w.send(
-            0,
-            AppMsg::Listen {
-                opaque: 1,
-                ep: ep(7500),
-            },
-        );
-        server.wait_for("bound", |_, m| {
-            matches!(m, StackMsg::Bound { error: 0, .. }).then_some(())
-        });
+        server.listen(7500);
         // Vary where the server stops, so the connects it leaves behind
         // are caught at different stages.
         let n = 40 + 13 * round;

@@ -20,16 +20,7 @@ fn stream_8_mib_through_16_kib_fifos_with_dequeue_notifications() {
     let (d, path) = daemon(2, "stream");
     let mut server = TestApp::attach(&path, "sink");
     let mut client = TestApp::attach(&path, "source");
-    server.w.send(
-        0,
-        AppMsg::Listen {
-            opaque: 1,
-            ep: ep(7300),
-        },
-    );
-    server.wait_for("bound", |_, m| {
-        matches!(m, StackMsg::Bound { error: 0, .. }).then_some(())
-    });
+    server.listen(7300);
     client.w.send(
         0,
         AppMsg::Connect {

@@ -15,6 +15,15 @@ fn ct_echo(args: &[&str]) -> Output {
     Command::new(EXE).args(args).output().expect("run ct-echo")
 }
 
+/// `ct-echo --processes` with `args` and the small sizes; must succeed.
+/// Returns the output and its text.
+fn processes(args: &[&str]) -> (Output, String) {
+    let out = ct_echo(&[args, &SMALL[..]].concat());
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    (out, t)
+}
+
 /// Asserts the JSON line carries every `"field":value` of `fields`.
 fn has_fields(line: &str, fields: &[&str]) {
     for f in fields {
@@ -41,15 +50,7 @@ const SMALL: [&str; 6] = [
 
 #[test]
 fn processes_throughput_prints_the_in_process_table() {
-    let out = ct_echo(
-        &[
-            &["--processes", "--bytes", "4m", "--echo", "--sessions", "2"][..],
-            &SMALL,
-        ]
-        .concat(),
-    );
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
+    let (_, t) = processes(&["--processes", "--bytes", "4m", "--echo", "--sessions", "2"]);
     for row in [
         "stackd (sleeping), server, client",
         "Gbit/s",
@@ -65,29 +66,13 @@ fn processes_throughput_prints_the_in_process_table() {
 
 #[test]
 fn processes_discard_is_verified_by_the_server() {
-    let out = ct_echo(
-        &[
-            &["--processes", "--bytes", "2m", "--sessions", "3"][..],
-            &SMALL,
-        ]
-        .concat(),
-    );
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
+    let (_, t) = processes(&["--processes", "--bytes", "2m", "--sessions", "3"]);
     assert!(t.contains("discard") && t.contains("ok (3 sessions"), "{t}");
 }
 
 #[test]
 fn processes_rr_json_and_cps_polling() {
-    let out = ct_echo(
-        &[
-            &["--processes", "--mode", "rr", "--rounds", "300", "--json"][..],
-            &SMALL,
-        ]
-        .concat(),
-    );
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
+    let (out, t) = processes(&["--processes", "--mode", "rr", "--rounds", "300", "--json"]);
     let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(line.starts_with('{') && line.ends_with('}'), "{t}");
     has_fields(
@@ -101,22 +86,14 @@ fn processes_rr_json_and_cps_polling() {
         ],
     );
     assert!(!line.contains("\"rr_p50_ns\":null"), "{line}");
-    let out = ct_echo(
-        &[
-            &[
-                "--processes",
-                "--poll",
-                "--mode",
-                "cps",
-                "--sessions",
-                "200",
-            ][..],
-            &SMALL,
-        ]
-        .concat(),
-    );
-    let t = text(&out);
-    assert!(out.status.success(), "{t}");
+    let (_, t) = processes(&[
+        "--processes",
+        "--poll",
+        "--mode",
+        "cps",
+        "--sessions",
+        "200",
+    ]);
     assert!(
         t.contains("stackd (polling)") && t.contains("connects/s"),
         "{t}"

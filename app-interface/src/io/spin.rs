@@ -263,6 +263,33 @@ mod tests {
         Duration::from_micros(n)
     }
 
+    /// One wait on the stepped clock: each look advances it `look` and says
+    /// ready at look `ready_at` (never when `None`); `sleep` is the sleep.
+    /// Returns the looks and how the wait ended.
+    fn looks<T>(
+        c: &Clock,
+        s: &SpinSpell,
+        look: Duration,
+        ready_at: Option<u32>,
+        deadline: Option<Instant>,
+        sleep: impl FnOnce() -> T,
+    ) -> (u32, SpinWait<T>) {
+        let mut calls = 0u32;
+        let r = s.wait_on_clock(
+            || c.now(),
+            deadline,
+            || {
+                calls += 1;
+                c.advance(look);
+                Some(calls) == ready_at
+            },
+            sleep,
+        );
+        (calls, r)
+    }
+
+    const NS100: Duration = Duration::from_nanos(100);
+
     #[test]
     fn ready_at_once_never_sleeps_and_grows_the_spell() {
         let c = Clock::new();
@@ -276,17 +303,7 @@ mod tests {
     fn ready_late_in_the_spell_still_grows_it() {
         let c = Clock::new();
         let s = SpinSpell::starting_at(us(20));
-        let mut calls = 0;
-        let r = s.wait_on_clock(
-            || c.now(),
-            None,
-            || {
-                calls += 1;
-                c.advance(Duration::from_nanos(100));
-                calls == 150
-            },
-            || unreachable!(),
-        );
+        let (calls, r) = looks(&c, &s, NS100, Some(150), None, || unreachable!());
         assert_eq!(r, SpinWait::<()>::Ready);
         assert_eq!(calls, 150);
         assert_eq!(s.spell(), us(40));
@@ -296,21 +313,12 @@ mod tests {
     fn a_spell_that_runs_out_sleeps_once_then_grows_if_the_sleep_was_short() {
         let c = Clock::new();
         let s = SpinSpell::starting_at(us(10));
-        let (mut calls, mut slept) = (0u32, 0);
-        let r = s.wait_on_clock(
-            || c.now(),
-            None,
-            || {
-                calls += 1;
-                c.advance(Duration::from_nanos(50));
-                false
-            },
-            || {
-                slept += 1;
-                c.advance(us(5));
-                7
-            },
-        );
+        let mut slept = 0;
+        let (calls, r) = looks(&c, &s, Duration::from_nanos(50), None, None, || {
+            slept += 1;
+            c.advance(us(5));
+            7
+        });
         assert_eq!(r, SpinWait::Slept(7));
         assert_eq!(slept, 1);
         // 10 us at 50 ns a look: 200 looks, the clock read every 32 of them.
@@ -324,15 +332,7 @@ mod tests {
         let s = SpinSpell::new();
         let mut spells = Vec::new();
         for _ in 0..20 {
-            let r = s.wait_on_clock(
-                || c.now(),
-                None,
-                || {
-                    c.advance(Duration::from_nanos(100));
-                    false
-                },
-                || c.advance(us(1000)),
-            );
+            let (_, r) = looks(&c, &s, NS100, None, None, || c.advance(us(1000)));
             assert_eq!(r, SpinWait::Slept(()));
             spells.push(s.spell());
         }
@@ -340,16 +340,7 @@ mod tests {
         assert_eq!(spells[1], MAX_SPIN / 4);
         assert_eq!(*spells.last().unwrap(), Duration::ZERO);
         // With no spell left the waiter still looks a few times, then sleeps.
-        let mut calls = 0;
-        let r = s.wait_on_clock(
-            || c.now(),
-            None,
-            || {
-                calls += 1;
-                false
-            },
-            || (),
-        );
+        let (calls, r) = looks(&c, &s, Duration::ZERO, None, None, || ());
         assert_eq!(r, SpinWait::Slept(()));
         assert_eq!(calls, CHECKS_PER_CLOCK);
         // A quick wake-up regrows it from the minimum.
@@ -366,15 +357,7 @@ mod tests {
             let c = Clock::new();
             let s = SpinSpell::new();
             let deadline = c.at(10_000);
-            let r = s.wait_on_clock(
-                || c.now(),
-                Some(deadline),
-                || {
-                    c.advance(step);
-                    false
-                },
-                || unreachable!(),
-            );
+            let (_, r) = looks(&c, &s, step, None, Some(deadline), || unreachable!());
             assert_eq!(r, SpinWait::<()>::TimedOut, "step {step:?}");
             assert_eq!(s.spell(), MAX_SPIN / 2, "step {step:?}");
         }
@@ -385,14 +368,12 @@ mod tests {
         let c = Clock::new();
         c.advance(us(3));
         let s = SpinSpell::new();
-        let mut calls = 0;
-        let r = s.wait_on_clock(
-            || c.now(),
+        let (calls, r) = looks(
+            &c,
+            &s,
+            Duration::ZERO,
+            None,
             Some(c.at(0)),
-            || {
-                calls += 1;
-                false
-            },
             || unreachable!(),
         );
         assert_eq!(r, SpinWait::<()>::TimedOut);
@@ -408,16 +389,8 @@ mod tests {
         let c = Clock::new();
         let s = SpinSpell::starting_at(us(2));
         let deadline = c.at(20_000);
-        let r = s.wait_on_clock(
-            || c.now(),
-            Some(deadline),
-            || {
-                c.advance(Duration::from_nanos(100));
-                false
-            },
-            // The sleep ends at the deadline, 20 us in: short, but nothing came.
-            || c.ns.set(20_000),
-        );
+        // The sleep ends at the deadline, 20 us in: short, but nothing came.
+        let (_, r) = looks(&c, &s, NS100, None, Some(deadline), || c.ns.set(20_000));
         assert_eq!(r, SpinWait::Slept(()));
         assert_eq!(s.spell(), us(1));
     }
@@ -442,22 +415,9 @@ mod tests {
         assert_eq!(s.spell(), MAX_SPIN);
     }
 
-    /// One wait on the stepped clock whose `ready` says yes at look
-    /// `ready_at` (never when `None`), each look 100 ns; a sleep takes
-    /// 1 ms. Returns the looks and how the wait ended.
+    /// [`looks`] at 100 ns a look, a sleep taking 1 ms.
     fn wait_looks(c: &Clock, s: &SpinSpell, ready_at: Option<u32>) -> (u32, SpinWait<()>) {
-        let mut calls = 0u32;
-        let r = s.wait_on_clock(
-            || c.now(),
-            None,
-            || {
-                calls += 1;
-                c.advance(Duration::from_nanos(100));
-                Some(calls) == ready_at
-            },
-            || c.advance(us(1000)),
-        );
-        (calls, r)
+        looks(c, s, NS100, ready_at, None, || c.advance(us(1000)))
     }
 
     #[test]

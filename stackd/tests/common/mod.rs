@@ -57,18 +57,9 @@ pub fn daemon(workers: u32, tag: &str) -> (Stackd, PathBuf) {
 
 /// Waits until `f` holds for the daemon's counters.
 pub fn wait_counters(d: &Stackd, what: &str, f: impl Fn(&Counters) -> bool) -> Counters {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let c = d.counters();
-        if f(&c) {
-            return c;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {c}"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let c = d.wait_counters(WAIT, &f);
+    assert!(f(&c), "timed out waiting for {what}: {c}");
+    c
 }
 
 /// 127.0.0.1:`port` over TCP (ct serves it between local apps).
@@ -317,6 +308,20 @@ impl TestApp {
             },
         );
         (t, ss, rx, tx)
+    }
+
+    /// Listens on 127.0.0.1:`port` (opaque 1) and waits for the bind.
+    pub fn listen(&mut self, port: u16) {
+        self.w.send(
+            0,
+            AppMsg::Listen {
+                opaque: 1,
+                ep: ep(port),
+            },
+        );
+        self.wait_for("bound", |_, m| {
+            matches!(m, StackMsg::Bound { error: 0, .. }).then_some(())
+        });
     }
 
     /// Waits for a connect that succeeded; returns the session and its

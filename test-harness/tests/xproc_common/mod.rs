@@ -97,18 +97,9 @@ pub fn daemon(tag: &str) -> (Stackd, PathBuf) {
 
 /// Waits until `f` holds for the daemon's counters.
 pub fn wait_counters(d: &Stackd, what: &str, f: impl Fn(&Counters) -> bool) -> Counters {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let c = d.counters();
-        if f(&c) {
-            return c;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}: {c}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let c = d.wait_counters(WAIT, &f);
+    assert!(f(&c), "timed out waiting for {what}: {c}");
+    c
 }
 
 /// Strings from anything printable.
