@@ -15,12 +15,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use app_interface::SessionError;
-use app_interface::sapi::SapiSocket;
-use app_interface::wire::{AttachReq, SapiMsg, WorkerReply};
-use fifo_segment::FifoSegment;
-use fifo_segment::eventfd::EventFd;
-use fifo_segment::msg_q::MsgQueue;
+use ct_app_interface::SessionError;
+use ct_app_interface::sapi::SapiSocket;
+use ct_app_interface::wire::{AttachReq, SapiMsg, WorkerReply};
+use ct_fifo_segment::FifoSegment;
+use ct_fifo_segment::eventfd::EventFd;
+use ct_fifo_segment::msg_q::MsgQueue;
 
 use crate::config::AttachConfig;
 use crate::ctrl::Ctrl;
@@ -103,7 +103,7 @@ pub struct ClientCounters {
     pub ctrl_backlog: usize,
 }
 
-fn sapi_io(e: app_interface::sapi::SapiError) -> io::Error {
+fn sapi_io(e: ct_app_interface::sapi::SapiError) -> io::Error {
     ClientError::protocol(format_args!("app socket: {e}")).into_io()
 }
 
@@ -111,7 +111,7 @@ impl AppClient {
     /// Attaches to the stack listening on `socket_path`.
     pub fn attach(socket_path: impl AsRef<Path>, cfg: AttachConfig) -> io::Result<AppClient> {
         let sock = SapiSocket::connect(socket_path.as_ref()).map_err(|e| match e {
-            app_interface::sapi::SapiError::Io(e) => e,
+            ct_app_interface::sapi::SapiError::Io(e) => e,
             e => sapi_io(e),
         })?;
         Self::attach_socket(sock, cfg)

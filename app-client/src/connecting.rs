@@ -3,7 +3,7 @@
 //! `Connected` for its opaque is filed.
 //!
 //! ```no_run
-//! use app_client::{AppClient, AttachConfig, CtConnecting};
+//! use ct_app_client::{AppClient, AttachConfig, CtConnecting};
 //!
 //! # fn main() -> std::io::Result<()> {
 //! let client = AppClient::attach("/run/ct-stack/stackd.sock", AttachConfig::new("cps"))?;
@@ -31,8 +31,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app_interface::SessionError;
-use app_interface::wire::AppMsg;
+use ct_app_interface::SessionError;
+use ct_app_interface::wire::AppMsg;
 
 use crate::client::{AppClient, ClientInner};
 use crate::error::ClientError;

@@ -10,10 +10,10 @@
 
 use std::collections::VecDeque;
 
-use app_interface::SessionError;
-use app_interface::wire::{AppMsg, MsgBuf};
-use fifo_segment::eventfd::EventFd;
-use fifo_segment::msg_q::{MsgProducer, MsgQueueError};
+use ct_app_interface::SessionError;
+use ct_app_interface::wire::{AppMsg, MsgBuf};
+use ct_fifo_segment::eventfd::EventFd;
+use ct_fifo_segment::msg_q::{MsgProducer, MsgQueueError};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -5,17 +5,17 @@
 //! stack, a lost socket).
 //!
 //! ```
-//! use app_client::{session_error, SessionError};
+//! use ct_app_client::{session_error, SessionError};
 //! use std::io;
 //!
-//! let e = app_client::to_io(SessionError::AlreadyListening);
+//! let e = ct_app_client::to_io(SessionError::AlreadyListening);
 //! assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
 //! assert_eq!(session_error(&e), Some(SessionError::AlreadyListening));
 //! ```
 
 use std::io;
 
-use app_interface::SessionError;
+use ct_app_interface::SessionError;
 use thiserror::Error;
 
 /// What went wrong on the app side (or in what the stack sent it).

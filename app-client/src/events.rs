@@ -13,10 +13,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use app_interface::SessionError;
-use app_interface::wire::{AppMsg, FifoRef, SessionRef, StackMsg, WireEndpoint};
-use fifo_segment::msg_q::MsgConsumer;
-use fifo_segment::{Consumer, Producer};
+use ct_app_interface::SessionError;
+use ct_app_interface::wire::{AppMsg, FifoRef, SessionRef, StackMsg, WireEndpoint};
+use ct_fifo_segment::msg_q::MsgConsumer;
+use ct_fifo_segment::{Consumer, Producer};
 use hashbrown::HashMap;
 
 use crate::ctrl::Ctrl;
@@ -181,7 +181,7 @@ impl Events {
     /// `max_msg_size` is the largest message any of them holds.
     pub(crate) fn new(consumers: Vec<MsgConsumer>, max_msg_size: usize) -> Self {
         Events {
-            buf: vec![0; max_msg_size.max(app_interface::wire::CTRL_MSG_SIZE)],
+            buf: vec![0; max_msg_size.max(ct_app_interface::wire::CTRL_MSG_SIZE)],
             consumers,
             sessions: HashMap::new(),
             listeners: HashMap::new(),

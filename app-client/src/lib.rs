@@ -28,7 +28,7 @@
 //!
 //! ```no_run
 //! use std::io::{Read, Write};
-//! use app_client::{AppClient, AttachConfig, CtListener, CtStream};
+//! use ct_app_client::{AppClient, AttachConfig, CtListener, CtStream};
 //!
 //! # fn main() -> std::io::Result<()> {
 //! let server = AppClient::attach("/run/ct-stackd.sock", AttachConfig::new("server"))?;
@@ -58,10 +58,10 @@ mod sock;
 mod stream;
 mod worker;
 
-pub use app_interface::SessionError;
 pub use client::{AppClient, ClientCounters};
 pub use config::{AttachConfig, scope};
 pub use connecting::CtConnecting;
+pub use ct_app_interface::SessionError;
 pub use error::{ClientError, client_error, error_kind, session_error, to_io};
 pub use listener::CtListener;
 pub use stream::{CtStream, StreamStats};

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use app_interface::SessionError;
-use app_interface::io::SpinSpell;
-use app_interface::wire::{AppMsg, SessionRef, WireEndpoint};
+use ct_app_interface::SessionError;
+use ct_app_interface::io::SpinSpell;
+use ct_app_interface::wire::{AppMsg, SessionRef, WireEndpoint};
 
 use crate::client::{AppClient, ClientInner};
 use crate::error::ClientError;

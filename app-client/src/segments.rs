@@ -6,8 +6,8 @@
 //! naming it. Everything named here is untrusted: an unknown or stale
 //! segment, or a fifo offset the segment does not hold, is an error.
 
-use app_interface::wire::{FifoRef, SegmentRef};
-use fifo_segment::{Fifo, FifoSegment};
+use ct_app_interface::wire::{FifoRef, SegmentRef};
+use ct_fifo_segment::{Fifo, FifoSegment};
 use hashbrown::HashMap;
 
 use crate::error::ClientError;

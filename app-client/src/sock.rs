@@ -12,8 +12,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use app_interface::sapi::{SapiError, SapiMsg, SapiSocket};
-use fifo_segment::FifoSegment;
+use ct_app_interface::sapi::{SapiError, SapiMsg, SapiSocket};
+use ct_fifo_segment::FifoSegment;
 use parking_lot::Mutex;
 
 use crate::error::ClientError;
@@ -221,7 +221,9 @@ impl AppShared {
             drained?;
             let now = Instant::now();
             if now >= deadline {
-                return Err(ClientError::Session(app_interface::SessionError::TimedOut));
+                return Err(ClientError::Session(
+                    ct_app_interface::SessionError::TimedOut,
+                ));
             }
             wait_readable(st.sock.as_fd(), Some(deadline - now))?;
         }

@@ -16,10 +16,10 @@ use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app_interface::SessionError;
-use app_interface::io::{IoError, IoEvt, IoEvtSink, SessionIo, SpinSpell};
-use app_interface::wire::{AppMsg, SessionRef};
-use fifo_segment::FifoError;
+use ct_app_interface::SessionError;
+use ct_app_interface::io::{IoError, IoEvt, IoEvtSink, SessionIo, SpinSpell};
+use ct_app_interface::wire::{AppMsg, SessionRef};
+use ct_fifo_segment::FifoError;
 
 use crate::client::{AppClient, ClientInner};
 use crate::connecting::CtConnecting;
@@ -313,10 +313,12 @@ impl CtStream {
                 let n = io.max_enqueue().map_err(fifo_err)?;
                 if n == 0 {
                     // Full: ask the reader's side to tell us when it drains.
-                    io.tx_fifo().add_want_deq_ntf(fifo_segment::DeqNtf::NOTIF);
+                    io.tx_fifo()
+                        .add_want_deq_ntf(ct_fifo_segment::DeqNtf::NOTIF);
                     let n = io.max_enqueue().map_err(fifo_err)?;
                     if n > 0 {
-                        io.tx_fifo().del_want_deq_ntf(fifo_segment::DeqNtf::NOTIF);
+                        io.tx_fifo()
+                            .del_want_deq_ntf(ct_fifo_segment::DeqNtf::NOTIF);
                     }
                     return Ok(n);
                 }

@@ -27,11 +27,11 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use app_interface::io::{SpinSpell, SpinWait};
-use app_interface::wire::StackMsg;
-use fifo_segment::FifoSegment;
-use fifo_segment::eventfd::EventFd;
-use fifo_segment::msg_q::MsgQueueError;
+use ct_app_interface::io::{SpinSpell, SpinWait};
+use ct_app_interface::wire::StackMsg;
+use ct_fifo_segment::FifoSegment;
+use ct_fifo_segment::eventfd::EventFd;
+use ct_fifo_segment::msg_q::MsgQueueError;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::ctrl::Ctrl;

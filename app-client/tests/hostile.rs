@@ -6,10 +6,10 @@ mod common;
 use std::io;
 use std::time::Duration;
 
-use app_client::{AppClient, AttachConfig, ClientError, CtStream, client_error};
-use app_interface::sapi::SapiMsg;
-use app_interface::wire::{AppMsg, FifoRef, SegmentRef, SessionRef, StackMsg};
 use common::{CtSeg, FakeStack, Peer, accepted, addr, bind, ep};
+use ct_app_client::{AppClient, AttachConfig, ClientError, CtStream, client_error};
+use ct_app_interface::sapi::SapiMsg;
+use ct_app_interface::wire::{AppMsg, FifoRef, SegmentRef, SessionRef, StackMsg};
 
 const LISTENER: SessionRef = SessionRef {
     handle: 5,
@@ -189,7 +189,7 @@ fn a_segment_fd_that_is_not_a_segment() {
         generation: 1,
     };
     // An eventfd where a sealed memfd segment belongs.
-    let not_a_segment = fifo_segment::eventfd::EventFd::new().unwrap();
+    let not_a_segment = ct_fifo_segment::eventfd::EventFd::new().unwrap();
     use std::os::fd::AsFd;
     stack
         .sock
@@ -277,7 +277,7 @@ fn one_fifo_named_by_two_sessions() {
 fn bad_attach_replies() {
     // Each reply is well-formed on the wire (the socket layer checks the
     // fd count against the queue count): what is wrong is what it names.
-    type Spoil = fn(&mut app_interface::wire::WorkerReply);
+    type Spoil = fn(&mut ct_app_interface::wire::WorkerReply);
     let spoils: [(Spoil, bool); 4] = [
         (|r| r.queues[0].0 = 1 << 40, false),
         (|r| r.queues[0].1 = r.queues[0].0 + 8, false),
@@ -292,7 +292,7 @@ fn bad_attach_replies() {
             let mut reply = stack.reply();
             spoil(&mut reply);
             let mut fds = stack.reply_fds();
-            let efd = fifo_segment::eventfd::EventFd::new().unwrap();
+            let efd = ct_fifo_segment::eventfd::EventFd::new().unwrap();
             if eventfd_for_segment {
                 use std::os::fd::AsFd;
                 fds[0] = efd.as_fd();

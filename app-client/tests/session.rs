@@ -10,12 +10,12 @@ use std::net::Shutdown;
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use app_client::{
+use common::{CtSeg, FakeStack, Peer, accepted, addr, bind, ep};
+use ct_app_client::{
     AppClient, AttachConfig, CtListener, CtStream, SessionError, StreamStats, session_error,
 };
-use app_interface::sapi::{SapiListener, SapiMsg};
-use app_interface::wire::{AppMsg, SessionRef, StackMsg};
-use common::{CtSeg, FakeStack, Peer, accepted, addr, bind, ep};
+use ct_app_interface::sapi::{SapiListener, SapiMsg};
+use ct_app_interface::wire::{AppMsg, SessionRef, StackMsg};
 
 const LISTENER: SessionRef = SessionRef {
     handle: 5,
@@ -107,7 +107,7 @@ fn attach_error_from_the_stack() {
     let r = std::thread::scope(|s| {
         let h = s.spawn(|| AppClient::attach_socket(app_end, AttachConfig::new("bad-secret")));
         let _ = stack.recv_record();
-        let reply = app_interface::wire::WorkerReply::failed(SessionError::WrongNsSecret.code());
+        let reply = ct_app_interface::wire::WorkerReply::failed(SessionError::WrongNsSecret.code());
         stack.sock.send(&SapiMsg::AttachReply(reply), &[]).unwrap();
         h.join().unwrap()
     });
@@ -311,8 +311,8 @@ fn connect_then_reset_by_peer() {
     let e = stream.read(&mut buf).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
     assert!(matches!(
-        app_client::client_error(&e),
-        Some(app_client::ClientError::Reset)
+        ct_app_client::client_error(&e),
+        Some(ct_app_client::ClientError::Reset)
     ));
     assert_eq!(
         stream.write(b"x").unwrap_err().kind(),
@@ -414,7 +414,7 @@ fn stream_stats_count_events_and_waits() {
     assert_eq!(stream.stats().rx_events, 0);
     peer.to_app
         .fifo()
-        .add_want_deq_ntf(fifo_segment::DeqNtf::NOTIF);
+        .add_want_deq_ntf(ct_fifo_segment::DeqNtf::NOTIF);
     assert_eq!(peer.to_app.enqueue(b"ij").unwrap(), 2);
     stream.read_exact(&mut buf).unwrap();
     assert_eq!(stack.recv(1), AppMsg::IoRxDequeue(s));
@@ -656,7 +656,7 @@ fn a_session_the_stack_cleaned_up_is_let_go() {
 
 #[test]
 fn connects_in_flight_finish_out_of_order() {
-    use app_client::CtConnecting;
+    use ct_app_client::CtConnecting;
     let (mut stack, client) = FakeStack::attach(2);
     let seg = CtSeg::new(0x500);
     stack.add_segment(0, seg.r, &seg.seg);

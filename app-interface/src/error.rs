@@ -197,12 +197,12 @@ impl SessionError {
     }
 }
 
-impl From<fifo_segment::FifoError> for SessionError {
+impl From<ct_fifo_segment::FifoError> for SessionError {
     /// What an app sees when its fifo fails: a freed fifo means the session
     /// is gone; a corrupted header, a taken role or a bad range is invalid
     /// input.
-    fn from(e: fifo_segment::FifoError) -> Self {
-        use fifo_segment::FifoError;
+    fn from(e: ct_fifo_segment::FifoError) -> Self {
+        use ct_fifo_segment::FifoError;
         match e {
             FifoError::Freed => SessionError::NoSession,
             FifoError::Corrupted(_) | FifoError::RoleTaken | FifoError::OutOfRange => {
@@ -292,7 +292,7 @@ mod tests {
 
     #[test]
     fn fifo_errors_map() {
-        use fifo_segment::FifoError;
+        use ct_fifo_segment::FifoError;
         assert_eq!(
             SessionError::from(FifoError::Freed),
             SessionError::NoSession

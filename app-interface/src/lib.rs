@@ -25,8 +25,8 @@
 //! app reads it back:
 //!
 //! ```
-//! use app_interface::wire::{FifoRef, SegmentRef, SessionRef, StackMsg, WireEndpoint};
-//! use app_interface::SessionError;
+//! use ct_app_interface::wire::{FifoRef, SegmentRef, SessionRef, StackMsg, WireEndpoint};
+//! use ct_app_interface::SessionError;
 //!
 //! let segment = SegmentRef { handle: 3, generation: 1 };
 //! let msg = StackMsg::Connected {

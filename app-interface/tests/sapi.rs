@@ -8,11 +8,11 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use app_interface::sapi::{SapiError, SapiListener, SapiSocket};
-use app_interface::wire::{
+use ct_app_interface::sapi::{SapiError, SapiListener, SapiSocket};
+use ct_app_interface::wire::{
     AttachReq, SAPI_HEADER_SIZE, SAPI_MAX_RECORD, SapiMsg, SegmentRef, WireError, WorkerReply,
 };
-use fifo_segment::{FifoSegment, SegmentFlags};
+use ct_fifo_segment::{FifoSegment, SegmentFlags};
 
 fn temp_path(tag: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);

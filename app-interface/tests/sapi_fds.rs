@@ -5,8 +5,8 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use app_interface::sapi::{SapiError, SapiSocket};
-use app_interface::wire::{SAPI_MAX_FDS, SapiMsg, SegmentRef, WireError};
+use ct_app_interface::sapi::{SapiError, SapiSocket};
+use ct_app_interface::wire::{SAPI_MAX_FDS, SapiMsg, SegmentRef, WireError};
 use proptest::prelude::*;
 
 fn open_fds() -> usize {

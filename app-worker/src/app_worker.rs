@@ -6,12 +6,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use fifo_segment::FifoSegment;
-use fifo_segment::sync::Arc as SmArc;
+use ct_fifo_segment::FifoSegment;
+use ct_fifo_segment::sync::Arc as SmArc;
+use ct_segment_manager::{HookError, SegmentHandle, SegmentHook, SegmentManager};
+use ct_session::{ListenerHandle, SessionError, SessionHandle};
 use hashbrown::HashMap;
 use parking_lot::Mutex;
-use segment_manager::{HookError, SegmentHandle, SegmentHook, SegmentManager};
-use session::{ListenerHandle, SessionError, SessionHandle};
 
 use crate::application::Application;
 use crate::handle::AppWorkerHandle;

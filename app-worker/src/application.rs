@@ -3,8 +3,8 @@
 //! Immutable once attached and shared as `Arc`; its workers and listeners
 //! live in [`Apps`](crate::Apps).
 
-use segment_manager::SegmentManagerProps;
-use session::LocalTableId;
+use ct_segment_manager::SegmentManagerProps;
+use ct_session::LocalTableId;
 
 use crate::handle::AppHandle;
 use crate::options::{AppKind, Scope};

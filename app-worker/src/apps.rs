@@ -7,10 +7,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 
+use ct_segment_manager::{SegmentHandle, SegmentManagers};
+use ct_session::{ListenerHandle, SessionError, SessionFlags, SessionMain, SessionType, Worker};
 use hashbrown::HashMap;
 use parking_lot::{Mutex, RwLock};
-use segment_manager::{SegmentHandle, SegmentManagers};
-use session::{ListenerHandle, SessionError, SessionFlags, SessionMain, SessionType, Worker};
 
 use crate::app_worker::{AppSegmentHook, AppWorker, SegmentNote, SegmentNotes, Sink};
 use crate::application::Application;
@@ -429,7 +429,7 @@ impl Apps {
     pub fn session_waker(
         &self,
         app_wrk: AppWorkerHandle,
-        h: session::SessionHandle,
+        h: ct_session::SessionHandle,
     ) -> Result<Arc<SessionWaker>, SessionError> {
         let w = self.app_worker(app_wrk)?;
         let waker = w.wakers.lock().entry(h).or_default().clone();

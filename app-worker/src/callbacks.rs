@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
-use segment_manager::SegmentHandle;
-use session::{
+use ct_segment_manager::SegmentHandle;
+use ct_session::{
     Session, SessionCleanupNtf, SessionEndpoint, SessionError, SessionHandle, SessionMain, Worker,
 };
 

@@ -11,10 +11,10 @@
 
 use std::sync::Arc;
 
-use fifo_segment::SegmentFlags;
-use fifo_segment::sync::Arc as SmArc;
-use segment_manager::SegmentManager;
-use session::{
+use ct_fifo_segment::SegmentFlags;
+use ct_fifo_segment::sync::Arc as SmArc;
+use ct_segment_manager::SegmentManager;
+use ct_session::{
     ListenerHandle, SessionEndpoint, SessionEndpointCfg, SessionError, SessionHandle, SessionType,
     TransportConnectionFlags, TransportProto, Worker,
 };
@@ -338,7 +338,7 @@ impl Apps {
     }
 
     /// Connects `app_wrk` to `rmt` (VPP `vnet_connect`). Runs on the connect
-    /// thread ([`session::SessionMain::transport_cl_thread`]); returns the
+    /// thread ([`ct_session::SessionMain::transport_cl_thread`]); returns the
     /// half-open session, the result comes as a connected event with
     /// `opaque`.
     ///

@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 
-use session::{IoEvent, SessionError, SessionState, Worker};
+use ct_session::{IoEvent, SessionError, SessionState, Worker};
 
 use crate::app_worker::AppWorker;
 use crate::apps::Apps;
@@ -40,7 +40,7 @@ impl Apps {
     /// Step 1 (thread 0): marks the app detaching and removes its
     /// listeners.
     pub fn detach_listeners(&self, wrk: &mut Worker, app: AppHandle) -> Result<(), SessionError> {
-        Self::check_thread(wrk, session::ListenerHandle::LISTENER_THREAD)?;
+        Self::check_thread(wrk, ct_session::ListenerHandle::LISTENER_THREAD)?;
         let _c = self.control.lock();
         let (wrks, listeners) = {
             let mut st = self.state.write();

@@ -32,7 +32,7 @@ impl fmt::Display for AppHandle {
 
 /// Names an app worker (VPP `wrk_index` in the app worker pool, plus a
 /// generation). Sessions record only the index
-/// ([`Session::app_wrk_index`](session::Session::app_wrk_index)).
+/// ([`Session::app_wrk_index`](ct_session::Session::app_wrk_index)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AppWorkerHandle {
     pub(crate) index: u32,

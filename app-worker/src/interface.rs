@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use fifo_segment::{Fifo, SegmentFlags};
-use segment_manager::SmError;
-use session::{
+use ct_fifo_segment::{Fifo, SegmentFlags};
+use ct_segment_manager::SmError;
+use ct_session::{
     AppEvent, AppInterface, Congested, SessionCleanupNtf, SessionError, SessionHandle, Worker,
 };
 

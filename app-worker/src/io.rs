@@ -1,5 +1,5 @@
 //! [`AppSession`]: a builtin app's end of one session, over the shared
-//! app-side session I/O ([`app_interface::SessionIo`]: direct fifo reads
+//! app-side session I/O ([`ct_app_interface::SessionIo`]: direct fifo reads
 //! and writes, TX / RX-dequeue events only when the worker must know). Its
 //! events go to the session's worker queue; blocking waits use the
 //! session's [`SessionWaker`].
@@ -14,9 +14,9 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app_interface::{IoEvt, IoEvtSink, SessionIo};
-use fifo_segment::Fifo;
-use session::{IoEvent, Session, SessionError, SessionHandle, SessionMain};
+use ct_app_interface::{IoEvt, IoEvtSink, SessionIo};
+use ct_fifo_segment::Fifo;
+use ct_session::{IoEvent, Session, SessionError, SessionHandle, SessionMain};
 
 use crate::queue::SessionFifos;
 use crate::waker::SessionWaker;

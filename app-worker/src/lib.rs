@@ -4,7 +4,7 @@
 //!
 //! - [`Apps`] is the app layer a stack owns: applications, app workers
 //!   (generational handles), app listeners and namespaces. It implements
-//!   the session layer's [`AppInterface`](session::AppInterface): it
+//!   the session layer's [`AppInterface`](ct_session::AppInterface): it
 //!   allocates accepted and connected sessions' fifos from the right
 //!   segment manager and delivers events, as callbacks to builtin apps
 //!   ([`AppCallbacks`]), messages on a bounded queue to external ones
@@ -32,7 +32,7 @@
 //!   worker first, so an index is not reused while sessions name it.
 //! - There are no interface addresses: a listen is not checked against the
 //!   namespace's fib (VPP's `InvalidNs`), and a local-only app listening on
-//!   a non-local address gets [`SessionError::Scope`](session::SessionError)
+//!   a non-local address gets [`SessionError::Scope`](ct_session::SessionError)
 //!   (VPP: -1).
 //! - Closing a session with unread data in its rx fifo resets it, for every
 //!   transport (VPP leaves it to ct and VCL).
@@ -41,8 +41,8 @@
 //!
 //! ```
 //! use std::net::Ipv4Addr;
-//! use app_worker::{AppKind, AttachOptions, Scope, Stack};
-//! use session::{SessionEndpoint, SessionError, TransportProto};
+//! use ct_app_worker::{AppKind, AttachOptions, Scope, Stack};
+//! use ct_session::{SessionEndpoint, SessionError, TransportProto};
 //!
 //! let mut stack = Stack::new(0).unwrap();
 //! let client = stack

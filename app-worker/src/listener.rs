@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use parking_lot::Mutex;
 
-use session::{ListenerHandle, SessionEndpoint};
+use ct_session::{ListenerHandle, SessionEndpoint};
 
 /// One app listener.
 #[derive(Debug)]
@@ -74,7 +74,7 @@ impl AppListener {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use session::TransportProto;
+    use ct_session::TransportProto;
 
     fn al(workers: &[u32]) -> AppListener {
         AppListener {

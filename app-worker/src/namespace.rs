@@ -2,8 +2,8 @@
 //! scope with its fib indices and its local session table. Namespace 0 is
 //! "default", secret 0, always present.
 
+use ct_session::{LocalTableId, SessionError, SessionLookup};
 use hashbrown::HashMap;
-use session::{LocalTableId, SessionError, SessionLookup};
 
 use crate::pool::GenPool;
 

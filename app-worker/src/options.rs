@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use segment_manager::{SegmentBacking, SegmentManagerProps};
+use ct_segment_manager::{SegmentBacking, SegmentManagerProps};
 
 use crate::callbacks::AppCallbacks;
 use crate::sink::AppSink;

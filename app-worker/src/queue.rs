@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
-use fifo_segment::{Fifo, FifoSegment};
-use segment_manager::SegmentHandle;
-use session::{ListenerHandle, SessionCleanupNtf, SessionError, SessionHandle};
+use ct_fifo_segment::{Fifo, FifoSegment};
+use ct_segment_manager::SegmentHandle;
+use ct_session::{ListenerHandle, SessionCleanupNtf, SessionError, SessionHandle};
 
 /// A session's fifos, as an app receives them with an accept or a connect
 /// (VPP puts their segment offsets in the message).

@@ -2,7 +2,7 @@
 //! outside the stack's threads and its own queue (stackd: encoded onto the
 //! app's shared-memory event queue of the worker's thread).
 
-use session::Worker;
+use ct_session::Worker;
 
 use crate::handle::AppWorkerHandle;
 use crate::queue::AppMessage;

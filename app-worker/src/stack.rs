@@ -11,8 +11,8 @@
 
 use std::sync::Arc;
 
-use segment_manager::SegmentManagers;
-use session::{
+use ct_segment_manager::SegmentManagers;
+use ct_session::{
     Runtime, SessionConfig, SessionEndpoint, SessionError, SessionHandle, SessionMain,
     ThreadedConfig, Transport, TransportProto, Worker,
 };
@@ -193,7 +193,7 @@ trait Exec {
 /// A whole stack: session layer, workers, segment managers, apps.
 ///
 /// ```
-/// use app_worker::{AppKind, AttachOptions, Stack};
+/// use ct_app_worker::{AppKind, AttachOptions, Stack};
 ///
 /// let mut stack = Stack::new(1).unwrap();
 /// let app = stack.attach(AttachOptions::new("server", AppKind::External)).unwrap();

@@ -16,7 +16,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use app_interface::io::{SpinSpell, SpinWait};
+use ct_app_interface::io::{SpinSpell, SpinWait};
 use parking_lot::{Condvar, Mutex};
 
 /// Wakes a thread blocked on one session.
@@ -129,7 +129,7 @@ impl SessionWaker {
 mod tests {
     use std::sync::Arc;
 
-    use app_interface::io::MAX_SPIN;
+    use ct_app_interface::io::MAX_SPIN;
 
     use super::*;
 

@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use app_worker::{
+use common::{Recorder, assert_nothing_left, env, ep};
+use ct_app_worker::{
     AppCallbacks, AppCtx, AppKind, AppMessage, AppSession, AttachOptions, IoMode, Scope,
 };
-use common::{Recorder, assert_nothing_left, env, ep};
+use ct_session::{SessionError, SessionHandle, ThreadedConfig};
 use parking_lot::Mutex;
-use session::{SessionError, SessionHandle, ThreadedConfig};
 
 #[test]
 fn full_queue_is_congestion_and_nothing_is_dropped() {
@@ -121,7 +121,7 @@ impl AppCallbacks for Echo {
         ctx.disconnect(s).unwrap();
     }
 
-    fn cleanup(&self, _ctx: &mut AppCtx<'_>, s: SessionHandle, _: session::SessionCleanupNtf) {
+    fn cleanup(&self, _ctx: &mut AppCtx<'_>, s: SessionHandle, _: ct_session::SessionCleanupNtf) {
         self.sessions.lock().remove(&s);
     }
 }

@@ -4,8 +4,8 @@
 
 mod common;
 
-use app_worker::{AppKind, AppMessage, AttachOptions, Scope};
 use common::{Recorder, assert_nothing_left, env, ep, ext_pair, wait_msg};
+use ct_app_worker::{AppKind, AppMessage, AttachOptions, Scope};
 
 #[test]
 fn detach_server_then_client_with_live_sessions() {
@@ -100,7 +100,7 @@ fn detach_with_half_open_and_local_listeners() {
 
 #[test]
 fn delete_one_worker_of_an_app_with_a_session() {
-    use session::SessionError;
+    use ct_session::SessionError;
     let mut e = env(1);
     let st = &mut e.stack;
     let srv = st

@@ -5,8 +5,8 @@ mod common;
 
 use std::io::{Read, Write};
 
-use app_worker::{AppMessage, IoMode};
 use common::{assert_nothing_left, env, ext_pair, wait_msg};
+use ct_app_worker::{AppMessage, IoMode};
 
 fn count(msgs: &[AppMessage], f: impl Fn(&AppMessage) -> bool) -> usize {
     msgs.iter().filter(|m| f(m)).count()
@@ -189,7 +189,7 @@ fn close_with_unread_data_resets_the_peer() {
         matches!(
             m,
             AppMessage::Cleanup {
-                ntf: session::SessionCleanupNtf::Session,
+                ntf: ct_session::SessionCleanupNtf::Session,
                 ..
             }
         )
@@ -215,7 +215,7 @@ fn close_with_unread_data_resets_the_peer() {
     // Another app's session is not ours to close.
     assert_eq!(
         st.disconnect(p.server.app_wrk, p.cs.handle()).unwrap_err(),
-        session::SessionError::Owner
+        ct_session::SessionError::Owner
     );
     drop((p.ss, p.cs));
     st.detach(p.client.app).unwrap();

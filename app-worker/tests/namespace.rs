@@ -4,9 +4,9 @@
 
 mod common;
 
-use app_worker::{AppKind, AttachOptions, NamespaceConfig, Scope};
 use common::{Recorder, assert_nothing_left, env, ep};
-use session::{LocalLookup, SessionError};
+use ct_app_worker::{AppKind, AttachOptions, NamespaceConfig, Scope};
+use ct_session::{LocalLookup, SessionError};
 
 const SECRET: u64 = 1234;
 
@@ -110,7 +110,7 @@ fn namespace_scopes_like_vpp_session_test() {
         st.call(0, move |w| w.session_get(h).map(|s| s.transport_proto()))
             .unwrap()
             .unwrap(),
-        session::TransportProto::Ct
+        ct_session::TransportProto::Ct
     );
     st.detach(c.app).unwrap();
     st.run_until_idle().unwrap();
@@ -212,7 +212,7 @@ fn local_only_client_connecting_a_global_address_is_out_of_scope() {
         })
         .unwrap()
         .unwrap();
-    assert_eq!(proto, session::TransportProto::Tcp);
+    assert_eq!(proto, ct_session::TransportProto::Tcp);
     st.unlisten(c.app_wrk, own).unwrap();
     st.detach(c.app).unwrap();
     st.detach(s.app).unwrap();
@@ -265,7 +265,7 @@ fn attach_errors_and_stale_handles() {
     // Namespace in use cannot go; default never.
     assert_eq!(
         st.apps()
-            .namespace_del(app_worker::DEFAULT_NAMESPACE)
+            .namespace_del(ct_app_worker::DEFAULT_NAMESPACE)
             .unwrap_err(),
         SessionError::Invalid
     );
@@ -276,7 +276,7 @@ fn attach_errors_and_stale_handles() {
 
 #[test]
 fn local_rules_filter_and_control_calls_check_their_thread() {
-    use session::{IpPrefix, RuleAction, SessionRule, TableId, TransportProto};
+    use ct_session::{IpPrefix, RuleAction, SessionRule, TableId, TransportProto};
     let mut e = env(1);
     let st = &mut e.stack;
     let srv = Recorder::new();

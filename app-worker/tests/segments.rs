@@ -4,8 +4,8 @@
 
 mod common;
 
-use app_worker::{AppKind, AttachOptions};
 use common::{Recorder, assert_nothing_left, env, ep};
+use ct_app_worker::{AppKind, AttachOptions};
 
 #[test]
 fn added_and_deleted_segments_are_announced() {

@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use app_worker::{
+use common::{assert_nothing_left, env, ep};
+use ct_app_worker::{
     AppKind, AppMessage, AppSession, AppSink, AppWorkerHandle, AttachOptions, SessionFifos,
 };
-use common::{assert_nothing_left, env, ep};
+use ct_session::{SessionError, Worker};
 use parking_lot::Mutex;
-use session::{SessionError, Worker};
 
 /// Records what it is given; hands messages back while `congested`.
 #[derive(Default)]

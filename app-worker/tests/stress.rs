@@ -5,9 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use app_worker::{AppKind, AttachOptions, Scope};
 use common::{Recorder, env, ep};
-use session::ThreadedConfig;
+use ct_app_worker::{AppKind, AttachOptions, Scope};
+use ct_session::ThreadedConfig;
 
 fn wait(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -3,11 +3,11 @@
 //! fifo's event flag only when it was clear; the consumer clears the flag,
 //! then drains (the re-check that makes a lost wake-up impossible).
 //!
-//! `cargo run -p fifo-segment --release --example stream [MiB]`
+//! `cargo run -p ct-fifo-segment --release --example stream [MiB]`
 
 use std::time::Instant;
 
-use fifo_segment::{FifoSegment, SegmentFlags};
+use ct_fifo_segment::{FifoSegment, SegmentFlags};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mib: usize = std::env::args().nth(1).map_or(Ok(256), |a| a.parse())?;
@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let producer = {
         let (fifo, events) = (fifo.clone(), events.clone());
-        std::thread::spawn(move || -> Result<u64, fifo_segment::FifoError> {
+        std::thread::spawn(move || -> Result<u64, ct_fifo_segment::FifoError> {
             let piece: Vec<u8> = (0..64 * 1024).map(|i| i as u8).collect();
             let mut sent = 0;
             while sent < total {

@@ -7,7 +7,7 @@
 //! also put it in its own poll/epoll loop ([`AsFd`]).
 //!
 //! ```
-//! use fifo_segment::eventfd::EventFd;
+//! use ct_fifo_segment::eventfd::EventFd;
 //! use std::time::Duration;
 //!
 //! let efd = EventFd::new().unwrap();

@@ -53,7 +53,7 @@
 //! `--cfg loom`) that the loom models in `tests/loom.rs` run against:
 //!
 //! ```text
-//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p fifo-segment --release --test loom
+//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p ct-fifo-segment --release --test loom
 //! ```
 //!
 //! Under loom segments live on the heap ([`FifoSegment::create_heap`];
@@ -63,7 +63,7 @@
 //! # Example
 //!
 //! ```
-//! use fifo_segment::{FifoSegment, SegmentFlags};
+//! use ct_fifo_segment::{FifoSegment, SegmentFlags};
 //!
 //! # // Miri has no memfd/mmap: it runs this example on a heap segment.
 //! # #[cfg(miri)]

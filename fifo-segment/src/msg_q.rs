@@ -56,8 +56,8 @@
 //! # Example
 //!
 //! ```
-//! use fifo_segment::msg_q::{MsgQueue, MsgQueueConfig, RingConfig};
-//! use fifo_segment::{FifoSegment, SegmentFlags};
+//! use ct_fifo_segment::msg_q::{MsgQueue, MsgQueueConfig, RingConfig};
+//! use ct_fifo_segment::{FifoSegment, SegmentFlags};
 //!
 //! let cfg = MsgQueueConfig {
 //!     rings: vec![RingConfig { nitems: 16, elsize: 64 }, RingConfig { nitems: 4, elsize: 256 }],

@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use std::sync::atomic::Ordering;
-//! use fifo_segment::{FifoSegment, SegmentFlags, shared_u64::SharedU64};
+//! use ct_fifo_segment::{FifoSegment, SegmentFlags, shared_u64::SharedU64};
 //!
 //! # #[cfg(miri)]
 //! # let seg = FifoSegment::create_heap(1 << 20, 1, SegmentFlags::empty()).unwrap();

@@ -15,7 +15,7 @@
 //! loom. Under loom every type here must be created inside `loom::model`.
 //!
 //! ```
-//! use fifo_segment::sync::{Arc, Mutex, atomic::{AtomicU32, Ordering}};
+//! use ct_fifo_segment::sync::{Arc, Mutex, atomic::{AtomicU32, Ordering}};
 //!
 //! let counter = Arc::new(AtomicU32::new(0));
 //! let list = Mutex::new(Vec::new());

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{BLOCK, Checksum, expected, fill_block};
-use fifo_segment::{FifoSegment, SegmentFlags};
+use ct_fifo_segment::{FifoSegment, SegmentFlags};
 
 const TEST_NAME: &str = "child_process_consumes_stream_by_fd";
 const ENV_FD: &str = "FIFO_SEGMENT_TEST_CHILD_FD";

@@ -2,13 +2,13 @@
 //! (heap segments; every data byte is a tracked loom cell, so a missing
 //! Release/Acquire on head or tail is a causality error).
 //!
-//! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p fifo-segment --release --test loom`
+//! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p ct-fifo-segment --release --test loom`
 #![cfg(loom)]
 
-use fifo_segment::msg_q::{MsgQueue, MsgQueueConfig, MsgQueueError, RingConfig};
-use fifo_segment::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use fifo_segment::sync::{Arc, thread};
-use fifo_segment::{DeqNtf, Fifo, FifoSegment, SegmentFlags};
+use ct_fifo_segment::msg_q::{MsgQueue, MsgQueueConfig, MsgQueueError, RingConfig};
+use ct_fifo_segment::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use ct_fifo_segment::sync::{Arc, thread};
+use ct_fifo_segment::{DeqNtf, Fifo, FifoSegment, SegmentFlags};
 
 /// A segment that holds exactly one fifo of `size` bytes (tiny, so few
 /// tracked cells per execution).

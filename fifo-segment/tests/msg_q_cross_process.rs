@@ -10,9 +10,9 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use fifo_segment::eventfd::EventFd;
-use fifo_segment::msg_q::{MsgConsumer, MsgProducer, MsgQueue, MsgQueueConfig, RingConfig};
-use fifo_segment::{FifoSegment, SegmentFlags};
+use ct_fifo_segment::eventfd::EventFd;
+use ct_fifo_segment::msg_q::{MsgConsumer, MsgProducer, MsgQueue, MsgQueueConfig, RingConfig};
+use ct_fifo_segment::{FifoSegment, SegmentFlags};
 
 const TEST_NAME: &str = "child_process_echoes_messages";
 const ENV: &str = "FIFO_SEGMENT_MSGQ_CHILD";
@@ -67,7 +67,7 @@ fn send(tx: &mut MsgProducer, efd: &EventFd, m: &[u8]) {
                 }
                 return;
             }
-            Err(fifo_segment::MsgQueueError::Full) => std::thread::yield_now(),
+            Err(ct_fifo_segment::MsgQueueError::Full) => std::thread::yield_now(),
             Err(e) => panic!("{e}"),
         }
     }

@@ -11,8 +11,8 @@ use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use fifo_segment::msg_q::{MsgQueue, MsgQueueConfig, MsgQueueError, RingConfig};
-use fifo_segment::{FifoSegment, SegmentFlags};
+use ct_fifo_segment::msg_q::{MsgQueue, MsgQueueConfig, MsgQueueError, RingConfig};
+use ct_fifo_segment::{FifoSegment, SegmentFlags};
 
 /// xorshift64*: a small deterministic generator.
 struct Rng(u64);

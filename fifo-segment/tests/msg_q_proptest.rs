@@ -5,8 +5,8 @@
 
 use std::collections::VecDeque;
 
-use fifo_segment::msg_q::{MsgQueue, MsgQueueConfig, MsgQueueError, RingConfig};
-use fifo_segment::{FifoSegment, SegmentFlags};
+use ct_fifo_segment::msg_q::{MsgQueue, MsgQueueConfig, MsgQueueError, RingConfig};
+use ct_fifo_segment::{FifoSegment, SegmentFlags};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]

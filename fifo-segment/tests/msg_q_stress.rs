@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use fifo_segment::eventfd::EventFd;
-use fifo_segment::msg_q::{MsgQueue, MsgQueueConfig, MsgQueueError, RingConfig};
-use fifo_segment::{FifoSegment, SegmentFlags};
+use ct_fifo_segment::eventfd::EventFd;
+use ct_fifo_segment::msg_q::{MsgQueue, MsgQueueConfig, MsgQueueError, RingConfig};
+use ct_fifo_segment::{FifoSegment, SegmentFlags};
 
 const MESSAGES: u64 = 4_000_000;
 /// Far longer than any scheduling delay: a wait this long is a lost wake-up.

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use fifo_segment::{FifoError, FifoSegment, SegmentFlags};
+use ct_fifo_segment::{FifoError, FifoSegment, SegmentFlags};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -146,7 +146,7 @@ proptest! {
     fn allocator_accounts_for_every_byte(ops in prop::collection::vec(seg_op(), 1..200)) {
         let seg = FifoSegment::create_heap(256 * 1024, 3, SegmentFlags::empty()).unwrap();
         let usable = seg.available_bytes();
-        let mut live: Vec<fifo_segment::Fifo> = Vec::new();
+        let mut live: Vec<ct_fifo_segment::Fifo> = Vec::new();
         for op in ops {
             match op {
                 SegOp::Alloc { slice, log2 } => match seg.alloc_fifo_w_slice(slice, 1 << log2) {
@@ -155,7 +155,7 @@ proptest! {
                         prop_assert!(f.is_empty().unwrap());
                         live.push(f);
                     }
-                    Err(fifo_segment::SegmentError::Full { requested }) => {
+                    Err(ct_fifo_segment::SegmentError::Full { requested }) => {
                         prop_assert_eq!(requested, FifoSegment::fifo_footprint(1 << log2));
                     }
                     Err(e) => prop_assert!(false, "unexpected {e}"),

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{BLOCK, Checksum, expected, fill_block};
-use fifo_segment::{FifoSegment, SegmentFlags};
+use ct_fifo_segment::{FifoSegment, SegmentFlags};
 
 const BLOCKS: u64 = (1 << 30) / BLOCK as u64;
 

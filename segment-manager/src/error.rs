@@ -1,6 +1,6 @@
 //! Errors of segment-manager operations.
 
-use fifo_segment::SegmentError;
+use ct_fifo_segment::SegmentError;
 use thiserror::Error;
 
 use crate::handle::{SegmentHandle, SegmentManagerHandle};

@@ -3,8 +3,8 @@
 
 use std::ops::Deref;
 
-use fifo_segment::sync::RwLockReadGuard;
-use fifo_segment::{Fifo, FifoSegment};
+use ct_fifo_segment::sync::RwLockReadGuard;
+use ct_fifo_segment::{Fifo, FifoSegment};
 
 use crate::error::{Result, SmError};
 use crate::handle::SegmentHandle;
@@ -85,7 +85,7 @@ impl<'a> SegmentGuard<'a> {
         if fifo.segment_index() != self.segment_index()
             || fifo.segment_manager_index() != self.handle.sm_index()
         {
-            return Err(SmError::BadFifo(fifo_segment::SegmentError::ForeignFifo));
+            return Err(SmError::BadFifo(ct_fifo_segment::SegmentError::ForeignFifo));
         }
         self.segment.free_fifo(fifo).map_err(SmError::BadFifo)
     }

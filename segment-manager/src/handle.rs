@@ -20,7 +20,7 @@ use std::fmt;
 /// (`segment_manager_make_segment_handle`).
 ///
 /// ```
-/// use segment_manager::{parse_segment_handle, segment_handle};
+/// use ct_segment_manager::{parse_segment_handle, segment_handle};
 ///
 /// assert_eq!(segment_handle(3, 5), 3 << 32 | 5);
 /// assert_eq!(parse_segment_handle(3 << 32 | 5), (3, 5));
@@ -41,7 +41,7 @@ pub const fn parse_segment_handle(value: u64) -> (u32, u32) {
 /// `Display` prints the VPP value in hex; `Debug` adds the generation.
 ///
 /// ```
-/// use segment_manager::SegmentHandle;
+/// use ct_segment_manager::SegmentHandle;
 ///
 /// let h = SegmentHandle::new(2, 7, 40);
 /// assert_eq!(h.as_u64(), 2 << 32 | 7);

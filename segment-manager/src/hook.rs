@@ -4,7 +4,7 @@
 //! `app_worker_del_segment_notify` itself; here the owner (the app layer)
 //! installs a hook instead, so this crate knows nothing of apps.
 
-use fifo_segment::FifoSegment;
+use ct_fifo_segment::FifoSegment;
 
 use crate::error::HookError;
 use crate::handle::SegmentHandle;

@@ -22,7 +22,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use segment_manager::{NoHook, SegmentManagerProps, SegmentManagers};
+//! use ct_segment_manager::{NoHook, SegmentManagerProps, SegmentManagers};
 //!
 //! let sms = SegmentManagers::new(1);
 //! let sm = sms.alloc(SegmentManagerProps::default(), Arc::new(NoHook));

@@ -23,7 +23,7 @@ pub const DEFAULT_SEGMENT_SIZE: usize = 1 << 20;
 /// `segment_manager_props_t`, the app's attach options).
 ///
 /// ```
-/// use segment_manager::SegmentManagerProps;
+/// use ct_segment_manager::SegmentManagerProps;
 ///
 /// let props = SegmentManagerProps {
 ///     rx_fifo_size: 64 << 10,

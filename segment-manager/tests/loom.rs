@@ -7,9 +7,9 @@
 //! segment-manager`). Segments are heap-backed under loom.
 #![cfg(loom)]
 
-use fifo_segment::SegmentFlags;
-use fifo_segment::sync::{Arc, thread};
-use segment_manager::{NoHook, SegmentManagerProps, SegmentManagers, SmError};
+use ct_fifo_segment::SegmentFlags;
+use ct_fifo_segment::sync::{Arc, thread};
+use ct_segment_manager::{NoHook, SegmentManagerProps, SegmentManagers, SmError};
 use std::sync::Arc as StdArc;
 
 /// Small segments keep each model execution cheap.

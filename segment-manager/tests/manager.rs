@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fifo_segment::{FifoSegment, SegmentFlags};
-use segment_manager::{
+use ct_fifo_segment::{FifoSegment, SegmentFlags};
+use ct_segment_manager::{
     FreeOutcome, HookError, NoHook, SegmentBacking, SegmentHandle, SegmentHook,
     SegmentManagerProps, SegmentManagers, SmError,
 };

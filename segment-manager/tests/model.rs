@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
-use fifo_segment::SegmentFlags;
-use proptest::prelude::*;
-use segment_manager::{
+use ct_fifo_segment::SegmentFlags;
+use ct_segment_manager::{
     FifoPair, NoHook, SegmentBacking, SegmentHandle, SegmentManagerProps, SegmentManagers, SmError,
 };
+use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -139,7 +139,7 @@ proptest! {
             }
         }
         prop_assert!(!sm.has_fifos());
-        prop_assert_eq!(sms.init_free(sm.handle()).unwrap(), segment_manager::FreeOutcome::Freed);
+        prop_assert_eq!(sms.init_free(sm.handle()).unwrap(), ct_segment_manager::FreeOutcome::Freed);
         prop_assert!(sms.is_empty());
     }
 }

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use fifo_segment::{FifoSegment, SegmentFlags};
-use segment_manager::{
+use ct_fifo_segment::{FifoSegment, SegmentFlags};
+use ct_segment_manager::{
     HookError, SegmentBacking, SegmentHandle, SegmentHook, SegmentManagerProps, SegmentManagers,
     SmError,
 };

@@ -3,7 +3,7 @@
 //! session crate defines it; app-worker implements it and installs it once
 //! with [`SessionMain::set_app_interface`](crate::SessionMain::set_app_interface).
 
-use fifo_segment::Fifo;
+use ct_fifo_segment::Fifo;
 
 use crate::events::AppEvent;
 use crate::worker::Worker;

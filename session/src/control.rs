@@ -257,7 +257,7 @@ impl Worker {
         if s.state() >= SessionState::TransportDeleted {
             return Ok(format!("{} CLOSED", s.handle()));
         }
-        let fill = |f: &Option<fifo_segment::Fifo>| {
+        let fill = |f: &Option<ct_fifo_segment::Fifo>| {
             f.as_ref().and_then(|f| f.max_dequeue().ok()).unwrap_or(0)
         };
         let counts = if verbose == 1 {

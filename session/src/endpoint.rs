@@ -122,7 +122,7 @@ impl FibProto {
 /// `session_type_from_proto_and_ip`).
 ///
 /// ```
-/// use session::{SessionType, TransportProto};
+/// use ct_session::{SessionType, TransportProto};
 ///
 /// let st = SessionType::new(TransportProto::Ct, true);
 /// assert_eq!(st.transport_proto(), TransportProto::Ct);
@@ -307,7 +307,7 @@ impl fmt::Display for SessionEndpoint {
 /// endpoint listened on.
 ///
 /// ```
-/// use session::{SessionEndpoint, SessionEndpointCfg, TransportProto, SessionError};
+/// use ct_session::{SessionEndpoint, SessionEndpointCfg, TransportProto, SessionError};
 ///
 /// let rmt = SessionEndpoint::new("127.0.0.1".parse().unwrap(), 1234, TransportProto::Tcp);
 /// let cfg = SessionEndpointCfg::new(rmt, 3);

@@ -3,4 +3,4 @@
 //! so apps in other processes share it without linking the session layer;
 //! it is re-exported here unchanged.
 
-pub use app_interface::SessionError;
+pub use ct_app_interface::SessionError;

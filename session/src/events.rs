@@ -21,7 +21,7 @@ pub const APP_EVENTS_PER_FLUSH: usize = 128;
 pub type CleanupFn = Box<dyn FnOnce(&mut Worker, SessionHandle) + Send>;
 
 /// The segment handle carried by add/del segment events.
-pub use segment_manager::SegmentHandle;
+pub use ct_segment_manager::SegmentHandle;
 
 /// One event for an app worker (VPP `session_evt_type_t`, the kinds the
 /// session layer sends to apps).

@@ -22,7 +22,7 @@ use std::fmt;
 /// `Display` prints VPP's `[thread:index]` form; `Debug` adds the generation.
 ///
 /// ```
-/// use session::SessionHandle;
+/// use ct_session::SessionHandle;
 ///
 /// let h = SessionHandle::new(2, 7, 1);
 /// assert_eq!(h.thread_index(), 2);

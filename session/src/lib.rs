@@ -87,7 +87,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use parking_lot::Mutex;
-//! use session::*;
+//! use ct_session::*;
 //!
 //! /// An app layer that records what it is told.
 //! struct Recorder(Mutex<Vec<String>>);
@@ -99,7 +99,7 @@
 //!         self.0.lock().push(e.name().to_string());
 //!         Ok(())
 //!     }
-//!     fn dealloc_fifos(&self, _: &mut Worker, _: Option<fifo_segment::Fifo>, _: Option<fifo_segment::Fifo>) {}
+//!     fn dealloc_fifos(&self, _: &mut Worker, _: Option<ct_fifo_segment::Fifo>, _: Option<ct_fifo_segment::Fifo>) {}
 //! }
 //!
 //! let (main, workers) = SessionMain::new(SessionConfig::new(1));

@@ -3,7 +3,7 @@
 //! `session_transport_*_notify`, `session_half_open_*_notify`) and session
 //! cleanup.
 
-use fifo_segment::Fifo;
+use ct_fifo_segment::Fifo;
 
 use crate::events::AppEvent;
 use crate::state::{SessionCleanupNtf, SessionFlags, SessionState};

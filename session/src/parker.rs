@@ -21,7 +21,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 use std::time::Duration;
 
-use fifo_segment::sync::atomic::{AtomicBool, Ordering, fence};
+use ct_fifo_segment::sync::atomic::{AtomicBool, Ordering, fence};
 
 /// What an idle worker thread sleeps on. `park` may return early
 /// (spuriously, or for an `unpark` that raced an earlier wake-up); the

@@ -45,7 +45,7 @@ enum Mode {
 /// The workers of a stack and how they run.
 ///
 /// ```
-/// use session::{Runtime, SessionConfig, SessionMain};
+/// use ct_session::{Runtime, SessionConfig, SessionMain};
 ///
 /// let (main, workers) = SessionMain::new(SessionConfig::new(2));
 /// let mut rt = Runtime::stepping(main, workers);

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use fifo_segment::Fifo;
+use ct_fifo_segment::Fifo;
 
 use crate::state::{SessionFlags, SessionState};
 use crate::{ListenerHandle, SessionError, SessionHandle, SessionType, TransportProto};

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use common::{ready_session, stack};
-use session::{
+use ct_session::{
     APP_EVENTS_PER_FLUSH, AppEvent, Runtime, SessionCleanupNtf, SessionError, SessionFlags,
     SessionState, SessionType, TransportProto,
 };
@@ -276,7 +276,7 @@ fn same_scenario_same_event_order() {
 
 #[test]
 fn event_debug_and_names() {
-    let h = session::SessionHandle::new(1, 2, 0);
+    let h = ct_session::SessionHandle::new(1, 2, 0);
     let e = AppEvent::Connected {
         session: None,
         opaque: 7,
@@ -289,7 +289,7 @@ fn event_debug_and_names() {
 
 #[test]
 fn dequeue_notify_clears_the_fifo_request_before_queuing_tx() {
-    use fifo_segment::{DeqNtf, FifoSegment, SegmentFlags};
+    use ct_fifo_segment::{DeqNtf, FifoSegment, SegmentFlags};
     let (_main, mut workers, _t, app) = stack(0, &[1]);
     let wrk = &mut workers[0];
     let seg = FifoSegment::create_heap(1 << 20, 1, SegmentFlags::empty()).unwrap();

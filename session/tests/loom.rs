@@ -12,17 +12,17 @@
 //! `one_send_never_lost` fail (the store-buffering outcome: the sender
 //! reads the flag clear and the worker reads the queue empty).
 //!
-//! Run: `cargo xtask loom -p session` (or `RUSTFLAGS="--cfg loom"
-//! LOOM_MAX_PREEMPTIONS=3 cargo test -p session --release --test loom`).
+//! Run: `cargo xtask loom -p ct-session` (or `RUSTFLAGS="--cfg loom"
+//! LOOM_MAX_PREEMPTIONS=3 cargo test -p ct-session --release --test loom`).
 #![cfg(loom)]
 
 use std::sync::Arc as StdArc;
 use std::time::Duration;
 
-use fifo_segment::sync::atomic::{AtomicUsize, Ordering};
-use fifo_segment::sync::{Arc, thread};
+use ct_fifo_segment::sync::atomic::{AtomicUsize, Ordering};
+use ct_fifo_segment::sync::{Arc, thread};
+use ct_session::{WorkerParker, WorkerWake};
 use loom::sync::{Condvar, Mutex};
-use session::{WorkerParker, WorkerWake};
 
 /// A parker loom can see: a wake-up token under a mutex, a condvar to
 /// wait on. `park` ignores the timeout (waits for the token), so only an

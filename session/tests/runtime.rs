@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{ready_session, stack};
-use session::{
+use ct_session::{
     IoEvent, LISTENER_INDEX_BASE, Runtime, SessionConfig, SessionError, SessionHandle, SessionMain,
     SessionState, SessionType, ThreadedConfig, TransportProto,
 };
@@ -108,7 +108,7 @@ fn rpc_to_self_runs_next_poll_and_unforced_runs_now() {
 fn self_rescheduling_rpc_yields_between_polls() {
     // An RPC that keeps re-queuing itself runs once per poll, so other work
     // is not starved; run_until_idle reports the livelock instead of hanging.
-    fn again(w: &mut session::Worker, left: Arc<AtomicUsize>) {
+    fn again(w: &mut ct_session::Worker, left: Arc<AtomicUsize>) {
         if left.fetch_sub(1, Ordering::Relaxed) > 1 {
             let l = left.clone();
             w.send_rpc_evt_to_thread_force(w.thread_index(), move |w| again(w, l))
@@ -236,7 +236,7 @@ fn stress_threaded_rpc_hops_and_io_events() {
                 .unwrap()
         })
         .collect();
-    fn hop(w: &mut session::Worker, left: usize, done: Arc<AtomicUsize>) {
+    fn hop(w: &mut ct_session::Worker, left: usize, done: Arc<AtomicUsize>) {
         if left == 0 {
             done.fetch_add(1, Ordering::Relaxed);
             return;

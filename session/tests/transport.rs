@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use common::{PROTO, TestTransport, ep, ready_session, stack};
-use session::{
+use ct_session::{
     IoEvent, Runtime, SessionConfig, SessionEndpointCfg, SessionError, SessionFlags, SessionMain,
     SessionState, SessionType, Transport, TransportProto, TransportServiceType,
 };
@@ -115,8 +115,8 @@ fn connected(
     Runtime,
     Arc<TestTransport>,
     Arc<common::TestApp>,
-    session::SessionHandle,
-    session::SessionHandle,
+    ct_session::SessionHandle,
+    ct_session::SessionHandle,
 ) {
     let (main, workers, t, app) = stack(n_workers, &[CLIENT, SERVER]);
     t.accept_thread
@@ -234,7 +234,7 @@ fn io_event_for_a_stale_session_is_counted_and_dropped() {
     let (mut rt, t, _app, cs, _ss) = connected(1, 1);
     let main = rt.main().clone();
     let stale =
-        session::SessionHandle::new(cs.thread_index(), cs.session_index(), cs.generation() + 1);
+        ct_session::SessionHandle::new(cs.thread_index(), cs.session_index(), cs.generation() + 1);
     main.send_io_evt_to_thread(stale, IoEvent::Tx).unwrap();
     main.send_io_evt_to_thread(stale, IoEvent::RxDequeue)
         .unwrap();
@@ -242,7 +242,7 @@ fn io_event_for_a_stale_session_is_counted_and_dropped() {
     assert_eq!(rt.worker_mut(1).unwrap().counters().stale_events, 2);
     assert!(!t.calls().iter().any(|c| c.starts_with("custom_tx")));
     // A thread that does not exist.
-    let nowhere = session::SessionHandle::new(9, 0, 0);
+    let nowhere = ct_session::SessionHandle::new(9, 0, 0);
     assert_eq!(
         main.send_io_evt_to_thread(nowhere, IoEvent::Tx),
         Err(SessionError::Invalid)
@@ -323,7 +323,7 @@ fn closing_notify_waits_for_accept_reply() {
         s.app_wrk_index = SERVER;
         s.set_state(SessionState::Accepting).unwrap();
     }
-    let mut tc = session::TransportConnection::new(PROTO, 0, 0);
+    let mut tc = ct_session::TransportConnection::new(PROTO, 0, 0);
     tc.session = Some(h);
     w.session_transport_closing_notify(&tc).unwrap();
     assert_eq!(
@@ -334,7 +334,7 @@ fn closing_notify_waits_for_accept_reply() {
     assert_eq!(w.session_input(), 0);
     assert!(app.seen().is_empty());
     // No session attached: typed error.
-    let bare = session::TransportConnection::new(PROTO, 0, 0);
+    let bare = ct_session::TransportConnection::new(PROTO, 0, 0);
     assert_eq!(
         w.session_transport_closing_notify(&bare),
         Err(SessionError::NoSession)
@@ -346,7 +346,7 @@ fn delete_notify_of_a_created_session_frees_it_now() {
     let (_main, mut workers, _t, app) = stack(0, &[SERVER]);
     let w = &mut workers[0];
     let h = w.session_alloc(SessionType::new(PROTO, true)).unwrap();
-    let mut tc = session::TransportConnection::new(PROTO, 0, 0);
+    let mut tc = ct_session::TransportConnection::new(PROTO, 0, 0);
     tc.session = Some(h);
     w.session_transport_delete_notify(&tc).unwrap();
     assert!(!w.session_is_valid(h));
@@ -366,9 +366,9 @@ fn migrating_half_open_given_up_is_deleted_on_migration() {
         s.flags.insert(SessionFlags::HALF_OPEN);
         s.app_wrk_index = CLIENT;
     }
-    let mut tc = session::TransportConnection::new(PROTO, 1, 0);
+    let mut tc = ct_session::TransportConnection::new(PROTO, 1, 0);
     tc.session = Some(ho);
-    tc.flags = session::TransportConnectionFlags::NO_LOOKUP;
+    tc.flags = ct_session::TransportConnectionFlags::NO_LOOKUP;
     w.session_half_open_migrate_notify(&tc).unwrap();
     assert!(
         w.session_get(ho)
@@ -392,64 +392,64 @@ fn migrating_half_open_given_up_is_deleted_on_migration() {
 fn transport_trait_defaults() {
     struct Minimal;
     impl Transport for Minimal {
-        fn options(&self) -> session::TransportOptions {
-            session::TransportOptions {
+        fn options(&self) -> ct_session::TransportOptions {
+            ct_session::TransportOptions {
                 name: "min",
                 short_name: "M",
-                tx_type: session::TransportTxType::Peek,
+                tx_type: ct_session::TransportTxType::Peek,
                 service_type: TransportServiceType::Cl,
             }
         }
         fn start_listen(
             &self,
-            _: &mut session::Worker,
-            _: session::SessionHandle,
+            _: &mut ct_session::Worker,
+            _: ct_session::SessionHandle,
             _: &SessionEndpointCfg,
         ) -> Result<u32, SessionError> {
             Ok(0)
         }
-        fn stop_listen(&self, _: &mut session::Worker, _: u32) -> Result<(), SessionError> {
+        fn stop_listen(&self, _: &mut ct_session::Worker, _: u32) -> Result<(), SessionError> {
             Ok(())
         }
         fn connect(
             &self,
-            _: &mut session::Worker,
+            _: &mut ct_session::Worker,
             _: &SessionEndpointCfg,
-            _: session::SessionHandle,
+            _: ct_session::SessionHandle,
         ) -> Result<u32, SessionError> {
             Ok(0)
         }
-        fn close(&self, _: &mut session::Worker, _: u32) {}
-        fn cleanup(&self, _: &mut session::Worker, _: u32) {}
-        fn cleanup_ho(&self, _: &mut session::Worker, _: u32) {}
+        fn close(&self, _: &mut ct_session::Worker, _: u32) {}
+        fn cleanup(&self, _: &mut ct_session::Worker, _: u32) {}
+        fn cleanup_ho(&self, _: &mut ct_session::Worker, _: u32) {}
         fn get_connection(
             &self,
-            _: &session::Worker,
+            _: &ct_session::Worker,
             _: u32,
-        ) -> Option<session::TransportConnection> {
+        ) -> Option<ct_session::TransportConnection> {
             None
         }
         fn get_listener(
             &self,
-            _: &session::Worker,
+            _: &ct_session::Worker,
             _: u32,
-        ) -> Option<session::TransportConnection> {
+        ) -> Option<ct_session::TransportConnection> {
             None
         }
         fn get_half_open(
             &self,
-            _: &session::Worker,
+            _: &ct_session::Worker,
             _: u32,
-        ) -> Option<session::TransportConnection> {
+        ) -> Option<ct_session::TransportConnection> {
             None
         }
-        fn format_connection(&self, _: &session::Worker, _: u32, _: u32) -> String {
+        fn format_connection(&self, _: &ct_session::Worker, _: u32, _: u32) -> String {
             String::new()
         }
-        fn format_listener(&self, _: &session::Worker, _: u32, _: u32) -> String {
+        fn format_listener(&self, _: &ct_session::Worker, _: u32, _: u32) -> String {
             String::new()
         }
-        fn format_half_open(&self, _: &session::Worker, _: u32, _: u32) -> String {
+        fn format_half_open(&self, _: &ct_session::Worker, _: u32, _: u32) -> String {
             String::new()
         }
     }
@@ -461,7 +461,7 @@ fn transport_trait_defaults() {
     let h = ready_session(w, 0);
     let t = main.transports().get(TransportProto::Udp).unwrap().clone();
     assert_eq!(t.custom_tx(w, h), Err(SessionError::NoSupport));
-    let tc = session::TransportConnection::new(TransportProto::Udp, 0, 0);
+    let tc = ct_session::TransportConnection::new(TransportProto::Udp, 0, 0);
     assert_eq!(t.app_rx_evt(w, &tc), Err(SessionError::NoSupport));
     assert!(!t.worker_poll(w));
     // Connectionless transports are not opened through session_open.

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-use session::{
+use ct_session::{
     Runtime, SessionConfig, SessionMain, ThreadParker, ThreadedConfig, Worker, WorkerInput,
     WorkerParker,
 };
+use parking_lot::Mutex;
 
 const LONG_PARK: Duration = Duration::from_secs(60);
 const PATIENCE: Duration = Duration::from_secs(10);

@@ -12,17 +12,17 @@
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 
-use app_interface::sapi::SapiError;
-use app_interface::wire::{SapiMsg, SegmentRef, WorkerReply, msg_q_config};
-use app_worker::{AppListenerHandle, AppWorkerHandle};
-use fifo_segment::eventfd::EventFd;
-use fifo_segment::{
+use ct_app_interface::sapi::SapiError;
+use ct_app_interface::wire::{SapiMsg, SegmentRef, WorkerReply, msg_q_config};
+use ct_app_worker::{AppListenerHandle, AppWorkerHandle};
+use ct_fifo_segment::eventfd::EventFd;
+use ct_fifo_segment::{
     FifoSegment, MsgConsumer, MsgProducer, MsgQueue, MsgQueueConfig, MsgQueueError, SegmentFlags,
 };
+use ct_segment_manager::SegmentHandle;
+use ct_session::{SessionEndpoint, SessionHandle};
 use hashbrown::{HashMap, HashSet};
 use parking_lot::Mutex;
-use segment_manager::SegmentHandle;
-use session::{SessionEndpoint, SessionHandle};
 
 use crate::app_state::AppState;
 use crate::convert::segment_ref;

@@ -5,8 +5,8 @@
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use app_interface::sapi::SapiSocket;
-use app_worker::AppHandle;
+use ct_app_interface::sapi::SapiSocket;
+use ct_app_worker::AppHandle;
 
 /// The peer process of an app socket (`SO_PEERCRED`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

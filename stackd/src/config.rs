@@ -7,9 +7,9 @@ use std::str::FromStr;
 
 use std::time::Duration;
 
-use app_interface::wire::SAPI_MAX_THREADS;
-use app_worker::DEFAULT_NAMESPACE;
-use session::ThreadedConfig;
+use ct_app_interface::wire::SAPI_MAX_THREADS;
+use ct_app_worker::DEFAULT_NAMESPACE;
+use ct_session::ThreadedConfig;
 
 /// One app namespace and the socket its apps attach on (VPP: `app ns add
 /// id ID secret SECRET` plus the namespace's app socket).
@@ -96,7 +96,7 @@ pub struct StackdConfig {
     pub park_timeout: Duration,
     /// How long a ct segment whose last session went waits for the next
     /// connect between the same two app workers before it is removed
-    /// (`transport_ct::CtConfig::segment_linger`; zero removes it at once,
+    /// (`ct_transport_ct::CtConfig::segment_linger`; zero removes it at once,
     /// as VPP does). Between processes a new segment costs a memfd, its fd
     /// over both apps' sockets, three maps and page faults on fresh memory,
     /// so connects that come and go in bursts would otherwise make and

@@ -4,10 +4,12 @@
 
 use std::net::IpAddr;
 
-use app_interface::wire::{FifoRef, SegmentRef, SessionRef, WireEndpoint};
-use fifo_segment::Fifo;
-use segment_manager::{SegmentHandle, SegmentManagers};
-use session::{SessionEndpoint, SessionError, SessionHandle, TransportConnection, TransportProto};
+use ct_app_interface::wire::{FifoRef, SegmentRef, SessionRef, WireEndpoint};
+use ct_fifo_segment::Fifo;
+use ct_segment_manager::{SegmentHandle, SegmentManagers};
+use ct_session::{
+    SessionEndpoint, SessionError, SessionHandle, TransportConnection, TransportProto,
+};
 
 /// The wire's name for a session.
 pub(crate) fn session_ref(h: SessionHandle) -> SessionRef {

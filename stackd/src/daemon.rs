@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use app_worker::{NamespaceConfig, Stack};
 use crossbeam_channel::Sender;
-use fifo_segment::eventfd::EventFd;
-use session::{Runtime, SessionConfig, ThreadedConfig, WorkerParker};
+use ct_app_worker::{NamespaceConfig, Stack};
+use ct_fifo_segment::eventfd::EventFd;
+use ct_session::{Runtime, SessionConfig, ThreadedConfig, WorkerParker};
+use ct_transport_ct::{CtConfig, CtMain};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use transport_ct::{CtConfig, CtMain};
 
 use crate::config::StackdConfig;
 use crate::control::{self, CtlReq, Strikes};

@@ -1,9 +1,9 @@
 //! `StackdError`: why a daemon could not start, or an app could not be
 //! given its queues.
 
-use app_interface::sapi::SapiError;
-use fifo_segment::MsgQueueError;
-use session::SessionError;
+use ct_app_interface::sapi::SapiError;
+use ct_fifo_segment::MsgQueueError;
+use ct_session::SessionError;
 use thiserror::Error;
 
 /// What can go wrong in the daemon (app mistakes are answered on the

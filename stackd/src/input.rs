@@ -12,9 +12,9 @@
 
 use std::sync::Arc;
 
-use app_interface::wire::{AppMsg, CTRL_MSG_SIZE, SessionRef};
-use app_worker::Apps;
-use session::{IoEvent, SessionError, SessionHandle, Worker, WorkerInput};
+use ct_app_interface::wire::{AppMsg, CTRL_MSG_SIZE, SessionRef};
+use ct_app_worker::Apps;
+use ct_session::{IoEvent, SessionError, SessionHandle, Worker, WorkerInput};
 
 use crate::app_conn::{AppWorkerConn, ListenerEntry};
 use crate::control::Strikes;
@@ -181,7 +181,7 @@ impl CtrlInput {
         wrk: &mut Worker,
         conn: &AppWorkerConn,
         opaque: u32,
-        sep: Result<session::SessionEndpoint, SessionError>,
+        sep: Result<ct_session::SessionEndpoint, SessionError>,
     ) {
         let idx = conn.handle.index();
         let r = sep.and_then(|sep| {
@@ -221,7 +221,7 @@ impl CtrlInput {
         wrk: &mut Worker,
         conn: &AppWorkerConn,
         opaque: u32,
-        sep: Result<session::SessionEndpoint, SessionError>,
+        sep: Result<ct_session::SessionEndpoint, SessionError>,
     ) {
         let r = sep.and_then(|sep| self.apps.connect_from_worker(wrk, conn.handle, sep, opaque));
         if let Err(e) = r {

@@ -23,7 +23,7 @@
 //!   [`StackdConfig::poll`].
 //!
 //! ```
-//! use stackd::{Stackd, StackdConfig};
+//! use ct_stackd::{Stackd, StackdConfig};
 //!
 //! let sock = std::env::temp_dir().join(format!("stackd-doc-{}.sock", std::process::id()));
 //! let d = Stackd::start(StackdConfig::new(&sock).with_workers(2)).unwrap();

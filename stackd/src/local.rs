@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use app_interface::wire::MsgBuf;
+use ct_app_interface::wire::MsgBuf;
 
 use crate::app_conn::AppWorkerConn;
 use crate::counters::WorkerStats;

@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use app_interface::wire::AttachReq;
-use app_worker::{AppHandle, AppKind, AttachOptions, Scope, StackHandle};
-use fifo_segment::MsgQueueConfig;
-use fifo_segment::eventfd::EventFd;
+use ct_app_interface::wire::AttachReq;
+use ct_app_worker::{AppHandle, AppKind, AttachOptions, Scope, StackHandle};
+use ct_fifo_segment::MsgQueueConfig;
+use ct_fifo_segment::eventfd::EventFd;
+use ct_session::SessionError;
 use hashbrown::HashMap;
 use parking_lot::Mutex;
-use session::SessionError;
 
 use crate::app_conn::{AppWorkerConn, Queues, queue_config};
 use crate::app_state::{AppState, PeerCred};

@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use fifo_segment::eventfd::EventFd;
-use session::WorkerParker;
+use ct_fifo_segment::eventfd::EventFd;
+use ct_session::WorkerParker;
 
 /// A worker parker on an eventfd.
 #[derive(Debug)]

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use app_worker::{AppHandle, AppWorkerHandle};
+use ct_app_worker::{AppHandle, AppWorkerHandle};
 use parking_lot::RwLock;
 
 use crate::app_conn::AppWorkerConn;

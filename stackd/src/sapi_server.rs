@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use app_interface::sapi::{SapiError, SapiListener, SapiSocket};
-use app_interface::wire::{SapiMsg, WorkerReply};
-use fifo_segment::eventfd::EventFd;
+use ct_app_interface::sapi::{SapiError, SapiListener, SapiSocket};
+use ct_app_interface::wire::{SapiMsg, WorkerReply};
+use ct_fifo_segment::eventfd::EventFd;
 use rustix::event::{PollFd, PollFlags, Timespec};
 
 use crate::app_conn::AppWorkerConn;

@@ -9,12 +9,12 @@
 
 use std::sync::Arc;
 
-use app_interface::wire::{CTRL_MSG_SIZE, FifoRef, SessionRef, StackMsg, WireEndpoint};
-use app_worker::{AppMessage, AppSink, AppWorkerHandle, SessionFifos};
-use fifo_segment::{FifoSegment, MsgQueueError};
+use ct_app_interface::wire::{CTRL_MSG_SIZE, FifoRef, SessionRef, StackMsg, WireEndpoint};
+use ct_app_worker::{AppMessage, AppSink, AppWorkerHandle, SessionFifos};
+use ct_fifo_segment::{FifoSegment, MsgQueueError};
+use ct_segment_manager::{SegmentHandle, SegmentManagers};
+use ct_session::{SessionCleanupNtf, SessionError, SessionState, Worker};
 use parking_lot::RwLock;
-use segment_manager::{SegmentHandle, SegmentManagers};
-use session::{SessionCleanupNtf, SessionError, SessionState, Worker};
 
 use crate::app_conn::AppWorkerConn;
 use crate::control::Strikes;

@@ -4,12 +4,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use app_interface::SessionError;
-use app_interface::sapi::SapiSocket;
-use app_interface::wire::SapiMsg;
 use common::*;
-use fifo_segment::MsgQueue;
-use stackd::{NamespaceCfg, Stackd, StackdConfig};
+use ct_app_interface::SessionError;
+use ct_app_interface::sapi::SapiSocket;
+use ct_app_interface::wire::SapiMsg;
+use ct_fifo_segment::MsgQueue;
+use ct_stackd::{NamespaceCfg, Stackd, StackdConfig};
 
 #[test]
 fn attach_replies_with_queues_and_fds() {
@@ -172,10 +172,10 @@ fn detach_request_and_worker_add_del() {
             (SapiMsg::AddWorkerReply(r), _) => break r.error,
             other => panic!("{other:?}"),
         }
-        assert!(more.len() < stackd::MAX_WORKERS_PER_APP, "no limit");
+        assert!(more.len() < ct_stackd::MAX_WORKERS_PER_APP, "no limit");
     };
     assert_eq!(refused, SessionError::Alloc.code());
-    assert_eq!(more.len() + 1, stackd::MAX_WORKERS_PER_APP);
+    assert_eq!(more.len() + 1, ct_stackd::MAX_WORKERS_PER_APP);
     drop(more);
     match request(&app.sock, &SapiMsg::DetachReq).0 {
         SapiMsg::DetachReply { error } => assert_eq!(error, 0),
@@ -209,7 +209,7 @@ fn start_refuses_a_path_that_is_not_a_socket_and_leaves_nothing() {
     std::fs::write(&bad, b"keep me").unwrap();
     let cfg = StackdConfig::new(&good).with_namespace(NamespaceCfg::new("blue", 1, &bad));
     match Stackd::start(cfg) {
-        Err(stackd::StackdError::Config(m)) => assert!(m.contains("not a socket"), "{m}"),
+        Err(ct_stackd::StackdError::Config(m)) => assert!(m.contains("not a socket"), "{m}"),
         other => panic!("{other:?}"),
     }
     assert_eq!(std::fs::read(&bad).unwrap(), b"keep me");
@@ -220,6 +220,6 @@ fn start_refuses_a_path_that_is_not_a_socket_and_leaves_nothing() {
     cfg.segment_size = 1000;
     assert!(matches!(
         Stackd::start(cfg),
-        Err(stackd::StackdError::Config(_))
+        Err(ct_stackd::StackdError::Config(_))
     ));
 }

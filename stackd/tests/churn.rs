@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use app_interface::wire::{AppMsg, StackMsg};
 use common::*;
+use ct_app_interface::wire::{AppMsg, StackMsg};
 
 /// The server: accepts everything, closes what its peers close, until told
 /// to stop.

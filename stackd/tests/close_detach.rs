@@ -7,8 +7,8 @@
 
 mod common;
 
-use app_interface::wire::{AppMsg, FifoRef, SapiMsg, SessionRef, StackMsg};
 use common::*;
+use ct_app_interface::wire::{AppMsg, FifoRef, SapiMsg, SessionRef, StackMsg};
 
 /// One client: connects, writes `data`, sends its TX event, the close and
 /// the detach back to back; returns the server's end of the session.
@@ -82,7 +82,7 @@ fn close_then_detach_right_after_leaves_nothing() {
         });
         assert_eq!(c.app_workers, 1, "{c}");
         drop(server);
-        d.wait_counters(WAIT, stackd::Counters::is_empty);
+        d.wait_counters(WAIT, ct_stackd::Counters::is_empty);
         let left = d.stop();
         assert!(
             left.is_empty(),

@@ -6,11 +6,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use app_interface::SessionError;
-use app_interface::wire::{AppMsg, FifoRef, SessionRef, StackMsg};
 use common::*;
-use fifo_segment::{Consumer, Producer};
-use stackd::{Stackd, StackdConfig};
+use ct_app_interface::SessionError;
+use ct_app_interface::wire::{AppMsg, FifoRef, SessionRef, StackMsg};
+use ct_fifo_segment::{Consumer, Producer};
+use ct_stackd::{Stackd, StackdConfig};
 
 /// One end of a session, as the test app holds it.
 struct End {
@@ -441,7 +441,7 @@ fn server_gone_with_100_live_sessions_frees_everything() {
 
 #[test]
 fn two_workers_of_one_app_share_a_listener() {
-    use app_interface::wire::SapiMsg;
+    use ct_app_interface::wire::SapiMsg;
     let (d, path) = daemon(2, "two-workers");
     let mut server = TestApp::attach(&path, "server-2w");
     let (r, fds) = request(&server.sock, &SapiMsg::AddWorkerReq);

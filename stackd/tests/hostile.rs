@@ -6,10 +6,10 @@ mod common;
 
 use std::time::Instant;
 
-use app_interface::wire::{AppMsg, SessionRef, StackMsg};
 use common::*;
+use ct_app_interface::wire::{AppMsg, SessionRef, StackMsg};
+use ct_stackd::{Stackd, StackdConfig};
 use proptest::prelude::*;
-use stackd::{Stackd, StackdConfig};
 
 fn daemon_with_strikes(workers: u32, max: u32, tag: &str) -> (Stackd, std::path::PathBuf) {
     let path = sock_path(tag);

@@ -7,8 +7,8 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use app_interface::wire::{AppMsg, StackMsg};
 use common::*;
+use ct_app_interface::wire::{AppMsg, StackMsg};
 use rustix::process::{Pid, Signal, kill_process};
 
 const CHILD_ENV: &str = "STACKD_TEST_CHILD_SOCKET";

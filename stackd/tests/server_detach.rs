@@ -11,8 +11,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use app_interface::wire::{AppMsg, SapiMsg, StackMsg};
 use common::*;
+use ct_app_interface::wire::{AppMsg, SapiMsg, StackMsg};
 use hashbrown::HashMap;
 
 /// Connects the client keeps in flight.

@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{TestApp, WAIT, daemon, wait_counters};
-use session::{SessionError, SessionHandle};
+use ct_session::{SessionError, SessionHandle};
 
 /// Messages per delivery round: all go out in one session-input run
 /// (below `APP_EVENTS_PER_FLUSH`, and below the event queue's size).
@@ -51,7 +51,7 @@ fn a_poll_of_many_deliveries_signals_the_sleeping_app_once_at_its_end() {
         .call_blocking(0, move |wrk| {
             let mut consumer = consumer;
             let mut run = InPoll::default();
-            let mut buf = [0u8; app_interface::wire::CTRL_MSG_SIZE];
+            let mut buf = [0u8; ct_app_interface::wire::CTRL_MSG_SIZE];
             for round in 0..2 {
                 for i in 0..N {
                     wrk.app_worker_listened_notify(

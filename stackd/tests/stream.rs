@@ -7,8 +7,8 @@ mod common;
 
 use std::time::Instant;
 
-use app_interface::wire::{AppMsg, StackMsg};
 use common::*;
+use ct_app_interface::wire::{AppMsg, StackMsg};
 
 fn pattern(i: u64) -> u8 {
     (i.wrapping_mul(2654435761) >> 13) as u8

@@ -20,12 +20,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use app_worker::{AppCallbacks, AppCtx, AppKind, AttachOptions, Scope, Stack};
-use session::{
+use ct_app_worker::{AppCallbacks, AppCtx, AppKind, AttachOptions, Scope, Stack};
+use ct_session::{
     SessionCleanupNtf, SessionEndpoint, SessionError, SessionHandle, ThreadedConfig, TransportProto,
 };
+use ct_transport_ct::{CtConfig, CtMain};
 use test_harness::bench::{self, BenchArgs};
-use transport_ct::{CtConfig, CtMain};
 
 const FIFO_SIZE: u32 = 4096;
 const IN_FLIGHT: u64 = 8;
@@ -85,7 +85,7 @@ impl Client {
     }
 }
 
-fn attach(stack: &Stack, name: &str, cb: Arc<dyn AppCallbacks>) -> app_worker::AttachReply {
+fn attach(stack: &Stack, name: &str, cb: Arc<dyn AppCallbacks>) -> ct_app_worker::AttachReply {
     stack
         .attach(
             AttachOptions::new(name, AppKind::Builtin(cb))
@@ -107,7 +107,7 @@ fn ct_stack(n_workers: u32) -> (Stack, Arc<CtMain>) {
 /// at a time.
 fn ct_cps(
     stack: &mut Stack,
-    client_wrk: app_worker::AppWorkerHandle,
+    client_wrk: ct_app_worker::AppWorkerHandle,
     client: &Client,
     cycles: u64,
     in_flight: u64,

@@ -33,8 +33,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use fifo_segment::{Consumer, FifoSegment, Producer, SegmentFlags};
-use session::{ThreadedConfig, WorkerCounters};
+use ct_fifo_segment::{Consumer, FifoSegment, Producer, SegmentFlags};
+use ct_session::{ThreadedConfig, WorkerCounters};
 use test_harness::anchors;
 use test_harness::bench::{self, BenchArgs};
 use test_harness::ct_pair::{CtPair, PairEnd};

@@ -19,12 +19,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use app_worker::{AppCallbacks, AppCtx, AppKind, AttachOptions, Scope, Stack};
+use ct_app_worker::{AppCallbacks, AppCtx, AppKind, AttachOptions, Scope, Stack};
+use ct_session::{SessionEndpoint, SessionError, SessionHandle, TransportProto};
+use ct_transport_ct::{CtConfig, CtMain};
 use parking_lot::Mutex;
-use session::{SessionEndpoint, SessionError, SessionHandle, TransportProto};
 use test_harness::bench::{self, BenchArgs};
 use test_harness::echo::quantile;
-use transport_ct::{CtConfig, CtMain};
 
 const FIFO: u32 = 4096;
 
@@ -51,7 +51,7 @@ struct Bed {
     stack: Stack,
     ct: Arc<CtMain>,
     client: Arc<Client>,
-    client_wrk: app_worker::AppWorkerHandle,
+    client_wrk: ct_app_worker::AppWorkerHandle,
 }
 
 impl Bed {

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use session::ThreadedConfig;
+use ct_session::ThreadedConfig;
 use test_harness::anchors;
 use test_harness::bench::{self, BenchArgs};
 use test_harness::ct_pair::{CtPair, PairEnd};

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use fifo_segment::{Consumer, FifoSegment, Producer, SegmentFlags};
+use ct_fifo_segment::{Consumer, FifoSegment, Producer, SegmentFlags};
 use test_harness::anchors;
 use test_harness::bench::{self, BenchArgs};
 

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use session::{
+use ct_session::{
     AppEvent, AppInterface, Congested, IoEvent, Runtime, SessionConfig, SessionEndpointCfg,
     SessionError, SessionHandle, SessionMain, SessionState, SessionType, ThreadedConfig, Transport,
     TransportConnection, TransportOptions, TransportProto, TransportServiceType, TransportTxType,
@@ -117,8 +117,8 @@ impl AppInterface for Counter {
     fn dealloc_fifos(
         &self,
         _: &mut Worker,
-        _: Option<fifo_segment::Fifo>,
-        _: Option<fifo_segment::Fifo>,
+        _: Option<ct_fifo_segment::Fifo>,
+        _: Option<ct_fifo_segment::Fifo>,
     ) {
     }
 }
@@ -132,7 +132,7 @@ fn stack() -> (
     // A poll takes no more queue events than one session-input run
     // delivers, so RX events never back up and coalesce.
     let cfg = SessionConfig {
-        event_batch: session::APP_EVENTS_PER_FLUSH,
+        event_batch: ct_session::APP_EVENTS_PER_FLUSH,
         ..SessionConfig::new(0)
     };
     let (main, mut workers) = SessionMain::new(cfg);

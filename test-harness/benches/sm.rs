@@ -18,7 +18,7 @@ use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use segment_manager::{NoHook, SegmentManager, SegmentManagerProps, SegmentManagers};
+use ct_segment_manager::{NoHook, SegmentManager, SegmentManagerProps, SegmentManagers};
 use test_harness::bench::{self, BenchArgs};
 
 const FIFO_SIZE: u32 = 4096;

@@ -24,7 +24,7 @@
 //! stackd runs one worker thread that sleeps on its eventfd when idle (the
 //! default mode); `--poll` makes it poll, and the figures are then named
 //! `*_poll_mode`. `--ct-segment-linger-us N` sets stackd's ct segment
-//! linger (default `stackd::DEFAULT_CT_SEGMENT_LINGER`; 0 deletes an
+//! linger (default `ct_stackd::DEFAULT_CT_SEGMENT_LINGER`; 0 deletes an
 //! emptied ct segment at once, as VPP does). `--only stream|rr_poll|rr_blocking|cps|unix_stream|unix_rr|spin_rr|unix_cps|unix_cps_1t`
 //! runs one measurement once, without anchors (for `strace -c -f` or
 //! `perf`); stackd prints its counters when it stops.
@@ -37,8 +37,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use app_client::{AppClient, AttachConfig, CtListener, CtStream};
-use stackd::{Stackd, StackdConfig};
+use ct_app_client::{AppClient, AttachConfig, CtListener, CtStream};
+use ct_stackd::{Stackd, StackdConfig};
 use test_harness::anchors_xproc::{self as ax, RoleArgs, RoleChild, TempDir};
 use test_harness::bench::{self, BenchArgs};
 use test_harness::cps_pipeline::{CpsHandler, CpsPipeline, Failure};
@@ -141,7 +141,7 @@ impl Ctx {
                 (
                     "linger_us",
                     linger_us
-                        .unwrap_or(stackd::DEFAULT_CT_SEGMENT_LINGER.as_micros() as u64)
+                        .unwrap_or(ct_stackd::DEFAULT_CT_SEGMENT_LINGER.as_micros() as u64)
                         .to_string(),
                 ),
             ],

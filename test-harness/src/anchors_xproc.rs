@@ -7,7 +7,7 @@
 //! - [`unix_rr_ns`]: a 1-byte ping-pong over a Unix socketpair between two
 //!   processes (blocking: the kernel's wake-up path);
 //! - [`spin_rr_ns`]: two processes handing a token back and forth through
-//!   one atomic in a memfd ([`fifo_segment::SharedU64`]): the floor for any
+//!   one atomic in a memfd ([`ct_fifo_segment::SharedU64`]): the floor for any
 //!   busy-polling hand-off between processes;
 //! - [`unix_cps`]: connect + accept + close cycles per second on a Unix
 //!   stream listener, a client process keeping `in_flight` connects going
@@ -41,7 +41,7 @@ use std::sync::Barrier;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use fifo_segment::{FifoSegment, SegmentFlags, SharedU64};
+use ct_fifo_segment::{FifoSegment, SegmentFlags, SharedU64};
 
 /// The environment variable naming a child's role.
 pub const ROLE_ENV: &str = "CT_XPROC_ROLE";

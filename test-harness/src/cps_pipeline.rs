@@ -12,7 +12,7 @@
 //!
 //! ```no_run
 //! use std::io;
-//! use app_client::{AppClient, AttachConfig, CtStream};
+//! use ct_app_client::{AppClient, AttachConfig, CtStream};
 //! use test_harness::cps_pipeline::{CpsHandler, CpsPipeline, Failure};
 //!
 //! struct CloseAll;
@@ -39,7 +39,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use app_client::{AppClient, CtConnecting, CtStream};
+use ct_app_client::{AppClient, CtConnecting, CtStream};
 
 use crate::echo::app_wait::wait_events;
 
@@ -226,8 +226,8 @@ mod tests {
     use std::path::{Path, PathBuf};
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    use app_client::{AttachConfig, CtListener};
-    use stackd::{Stackd, StackdConfig};
+    use ct_app_client::{AttachConfig, CtListener};
+    use ct_stackd::{Stackd, StackdConfig};
 
     use super::*;
 

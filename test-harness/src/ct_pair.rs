@@ -16,12 +16,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app_worker::{
+use ct_app_worker::{
     AppHandle, AppKind, AppMessage, AppQueue, AppSession, AppWorkerHandle, AttachOptions, Scope,
     SessionFifos, SessionWaker, Stack,
 };
-use session::{SessionError, ThreadedConfig, WorkerCounters};
-use transport_ct::{CtConfig, CtMain};
+use ct_session::{SessionError, ThreadedConfig, WorkerCounters};
+use ct_transport_ct::{CtConfig, CtMain};
 
 use crate::echo::loopback;
 

@@ -7,8 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use app_worker::{AppMessage, Scope};
 use common::*;
+use ct_app_worker::{AppMessage, Scope};
 use test_harness::echo::{EchoConfig, EchoMode, EchoRun, RunMode, get};
 
 fn mid_transfer(run_mode: RunMode, detach_client_first: bool) {

@@ -7,8 +7,8 @@ mod common;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use app_worker::{AppMessage, IoMode, Scope};
 use common::*;
+use ct_app_worker::{AppMessage, IoMode, Scope};
 use test_harness::echo::{Checksum, Pattern};
 
 #[test]

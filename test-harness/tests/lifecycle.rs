@@ -7,9 +7,9 @@ mod common;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use app_worker::{AppMessage, IoMode, Scope};
 use common::*;
-use session::SessionError;
+use ct_app_worker::{AppMessage, IoMode, Scope};
+use ct_session::SessionError;
 use test_harness::echo::loopback;
 
 #[test]

@@ -5,9 +5,9 @@
 
 mod common;
 
-use app_worker::{AppMessage, NamespaceConfig, Scope};
 use common::*;
-use session::SessionError;
+use ct_app_worker::{AppMessage, NamespaceConfig, Scope};
+use ct_session::SessionError;
 use test_harness::echo::loopback;
 
 struct Server {

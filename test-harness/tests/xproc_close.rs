@@ -11,7 +11,7 @@ mod xproc_common;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use app_client::{CtListener, CtStream};
+use ct_app_client::{CtListener, CtStream};
 use xproc_common::*;
 
 #[derive(Debug, Clone, Copy)]

@@ -15,10 +15,10 @@ use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use app_interface::wire::{AppMsg, SapiMsg, SessionRef, WireEndpoint};
+use ct_app_interface::wire::{AppMsg, SapiMsg, SessionRef, WireEndpoint};
+use ct_stackd::{Counters, Stackd, StackdConfig};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use stackd::{Counters, Stackd, StackdConfig};
 use stackd_common::TestApp;
 use xproc_common::*;
 
@@ -186,7 +186,7 @@ fn foreign_worker_app(path: &Path, round: u32) {
     let mut errors = [None, None];
     for _ in 0..2 {
         let (o, e) = a.wait_for("bound", |_, m| match *m {
-            app_interface::wire::StackMsg::Bound { opaque, error, .. } => Some((opaque, error)),
+            ct_app_interface::wire::StackMsg::Bound { opaque, error, .. } => Some((opaque, error)),
             _ => None,
         });
         errors[(o - 5) as usize] = Some(e);

@@ -3,10 +3,10 @@
 //! server accepted (`ct_session_connect_notify`), and the return of fifos
 //! with their segment accounting (`ct_session_dealloc_fifos`).
 
-use fifo_segment::Fifo;
-use fifo_segment::sync::Arc;
-use segment_manager::SegmentHandle;
-use session::{
+use ct_fifo_segment::Fifo;
+use ct_fifo_segment::sync::Arc;
+use ct_segment_manager::SegmentHandle;
+use ct_session::{
     Session, SessionError, SessionHandle, SessionState, SessionType, TransportConnectionFlags,
     TransportProto, Worker,
 };
@@ -433,7 +433,7 @@ impl CtMain {
 pub(crate) struct AppSegmentEvents<'a> {
     pub(crate) wrk: &'a mut Worker,
     pub(crate) apps: &'a std::sync::Arc<dyn crate::apps::CtAppLayer>,
-    pub(crate) sm: &'a Arc<segment_manager::SegmentManager>,
+    pub(crate) sm: &'a Arc<ct_segment_manager::SegmentManager>,
     pub(crate) server_wrk: u32,
     pub(crate) client_wrk: u32,
     pub(crate) client_generation: u32,
@@ -513,7 +513,7 @@ pub(crate) fn tell_client_removed(
     }
 }
 
-fn delete_segment(sm: &Arc<segment_manager::SegmentManager>, index: u32) {
+fn delete_segment(sm: &Arc<ct_segment_manager::SegmentManager>, index: u32) {
     if let Err(e) = sm.lock_and_del_segment(index) {
         tracing::warn!(sm = sm.segment_manager_index(), index, error = %e, "ct segment delete");
     }

@@ -1,10 +1,10 @@
 //! [`CtAppLayer`] for app-worker's [`Apps`]: how ct reaches the stack's
 //! real app layer.
 
-use app_worker::Apps;
-use fifo_segment::sync::Arc;
-use segment_manager::{SegmentManager, SegmentManagers};
-use session::{
+use ct_app_worker::Apps;
+use ct_fifo_segment::sync::Arc;
+use ct_segment_manager::{SegmentManager, SegmentManagers};
+use ct_session::{
     ListenerHandle, LocalTableId, Session, SessionEndpoint, SessionType, TransportProto, Worker,
 };
 

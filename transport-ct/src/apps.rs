@@ -8,9 +8,9 @@
 //! Everything else ct tells apps (accept, connect, cleanup, disconnect,
 //! reset) goes through the session layer's [`Worker`] calls.
 
-use fifo_segment::sync::Arc;
-use segment_manager::{SegmentHandle, SegmentManager, SegmentManagers};
-use session::{LocalTableId, Session, SessionEndpoint, SessionError, Worker};
+use ct_fifo_segment::sync::Arc;
+use ct_segment_manager::{SegmentHandle, SegmentManager, SegmentManagers};
+use ct_session::{LocalTableId, Session, SessionEndpoint, SessionError, Worker};
 
 /// The app layer, as ct sees it. Called on workers; implementations must
 /// not call back into ct or block on a worker.
@@ -38,7 +38,7 @@ pub trait CtAppLayer: Send + Sync {
         &self,
         app_index: u32,
         sep: &SessionEndpoint,
-    ) -> Option<session::ListenerHandle>;
+    ) -> Option<ct_session::ListenerHandle>;
 
     /// The app worker of the listener's app that takes the next accept
     /// (VPP `application_listener_select_worker`).

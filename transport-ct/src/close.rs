@@ -3,7 +3,9 @@
 //! `ct_session_postponed_cleanup`, `ct_session_cleanup_server_session`,
 //! `ct_session_cleanup`).
 
-use session::{SessionCleanupNtf, SessionError, SessionFlags, SessionHandle, SessionState, Worker};
+use ct_session::{
+    SessionCleanupNtf, SessionError, SessionFlags, SessionHandle, SessionState, Worker,
+};
 
 use crate::connection::{CtConnFlags, CtConnection};
 use crate::ct_main::CtMain;

@@ -3,7 +3,7 @@
 //! worker that accepts them (`ct_program_connect_to_wrk`,
 //! `ct_fwrk_flush_connects`, `ct_accept_rpc_wrk_handler`).
 
-use session::{
+use ct_session::{
     LocalLookup, Session, SessionEndpointCfg, SessionError, SessionFlags, SessionHandle,
     TransportConnectionFlags, TransportProto, Worker,
 };
@@ -123,7 +123,7 @@ impl CtMain {
         let layout = self.layout()?;
         let n = self
             .n_sessions
-            .fetch_add(1, fifo_segment::sync::atomic::Ordering::Relaxed)
+            .fetch_add(1, ct_fifo_segment::sync::atomic::Ordering::Relaxed)
             + 1;
         let thread = Self::connect_thread(layout.n_workers, n);
         if self.fwrk_pending.add(thread, id) {

@@ -2,9 +2,9 @@
 //! common transport fields plus the peer link, the two app workers, the
 //! segment accounting and, on the client side, the server's fifos crossed.
 
-use fifo_segment::Fifo;
-use segment_manager::SegmentHandle;
-use session::{ListenerHandle, TransportConnection, TransportProto};
+use ct_fifo_segment::Fifo;
+use ct_segment_manager::SegmentHandle;
+use ct_session::{ListenerHandle, TransportConnection, TransportProto};
 
 use crate::pool::CtConnId;
 use crate::segments::CtSegRef;

@@ -5,9 +5,9 @@
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use fifo_segment::sync::RwLock;
-use fifo_segment::sync::atomic::{AtomicU32, Ordering};
-use session::{SessionError, SessionHandle, SessionMain, TransportProto, Worker};
+use ct_fifo_segment::sync::RwLock;
+use ct_fifo_segment::sync::atomic::{AtomicU32, Ordering};
+use ct_session::{SessionError, SessionHandle, SessionMain, TransportProto, Worker};
 
 use crate::apps::CtAppLayer;
 use crate::connection::CtConnection;
@@ -98,7 +98,7 @@ impl CtMain {
         apps: Arc<dyn CtAppLayer>,
     ) -> Result<(), SessionError> {
         self.apps.set(apps).map_err(|_| SessionError::Invalid)?;
-        let t: Arc<dyn session::Transport> = self.clone();
+        let t: Arc<dyn ct_session::Transport> = self.clone();
         main.transports()
             .register(TransportProto::Ct, true, t.clone())?;
         main.transports().register(TransportProto::Ct, false, t)?;
@@ -246,12 +246,15 @@ impl CtMain {
 
     /// The endpoint a ct listener listens on, with the protocol the app
     /// asked for (VPP `ct_session_endpoint`).
-    pub fn endpoint(&self, listener_index: u32) -> Result<session::SessionEndpoint, SessionError> {
+    pub fn endpoint(
+        &self,
+        listener_index: u32,
+    ) -> Result<ct_session::SessionEndpoint, SessionError> {
         let pool = self.listeners.read();
         let (_, ct) = pool
             .get_by_index(listener_index)
             .ok_or(SessionError::NoListen)?;
-        Ok(session::SessionEndpoint::new(
+        Ok(ct_session::SessionEndpoint::new(
             ct.tc.lcl_ip,
             ct.tc.lcl_port,
             ct.actual_tp,

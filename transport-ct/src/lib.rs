@@ -7,12 +7,12 @@
 //! worker (round-robin, main skipped when there are workers), which creates
 //! the server's session with fifos in a custom-use segment of the server's
 //! listen segment manager and tells the server. Once the server accepts
-//! ([`session::Worker::session_accepted_reply`]), the client's session is
+//! ([`ct_session::Worker::session_accepted_reply`]), the client's session is
 //! created on the same worker with the server's fifos crossed (the client's
 //! rx is the server's tx) and the client is told. From then on the apps
 //! move data through the fifos; ct only turns TX events into RX events for
-//! the peer ([`session::Transport::custom_tx`]) and dequeue notifications
-//! into TX events for the writer ([`session::Transport::app_rx_evt`]).
+//! the peer ([`ct_session::Transport::custom_tx`]) and dequeue notifications
+//! into TX events for the writer ([`ct_session::Transport::app_rx_evt`]).
 //!
 //! - [`CtMain`]: the transport's state, a value the stack owns and registers
 //!   for (Ct, ip4) and (Ct, ip6) with [`CtMain::register`].
@@ -27,9 +27,9 @@
 //!
 //! ```
 //! use std::net::Ipv4Addr;
-//! use app_worker::{AppKind, AppMessage, AppSession, AttachOptions, Scope, Stack};
-//! use session::{SessionEndpoint, TransportProto};
-//! use transport_ct::{CtConfig, CtMain};
+//! use ct_app_worker::{AppKind, AppMessage, AppSession, AttachOptions, Scope, Stack};
+//! use ct_session::{SessionEndpoint, TransportProto};
+//! use ct_transport_ct::{CtConfig, CtMain};
 //!
 //! // A stack stepped on this thread, with ct registered for (Ct, ip4/ip6).
 //! let mut stack = Stack::new(0).unwrap();

@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use session::Worker;
+use ct_session::Worker;
 
 use crate::accept::{AppSegmentEvents, tell_client_removed};
 use crate::connection::{INVALID_GENERATION, INVALID_WRK};

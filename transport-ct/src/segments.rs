@@ -27,12 +27,12 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use fifo_segment::SegmentFlags;
-use fifo_segment::sync::RwLock;
-use fifo_segment::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use ct_fifo_segment::SegmentFlags;
+use ct_fifo_segment::sync::RwLock;
+use ct_fifo_segment::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use ct_segment_manager::{SegmentHandle, SegmentManager, SegmentManagerHandle};
+use ct_session::SessionError;
 use hashbrown::HashMap;
-use segment_manager::{SegmentHandle, SegmentManager, SegmentManagerHandle};
-use session::SessionError;
 
 /// Which end of a ct session a fifo free accounts for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

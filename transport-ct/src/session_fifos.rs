@@ -5,9 +5,9 @@
 //! when a looked-up segment's memory went to another thread, and on
 //! release free the fifos before counting the side off.
 
-use fifo_segment::Fifo;
-use segment_manager::{SegmentHandle, SegmentManager, SmError};
-use session::SessionError;
+use ct_fifo_segment::Fifo;
+use ct_segment_manager::{SegmentHandle, SegmentManager, SmError};
+use ct_session::SessionError;
 
 use crate::segments::{CtSegRef, CtSegments, RemovedSegment, SegCtxKey, Side};
 

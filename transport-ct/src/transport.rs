@@ -2,7 +2,7 @@
 //! vft), listeners (`ct_start_listen`, `ct_stop_listen`) and formatting
 //! (`format_ct_connection`, `format_ct_listener`, `format_ct_half_open`).
 
-use session::{
+use ct_session::{
     SessionEndpointCfg, SessionError, SessionHandle, SessionMain, Transport, TransportConnection,
     TransportOptions, TransportProto, TransportServiceType, TransportTxType, Worker,
     format_cli_line,

@@ -2,8 +2,8 @@
 //! moves no data, only tells the peer's app that there is some to read, or
 //! the writer that there is room again.
 
-use fifo_segment::DeqNtf;
-use session::{SessionError, SessionHandle, SessionState, TransportConnection, Worker};
+use ct_fifo_segment::DeqNtf;
+use ct_session::{SessionError, SessionHandle, SessionState, TransportConnection, Worker};
 
 use crate::connection::CtConnFlags;
 use crate::ct_main::CtMain;

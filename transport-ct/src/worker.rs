@@ -1,6 +1,6 @@
 //! A worker's ct state (the reference's `ct_worker_t`): its connection
 //! pool and its postponed cleanups. It lives in the session layer's
-//! [`Worker`](session::Worker) as local state, so only that worker's thread
+//! [`Worker`](ct_session::Worker) as local state, so only that worker's thread
 //! touches it.
 
 use std::collections::VecDeque;

@@ -8,9 +8,9 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 
-use app_worker::Scope;
 use common::*;
-use session::{
+use ct_app_worker::Scope;
+use ct_session::{
     IpPrefix, RuleAction, SessionEndpoint, SessionEndpointCfg, SessionError, SessionHandle,
     SessionRule, TableId, Transport, TransportConnection, TransportOptions, TransportProto,
     TransportServiceType, TransportTxType, Worker,

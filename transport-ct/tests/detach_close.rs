@@ -8,12 +8,12 @@
 
 mod common;
 
-use app_worker::Scope;
 use common::*;
+use ct_app_worker::Scope;
 
 /// The client's last write: data in its tx fifo and the event flag set, but
 /// the TX event that should follow never reaches the stack.
-fn write_with_lost_tx_event(cf: &app_worker::SessionFifos, data: &[u8]) {
+fn write_with_lost_tx_event(cf: &ct_app_worker::SessionFifos, data: &[u8]) {
     let mut p = cf.tx_fifo.producer().unwrap();
     assert_eq!(p.enqueue(data).unwrap(), data.len());
     assert!(cf.tx_fifo.set_event(), "flag was clear");
@@ -22,7 +22,7 @@ fn write_with_lost_tx_event(cf: &app_worker::SessionFifos, data: &[u8]) {
 /// The server got the data notification and the close (not a reset: the
 /// client left nothing unread), reads every byte, closes; then it detaches
 /// and ct is clean.
-fn server_sees_data_then_close(env: &mut Env, server: &App, sf: &app_worker::SessionFifos) {
+fn server_sees_data_then_close(env: &mut Env, server: &App, sf: &ct_app_worker::SessionFifos) {
     let msgs = drain(&server.q);
     let n = names(&msgs);
     let rx = n.iter().position(|m| *m == "rx");
@@ -50,8 +50,8 @@ fn setup(
     Env,
     App,
     App,
-    app_worker::SessionFifos,
-    app_worker::SessionFifos,
+    ct_app_worker::SessionFifos,
+    ct_app_worker::SessionFifos,
 ) {
     let mut env = Env::new(n_workers);
     let server = env.attach("server", Scope::LOCAL);
@@ -150,7 +150,11 @@ fn a_client_reusing_a_detached_clients_worker_index_is_told_of_its_segment() {
 
 /// Runs `f` on thread `t`'s worker alone: no other worker runs, so RPCs
 /// sent to them wait.
-fn on<R>(env: &mut Env, t: u32, f: impl FnOnce(&app_worker::Apps, &mut session::Worker) -> R) -> R {
+fn on<R>(
+    env: &mut Env,
+    t: u32,
+    f: impl FnOnce(&ct_app_worker::Apps, &mut ct_session::Worker) -> R,
+) -> R {
     let apps = env.stack.apps().clone();
     f(&apps, env.stack.runtime_mut().worker_mut(t).unwrap())
 }
@@ -209,7 +213,7 @@ fn connect_detach_reuse_before_the_accept_reply(n_workers: u32, port: u16, refus
 
     let (s_wrk, ss) = (server.wrk, sf.session);
     let reply = if refuse {
-        Err(session::SessionError::Refused)
+        Err(ct_session::SessionError::Refused)
     } else {
         Ok(())
     };

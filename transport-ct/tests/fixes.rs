@@ -3,10 +3,10 @@
 
 mod common;
 
-use app_worker::{AppKind, AppMessage, AttachOptions, Scope};
 use common::*;
-use fifo_segment::DeqNtf;
-use session::{SessionError, SessionFlags};
+use ct_app_worker::{AppKind, AppMessage, AttachOptions, Scope};
+use ct_fifo_segment::DeqNtf;
+use ct_session::{SessionError, SessionFlags};
 
 fn pair(env: &mut Env) -> (App, App) {
     let server = env.attach("server", Scope::LOCAL);
@@ -156,7 +156,7 @@ fn cleanup_waits_for_a_pending_rx_event() {
     let w = env.stack.runtime_mut().worker_mut(0).unwrap();
     let state = w.session_get(cf.session).unwrap().state();
     assert!(
-        state < session::SessionState::TransportClosed,
+        state < ct_session::SessionState::TransportClosed,
         "cleaned up with an RX event still pending ({state})"
     );
     assert_eq!(ct.worker_state(w).unwrap().n_connections(), 2);

@@ -4,9 +4,9 @@
 
 mod common;
 
-use app_worker::{AppMessage, Scope};
 use common::*;
-use session::SessionError;
+use ct_app_worker::{AppMessage, Scope};
+use ct_session::SessionError;
 
 #[test]
 fn connect_accept_data_both_ways_close_from_client() {
@@ -161,7 +161,7 @@ fn client_gone_before_the_server_accepts_disconnects_the_server() {
 #[test]
 fn fifo_allocation_failure_is_alloc_and_frees_everything() {
     let mut env = Env::new(0);
-    let mut opts = app_worker::AttachOptions::new("server", app_worker::AppKind::External)
+    let mut opts = ct_app_worker::AttachOptions::new("server", ct_app_worker::AppKind::External)
         .with_scope(Scope::LOCAL);
     // Fifos larger than the segment ct adds: the pair does not fit.
     opts.segment_size = 1 << 20;
@@ -184,7 +184,7 @@ fn fifo_allocation_failure_is_alloc_and_frees_everything() {
 fn a_full_segment_makes_ct_use_a_second_one() {
     let mut env = Env::new(0);
     let server = env.attach_opts(
-        app_worker::AttachOptions::new("server", app_worker::AppKind::External)
+        ct_app_worker::AttachOptions::new("server", ct_app_worker::AppKind::External)
             .with_scope(Scope::LOCAL)
             .with_fifo_sizes(256 << 10, 256 << 10),
     );
@@ -232,7 +232,7 @@ fn segment_allocation_failure_is_alloc() {
     // ct's segments would be larger than any mapping can be.
     let mut env = Env::with_config(
         0,
-        transport_ct::CtConfig {
+        ct_transport_ct::CtConfig {
             min_segment_size: usize::MAX / 4,
             ..Default::default()
         },

@@ -9,9 +9,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use app_worker::Scope;
 use common::*;
-use transport_ct::CtConfig;
+use ct_app_worker::Scope;
+use ct_transport_ct::CtConfig;
 
 const LINGER: Duration = Duration::from_millis(30);
 
@@ -30,8 +30,8 @@ fn close(
     env: &mut Env,
     server: &App,
     client: &App,
-    sf: &app_worker::SessionFifos,
-    cf: &app_worker::SessionFifos,
+    sf: &ct_app_worker::SessionFifos,
+    cf: &ct_app_worker::SessionFifos,
 ) {
     env.stack.disconnect(client.wrk, cf.session).unwrap();
     env.idle();
@@ -50,8 +50,8 @@ fn closed_sessions(
     Env,
     App,
     App,
-    app_worker::AppListenerHandle,
-    Vec<(segment_manager::SegmentHandle, u32)>,
+    ct_app_worker::AppListenerHandle,
+    Vec<(ct_segment_manager::SegmentHandle, u32)>,
 ) {
     let mut env = env(n_workers, LINGER);
     let server = env.attach("server", Scope::LOCAL);

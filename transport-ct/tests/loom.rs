@@ -14,21 +14,21 @@
 //! - the half-open pool and its reuse list ([`HalfOpens`]);
 //! - the pending-connects hand-off ([`PendingConnects`]).
 //!
-//! Run: `cargo xtask loom -p transport-ct` (or `RUSTFLAGS="--cfg loom"
-//! LOOM_MAX_PREEMPTIONS=3 cargo test -p transport-ct --release --test loom`).
+//! Run: `cargo xtask loom -p ct-transport-ct` (or `RUSTFLAGS="--cfg loom"
+//! LOOM_MAX_PREEMPTIONS=3 cargo test -p ct-transport-ct --release --test loom`).
 //! Segments are heap-backed under loom.
 #![cfg(loom)]
 
 use std::sync::Arc as StdArc;
 use std::time::{Duration, Instant};
 
-use fifo_segment::sync::atomic::{AtomicUsize, Ordering};
-use fifo_segment::sync::{Arc, thread};
-use segment_manager::{
+use ct_fifo_segment::sync::atomic::{AtomicUsize, Ordering};
+use ct_fifo_segment::sync::{Arc, thread};
+use ct_segment_manager::{
     NoHook, SegmentHandle, SegmentManager, SegmentManagerProps, SegmentManagers, SmError,
 };
-use session::{SessionError, TransportProto};
-use transport_ct::{
+use ct_session::{SessionError, TransportProto};
+use ct_transport_ct::{
     CtConnId, CtConnection, CtSegRef, CtSegmentEvents, CtSegmentFlags, CtSegments, HalfOpens,
     PendingConnects, RemovedSegment, SegCtxKey, Side,
 };
@@ -99,7 +99,7 @@ impl CtSegmentEvents for Events<'_> {
 
 /// Asserts the accounting holds one segment, `h`, with one session on each
 /// side; returns the snapshot.
-fn one_session_on(segs: &CtSegments, h: SegmentHandle) -> Vec<transport_ct::CtSegmentInfo> {
+fn one_session_on(segs: &CtSegments, h: SegmentHandle) -> Vec<ct_transport_ct::CtSegmentInfo> {
     let snap = segs.snapshot();
     assert_eq!(snap.len(), 1, "{snap:?}");
     assert_eq!(snap[0].segment, h);
@@ -117,8 +117,8 @@ fn accept(
 ) -> (
     CtSegRef,
     SegmentHandle,
-    fifo_segment::Fifo,
-    fifo_segment::Fifo,
+    ct_fifo_segment::Fifo,
+    ct_fifo_segment::Fifo,
 ) {
     accept_on(segs, sm, 1)
 }
@@ -133,8 +133,8 @@ fn accept_on(
 ) -> (
     CtSegRef,
     SegmentHandle,
-    fifo_segment::Fifo,
-    fifo_segment::Fifo,
+    ct_fifo_segment::Fifo,
+    ct_fifo_segment::Fifo,
 ) {
     let f = segs
         .alloc_session_fifos(KEY, sm, slice, [0, 0], &mut Events::new(sm))
@@ -153,8 +153,8 @@ fn release(
     sm: &SegmentManager,
     side: Side,
     r: CtSegRef,
-    rx: &fifo_segment::Fifo,
-    tx: &fifo_segment::Fifo,
+    rx: &ct_fifo_segment::Fifo,
+    tx: &ct_fifo_segment::Fifo,
 ) {
     segs.free_session_fifos(side, Some(r), sm, rx, tx, &mut Events::new(sm))
         .unwrap();
@@ -332,13 +332,14 @@ fn accepts_race_for_the_last_fresh_pair() {
         let segs = Arc::new(CtSegments::new(SEG));
         let (r0, h0, rx0, tx0) = accept_on(&segs, &sm, 0);
         let fs = sm.segment(h0).unwrap();
-        let pair = 2 * fifo_segment::FifoSegment::fifo_footprint(4096);
+        let pair = 2 * ct_fifo_segment::FifoSegment::fifo_footprint(4096);
         // A 16 KiB chunk freed on each slice (room by the lookup's bytes,
         // not of the class a pair needs); fresh memory filled with live
         // 8 KiB fifos down to one pair.
         let freed = [0, 1].map(|slice| fs.alloc_fifo_w_slice(slice, 16 << 10).unwrap());
         let mut live = Vec::new();
-        while fs.slice_available_bytes(0) - fifo_segment::FifoSegment::fifo_footprint(8192) >= pair
+        while fs.slice_available_bytes(0) - ct_fifo_segment::FifoSegment::fifo_footprint(8192)
+            >= pair
         {
             live.push(fs.alloc_fifo_w_slice(0, 8192).unwrap());
         }
@@ -452,7 +453,7 @@ fn pending_connects_hand_off() {
         let mut runs = 0;
         while taken.len() < ids.len() {
             if rpcs.load(Ordering::Acquire) == 0 {
-                fifo_segment::sync::spin_loop();
+                ct_fifo_segment::sync::spin_loop();
                 continue;
             }
             rpcs.fetch_sub(1, Ordering::AcqRel);

@@ -6,14 +6,14 @@ mod common;
 
 use std::sync::Arc;
 
-use app_worker::{Apps, Scope, Stack};
 use common::*;
-use fifo_segment::sync::Arc as SmArc;
-use segment_manager::{SegmentHandle, SegmentManager, SegmentManagers};
-use session::{
+use ct_app_worker::{Apps, Scope, Stack};
+use ct_fifo_segment::sync::Arc as SmArc;
+use ct_segment_manager::{SegmentHandle, SegmentManager, SegmentManagers};
+use ct_session::{
     ListenerHandle, LocalTableId, Session, SessionEndpoint, SessionError, Transport, Worker,
 };
-use transport_ct::{CtAppLayer, CtConfig, CtMain};
+use ct_transport_ct::{CtAppLayer, CtConfig, CtMain};
 
 /// The real app layer, except that one app worker refuses new segments.
 struct Refusing {
@@ -112,7 +112,7 @@ fn segment_refused_by_the_client_is_undone() {
 #[test]
 fn cleanups_run_in_batches_of_100() {
     let mut env = Env::new(0);
-    let mut o = app_worker::AttachOptions::new("server", app_worker::AppKind::External)
+    let mut o = ct_app_worker::AttachOptions::new("server", ct_app_worker::AppKind::External)
         .with_scope(Scope::LOCAL);
     o.evt_q_size = 1 << 14;
     let server = env.attach_opts(o.clone());
@@ -142,7 +142,7 @@ fn cleanups_run_in_batches_of_100() {
         "{pending:?}"
     );
     assert_eq!(*pending.last().unwrap(), 0);
-    assert_eq!(transport_ct::MAX_CLEANUPS_PER_RUN, 100);
+    assert_eq!(ct_transport_ct::MAX_CLEANUPS_PER_RUN, 100);
 }
 
 #[test]

@@ -4,8 +4,8 @@
 
 mod common;
 
-use app_worker::{AppKind, AppMessage, AttachOptions, Scope};
 use common::*;
+use ct_app_worker::{AppKind, AppMessage, AttachOptions, Scope};
 
 fn big_queue(name: &str) -> AttachOptions {
     let mut o = AttachOptions::new(name, AppKind::External).with_scope(Scope::LOCAL);
@@ -20,7 +20,7 @@ fn open_many(
     server: &App,
     client: &App,
     n: usize,
-) -> Vec<(session::SessionHandle, session::SessionHandle)> {
+) -> Vec<(ct_session::SessionHandle, ct_session::SessionHandle)> {
     for i in 0..n {
         env.connect(client, 80, i as u32);
     }
@@ -207,7 +207,7 @@ fn more_than_a_burst_of_connects_per_worker() {
     assert!(
         per_step
             .iter()
-            .all(|&n| n <= transport_ct::MAX_CONNECTS_PER_RUN),
+            .all(|&n| n <= ct_transport_ct::MAX_CONNECTS_PER_RUN),
         "{per_step:?}"
     );
     assert!(per_step.len() >= 4, "{per_step:?}");

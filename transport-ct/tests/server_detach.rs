@@ -18,9 +18,9 @@ mod common;
 
 use std::collections::HashMap;
 
-use app_worker::{AppKind, AppMessage, AttachOptions, DetachHow, Scope, SessionFifos};
 use common::*;
-use session::{SessionError, SessionHandle};
+use ct_app_worker::{AppKind, AppMessage, AttachOptions, DetachHow, Scope, SessionFifos};
+use ct_session::{SessionError, SessionHandle};
 
 const PORT: u16 = 4300;
 

@@ -3,11 +3,11 @@
 
 mod common;
 
-use app_worker::{AppKind, AppMessage, AttachOptions, Scope};
 use common::*;
-use fifo_segment::FifoSegment;
-use session::SessionHandle;
-use transport_ct::{CtConfig, FIFO_PAIR_MARGIN};
+use ct_app_worker::{AppKind, AppMessage, AttachOptions, Scope};
+use ct_fifo_segment::FifoSegment;
+use ct_session::SessionHandle;
+use ct_transport_ct::{CtConfig, FIFO_PAIR_MARGIN};
 
 const FIFO: u32 = 64 << 10;
 /// Room for 7 sessions by ct's count (size over pair plus margin), after
@@ -45,7 +45,7 @@ fn connect_n(env: &mut Env, server: &App, client: &App, n: usize) -> (Vec<Sessio
         match m {
             AppMessage::Connected { result: Ok(_), .. } => connected += 1,
             AppMessage::Connected { result: Err(e), .. } => {
-                assert_eq!(e, session::SessionError::Alloc);
+                assert_eq!(e, ct_session::SessionError::Alloc);
                 failed += 1;
             }
             _ => {}

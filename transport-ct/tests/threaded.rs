@@ -6,9 +6,9 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use app_worker::{AppKind, AppMessage, AppSession, AttachOptions, Scope};
 use common::*;
-use session::ThreadedConfig;
+use ct_app_worker::{AppKind, AppMessage, AppSession, AttachOptions, Scope};
+use ct_session::ThreadedConfig;
 
 const WAIT: Duration = Duration::from_secs(20);
 

@@ -287,12 +287,12 @@ mod tests {
 
     #[test]
     fn parses_cargo_metadata_shape() {
-        let doc = r#"{"packages":[{"name":"fifo-segment","publish":null,
+        let doc = r#"{"packages":[{"name":"ct-fifo-segment","publish":null,
             "dependencies":[{"name":"loom","kind":null,"target":"cfg(loom)"}]}],
             "version":1,"target_directory":"/t"}"#;
         let j = Json::parse(doc).unwrap();
         let p = &j.arr_at("packages")[0];
-        assert_eq!(p.str_at("name"), Some("fifo-segment"));
+        assert_eq!(p.str_at("name"), Some("ct-fifo-segment"));
         assert_eq!(p.get("publish"), Some(&Json::Null));
         assert_eq!(
             p.arr_at("dependencies")[0].str_at("target"),

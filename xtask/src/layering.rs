@@ -9,14 +9,14 @@ use crate::workspace::{Package, Workspace, rust_files};
 /// The runtime crates bottom-up: a crate may depend only on crates listed
 /// before it. A new crate gets its place here (and in ARCHITECTURE.md).
 pub const LAYERS: &[&str] = &[
-    "fifo-segment",
-    "app-interface",
-    "segment-manager",
-    "session",
-    "app-worker",
-    "transport-ct",
-    "stackd",
-    "app-client",
+    "ct-fifo-segment",
+    "ct-app-interface",
+    "ct-segment-manager",
+    "ct-session",
+    "ct-app-worker",
+    "ct-transport-ct",
+    "ct-stackd",
+    "ct-app-client",
     "test-harness",
 ];
 
@@ -24,15 +24,15 @@ pub const LAYERS: &[&str] = &[
 /// only the members listed with it (still downward in [`LAYERS`]). A program
 /// that talks to stackd links app-client, never the session layer.
 pub const ONLY_USES: &[(&str, &[&str])] = &[
-    ("app-interface", &["fifo-segment"]),
-    ("app-client", &["fifo-segment", "app-interface"]),
+    ("ct-app-interface", &["ct-fifo-segment"]),
+    ("ct-app-client", &["ct-fifo-segment", "ct-app-interface"]),
 ];
 
 /// Tooling crates: they use no runtime crate and no crate uses them.
 pub const TOOLING: &[&str] = &["xtask"];
 
 /// The one crate that may contain `unsafe`.
-pub const UNSAFE_CRATE: &str = "fifo-segment";
+pub const UNSAFE_CRATE: &str = "ct-fifo-segment";
 
 /// Dependency-direction violations, one message each.
 pub fn check_graph(ws: &Workspace) -> Vec<String> {
@@ -161,21 +161,21 @@ mod tests {
         let ws = ws_with(&[
             (
                 r#""name": "xtask", "version""#,
-                r#""name": "transport-ct", "version""#,
+                r#""name": "ct-transport-ct", "version""#,
             ),
             (
-                r#"{"name": "fifo-segment", "req": "=0.1.0""#,
-                r#"{"name": "session", "req": "=0.1.0""#,
+                r#"{"name": "ct-fifo-segment", "req": "=0.1.0""#,
+                r#"{"name": "ct-session", "req": "=0.1.0""#,
             ),
             (
                 r#""name": "proptest", "req": "^1.6", "kind": "dev""#,
-                r#""name": "transport-ct", "req": "=0.1.0", "path": "/ws/transport-ct", "kind": "dev""#,
+                r#""name": "ct-transport-ct", "req": "=0.1.0", "path": "/ws/transport-ct", "kind": "dev""#,
             ),
         ]);
         let errors = check_graph(&ws);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
-            errors[0].contains("`fifo-segment` depends on `transport-ct` (Dev)"),
+            errors[0].contains("`ct-fifo-segment` depends on `ct-transport-ct` (Dev)"),
             "{errors:?}"
         );
     }
@@ -185,7 +185,7 @@ mod tests {
         let ws = ws_with(&[
             (
                 r#""name": "xtask", "version""#,
-                r#""name": "transport-ct", "version""#,
+                r#""name": "ct-transport-ct", "version""#,
             ),
             (r#""publish": [],"#, r#""publish": null,"#),
         ]);
@@ -198,23 +198,23 @@ mod tests {
         // it in LAYERS but part of the stack.
         let ws = ws_with(&[
             (
-                r#""name": "fifo-segment", "version""#,
-                r#""name": "stackd", "version""#,
+                r#""name": "ct-fifo-segment", "version""#,
+                r#""name": "ct-stackd", "version""#,
             ),
             (
                 r#""name": "xtask", "version""#,
-                r#""name": "app-client", "version""#,
+                r#""name": "ct-app-client", "version""#,
             ),
             (
-                r#"{"name": "fifo-segment", "req": "=0.1.0""#,
-                r#"{"name": "stackd", "req": "=0.1.0""#,
+                r#"{"name": "ct-fifo-segment", "req": "=0.1.0""#,
+                r#"{"name": "ct-stackd", "req": "=0.1.0""#,
             ),
             (r#""publish": [],"#, r#""publish": null,"#),
         ]);
         let errors = check_graph(&ws);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
-            errors[0].contains("`app-client` depends on `stackd`")
+            errors[0].contains("`ct-app-client` depends on `ct-stackd`")
                 && errors[0].contains("may use only"),
             "{errors:?}"
         );
@@ -254,17 +254,17 @@ mod tests {
                 &format!("{:?}", dir.join("Cargo.toml")),
             )
             .replacen(
-                "\"name\": \"fifo-segment\", \"version\"",
-                "\"name\": \"session\", \"version\"",
+                "\"name\": \"ct-fifo-segment\", \"version\"",
+                "\"name\": \"ct-session\", \"version\"",
                 1,
             );
         let ws = Workspace::from_metadata(&text).unwrap();
-        let p = ws.package("session").unwrap();
+        let p = ws.package("ct-session").unwrap();
         let errors = unsafe_in_package(p, &dir);
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(
-            errors[0].starts_with("src/a.rs:2: `unsafe` outside fifo-segment"),
+            errors[0].starts_with("src/a.rs:2: `unsafe` outside ct-fifo-segment"),
             "{errors:?}"
         );
         assert!(

@@ -83,7 +83,7 @@ mod tests {
         assert!(
             errors
                 .iter()
-                .any(|e| e == "fifo-segment: readme `README.md` does not exist")
+                .any(|e| e == "ct-fifo-segment: readme `README.md` does not exist")
         );
     }
 
@@ -101,7 +101,7 @@ mod tests {
         assert!(
             ws.packages
                 .iter()
-                .any(|p| p.name == "fifo-segment" && p.publish)
+                .any(|p| p.name == "ct-fifo-segment" && p.publish)
         );
     }
 }

@@ -240,7 +240,7 @@ pub(crate) mod tests {
     /// A two-member metadata document for tests of the checks.
     pub(crate) const SAMPLE: &str = r#"{
       "packages": [
-        {"name": "fifo-segment", "version": "0.1.0", "publish": null,
+        {"name": "ct-fifo-segment", "version": "0.1.0", "publish": null,
          "manifest_path": "/ws/fifo-segment/Cargo.toml",
          "description": "d", "license": "Apache-2.0", "readme": "README.md",
          "repository": "https://example.invalid/r",
@@ -253,7 +253,7 @@ pub(crate) mod tests {
          "manifest_path": "/ws/xtask/Cargo.toml",
          "description": null, "license": null, "readme": null, "repository": null,
          "dependencies": [
-           {"name": "fifo-segment", "req": "=0.1.0", "kind": null, "target": null,
+           {"name": "ct-fifo-segment", "req": "=0.1.0", "kind": null, "target": null,
             "path": "/ws/fifo-segment"}],
          "targets": [{"name": "xtask", "kind": ["bin"], "src_path": "/ws/xtask/src/main.rs"}]}
       ],
@@ -265,7 +265,7 @@ pub(crate) mod tests {
         let ws = Workspace::from_metadata(SAMPLE).unwrap();
         assert_eq!(ws.root, Path::new("/ws"));
         assert_eq!(ws.target_dir, Path::new("/ws/target"));
-        let fs = ws.package("fifo-segment").unwrap();
+        let fs = ws.package("ct-fifo-segment").unwrap();
         assert!(fs.publish);
         assert_eq!(fs.dir, Path::new("/ws/fifo-segment"));
         assert_eq!(

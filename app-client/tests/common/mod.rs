@@ -10,15 +10,15 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use app_client::{AppClient, AttachConfig};
-use app_interface::sapi::SapiSocket;
-use app_interface::wire::{
+use ct_app_client::{AppClient, AttachConfig};
+use ct_app_interface::sapi::SapiSocket;
+use ct_app_interface::wire::{
     AppMsg, FifoRef, SapiMsg, SegmentRef, SessionRef, StackMsg, WireEndpoint, WorkerReply,
     msg_q_config,
 };
-use fifo_segment::eventfd::EventFd;
-use fifo_segment::msg_q::{MsgConsumer, MsgProducer, MsgQueue, MsgQueueConfig, RingConfig};
-use fifo_segment::{Consumer, Fifo, FifoSegment, Producer, SegmentFlags};
+use ct_fifo_segment::eventfd::EventFd;
+use ct_fifo_segment::msg_q::{MsgConsumer, MsgProducer, MsgQueue, MsgQueueConfig, RingConfig};
+use ct_fifo_segment::{Consumer, Fifo, FifoSegment, Producer, SegmentFlags};
 
 /// How long the fake stack waits for the app.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
@@ -294,9 +294,9 @@ pub fn bind(
     client: &AppClient,
     at: &str,
     l: SessionRef,
-) -> app_client::CtListener {
+) -> ct_app_client::CtListener {
     std::thread::scope(|s| {
-        let h = s.spawn(|| app_client::CtListener::bind(client, addr(at)));
+        let h = s.spawn(|| ct_app_client::CtListener::bind(client, addr(at)));
         let AppMsg::Listen { opaque, ep: got } = stack.recv(0) else {
             panic!("not a listen")
         };

@@ -24,7 +24,7 @@
 mod session_io;
 mod spin;
 
-use fifo_segment::FifoError;
+use ct_fifo_segment::FifoError;
 use thiserror::Error;
 
 use crate::SessionError;

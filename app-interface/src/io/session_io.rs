@@ -1,6 +1,6 @@
 //! [`SessionIo`]: the app's end of one session's fifo pair.
 
-use fifo_segment::{Consumer, DeqNtf, Fifo, FifoError, Producer};
+use ct_fifo_segment::{Consumer, DeqNtf, Fifo, FifoError, Producer};
 
 use super::{IoError, IoEvt, IoEvtSink};
 

@@ -71,7 +71,7 @@ pub enum SpinWait<T> {
 ///
 /// ```
 /// use std::sync::atomic::{AtomicBool, Ordering};
-/// use app_interface::io::{SpinSpell, SpinWait};
+/// use ct_app_interface::io::{SpinSpell, SpinWait};
 ///
 /// let spell = SpinSpell::new();
 /// let data_ready = AtomicBool::new(true); // e.g. "the rx fifo has bytes"

@@ -1,7 +1,7 @@
 //! SessionIo against real fifos in a heap segment, with the worker's side
 //! played by the test (the other role of each fifo).
 
-use fifo_segment::{Consumer, DeqNtf, Fifo, FifoError, FifoSegment, Producer, SegmentFlags};
+use ct_fifo_segment::{Consumer, DeqNtf, Fifo, FifoError, FifoSegment, Producer, SegmentFlags};
 
 use super::{IoError, IoEvt, IoEvtSink, SessionIo};
 use crate::SessionError;

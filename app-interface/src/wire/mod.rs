@@ -24,7 +24,7 @@ mod types;
 #[cfg(test)]
 mod tests;
 
-use fifo_segment::{MsgQueueConfig, RingConfig};
+use ct_fifo_segment::{MsgQueueConfig, RingConfig};
 
 pub use codec::WireError;
 pub use mq::{AppMsg, StackMsg};

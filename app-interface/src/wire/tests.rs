@@ -395,7 +395,7 @@ fn bad_sapi_bodies_are_errors() {
 
 #[test]
 fn ring_sizes() {
-    let rings = |c: fifo_segment::MsgQueueConfig| {
+    let rings = |c: ct_fifo_segment::MsgQueueConfig| {
         c.rings
             .iter()
             .map(|r| (r.nitems, r.elsize))
@@ -412,7 +412,7 @@ fn ring_sizes() {
 /// what comes out decodes to what went in, in order.
 #[test]
 fn every_message_through_a_real_queue() {
-    use fifo_segment::{FifoSegment, MsgQueue, SegmentFlags};
+    use ct_fifo_segment::{FifoSegment, MsgQueue, SegmentFlags};
     let cfg = msg_q_config(64);
     let seg = FifoSegment::create_heap(
         MsgQueue::footprint(&cfg) * 2 + (1 << 16),

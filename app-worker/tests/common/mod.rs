@@ -16,15 +16,15 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 
-use app_worker::Apps;
-use fifo_segment::DeqNtf;
-use parking_lot::Mutex;
-use session::{
+use ct_app_worker::Apps;
+use ct_fifo_segment::DeqNtf;
+use ct_session::{
     ListenerHandle, LocalLookup, SessionEndpoint, SessionEndpointCfg, SessionError, SessionHandle,
     SessionState, SessionType, Transport, TransportConnection, TransportConnectionFlags,
     TransportOptions, TransportProto, TransportServiceType, TransportTxType, Worker,
     format_cli_line,
 };
+use parking_lot::Mutex;
 
 /// A per-worker connection.
 #[derive(Debug, Clone, Copy)]
@@ -91,7 +91,7 @@ impl LoopTransport {
     /// ct's connect decisions (ct_session_connect), on the app layer's API.
     fn local_lookup(
         &self,
-        main: &session::SessionMain,
+        main: &ct_session::SessionMain,
         sep: &SessionEndpointCfg,
     ) -> Result<ListenerHandle, SessionError> {
         let apps = self.apps()?;
@@ -462,13 +462,13 @@ pub fn ep(ip: &str, port: u16) -> SessionEndpoint {
 /// A stack with the loop transport registered for TCP (global) and for the
 /// local protocol (what ct serves in a real stack).
 pub struct Env {
-    pub stack: app_worker::Stack,
+    pub stack: ct_app_worker::Stack,
     pub tcp: Arc<LoopTransport>,
     pub local: Arc<LoopTransport>,
 }
 
 pub fn env(n_workers: u32) -> Env {
-    let stack = app_worker::Stack::new(n_workers).unwrap();
+    let stack = ct_app_worker::Stack::new(n_workers).unwrap();
     let tcp = LoopTransport::new(TransportProto::Tcp, stack.apps());
     let local = LoopTransport::new(TransportProto::Ct, stack.apps());
     stack
@@ -487,7 +487,7 @@ pub struct Recorder {
     pub refuse: std::sync::atomic::AtomicBool,
     pub connected: Mutex<Vec<(u32, Result<SessionHandle, SessionError>)>>,
     pub accepted: Mutex<Vec<SessionHandle>>,
-    pub segments: Mutex<Vec<segment_manager::SegmentHandle>>,
+    pub segments: Mutex<Vec<ct_segment_manager::SegmentHandle>>,
     /// Close on disconnect (VPP's builtin default).
     pub keep_on_disconnect: std::sync::atomic::AtomicBool,
 }
@@ -510,10 +510,10 @@ impl Recorder {
     }
 }
 
-impl app_worker::AppCallbacks for Recorder {
+impl ct_app_worker::AppCallbacks for Recorder {
     fn accept(
         &self,
-        _ctx: &mut app_worker::AppCtx<'_>,
+        _ctx: &mut ct_app_worker::AppCtx<'_>,
         session: SessionHandle,
     ) -> Result<(), SessionError> {
         self.note("accept", Some(session));
@@ -526,7 +526,7 @@ impl app_worker::AppCallbacks for Recorder {
 
     fn connected(
         &self,
-        _ctx: &mut app_worker::AppCtx<'_>,
+        _ctx: &mut ct_app_worker::AppCtx<'_>,
         opaque: u32,
         result: Result<SessionHandle, SessionError>,
     ) {
@@ -534,56 +534,64 @@ impl app_worker::AppCallbacks for Recorder {
         self.connected.lock().push((opaque, result));
     }
 
-    fn disconnect(&self, ctx: &mut app_worker::AppCtx<'_>, session: SessionHandle) {
+    fn disconnect(&self, ctx: &mut ct_app_worker::AppCtx<'_>, session: SessionHandle) {
         self.note("disconnect", Some(session));
         if !self.keep_on_disconnect.load(Ordering::Relaxed) {
             let _ = ctx.disconnect(session);
         }
     }
 
-    fn reset(&self, ctx: &mut app_worker::AppCtx<'_>, session: SessionHandle) {
+    fn reset(&self, ctx: &mut ct_app_worker::AppCtx<'_>, session: SessionHandle) {
         self.note("reset", Some(session));
         let _ = ctx.disconnect(session);
     }
 
-    fn rx(&self, _ctx: &mut app_worker::AppCtx<'_>, session: SessionHandle) {
+    fn rx(&self, _ctx: &mut ct_app_worker::AppCtx<'_>, session: SessionHandle) {
         self.note("rx", Some(session));
     }
 
-    fn tx(&self, _ctx: &mut app_worker::AppCtx<'_>, session: SessionHandle) {
+    fn tx(&self, _ctx: &mut ct_app_worker::AppCtx<'_>, session: SessionHandle) {
         self.note("tx", Some(session));
     }
 
-    fn add_segment(&self, _ctx: &mut app_worker::AppCtx<'_>, seg: segment_manager::SegmentHandle) {
+    fn add_segment(
+        &self,
+        _ctx: &mut ct_app_worker::AppCtx<'_>,
+        seg: ct_segment_manager::SegmentHandle,
+    ) {
         self.note("add-segment", None);
         self.segments.lock().push(seg);
     }
 
-    fn del_segment(&self, _ctx: &mut app_worker::AppCtx<'_>, _seg: segment_manager::SegmentHandle) {
+    fn del_segment(
+        &self,
+        _ctx: &mut ct_app_worker::AppCtx<'_>,
+        _seg: ct_segment_manager::SegmentHandle,
+    ) {
         self.note("del-segment", None);
     }
 
     fn cleanup(
         &self,
-        _ctx: &mut app_worker::AppCtx<'_>,
+        _ctx: &mut ct_app_worker::AppCtx<'_>,
         session: SessionHandle,
-        ntf: session::SessionCleanupNtf,
+        ntf: ct_session::SessionCleanupNtf,
     ) {
         let n = match ntf {
-            session::SessionCleanupNtf::Transport => "cleanup-transport",
-            session::SessionCleanupNtf::Session => "cleanup-session",
+            ct_session::SessionCleanupNtf::Transport => "cleanup-transport",
+            ct_session::SessionCleanupNtf::Session => "cleanup-session",
         };
         self.note(n, Some(session));
     }
 
-    fn transport_closed(&self, _ctx: &mut app_worker::AppCtx<'_>, session: SessionHandle) {
+    fn transport_closed(&self, _ctx: &mut ct_app_worker::AppCtx<'_>, session: SessionHandle) {
         self.note("transport-closed", Some(session));
     }
 }
 
 /// Everything a stack could leak, all zero once every app detached and the
 /// workers went idle.
-pub fn assert_nothing_left(stack: &mut app_worker::Stack) {
+pub fn assert_nothing_left(stack: &mut ct_app_worker::Stack) {
     stack.run_until_idle().unwrap();
     let main = stack.main().clone();
     assert_eq!(main.n_listeners(), 0, "listen sessions");
@@ -613,10 +621,10 @@ pub fn assert_nothing_left(stack: &mut app_worker::Stack) {
 /// Messages of an external app until `pred` matches one (drives the stack
 /// between tries).
 pub fn wait_msg(
-    stack: &mut app_worker::Stack,
-    q: &app_worker::AppQueue,
-    mut pred: impl FnMut(&app_worker::AppMessage) -> bool,
-) -> app_worker::AppMessage {
+    stack: &mut ct_app_worker::Stack,
+    q: &ct_app_worker::AppQueue,
+    mut pred: impl FnMut(&ct_app_worker::AppMessage) -> bool,
+) -> ct_app_worker::AppMessage {
     for _ in 0..1000 {
         while let Some(m) = q.try_recv().unwrap() {
             if pred(&m) {
@@ -632,14 +640,14 @@ pub fn wait_msg(
 /// connected to it on 10.0.0.1 (global scope, the TCP loop transport), with
 /// their session ends.
 pub struct Pair {
-    pub server: app_worker::AttachReply,
-    pub client: app_worker::AttachReply,
-    pub ss: app_worker::AppSession,
-    pub cs: app_worker::AppSession,
+    pub server: ct_app_worker::AttachReply,
+    pub client: ct_app_worker::AttachReply,
+    pub ss: ct_app_worker::AppSession,
+    pub cs: ct_app_worker::AppSession,
 }
 
-pub fn ext_pair(stack: &mut app_worker::Stack, port: u16, fifo: u32, evt_q: usize) -> Pair {
-    use app_worker::{AppKind, AppMessage, AttachOptions};
+pub fn ext_pair(stack: &mut ct_app_worker::Stack, port: u16, fifo: u32, evt_q: usize) -> Pair {
+    use ct_app_worker::{AppKind, AppMessage, AttachOptions};
     let mk = |name: &str| {
         let mut o = AttachOptions::new(format!("{name}-{port}"), AppKind::External)
             .with_fifo_sizes(fifo, fifo);
@@ -657,7 +665,7 @@ pub fn ext_pair(stack: &mut app_worker::Stack, port: u16, fifo: u32, evt_q: usiz
     let AppMessage::Accepted { fifos, .. } = m else {
         unreachable!()
     };
-    let ss = app_worker::AppSession::from_fifos(stack.main().clone(), &fifos).unwrap();
+    let ss = ct_app_worker::AppSession::from_fifos(stack.main().clone(), &fifos).unwrap();
     stack
         .accept_reply(server.app_wrk, fifos.session, Ok(()))
         .unwrap();
@@ -667,7 +675,7 @@ pub fn ext_pair(stack: &mut app_worker::Stack, port: u16, fifo: u32, evt_q: usiz
         unreachable!()
     };
     assert_eq!(opaque, 99);
-    let cs = app_worker::AppSession::from_fifos(stack.main().clone(), &result.unwrap()).unwrap();
+    let cs = ct_app_worker::AppSession::from_fifos(stack.main().clone(), &result.unwrap()).unwrap();
     Pair {
         server,
         client,

@@ -21,7 +21,7 @@
 //! nothing (VPP's `SESSION_INVALID_HANDLE`).
 //!
 //! Thread safety: the whole set of tables sits behind one
-//! [`fifo_segment::sync::RwLock`]. Every connect reads it; listens, unlistens
+//! [`ct_fifo_segment::sync::RwLock`]. Every connect reads it; listens, unlistens
 //! and rule changes, which are rare, write it. One lock keeps a lookup that
 //! walks a local table and then a global one consistent with a concurrent
 //! listen, and it is never held while calling out.
@@ -30,7 +30,7 @@
 //! session was freed is reported stale by the pool, not here.
 //!
 //! ```
-//! use session::{LocalLookup, SessionEndpoint, SessionHandle, SessionLookup, TransportProto};
+//! use ct_session::{LocalLookup, SessionEndpoint, SessionHandle, SessionLookup, TransportProto};
 //!
 //! let lookup = SessionLookup::new();
 //! let listener = SessionHandle::new(0, 1, 0);
@@ -56,7 +56,7 @@ mod tests;
 
 use std::fmt;
 
-use fifo_segment::sync::RwLock;
+use ct_fifo_segment::sync::RwLock;
 
 pub use rules::{IpPrefix, RuleAction, RulesTable, SessionRule};
 

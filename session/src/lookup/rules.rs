@@ -145,7 +145,7 @@ impl fmt::Display for RuleAction {
 /// `session_rule_table_add_del_args_t` without the action).
 ///
 /// ```
-/// use session::{IpPrefix, SessionRule, TransportProto};
+/// use ct_session::{IpPrefix, SessionRule, TransportProto};
 ///
 /// let rule = SessionRule::remote(
 ///     TransportProto::Tcp,

@@ -7,13 +7,13 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
-use parking_lot::Mutex;
-use session::{
+use ct_session::{
     AppEvent, AppInterface, Congested, SessionConfig, SessionEndpoint, SessionEndpointCfg,
     SessionError, SessionHandle, SessionMain, SessionState, SessionType, Transport,
     TransportConnection, TransportConnectionFlags, TransportOptions, TransportProto,
     TransportServiceType, TransportTxType, Worker, format_cli_line,
 };
+use parking_lot::Mutex;
 
 /// The protocol the test transport registers for.
 pub const PROTO: TransportProto = TransportProto::Tcp;
@@ -406,8 +406,8 @@ impl AppInterface for TestApp {
     fn dealloc_fifos(
         &self,
         _wrk: &mut Worker,
-        rx: Option<fifo_segment::Fifo>,
-        tx: Option<fifo_segment::Fifo>,
+        rx: Option<ct_fifo_segment::Fifo>,
+        tx: Option<ct_fifo_segment::Fifo>,
     ) {
         self.deallocs.fetch_add(
             usize::from(rx.is_some()) + usize::from(tx.is_some()),

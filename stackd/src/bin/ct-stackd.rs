@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use stackd::{
+use ct_stackd::{
     DEFAULT_CT_SEGMENT_LINGER, DEFAULT_FIFO_SIZE, DEFAULT_MAX_STRIKES, DEFAULT_SEGMENT_SIZE,
     DEFAULT_SOCKET, NamespaceCfg, Stackd, StackdConfig, run_until_signal,
 };

@@ -10,16 +10,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use app_interface::io::{IoEvt, IoEvtSink, SessionIo};
-use app_interface::sapi::{SapiError, SapiSocket};
-use app_interface::wire::{
+use ct_app_interface::io::{IoEvt, IoEvtSink, SessionIo};
+use ct_app_interface::sapi::{SapiError, SapiSocket};
+use ct_app_interface::wire::{
     AppMsg, AttachReq, CTRL_MSG_SIZE, FifoRef, SapiMsg, SegmentRef, SessionRef, StackMsg,
     WireEndpoint, WorkerReply,
 };
-use fifo_segment::eventfd::EventFd;
-use fifo_segment::{Fifo, FifoSegment, MsgConsumer, MsgProducer, MsgQueue};
+use ct_fifo_segment::eventfd::EventFd;
+use ct_fifo_segment::{Fifo, FifoSegment, MsgConsumer, MsgProducer, MsgQueue};
+use ct_stackd::{Counters, Stackd, StackdConfig};
 use hashbrown::HashMap;
-use stackd::{Counters, Stackd, StackdConfig};
 
 /// Collects the events a `SessionIo` owes the worker; the test sends them
 /// with [`TestApp::pay`].
@@ -155,7 +155,7 @@ impl WorkerQueues {
                     }
                     return;
                 }
-                Err(fifo_segment::MsgQueueError::Full) => {
+                Err(ct_fifo_segment::MsgQueueError::Full) => {
                     assert!(Instant::now() < deadline, "control queue stays full");
                     std::thread::sleep(Duration::from_micros(200));
                 }

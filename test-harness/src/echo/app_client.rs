@@ -12,7 +12,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
-use app_client::{AppClient, CtStream};
+use ct_app_client::{AppClient, CtStream};
 
 use crate::cps_pipeline::{CpsHandler, CpsPipeline, Failure};
 use crate::echo::app_wait::{wait_events, would_block};

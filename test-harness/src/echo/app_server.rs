@@ -7,7 +7,7 @@
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use app_client::{AppClient, CtListener, CtStream};
+use ct_app_client::{AppClient, CtListener, CtStream};
 
 use crate::echo::app_wait::{wait_events, would_block};
 use crate::echo::pattern::Checksum;

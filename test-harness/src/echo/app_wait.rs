@@ -7,7 +7,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use app_client::AppClient;
+use ct_app_client::AppClient;
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 
 /// Longest sleep: bounds how late a stop request or a stack hang-up (seen

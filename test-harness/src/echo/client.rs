@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use app_worker::{AppCallbacks, AppCtx, AppSession, AppWorkerHandle, Stack};
+use ct_app_worker::{AppCallbacks, AppCtx, AppSession, AppWorkerHandle, Stack};
+use ct_session::{SessionCleanupNtf, SessionEndpoint, SessionError, SessionHandle};
 use hashbrown::HashMap;
 use parking_lot::Mutex;
-use session::{SessionCleanupNtf, SessionEndpoint, SessionError, SessionHandle};
 
 use crate::echo::config::{EchoConfig, EchoMode};
 use crate::echo::pattern::{Checksum, Pattern};

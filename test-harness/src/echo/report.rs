@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use session::WorkerCounters;
+use ct_session::WorkerCounters;
 
 use crate::echo::config::{EchoConfig, EchoMode};
 use crate::echo::stats::{EchoStats, get};

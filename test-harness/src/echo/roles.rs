@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use app_client::{AppClient, AttachConfig, CtListener};
-use session::WorkerCounters;
-use stackd::{Counters, Stackd, StackdConfig};
+use ct_app_client::{AppClient, AttachConfig, CtListener};
+use ct_session::WorkerCounters;
+use ct_stackd::{Counters, Stackd, StackdConfig};
 
 use crate::echo::app_client::run_client;
 use crate::echo::app_server::{ServeOptions, serve};

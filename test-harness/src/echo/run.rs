@@ -6,9 +6,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app_worker::{AppKind, AppListenerHandle, AttachOptions, Scope, Stack};
-use session::{SessionEndpoint, SessionError, ThreadedConfig, TransportProto, WorkerCounters};
-use transport_ct::{CtConfig, CtMain};
+use ct_app_worker::{AppKind, AppListenerHandle, AttachOptions, Scope, Stack};
+use ct_session::{SessionEndpoint, SessionError, ThreadedConfig, TransportProto, WorkerCounters};
+use ct_transport_ct::{CtConfig, CtMain};
 
 use crate::echo::client::EchoClient;
 use crate::echo::config::{EchoConfig, EchoMode, RunMode};
@@ -84,8 +84,8 @@ pub struct EchoRun {
     pub server: Arc<EchoServer>,
     /// The client app.
     pub client: Arc<EchoClient>,
-    server_app: app_worker::AttachReply,
-    client_app: app_worker::AttachReply,
+    server_app: ct_app_worker::AttachReply,
+    client_app: ct_app_worker::AttachReply,
     listener: AppListenerHandle,
     elapsed: Duration,
 }
@@ -328,12 +328,12 @@ impl EchoRun {
     }
 
     /// The server app's attach reply.
-    pub fn server_app(&self) -> &app_worker::AttachReply {
+    pub fn server_app(&self) -> &ct_app_worker::AttachReply {
         &self.server_app
     }
 
     /// The client app's attach reply.
-    pub fn client_app(&self) -> &app_worker::AttachReply {
+    pub fn client_app(&self) -> &ct_app_worker::AttachReply {
         &self.client_app
     }
 

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use app_worker::{AppCallbacks, AppCtx, AppSession};
+use ct_app_worker::{AppCallbacks, AppCtx, AppSession};
+use ct_session::{SessionCleanupNtf, SessionError, SessionHandle};
 use hashbrown::HashMap;
 use parking_lot::Mutex;
-use session::{SessionCleanupNtf, SessionError, SessionHandle};
 
 use crate::echo::pattern::Checksum;
 use crate::echo::stats::{EchoStats, bump};

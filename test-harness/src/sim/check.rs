@@ -9,7 +9,7 @@ use crate::sim::world::{SimResult, World};
 #[derive(Debug, Default)]
 struct WorkerView {
     /// Sessions that are not half-opens.
-    sessions: BTreeSet<session::SessionHandle>,
+    sessions: BTreeSet<ct_session::SessionHandle>,
     half_opens: usize,
     pool_len: usize,
     allocated: u64,

@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use app_worker::{
+use ct_app_worker::{
     AppHandle, AppKind, AppListenerHandle, AppMessage, AppQueue, AppSession, AppWorkerHandle,
     AttachOptions, NamespaceConfig, Scope, SessionFifos, Stack,
 };
-use session::{SessionCleanupNtf, SessionError, SessionHandle};
-use transport_ct::{CtConfig, CtMain};
+use ct_session::{SessionCleanupNtf, SessionError, SessionHandle};
+use ct_transport_ct::{CtConfig, CtMain};
 
 use crate::echo::{Pattern, loopback};
 use crate::sim::op::Op;
@@ -59,7 +59,7 @@ pub(crate) struct Pair {
     /// The server's tx fifo until the client end shows up: a client is
     /// matched to its pair by it (ct crosses the server's fifos), even when
     /// the server end is already gone.
-    pub(crate) server_tx: Option<fifo_segment::Fifo>,
+    pub(crate) server_tx: Option<ct_fifo_segment::Fifo>,
 }
 
 impl Pair {

@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app_worker::{
+use ct_app_worker::{
     AppHandle, AppKind, AppListenerHandle, AppMessage, AppQueue, AppSession, AppWorkerHandle,
     AttachOptions, Scope, SessionFifos, Stack,
 };
-use session::{SessionError, SessionHandle, ThreadedConfig};
+use ct_session::{SessionError, SessionHandle, ThreadedConfig};
+use ct_transport_ct::{CtConfig, CtMain};
 use test_harness::echo::loopback;
-use transport_ct::{CtConfig, CtMain};
 
 /// ct's segment size in scenarios (the 128 MiB default is for real runs).
 pub const SEGMENT: usize = 1 << 20;

@@ -12,9 +12,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use app_client::{AppClient, AttachConfig, CtListener, CtStream};
 use clap::Parser;
-use stackd::{Counters, Stackd, StackdConfig};
+use ct_app_client::{AppClient, AttachConfig, CtListener, CtStream};
+use ct_stackd::{Counters, Stackd, StackdConfig};
 use test_harness::echo::{KvLine, KvRecord, Role, RoleChild};
 
 const ENV_ROLE: &str = "CT_XPROC_ROLE";

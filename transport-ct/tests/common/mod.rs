@@ -5,12 +5,12 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use app_worker::{
+use ct_app_worker::{
     AppHandle, AppKind, AppListenerHandle, AppMessage, AppQueue, AppSession, AppWorkerHandle,
     AttachOptions, Scope, SessionFifos, Stack,
 };
-use session::{SessionEndpoint, SessionError, SessionHandle, TransportProto};
-use transport_ct::{CtConfig, CtMain};
+use ct_session::{SessionEndpoint, SessionError, SessionHandle, TransportProto};
+use ct_transport_ct::{CtConfig, CtMain};
 
 /// Segment size ct uses in tests (the 128 MiB default is for real runs).
 pub const TEST_SEGMENT: usize = 1 << 20;
