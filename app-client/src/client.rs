@@ -8,11 +8,11 @@
 //! The app stays attached while any handle (a clone of the client, a
 //! listener, a stream) lives; the last one detaches.
 
+use ct_sync::atomic::{AtomicBool, Ordering};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ct_app_interface::SessionError;

@@ -14,8 +14,8 @@ use ct_app_interface::SessionError;
 use ct_app_interface::wire::{AppMsg, MsgBuf};
 use ct_fifo_segment::eventfd::EventFd;
 use ct_fifo_segment::msg_q::{MsgProducer, MsgQueueError};
-use parking_lot::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use ct_sync::Mutex;
+use ct_sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::ClientError;
 

@@ -9,9 +9,9 @@
 //! to the app), never a panic. Messages about sessions this app no longer
 //! holds (closed meanwhile) are counted and dropped.
 
+use ct_sync::atomic::{AtomicU32, Ordering};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use ct_app_interface::SessionError;
 use ct_app_interface::wire::{AppMsg, FifoRef, SessionRef, StackMsg, WireEndpoint};

@@ -5,10 +5,10 @@
 //! filed, like a kernel's backlog, and wait there for `accept()`.
 //! Dropping the listener unlistens and closes what was never accepted.
 
+use ct_sync::atomic::{AtomicBool, Ordering};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ct_app_interface::SessionError;

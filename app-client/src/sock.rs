@@ -7,14 +7,14 @@
 //! handled), or a request waiting for its reply. Records that are not
 //! segment fds are kept for the request that wants them.
 
+use ct_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ct_app_interface::sapi::{SapiError, SapiMsg, SapiSocket};
 use ct_fifo_segment::FifoSegment;
-use parking_lot::Mutex;
+use ct_sync::Mutex;
 
 use crate::error::ClientError;
 use crate::segments::Segments;

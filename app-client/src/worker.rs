@@ -23,8 +23,8 @@
 //! queues, so the stack does not signal `app_evtfd` for what it sends
 //! meanwhile: the syscalls go with the sleep.
 
+use ct_sync::atomic::{AtomicU64, Ordering};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ct_app_interface::io::{SpinSpell, SpinWait};
@@ -32,7 +32,7 @@ use ct_app_interface::wire::StackMsg;
 use ct_fifo_segment::FifoSegment;
 use ct_fifo_segment::eventfd::EventFd;
 use ct_fifo_segment::msg_q::MsgQueueError;
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use ct_sync::{Condvar, Mutex, MutexGuard};
 
 use crate::ctrl::Ctrl;
 use crate::error::ClientError;

@@ -4,9 +4,9 @@
 //! records (truncated, oversized, wrong version, wrong fd count) that
 //! leave the connection usable.
 
+use ct_sync::atomic::{AtomicU32, Ordering};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use ct_app_interface::sapi::{SapiError, SapiListener, SapiSocket};
 use ct_app_interface::wire::{

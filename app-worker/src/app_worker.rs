@@ -2,16 +2,16 @@
 //! connects segment manager, its listeners' segment managers, its half-opens,
 //! its event sink (callbacks or queue) and its sessions' wakers.
 
+use ct_sync::atomic::{AtomicBool, Ordering};
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use ct_fifo_segment::FifoSegment;
-use ct_fifo_segment::sync::Arc as SmArc;
 use ct_segment_manager::{HookError, SegmentHandle, SegmentHook, SegmentManager};
 use ct_session::{ListenerHandle, SessionError, SessionHandle};
+use ct_sync::Arc as SmArc;
+use ct_sync::Mutex;
 use hashbrown::HashMap;
-use parking_lot::Mutex;
 
 use crate::application::Application;
 use crate::handle::AppWorkerHandle;

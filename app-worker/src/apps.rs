@@ -9,8 +9,8 @@ use std::sync::{Arc, Weak};
 
 use ct_segment_manager::{SegmentHandle, SegmentManagers};
 use ct_session::{ListenerHandle, SessionError, SessionFlags, SessionMain, SessionType, Worker};
+use ct_sync::{Mutex, RwLock};
 use hashbrown::HashMap;
-use parking_lot::{Mutex, RwLock};
 
 use crate::app_worker::{AppSegmentHook, AppWorker, SegmentNote, SegmentNotes, Sink};
 use crate::application::Application;
@@ -433,8 +433,7 @@ impl Apps {
     ) -> Result<Arc<SessionWaker>, SessionError> {
         let w = self.app_worker(app_wrk)?;
         let waker = w.wakers.lock().entry(h).or_default().clone();
-        w.any_waker
-            .store(true, std::sync::atomic::Ordering::Release);
+        w.any_waker.store(true, ct_sync::atomic::Ordering::Release);
         Ok(waker)
     }
 

@@ -12,12 +12,12 @@
 use std::sync::Arc;
 
 use ct_fifo_segment::SegmentFlags;
-use ct_fifo_segment::sync::Arc as SmArc;
 use ct_segment_manager::SegmentManager;
 use ct_session::{
     ListenerHandle, SessionEndpoint, SessionEndpointCfg, SessionError, SessionHandle, SessionType,
     TransportConnectionFlags, TransportProto, Worker,
 };
+use ct_sync::Arc as SmArc;
 
 use crate::app_worker::{AppSegmentHook, AppWorker};
 use crate::application::Application;

@@ -91,7 +91,7 @@ impl Apps {
         let mut out = Vec::new();
         for &i in entry.workers.values() {
             if let Some(w) = st.wrks.get(i) {
-                w.detached.store(true, std::sync::atomic::Ordering::Release);
+                w.detached.store(true, ct_sync::atomic::Ordering::Release);
                 for waker in w.wakers.lock().values() {
                     waker.wake(true);
                 }
@@ -199,7 +199,7 @@ impl Apps {
     /// A removed worker's segment managers detached (freed now if empty,
     /// else by the last fifo dealloc), its tables cleared.
     fn release_worker(&self, w: &AppWorker) {
-        w.detached.store(true, std::sync::atomic::Ordering::Release);
+        w.detached.store(true, ct_sync::atomic::Ordering::Release);
         w.connects_sm.set_first_is_protected(false);
         if let Err(e) = self.sms.init_free(w.connects_sm.handle()) {
             tracing::debug!(error = %e, "connects segment manager free");
@@ -233,7 +233,7 @@ impl Apps {
         if entry.detaching || entry.workers.len() <= 1 || !w.listen_sms.lock().is_empty() {
             return Err(SessionError::Invalid);
         }
-        w.detached.store(true, std::sync::atomic::Ordering::Release);
+        w.detached.store(true, ct_sync::atomic::Ordering::Release);
         for waker in w.wakers.lock().values() {
             waker.wake(true);
         }

@@ -2,10 +2,10 @@
 //! its global and/or local listen sessions and the app workers that share
 //! its accepts.
 
+use ct_sync::atomic::{AtomicU32, Ordering};
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use parking_lot::Mutex;
+use ct_sync::Mutex;
 
 use ct_session::{ListenerHandle, SessionEndpoint};
 

@@ -13,11 +13,11 @@
 //! event as a seq bump (a spurious wake-up its caller's retry loop
 //! absorbs).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use ct_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ct_app_interface::io::{SpinSpell, SpinWait};
-use parking_lot::{Condvar, Mutex};
+use ct_sync::{Condvar, Mutex};
 
 /// Wakes a thread blocked on one session.
 #[derive(Debug)]

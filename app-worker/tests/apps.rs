@@ -13,7 +13,7 @@ use ct_app_worker::{
     AppCallbacks, AppCtx, AppKind, AppMessage, AppSession, AttachOptions, IoMode, Scope,
 };
 use ct_session::{SessionError, SessionHandle, ThreadedConfig};
-use parking_lot::Mutex;
+use ct_sync::Mutex;
 
 #[test]
 fn full_queue_is_congestion_and_nothing_is_dropped() {
@@ -236,15 +236,14 @@ fn accepts_round_robin_over_app_workers_and_refusal() {
     );
 
     // A refused accept: the client hears Refused, nothing stays.
-    srv.refuse.store(true, std::sync::atomic::Ordering::Relaxed);
+    srv.refuse.store(true, ct_sync::atomic::Ordering::Relaxed);
     st.connect(c.app_wrk, ep("10.1.1.1", 6000), 9).unwrap();
     st.run_until_idle().unwrap();
     let last = cli.connected.lock().last().cloned().unwrap();
     assert_eq!(last, (9, Err(SessionError::Refused)));
     // One worker leaves the listener; the other keeps accepting.
     st.unlisten(s2.app_wrk, l2).unwrap();
-    srv.refuse
-        .store(false, std::sync::atomic::Ordering::Relaxed);
+    srv.refuse.store(false, ct_sync::atomic::Ordering::Relaxed);
     st.connect(c.app_wrk, ep("10.1.1.1", 6000), 10).unwrap();
     st.run_until_idle().unwrap();
     let h = *srv.accepted.lock().last().unwrap();

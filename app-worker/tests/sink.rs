@@ -5,16 +5,16 @@
 
 mod common;
 
+use ct_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use common::{assert_nothing_left, env, ep};
 use ct_app_worker::{
     AppKind, AppMessage, AppSession, AppSink, AppWorkerHandle, AttachOptions, SessionFifos,
 };
 use ct_session::{SessionError, Worker};
-use parking_lot::Mutex;
+use ct_sync::Mutex;
 
 /// Records what it is given; hands messages back while `congested`.
 #[derive(Default)]

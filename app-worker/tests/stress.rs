@@ -24,7 +24,7 @@ fn stress_threaded_attach_connect_close_detach() {
     // Accepts go to worker 2 while connects start on worker 1.
     e.tcp
         .accept_thread
-        .store(2, std::sync::atomic::Ordering::Relaxed);
+        .store(2, ct_sync::atomic::Ordering::Relaxed);
     e.stack.start_threads(ThreadedConfig::default()).unwrap();
     let mut h = e.stack.handle();
     const ROUNDS: usize = 20;

@@ -16,7 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fifo = seg.alloc_fifo_w_slice(0, 4 << 20)?;
     let mut tx = fifo.producer()?;
     let mut rx = fifo.consumer()?;
-    let events = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let events = std::sync::Arc::new(ct_sync::atomic::AtomicU64::new(0));
 
     let start = Instant::now();
     let producer = {
@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 sent += n;
                 if fifo.set_event() {
                     // A real app would send a TX event to the session's worker.
-                    events.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    events.fetch_add(1, ct_sync::atomic::Ordering::Relaxed);
                 }
             }
             Ok(sent as u64)
@@ -59,7 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{sent} bytes in {secs:.3} s: {:.2} GB/s, {} events raised, byte sum {sum}",
         sent as f64 / secs / 1e9,
-        events.load(std::sync::atomic::Ordering::Relaxed)
+        events.load(ct_sync::atomic::Ordering::Relaxed)
     );
     drop(rx);
     seg.free_fifo(&fifo)?;

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use crate::fifo::FifoInner;
 use crate::layout::class_footprint;
-use crate::sync::Mutex;
+use ct_sync::Mutex;
 
 /// Number of size classes (data sizes 2^0 ..= 2^31).
 pub(crate) const N_CLASSES: usize = 32;

@@ -20,15 +20,15 @@
 //! size`); a violation is [`FifoError::Corrupted`], never an access outside
 //! the fifo.
 
+use ct_sync::unmodeled::atomic::{AtomicBool, AtomicU32 as StdAtomicU32, Ordering as StdOrdering};
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32 as StdAtomicU32, Ordering as StdOrdering};
 
 use crate::alloc::ChunkId;
 use crate::error::FifoError;
 use crate::layout::{FifoShared, INVALID_INDEX, MAX_FIFO_SIZE, fifo_header_len};
 use crate::segment::SegRef;
-use crate::sync::atomic::{Ordering, fence};
+use ct_sync::atomic::{Ordering, fence};
 
 bitflags::bitflags! {
     /// Dequeue-notification requests a producer can arm on a fifo

@@ -91,7 +91,10 @@ fn wrap_around_at_u32_overflow() {
     assert_eq!(out, data);
     // The positions crossed u32::MAX.
     let shr = f.inner().shared();
-    let tail = shr.tail.0.load(std::sync::atomic::Ordering::Relaxed);
+    let tail = shr
+        .tail
+        .0
+        .load(ct_sync::unmodeled::atomic::Ordering::Relaxed);
     assert!(tail < 1000, "tail wrapped to {tail}");
 }
 

@@ -6,7 +6,7 @@
 //! write from another process is never a data race on a plain field; every
 //! value read back is validated by its user before it steers an access.
 
-use crate::sync::atomic::{AtomicU8, AtomicU32, AtomicU64};
+use ct_sync::atomic::{AtomicU8, AtomicU32, AtomicU64};
 
 /// Cache line size the headers are laid out for.
 pub(crate) const CACHE_LINE: usize = 64;

@@ -49,7 +49,7 @@
 //! or empty. The flag-then-recheck pairs ([`Fifo::set_event`] against
 //! [`Fifo::unset_event`] + re-check, [`Fifo::add_want_deq_ntf`] + re-check
 //! against head store + [`Fifo::needs_deq_ntf`]) carry a SeqCst fence on
-//! both sides. [`sync`] is the shim (std / parking_lot normally, loom under
+//! both sides. `ct-sync` is the shim (std / parking_lot normally, loom under
 //! `--cfg loom`) that the loom models in `tests/loom.rs` run against:
 //!
 //! ```text
@@ -89,7 +89,6 @@ pub mod msg_q;
 mod segment;
 pub mod shared_u64;
 mod storage;
-pub mod sync;
 
 pub use error::{FifoError, SegmentError};
 pub use fifo::{Consumer, DeqNtf, Fifo, Producer};

@@ -77,16 +77,16 @@
 //! assert!(tx.try_send(&[7; 100]).unwrap()); // the consumer sleeps: signal it
 //! ```
 
+use ct_sync::unmodeled::atomic::{AtomicBool, AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 
 use thiserror::Error;
 
 use crate::error::SegmentError;
 use crate::layout::Line;
 use crate::segment::FifoSegment;
-use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use ct_sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 #[path = "msg_q_layout.rs"]
 mod layout;
@@ -449,7 +449,7 @@ fn validate_attach(seg: &FifoSegment, offset: u64) -> Result<usize, MsgQueueErro
 /// and returns the geometry if every stored value is what it must be.
 #[cfg(not(loom))]
 fn read_geometry(seg: &FifoSegment, off: usize) -> Result<Geometry, MsgQueueError> {
-    use crate::sync::atomic::Ordering;
+    use ct_sync::atomic::Ordering;
     let storage = seg.storage();
     // SAFETY: `validate_attach` checked that a header fits at this aligned
     // offset; a header of std atomics is valid for any bytes.

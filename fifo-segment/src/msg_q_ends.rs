@@ -5,13 +5,13 @@
 //! validated against its own: a peer that moves them impossibly gives
 //! [`MsgQueueError::Corrupted`].
 
+use ct_sync::unmodeled::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 
 use super::layout::{Desc, MAX_RINGS};
 use super::{MsgQueueError, NO_CONSUMER_POS, QueueInner};
-use crate::sync::atomic::{Ordering, fence};
+use ct_sync::atomic::{Ordering, fence};
 
 /// Occupancy `tail - head` of a ring of `nitems`, if possible.
 #[inline]

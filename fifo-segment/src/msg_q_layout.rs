@@ -16,7 +16,7 @@
 //! geometry from shared memory again.
 
 use crate::layout::{CACHE_LINE, Line, align_up};
-use crate::sync::atomic::{AtomicU32, AtomicU64};
+use ct_sync::atomic::{AtomicU32, AtomicU64};
 
 /// "CTMSGQ01", little endian.
 pub(crate) const MSGQ_MAGIC: u64 = u64::from_le_bytes(*b"CTMSGQ01");

@@ -285,7 +285,7 @@ fn attach_by_offset_from_a_second_mapping() {
 // --- A peer that corrupts the shared indices and descriptors ---
 
 use super::layout::Desc;
-use crate::sync::atomic::Ordering;
+use ct_sync::atomic::Ordering;
 
 #[test]
 fn consumer_rejects_a_tail_past_the_queue() {

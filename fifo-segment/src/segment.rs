@@ -8,10 +8,10 @@
 //! the segment from its fd ([`FifoSegment::attach`]) and opens fifos by
 //! offset ([`FifoSegment::fifo_at`]); it cannot allocate or free.
 
+use ct_sync::unmodeled::atomic::{AtomicU32 as StdAtomicU32, Ordering as StdOrdering};
 use std::fmt;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32 as StdAtomicU32, Ordering as StdOrdering};
 
 use hashbrown::HashMap;
 
@@ -22,8 +22,8 @@ use crate::layout::{
     self, CACHE_LINE, FIFO_MAGIC, FifoShared, MAX_FIFO_SIZE, MAX_SLICES, SegmentHeader,
 };
 use crate::storage::Storage;
-use crate::sync::Mutex;
-use crate::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use ct_sync::Mutex;
+use ct_sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 bitflags::bitflags! {
     /// Segment flags (VPP `FIFO_SEGMENT_F_*`).

@@ -1,8 +1,8 @@
 //! Unit tests of segments: allocation, attach, validation of corrupted
 //! headers written by a (simulated) hostile peer.
 
+use ct_sync::unmodeled::atomic::Ordering;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::Ordering;
 
 use crate::layout::{FIFO_MAGIC, SegmentHeader};
 use crate::{FifoError, FifoSegment, SegmentError, SegmentFlags};
@@ -473,8 +473,8 @@ fn corrupted_head_or_tail_is_an_error_on_the_other_side() {
 #[test]
 #[cfg_attr(miri, ignore = "memfd_create/mmap: syscalls Miri does not support")]
 fn hostile_peer_scribbling_never_breaks_the_owner() {
+    use ct_sync::unmodeled::atomic::AtomicBool;
     use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
     let s = FifoSegment::create("hostile", 1 << 20, 1, SegmentFlags::empty()).unwrap();
     let f = s.alloc_fifo_w_slice(0, 256).unwrap();
     let peer = FifoSegment::attach(dup(&s)).unwrap();

@@ -9,7 +9,7 @@
 //! it, and nothing here trusts it.
 //!
 //! ```
-//! use std::sync::atomic::Ordering;
+//! use ct_sync::unmodeled::atomic::Ordering;
 //! use ct_fifo_segment::{FifoSegment, SegmentFlags, shared_u64::SharedU64};
 //!
 //! # #[cfg(miri)]
@@ -33,7 +33,7 @@ use std::fmt;
 use crate::error::SegmentError;
 use crate::layout::CACHE_LINE;
 use crate::segment::FifoSegment;
-use crate::sync::atomic::{AtomicU64, Ordering};
+use ct_sync::atomic::{AtomicU64, Ordering};
 
 /// Marks a block made by [`SharedU64::create`] ("ctSHU64" + version 1).
 const SHARED_U64_MAGIC: u64 = 0x6374_5348_5536_3401;

@@ -6,9 +6,9 @@
 #![cfg(loom)]
 
 use ct_fifo_segment::msg_q::{MsgQueue, MsgQueueConfig, MsgQueueError, RingConfig};
-use ct_fifo_segment::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use ct_fifo_segment::sync::{Arc, thread};
 use ct_fifo_segment::{DeqNtf, Fifo, FifoSegment, SegmentFlags};
+use ct_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use ct_sync::{Arc, thread};
 
 /// A segment that holds exactly one fifo of `size` bytes (tiny, so few
 /// tracked cells per execution).

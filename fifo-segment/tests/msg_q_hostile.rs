@@ -7,9 +7,9 @@
 //! every access and would panic on one).
 #![cfg(not(loom))]
 
+use ct_sync::atomic::{AtomicBool, Ordering};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use ct_fifo_segment::msg_q::{MsgQueue, MsgQueueConfig, MsgQueueError, RingConfig};
 use ct_fifo_segment::{FifoSegment, SegmentFlags};

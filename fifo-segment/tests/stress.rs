@@ -90,8 +90,8 @@ fn checksum_detects_reordering() {
     ignore = "16 MiB through a 64-byte fifo on three spinning threads: hours under Miri"
 )]
 fn observer_never_sees_false_corruption() {
+    use ct_sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
     let seg = FifoSegment::create_heap(1 << 20, 1, SegmentFlags::empty()).unwrap();
     // Tiny fifo, pieces near its size: both indices move all the time.
     let fifo = seg.alloc_fifo_w_slice(0, 64).unwrap();

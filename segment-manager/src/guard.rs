@@ -3,8 +3,8 @@
 
 use std::ops::Deref;
 
-use ct_fifo_segment::sync::RwLockReadGuard;
 use ct_fifo_segment::{Fifo, FifoSegment};
+use ct_sync::RwLockReadGuard;
 
 use crate::error::{Result, SmError};
 use crate::handle::SegmentHandle;

@@ -8,9 +8,9 @@
 //! adding and deleting segments take the write side, so a segment is never
 //! deleted under a thread that is allocating or freeing in it.
 
-use ct_fifo_segment::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
-use ct_fifo_segment::sync::{Arc, RwLock};
 use ct_fifo_segment::{Fifo, FifoSegment, SegmentError, SegmentFlags};
+use ct_sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
+use ct_sync::{Arc, RwLock};
 
 use crate::error::{Result, SmError};
 use crate::guard::SegmentGuard;

@@ -1,9 +1,9 @@
 //! The pool of segment managers (VPP `sm_main.segment_managers`), as a value
 //! the stack owns and shares, not a global.
 
-use ct_fifo_segment::sync::atomic::AtomicU32;
-use ct_fifo_segment::sync::{Arc, RwLock};
 use ct_fifo_segment::{Fifo, FifoSegment};
+use ct_sync::atomic::AtomicU32;
+use ct_sync::{Arc, RwLock};
 
 use crate::error::{Result, SmError};
 use crate::handle::{SegmentHandle, SegmentManagerHandle};
@@ -70,7 +70,7 @@ impl SegmentManagers {
     ) -> Arc<SegmentManager> {
         let generation = self
             .generations
-            .fetch_add(1, ct_fifo_segment::sync::atomic::Ordering::Relaxed);
+            .fetch_add(1, ct_sync::atomic::Ordering::Relaxed);
         let mut pool = self.pool.write();
         let index = pool.next_index();
         let sm = Arc::new(SegmentManager::new(

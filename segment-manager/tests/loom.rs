@@ -8,8 +8,8 @@
 #![cfg(loom)]
 
 use ct_fifo_segment::SegmentFlags;
-use ct_fifo_segment::sync::{Arc, thread};
 use ct_segment_manager::{NoHook, SegmentManagerProps, SegmentManagers, SmError};
+use ct_sync::{Arc, thread};
 use std::sync::Arc as StdArc;
 
 /// Small segments keep each model execution cheap.

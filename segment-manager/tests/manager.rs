@@ -2,8 +2,9 @@
 //! add/del with notifications, allocation across segments, refusal when
 //! full, dealloc by fifo, detach and deferred free, stale handles.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use ct_sync::Mutex;
+use ct_sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ct_fifo_segment::{FifoSegment, SegmentFlags};
@@ -27,7 +28,7 @@ struct Recorder {
 
 impl Recorder {
     fn take(&self) -> Vec<Event> {
-        std::mem::take(&mut self.events.lock().unwrap())
+        std::mem::take(&mut self.events.lock())
     }
 }
 
@@ -37,12 +38,12 @@ impl SegmentHook for Recorder {
         if self.refuse.load(Ordering::SeqCst) {
             return Err("app queue full".into());
         }
-        self.events.lock().unwrap().push(Event::Add(handle));
+        self.events.lock().push(Event::Add(handle));
         Ok(())
     }
 
     fn on_del(&self, handle: SegmentHandle) {
-        self.events.lock().unwrap().push(Event::Del(handle));
+        self.events.lock().push(Event::Del(handle));
     }
 }
 

@@ -1,7 +1,7 @@
 //! Threaded stress: allocators and a segment adder/deleter on one manager.
 
+use ct_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use ct_fifo_segment::{FifoSegment, SegmentFlags};
 use ct_segment_manager::{

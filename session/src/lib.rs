@@ -86,7 +86,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use parking_lot::Mutex;
+//! use ct_sync::Mutex;
 //! use ct_session::*;
 //!
 //! /// An app layer that records what it is told.

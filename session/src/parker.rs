@@ -21,7 +21,7 @@ use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 use std::time::Duration;
 
-use ct_fifo_segment::sync::atomic::{AtomicBool, Ordering, fence};
+use ct_sync::atomic::{AtomicBool, Ordering, fence};
 
 /// What an idle worker thread sleeps on. `park` may return early
 /// (spuriously, or for an `unpark` that raced an earlier wake-up); the
@@ -43,7 +43,7 @@ pub trait WorkerParker: Send + Sync {
 #[derive(Debug, Default)]
 pub struct ThreadParker {
     /// Locked only by `bind` and by an `unpark` of a sleeping worker.
-    thread: parking_lot::Mutex<Option<Thread>>,
+    thread: ct_sync::Mutex<Option<Thread>>,
 }
 
 impl ThreadParker {

@@ -2,7 +2,7 @@
 //! `transport_register_protocol` / `tp_vfts`). The session layer dispatches
 //! every transport call through it and never names a concrete transport.
 
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use ct_sync::unmodeled::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::transport::{Transport, TransportServiceType};

@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use crossbeam_channel::{Receiver, Sender};
-use parking_lot::RwLock;
+use ct_sync::RwLock;
 
 use crate::app::AppInterface;
 use crate::parker::WorkerWake;

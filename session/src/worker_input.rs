@@ -6,10 +6,10 @@
 //! time; each worker keeps a snapshot, refreshed when the registry's
 //! generation moves, so a poll with no change costs one atomic load.
 
+use ct_sync::unmodeled::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::RwLock;
+use ct_sync::RwLock;
 
 use crate::worker::Worker;
 

@@ -3,8 +3,9 @@
 
 mod common;
 
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use ct_sync::Mutex;
+use ct_sync::atomic::Ordering;
+use std::sync::Arc;
 
 use common::{ready_session, stack};
 use ct_session::{
@@ -164,7 +165,7 @@ fn deleting_an_app_worker_drains_and_runs_cleanups() {
         custom_cleanup,
         SessionCleanupNtf::Session,
         move |w, h| {
-            r.lock().unwrap().push(h);
+            r.lock().push(h);
             w.session_free(h).unwrap();
         },
     )
@@ -177,7 +178,7 @@ fn deleting_an_app_worker_drains_and_runs_cleanups() {
 
     app.valid.lock().remove(&1);
     assert_eq!(wrk.app_worker_del_all_events(1), 5);
-    assert_eq!(*ran.lock().unwrap(), vec![custom_cleanup]);
+    assert_eq!(*ran.lock(), vec![custom_cleanup]);
     // Session cleanups and the half-open freed; the transport-only cleanup
     // leaves its session alone.
     assert_eq!(wrk.sessions().len(), 1);

@@ -19,9 +19,9 @@
 use std::sync::Arc as StdArc;
 use std::time::Duration;
 
-use ct_fifo_segment::sync::atomic::{AtomicUsize, Ordering};
-use ct_fifo_segment::sync::{Arc, thread};
 use ct_session::{WorkerParker, WorkerWake};
+use ct_sync::atomic::{AtomicUsize, Ordering};
+use ct_sync::{Arc, thread};
 use loom::sync::{Condvar, Mutex};
 
 /// A parker loom can see: a wake-up token under a mutex, a condvar to

@@ -3,8 +3,8 @@
 
 mod common;
 
+use ct_sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{ready_session, stack};

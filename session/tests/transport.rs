@@ -3,8 +3,8 @@
 
 mod common;
 
+use ct_sync::atomic::Ordering;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use common::{PROTO, TestTransport, ep, ready_session, stack};
 use ct_session::{

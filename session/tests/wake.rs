@@ -8,15 +8,15 @@
 //! they expect: a lost wake-up fails them instead of being papered over by
 //! the timeout.
 
+use ct_sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ct_session::{
     Runtime, SessionConfig, SessionMain, ThreadParker, ThreadedConfig, Worker, WorkerInput,
     WorkerParker,
 };
-use parking_lot::Mutex;
+use ct_sync::Mutex;
 
 const LONG_PARK: Duration = Duration::from_secs(60);
 const PATIENCE: Duration = Duration::from_secs(10);

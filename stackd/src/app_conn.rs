@@ -21,8 +21,8 @@ use ct_fifo_segment::{
 };
 use ct_segment_manager::SegmentHandle;
 use ct_session::{SessionEndpoint, SessionHandle};
+use ct_sync::Mutex;
 use hashbrown::{HashMap, HashSet};
-use parking_lot::Mutex;
 
 use crate::app_state::AppState;
 use crate::convert::segment_ref;

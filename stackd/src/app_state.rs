@@ -2,8 +2,8 @@
 //! end (`SO_PEERCRED`), its handle in the stack once attached, and its
 //! strikes (bad messages) with the detach state that ends them.
 
+use ct_sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use ct_app_interface::sapi::SapiSocket;
 use ct_app_worker::AppHandle;

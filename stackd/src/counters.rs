@@ -3,7 +3,7 @@
 //! holds (apps, sessions, segments, fifos): what tests check goes back to
 //! zero once every app is gone.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use ct_sync::atomic::{AtomicU64, Ordering};
 
 /// Event counters, shared by every thread of the daemon.
 #[derive(Debug, Default)]

@@ -10,8 +10,8 @@ use ct_app_worker::{AppHandle, AppKind, AttachOptions, Scope, StackHandle};
 use ct_fifo_segment::MsgQueueConfig;
 use ct_fifo_segment::eventfd::EventFd;
 use ct_session::SessionError;
+use ct_sync::Mutex;
 use hashbrown::HashMap;
-use parking_lot::Mutex;
 
 use crate::app_conn::{AppWorkerConn, Queues, queue_config};
 use crate::app_state::{AppState, PeerCred};

@@ -2,11 +2,11 @@
 //! list under a lock with a generation beside it, so a worker re-reads the
 //! list only when it changed (one atomic load per poll otherwise).
 
+use ct_sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use ct_app_worker::{AppHandle, AppWorkerHandle};
-use parking_lot::RwLock;
+use ct_sync::RwLock;
 
 use crate::app_conn::AppWorkerConn;
 

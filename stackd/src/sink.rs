@@ -14,7 +14,7 @@ use ct_app_worker::{AppMessage, AppSink, AppWorkerHandle, SessionFifos};
 use ct_fifo_segment::{FifoSegment, MsgQueueError};
 use ct_segment_manager::{SegmentHandle, SegmentManagers};
 use ct_session::{SessionCleanupNtf, SessionError, SessionState, Worker};
-use parking_lot::RwLock;
+use ct_sync::RwLock;
 
 use crate::app_conn::AppWorkerConn;
 use crate::control::Strikes;

@@ -14,10 +14,10 @@
 //!   (`RssShmem`) and are not counted. Anchor: the session's fifo pair
 //!   bytes (`BENCH ct_session_overhead_vs_fifo_pair_ratio`).
 
+use ct_sync::atomic::{AtomicU64, Ordering};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ct_app_worker::{AppCallbacks, AppCtx, AppKind, AttachOptions, Scope, Stack};

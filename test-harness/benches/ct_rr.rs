@@ -30,7 +30,7 @@
 //!
 //! [`PairEnd::read_blocking`]: test_harness::ct_pair::PairEnd::read_blocking
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use ct_sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ct_fifo_segment::{Consumer, FifoSegment, Producer, SegmentFlags};

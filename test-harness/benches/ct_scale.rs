@@ -21,8 +21,8 @@ use std::time::Instant;
 
 use ct_app_worker::{AppCallbacks, AppCtx, AppKind, AttachOptions, Scope, Stack};
 use ct_session::{SessionEndpoint, SessionError, SessionHandle, TransportProto};
+use ct_sync::Mutex;
 use ct_transport_ct::{CtConfig, CtMain};
-use parking_lot::Mutex;
 use test_harness::bench::{self, BenchArgs};
 use test_harness::echo::quantile;
 

@@ -10,8 +10,9 @@
 //!   (`BENCH ct_stream_unix_GBps`, `BENCH ct_stream_vs_unix_ratio`, target
 //!   >= 4).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use ct_sync::Mutex;
+use ct_sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ct_session::ThreadedConfig;
@@ -41,7 +42,7 @@ fn ct_stream(total: u64) -> Duration {
         total,
         PIECE,
         |d| {
-            let mut w = writer.lock().expect("writer");
+            let mut w = writer.lock();
             match w.io.write(d) {
                 Ok(0) => {
                     w.drain_queue();
@@ -55,7 +56,7 @@ fn ct_stream(total: u64) -> Duration {
             }
         },
         |b| {
-            let mut r = reader.lock().expect("reader");
+            let mut r = reader.lock();
             match r.io.read(b) {
                 Ok(0) => {
                     r.drain_queue();
@@ -70,10 +71,7 @@ fn ct_stream(total: u64) -> Duration {
         },
     );
     assert!(!failed.load(Ordering::Relaxed), "ct stream failed");
-    let (client, server): (PairEnd, PairEnd) = (
-        writer.into_inner().expect("writer"),
-        reader.into_inner().expect("reader"),
-    );
+    let (client, server): (PairEnd, PairEnd) = (writer.into_inner(), reader.into_inner());
     CtPair {
         stack,
         ct: Arc::clone(&ct),

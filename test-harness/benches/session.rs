@@ -18,9 +18,9 @@
 //! many queue events as session-input delivers per run, so RX coalescing
 //! does not fold them: the figure counts delivered events.
 
+use ct_sync::atomic::{AtomicU64, Ordering};
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ct_session::{

@@ -19,11 +19,11 @@
 //! assert!(bench::gbps(1 << 20, t) > 0.0);
 //! ```
 
+use ct_sync::atomic::{AtomicU64, Ordering};
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::sync::Barrier;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Fruitless polls in a row before a stream side yields its core.

@@ -31,6 +31,7 @@
 //! println!("unix rr: {ns} ns");
 //! ```
 
+use ct_sync::atomic::{AtomicU64, Ordering};
 use std::ffi::OsStr;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -38,7 +39,6 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Barrier;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ct_fifo_segment::{FifoSegment, SegmentFlags, SharedU64};

@@ -223,8 +223,8 @@ fn timed_out(app: &AppClient, what: &str, t: &CpsTally, pending: usize) -> io::E
 
 #[cfg(test)]
 mod tests {
+    use ct_sync::atomic::{AtomicU32, Ordering};
     use std::path::{Path, PathBuf};
-    use std::sync::atomic::{AtomicU32, Ordering};
 
     use ct_app_client::{AttachConfig, CtListener};
     use ct_stackd::{Stackd, StackdConfig};

@@ -4,12 +4,12 @@
 //! with their segment accounting (`ct_session_dealloc_fifos`).
 
 use ct_fifo_segment::Fifo;
-use ct_fifo_segment::sync::Arc;
 use ct_segment_manager::SegmentHandle;
 use ct_session::{
     Session, SessionError, SessionHandle, SessionState, SessionType, TransportConnectionFlags,
     TransportProto, Worker,
 };
+use ct_sync::Arc;
 
 use crate::connection::{CtConnFlags, CtConnection};
 use crate::connection::{INVALID_GENERATION, INVALID_WRK};

@@ -2,11 +2,11 @@
 //! real app layer.
 
 use ct_app_worker::Apps;
-use ct_fifo_segment::sync::Arc;
 use ct_segment_manager::{SegmentManager, SegmentManagers};
 use ct_session::{
     ListenerHandle, LocalTableId, Session, SessionEndpoint, SessionType, TransportProto, Worker,
 };
+use ct_sync::Arc;
 
 use crate::apps::CtAppLayer;
 

@@ -8,9 +8,9 @@
 //! Everything else ct tells apps (accept, connect, cleanup, disconnect,
 //! reset) goes through the session layer's [`Worker`] calls.
 
-use ct_fifo_segment::sync::Arc;
 use ct_segment_manager::{SegmentHandle, SegmentManager, SegmentManagers};
 use ct_session::{LocalTableId, Session, SessionEndpoint, SessionError, Worker};
+use ct_sync::Arc;
 
 /// The app layer, as ct sees it. Called on workers; implementations must
 /// not call back into ct or block on a worker.

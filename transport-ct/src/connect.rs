@@ -123,7 +123,7 @@ impl CtMain {
         let layout = self.layout()?;
         let n = self
             .n_sessions
-            .fetch_add(1, ct_fifo_segment::sync::atomic::Ordering::Relaxed)
+            .fetch_add(1, ct_sync::atomic::Ordering::Relaxed)
             + 1;
         let thread = Self::connect_thread(layout.n_workers, n);
         if self.fwrk_pending.add(thread, id) {

@@ -5,9 +5,9 @@
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use ct_fifo_segment::sync::RwLock;
-use ct_fifo_segment::sync::atomic::{AtomicU32, Ordering};
 use ct_session::{SessionError, SessionHandle, SessionMain, TransportProto, Worker};
+use ct_sync::RwLock;
+use ct_sync::atomic::{AtomicU32, Ordering};
 
 use crate::apps::CtAppLayer;
 use crate::connection::CtConnection;

@@ -10,7 +10,7 @@
 //! the connect thread drains on its next allocation (so the slot is never
 //! freed under a reader, and a stale id never reaches a reused slot).
 
-use ct_fifo_segment::sync::Mutex;
+use ct_sync::Mutex;
 
 use crate::connection::CtConnection;
 use crate::pool::{CtConnId, Pool};

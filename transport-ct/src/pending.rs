@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use ct_fifo_segment::sync::Mutex;
+use ct_sync::Mutex;
 
 use crate::pool::CtConnId;
 

@@ -28,10 +28,10 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use ct_fifo_segment::SegmentFlags;
-use ct_fifo_segment::sync::RwLock;
-use ct_fifo_segment::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use ct_segment_manager::{SegmentHandle, SegmentManager, SegmentManagerHandle};
 use ct_session::SessionError;
+use ct_sync::RwLock;
+use ct_sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use hashbrown::HashMap;
 
 /// Which end of a ct session a fifo free accounts for.

@@ -5,8 +5,9 @@
 
 mod common;
 
+use ct_sync::Mutex;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use common::*;
 use ct_app_worker::Scope;
@@ -37,7 +38,7 @@ impl Transport for ListenOnly {
         listener: SessionHandle,
         sep: &SessionEndpointCfg,
     ) -> Result<u32, SessionError> {
-        let mut l = self.listeners.lock().unwrap();
+        let mut l = self.listeners.lock();
         let mut tc = TransportConnection::new(TransportProto::Tcp, 0, l.len() as u32);
         tc.lcl_ip = sep.endpoint.ip;
         tc.lcl_port = sep.endpoint.port;
@@ -46,7 +47,7 @@ impl Transport for ListenOnly {
         Ok(l.len() as u32 - 1)
     }
     fn stop_listen(&self, _: &mut Worker, i: u32) -> Result<(), SessionError> {
-        self.listeners.lock().unwrap()[i as usize] = None;
+        self.listeners.lock()[i as usize] = None;
         Ok(())
     }
     fn connect(
@@ -64,12 +65,7 @@ impl Transport for ListenOnly {
         None
     }
     fn get_listener(&self, _: &Worker, i: u32) -> Option<TransportConnection> {
-        self.listeners
-            .lock()
-            .unwrap()
-            .get(i as usize)
-            .copied()
-            .flatten()
+        self.listeners.lock().get(i as usize).copied().flatten()
     }
     fn get_half_open(&self, _: &Worker, _: u32) -> Option<TransportConnection> {
         None

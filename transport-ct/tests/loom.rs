@@ -22,12 +22,12 @@
 use std::sync::Arc as StdArc;
 use std::time::{Duration, Instant};
 
-use ct_fifo_segment::sync::atomic::{AtomicUsize, Ordering};
-use ct_fifo_segment::sync::{Arc, thread};
 use ct_segment_manager::{
     NoHook, SegmentHandle, SegmentManager, SegmentManagerProps, SegmentManagers, SmError,
 };
 use ct_session::{SessionError, TransportProto};
+use ct_sync::atomic::{AtomicUsize, Ordering};
+use ct_sync::{Arc, thread};
 use ct_transport_ct::{
     CtConnId, CtConnection, CtSegRef, CtSegmentEvents, CtSegmentFlags, CtSegments, HalfOpens,
     PendingConnects, RemovedSegment, SegCtxKey, Side,
@@ -58,7 +58,8 @@ fn manager(sms: &SegmentManagers) -> Arc<SegmentManager> {
 
 /// Fallbacks taken over every execution of every model (a plain std
 /// atomic: it counts across loom's executions, it is not modelled).
-static FALLBACKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static FALLBACKS: ct_sync::unmodeled::atomic::AtomicUsize =
+    ct_sync::unmodeled::atomic::AtomicUsize::new(0);
 
 /// The models' side of the accounting: apps accept every new segment, a
 /// removed segment is deleted from its manager, fallbacks are counted.
@@ -84,7 +85,7 @@ impl CtSegmentEvents for Events<'_> {
             self.sm.get_segment_w_handle(segment).is_ok(),
             "counted segment was deleted"
         );
-        FALLBACKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        FALLBACKS.fetch_add(1, ct_sync::unmodeled::atomic::Ordering::Relaxed);
     }
 
     fn segment_removed(&mut self, removed: &RemovedSegment) {
@@ -386,7 +387,7 @@ fn accepts_race_for_the_last_fresh_pair() {
         assert_eq!(sm.num_segments(), 0);
     });
     assert!(
-        FALLBACKS.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        FALLBACKS.load(ct_sync::unmodeled::atomic::Ordering::Relaxed) > 0,
         "no execution took the fallback"
     );
 }
@@ -453,7 +454,7 @@ fn pending_connects_hand_off() {
         let mut runs = 0;
         while taken.len() < ids.len() {
             if rpcs.load(Ordering::Acquire) == 0 {
-                ct_fifo_segment::sync::spin_loop();
+                ct_sync::spin_loop();
                 continue;
             }
             rpcs.fetch_sub(1, Ordering::AcqRel);

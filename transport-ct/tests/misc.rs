@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use common::*;
 use ct_app_worker::{Apps, Scope, Stack};
-use ct_fifo_segment::sync::Arc as SmArc;
 use ct_segment_manager::{SegmentHandle, SegmentManager, SegmentManagers};
 use ct_session::{
     ListenerHandle, LocalTableId, Session, SessionEndpoint, SessionError, Transport, Worker,
 };
+use ct_sync::Arc as SmArc;
 use ct_transport_ct::{CtAppLayer, CtConfig, CtMain};
 
 /// The real app layer, except that one app worker refuses new segments.

@@ -9,6 +9,7 @@ use crate::workspace::{Package, Workspace, rust_files};
 /// The runtime crates bottom-up: a crate may depend only on crates listed
 /// before it. A new crate gets its place here (and in ARCHITECTURE.md).
 pub const LAYERS: &[&str] = &[
+    "ct-sync",
     "ct-fifo-segment",
     "ct-app-interface",
     "ct-segment-manager",
@@ -24,8 +25,11 @@ pub const LAYERS: &[&str] = &[
 /// only the members listed with it (still downward in [`LAYERS`]). A program
 /// that talks to stackd links app-client, never the session layer.
 pub const ONLY_USES: &[(&str, &[&str])] = &[
-    ("ct-app-interface", &["ct-fifo-segment"]),
-    ("ct-app-client", &["ct-fifo-segment", "ct-app-interface"]),
+    ("ct-app-interface", &["ct-sync", "ct-fifo-segment"]),
+    (
+        "ct-app-client",
+        &["ct-sync", "ct-fifo-segment", "ct-app-interface"],
+    ),
 ];
 
 /// Tooling crates: they use no runtime crate and no crate uses them.

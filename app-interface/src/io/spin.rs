@@ -29,7 +29,7 @@
 //! least twice what it took: a busy peer regains its spell in one wait, an
 //! idle one costs one full spell per [`PROBE_EVERY`] waits.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use ct_sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// Longest spell a waiter polls before it sleeps: about what a sleep and a
@@ -70,7 +70,7 @@ pub enum SpinWait<T> {
 /// so their adaptations may interleave.
 ///
 /// ```
-/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use ct_sync::atomic::{AtomicBool, Ordering};
 /// use ct_app_interface::io::{SpinSpell, SpinWait};
 ///
 /// let spell = SpinSpell::new();

@@ -12,8 +12,8 @@
 //! rx fifo when it is full; `app_rx_evt` resumes the copy.
 #![allow(dead_code)]
 
+use ct_sync::atomic::{AtomicU32, Ordering};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 
 use ct_app_worker::Apps;
@@ -24,7 +24,7 @@ use ct_session::{
     TransportOptions, TransportProto, TransportServiceType, TransportTxType, Worker,
     format_cli_line,
 };
-use parking_lot::Mutex;
+use ct_sync::Mutex;
 
 /// A per-worker connection.
 #[derive(Debug, Clone, Copy)]
@@ -484,12 +484,12 @@ pub fn env(n_workers: u32) -> Env {
 #[derive(Default)]
 pub struct Recorder {
     pub events: Mutex<Vec<(String, Option<SessionHandle>)>>,
-    pub refuse: std::sync::atomic::AtomicBool,
+    pub refuse: ct_sync::atomic::AtomicBool,
     pub connected: Mutex<Vec<(u32, Result<SessionHandle, SessionError>)>>,
     pub accepted: Mutex<Vec<SessionHandle>>,
     pub segments: Mutex<Vec<ct_segment_manager::SegmentHandle>>,
     /// Close on disconnect (VPP's builtin default).
-    pub keep_on_disconnect: std::sync::atomic::AtomicBool,
+    pub keep_on_disconnect: ct_sync::atomic::AtomicBool,
 }
 
 impl Recorder {

@@ -21,7 +21,7 @@
 //! nothing (VPP's `SESSION_INVALID_HANDLE`).
 //!
 //! Thread safety: the whole set of tables sits behind one
-//! [`ct_fifo_segment::sync::RwLock`]. Every connect reads it; listens, unlistens
+//! [`ct_sync::RwLock`]. Every connect reads it; listens, unlistens
 //! and rule changes, which are rare, write it. One lock keeps a lookup that
 //! walks a local table and then a global one consistent with a concurrent
 //! listen, and it is never held while calling out.
@@ -56,7 +56,7 @@ mod tests;
 
 use std::fmt;
 
-use ct_fifo_segment::sync::RwLock;
+use ct_sync::RwLock;
 
 pub use rules::{IpPrefix, RuleAction, RulesTable, SessionRule};
 

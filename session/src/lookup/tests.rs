@@ -1,8 +1,8 @@
 //! Tests of [`SessionLookup`] through its public API.
 
+use ct_sync::unmodeled::atomic::{AtomicBool, Ordering};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::*;
 use crate::endpoint::TransportProto;

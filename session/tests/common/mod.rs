@@ -2,9 +2,9 @@
 //! crate's integration tests.
 #![allow(dead_code)]
 
+use ct_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use ct_session::{
@@ -13,7 +13,7 @@ use ct_session::{
     TransportConnection, TransportConnectionFlags, TransportOptions, TransportProto,
     TransportServiceType, TransportTxType, Worker, format_cli_line,
 };
-use parking_lot::Mutex;
+use ct_sync::Mutex;
 
 /// The protocol the test transport registers for.
 pub const PROTO: TransportProto = TransportProto::Tcp;

@@ -5,9 +5,9 @@
 
 #![allow(dead_code)]
 
+use ct_sync::atomic::{AtomicU32, Ordering};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use ct_app_interface::io::{IoEvt, IoEvtSink, SessionIo};

@@ -4,8 +4,8 @@
 //! in another process. One thread runs every session in non-blocking
 //! mode and sleeps on the app's event fd when none can move.
 
+use ct_sync::atomic::{AtomicBool, Ordering};
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use ct_app_client::{AppClient, CtListener, CtStream};
 

@@ -5,14 +5,14 @@
 //! verification on, what comes back is checksummed and compared with what
 //! went out.
 
+use ct_sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use ct_app_worker::{AppCallbacks, AppCtx, AppSession, AppWorkerHandle, Stack};
 use ct_session::{SessionCleanupNtf, SessionEndpoint, SessionError, SessionHandle};
+use ct_sync::Mutex;
 use hashbrown::HashMap;
-use parking_lot::Mutex;
 
 use crate::echo::config::{EchoConfig, EchoMode};
 use crate::echo::pattern::{Checksum, Pattern};

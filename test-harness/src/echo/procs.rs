@@ -4,10 +4,10 @@
 //! running) and [`run_processes`], `ct-echo --processes`: stackd, server
 //! and client as three processes, one report.
 
+use ct_sync::atomic::{AtomicU32, Ordering};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 

@@ -5,11 +5,11 @@
 //! `READY` once it serves, then its figures (`STACKD`, `SERVER`,
 //! `CLIENT`) when it is done.
 
+use ct_sync::atomic::{AtomicBool, Ordering};
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ct_app_client::{AppClient, AttachConfig, CtListener};

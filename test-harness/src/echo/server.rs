@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use ct_app_worker::{AppCallbacks, AppCtx, AppSession};
 use ct_session::{SessionCleanupNtf, SessionError, SessionHandle};
+use ct_sync::Mutex;
 use hashbrown::HashMap;
-use parking_lot::Mutex;
 
 use crate::echo::pattern::Checksum;
 use crate::echo::stats::{EchoStats, bump};

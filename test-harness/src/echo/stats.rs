@@ -1,10 +1,10 @@
 //! Counters the echo apps update from worker threads and a driver reads
 //! while they run (progress) and at the end (report).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use ct_sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use ct_sync::Mutex;
 
 use crate::echo::kv::{KvLine, KvRecord};
 

@@ -5,11 +5,11 @@
 //! every child is killed when the parent's test ends, failed or not.
 #![allow(dead_code)]
 
+use ct_sync::atomic::{AtomicU32, Ordering};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -226,8 +226,8 @@ pub fn writer(args: &[String]) {
 /// back is what went out (length and checksum). Prints `STREAMING` once
 /// bytes have gone round, then `STREAMED bytes=N verified=0|1`.
 pub fn streamer(args: &[String]) {
+    use ct_sync::atomic::AtomicBool;
     use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
     use test_harness::echo::{Checksum, Pattern};
     let socket = PathBuf::from(&args[0]);
     let port: u16 = args[1].parse().unwrap();
