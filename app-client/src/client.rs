@@ -109,6 +109,21 @@ fn sapi_io(e: ct_app_interface::sapi::SapiError) -> io::Error {
 
 impl AppClient {
     /// Attaches to the stack listening on `socket_path`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ct_app_client::{AppClient, AttachConfig};
+    /// # let sock = std::env::temp_dir().join(format!("app-client-doc-attach-{}.sock", std::process::id()));
+    /// # let daemon = ct_stackd::Stackd::start(ct_stackd::StackdConfig::new(&sock)).unwrap();
+    ///
+    /// // `sock` is the path a running ct-stackd listens on.
+    /// let app = AppClient::attach(&sock, AttachConfig::new("doc-attach"))?;
+    /// assert_eq!(app.counters().bad_records, 0);
+    /// drop(app); // detaches: the daemon frees what the app held
+    /// # assert!(daemon.stop().is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn attach(socket_path: impl AsRef<Path>, cfg: AttachConfig) -> io::Result<AppClient> {
         let sock = SapiSocket::connect(socket_path.as_ref()).map_err(|e| match e {
             ct_app_interface::sapi::SapiError::Io(e) => e,

@@ -56,6 +56,26 @@ impl std::fmt::Debug for CtListener {
 
 impl CtListener {
     /// Listens on `addr`. `AddrInUse` when something listens there already.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use ct_app_client::{AppClient, AttachConfig, CtListener};
+    /// # let sock = std::env::temp_dir().join(format!("app-client-doc-bind-{}.sock", std::process::id()));
+    /// # let daemon = ct_stackd::Stackd::start(ct_stackd::StackdConfig::new(&sock)).unwrap();
+    ///
+    /// let app = AppClient::attach(&sock, AttachConfig::new("doc-bind"))?;
+    /// let addr = "127.0.0.1:7101".parse().unwrap();
+    /// let listener = CtListener::bind(&app, addr)?;
+    /// assert_eq!(listener.local_addr()?, addr);
+    /// // One listener per address in a namespace.
+    /// let again = CtListener::bind(&app, addr).unwrap_err();
+    /// assert_eq!(again.kind(), ErrorKind::AddrInUse);
+    /// # drop((listener, app));
+    /// # assert!(daemon.stop().is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn bind(client: &AppClient, addr: SocketAddr) -> io::Result<CtListener> {
         let inner = &client.inner;
         let wrk = &inner.wrk;

@@ -142,6 +142,36 @@ impl CtStream {
 
     /// Connects to the listener at `addr` (ct: a listener of an app in
     /// this namespace). `ConnectionRefused` when nobody listens there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{ErrorKind, Read, Write};
+    /// use ct_app_client::{AppClient, AttachConfig, CtListener, CtStream};
+    /// # let sock = std::env::temp_dir().join(format!("app-client-doc-connect-{}.sock", std::process::id()));
+    /// # let daemon = ct_stackd::Stackd::start(ct_stackd::StackdConfig::new(&sock)).unwrap();
+    ///
+    /// let server = AppClient::attach(&sock, AttachConfig::new("doc-server"))?;
+    /// let client = AppClient::attach(&sock, AttachConfig::new("doc-client"))?;
+    /// let addr = "127.0.0.1:7102".parse().unwrap();
+    /// let refused = CtStream::connect(&client, addr).unwrap_err();
+    /// assert_eq!(refused.kind(), ErrorKind::ConnectionRefused);
+    ///
+    /// let listener = CtListener::bind(&server, addr)?;
+    /// let accepter = std::thread::spawn(move || -> std::io::Result<Vec<u8>> {
+    ///     let (mut s, _) = listener.accept()?;
+    ///     let mut got = Vec::new();
+    ///     s.read_to_end(&mut got)?;
+    ///     Ok(got)
+    /// });
+    /// let mut stream = CtStream::connect(&client, addr)?;
+    /// stream.write_all(b"ping")?;
+    /// drop(stream); // the server reads to the end
+    /// assert_eq!(accepter.join().unwrap()?, b"ping");
+    /// # drop((client, server));
+    /// # assert!(daemon.stop().is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn connect(client: &AppClient, addr: SocketAddr) -> io::Result<CtStream> {
         Self::connect_timeout(client, addr, DEFAULT_CONNECT_TIMEOUT)
     }

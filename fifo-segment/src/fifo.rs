@@ -8,7 +8,7 @@
 //! at allocation or after validation, never re-read from shared memory),
 //! segment index, segment manager index, refcount, role and freed flags.
 //!
-//! Ordering (DESIGN.md): the producer writes data, then publishes tail with
+//! Ordering (ARCHITECTURE.md, "Shared memory"): the producer writes data, then publishes tail with
 //! Release; the consumer loads tail with Acquire, reads, then publishes head
 //! with Release. Each end caches the other's index and re-reads it only when
 //! the cache says full (producer) or empty (consumer). Flag-then-recheck
@@ -360,6 +360,28 @@ impl Fifo {
     /// send the event). A SeqCst fence before the swap pairs with the one
     /// in [`Fifo::unset_event`]: either this call sees the flag cleared, or
     /// the worker's re-check after clearing sees the data enqueued before it.
+    ///
+    /// # Examples
+    ///
+    /// A burst of writes costs one event; the reader clears the flag, then
+    /// re-checks, so data written meanwhile is never left without one.
+    ///
+    /// ```
+    /// use ct_fifo_segment::{FifoSegment, SegmentFlags};
+    ///
+    /// let seg = FifoSegment::create_heap(64 << 10, 1, SegmentFlags::empty())?;
+    /// let fifo = seg.alloc_fifo_w_slice(0, 4096)?;
+    /// let mut tx = fifo.producer()?;
+    /// tx.enqueue(b"a")?;
+    /// assert!(fifo.set_event()); // was clear: send the event
+    /// tx.enqueue(b"b")?;
+    /// assert!(!fifo.set_event()); // one is pending already
+    ///
+    /// // The reader's side of the handshake.
+    /// fifo.unset_event();
+    /// assert_eq!(fifo.max_dequeue()?, 2); // the re-check sees both bytes
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_event(&self) -> bool {
         let shr = self.inner.shared();
         fence(Ordering::SeqCst);
@@ -635,6 +657,28 @@ impl Producer {
 
     /// Zero-copy: the free space as up to two slices (second is the wrap).
     /// Write into them, then [`Producer::commit`] what was written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ct_fifo_segment::{FifoSegment, SegmentFlags};
+    ///
+    /// let seg = FifoSegment::create_heap(64 << 10, 1, SegmentFlags::empty())?;
+    /// let fifo = seg.alloc_fifo_w_slice(0, 4096)?;
+    /// let (mut tx, mut rx) = (fifo.producer()?, fifo.consumer()?);
+    ///
+    /// // Format straight into the fifo's memory, then publish.
+    /// let (first, _wrap) = tx.write_slices()?;
+    /// first[..5].copy_from_slice(b"hello");
+    /// tx.commit(5)?;
+    ///
+    /// // Read in place, then release what was consumed.
+    /// let (data, _) = rx.read_slices()?;
+    /// assert_eq!(data, b"hello");
+    /// rx.release(5)?;
+    /// assert!(fifo.is_empty()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_slices(&mut self) -> Result<(&mut [u8], &mut [u8]), FifoError> {
         let f = &*self.fifo.inner;
         f.check_live()?;

@@ -337,6 +337,30 @@ impl FifoSegment {
     /// fd's seals (it must be sealed against shrinking). Such a segment
     /// cannot allocate; fifos are opened with `fifo_at`. Not available
     /// under `cfg(loom)`.
+    ///
+    /// # Examples
+    ///
+    /// The owner sends the segment's fd and a fifo's offset to a peer
+    /// (another process, normally); the peer maps it and opens the fifo.
+    ///
+    /// ```
+    /// use ct_fifo_segment::{FifoSegment, SegmentFlags};
+    ///
+    /// # #[cfg(not(miri))] // Miri has no memfd or mmap
+    /// # {
+    /// let owner = FifoSegment::create("attach-doc", 1 << 20, 1, SegmentFlags::empty())?;
+    /// let fifo = owner.alloc_fifo_w_slice(0, 4096)?;
+    /// fifo.producer()?.enqueue(b"from the owner")?;
+    ///
+    /// let fd = owner.fd().expect("memfd segment").try_clone_to_owned()?;
+    /// let peer = FifoSegment::attach(fd)?;
+    /// let seen = peer.fifo_at(fifo.offset())?;
+    /// assert_eq!(seen.max_dequeue()?, 14);
+    /// // An offset that is no fifo is an error, never a wild access.
+    /// assert!(peer.fifo_at(fifo.offset() + 8).is_err());
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn attach(fd: OwnedFd) -> Result<Self, SegmentError> {
         #[cfg(loom)]
         {
@@ -449,6 +473,20 @@ impl FifoSegment {
     /// of two, at most 2^31) from `slice`'s free list for that size class,
     /// or from fresh segment memory. Its refcount is 1. `Full` (nothing
     /// taken) when neither has room.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ct_fifo_segment::{FifoSegment, SegmentError, SegmentFlags};
+    ///
+    /// let seg = FifoSegment::create_heap(64 << 10, 1, SegmentFlags::empty())?;
+    /// let fifo = seg.alloc_fifo_w_slice(0, 3000)?;
+    /// assert_eq!(fifo.size(), 4096); // rounded up to a power of two
+    /// // A fifo that cannot fit is refused, and nothing is taken.
+    /// assert!(matches!(seg.alloc_fifo_w_slice(0, 1 << 20), Err(SegmentError::Full { .. })));
+    /// seg.free_fifo(&fifo)?;
+    /// # Ok::<(), SegmentError>(())
+    /// ```
     pub fn alloc_fifo_w_slice(&self, slice: u32, size: u32) -> Result<Fifo, SegmentError> {
         if !self.inner.owner {
             return Err(SegmentError::NotOwner);

@@ -10,8 +10,10 @@
 //!   asked for a dequeue notification (`needs_deq_ntf`); the request is
 //!   cleared first so it is sent once.
 //! - A write that finds the fifo full arms a dequeue notification, then
-//!   looks again (the store-load pair DESIGN.md fences), so a reader that
-//!   drained the fifo meanwhile is never missed.
+//!   looks again, with a SeqCst fence between the flag store and the head
+//!   load (the reader fences between its head store and the flag load:
+//!   ARCHITECTURE.md, "Shared memory"), so a reader that drained the fifo
+//!   meanwhile is never missed.
 //!
 //! The sink is where events go: a builtin app's sink queues them to the
 //! session's worker; app-client's encodes an `AppMsg` onto the worker's
