@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::rust_scan;
-use crate::workspace::{Package, Workspace, rust_files};
+use crate::workspace::{DepKind, Package, Workspace, rust_files};
 
 /// The runtime crates bottom-up: a crate may depend only on crates listed
 /// before it. A new crate gets its place here (and in ARCHITECTURE.md).
@@ -23,7 +23,9 @@ pub const LAYERS: &[&str] = &[
 
 /// Crates that sit beside the stack rather than on top of it: each may use
 /// only the members listed with it (still downward in [`LAYERS`]). A program
-/// that talks to stackd links app-client, never the session layer.
+/// that talks to stackd links app-client, never the session layer. Dev
+/// dependencies are not linked into such a program, so examples and tests
+/// may run a real daemon (still downward in [`LAYERS`]).
 pub const ONLY_USES: &[(&str, &[&str])] = &[
     ("ct-app-interface", &["ct-sync", "ct-fifo-segment"]),
     (
@@ -70,6 +72,7 @@ pub fn check_graph(ws: &Workspace) -> Vec<String> {
                     p.name, d.name
                 ));
             } else if let Some((_, allowed)) = ONLY_USES.iter().find(|(c, _)| *c == p.name)
+                && d.kind != DepKind::Dev
                 && !allowed.contains(&d.name.as_str())
             {
                 errors.push(format!(
