@@ -1,10 +1,10 @@
-//! House-rule checks on the workspace graph and sources: no crate depends
-//! upward, `unsafe` lives only in fifo-segment, every other crate forbids it.
+//! The `layering` checks: no crate depends upward or sideways (this file),
+//! plus what `check_all` gathers from the other checks the compiler cannot
+//! make: lint inheritance (`lints`), the sync shim (`sync_shim`) and bench
+//! registration (`bench`).
 
-use std::path::Path;
-
-use crate::rust_scan;
-use crate::workspace::{Package, Workspace, rust_files};
+use crate::workspace::Workspace;
+use crate::{bench, lints, sync_shim};
 
 /// The runtime crates bottom-up: a crate may depend only on crates listed
 /// before it. A new crate gets its place here (and in ARCHITECTURE.md).
@@ -35,8 +35,14 @@ pub const ONLY_USES: &[(&str, &[&str])] = &[
 /// Tooling crates: they use no runtime crate and no crate uses them.
 pub const TOOLING: &[&str] = &["xtask"];
 
-/// The one crate that may contain `unsafe`.
-pub const UNSAFE_CRATE: &str = "ct-fifo-segment";
+/// Every `layering` problem, one message each.
+pub fn check_all(ws: &Workspace) -> Vec<String> {
+    let mut errors = check_graph(ws);
+    errors.extend(lints::check(ws));
+    errors.extend(sync_shim::check(ws));
+    errors.extend(bench::check_registration(ws));
+    errors
+}
 
 /// Dependency-direction violations, one message each.
 pub fn check_graph(ws: &Workspace) -> Vec<String> {
@@ -55,7 +61,7 @@ pub fn check_graph(ws: &Workspace) -> Vec<String> {
         // Path dependencies on members only: a crates.io crate that shares a
         // member's name is not that member.
         for d in p
-            .deps
+            .dependencies
             .iter()
             .filter(|d| d.path.is_some() && ws.is_member(&d.name))
         {
@@ -69,11 +75,11 @@ pub fn check_graph(ws: &Workspace) -> Vec<String> {
                     "tooling crate `{}` depends on runtime crate `{}`: tooling stays outside the stack",
                     p.name, d.name
                 ));
-            } else if let Some((_, allowed)) = ONLY_USES.iter().find(|(c, _)| *c == p.name)
+            } else if let Some((_, allowed)) = ONLY_USES.iter().find(|(c, _)| p.name == *c)
                 && !allowed.contains(&d.name.as_str())
             {
                 errors.push(format!(
-                    "`{}` depends on `{}` ({:?}): it may use only {}",
+                    "`{}` depends on `{}` ({}): it may use only {}",
                     p.name,
                     d.name,
                     d.kind,
@@ -83,7 +89,7 @@ pub fn check_graph(ws: &Workspace) -> Vec<String> {
                 && theirs >= mine
             {
                 errors.push(format!(
-                    "`{}` depends on `{}` ({:?}): that points upward or sideways in {}",
+                    "`{}` depends on `{}` ({}): that points upward or sideways in {}",
                     p.name,
                     d.name,
                     d.kind,
@@ -95,44 +101,6 @@ pub fn check_graph(ws: &Workspace) -> Vec<String> {
                         .join(" -> ")
                 ));
             }
-        }
-    }
-    errors
-}
-
-/// `unsafe` outside fifo-segment, and crate roots without
-/// `#![forbid(unsafe_code)]`, one message each.
-pub fn check_unsafe(ws: &Workspace) -> Vec<String> {
-    let mut errors = Vec::new();
-    for p in ws.packages.iter().filter(|p| p.name != UNSAFE_CRATE) {
-        errors.extend(unsafe_in_package(p, &ws.root));
-    }
-    errors
-}
-
-fn unsafe_in_package(p: &Package, root: &Path) -> Vec<String> {
-    let mut errors = Vec::new();
-    let shown = |f: &Path| f.strip_prefix(root).unwrap_or(f).display().to_string();
-    for file in rust_files(&p.dir) {
-        let Ok(src) = std::fs::read_to_string(&file) else {
-            errors.push(format!("{}: cannot read", shown(&file)));
-            continue;
-        };
-        for line in rust_scan::lines_with_ident(&src, "unsafe") {
-            errors.push(format!(
-                "{}:{line}: `unsafe` outside {UNSAFE_CRATE} (crate `{}`)",
-                shown(&file),
-                p.name
-            ));
-        }
-    }
-    for crate_root in p.crate_roots() {
-        let src = std::fs::read_to_string(crate_root).unwrap_or_default();
-        if !rust_scan::forbids_unsafe(&src) {
-            errors.push(format!(
-                "{}: lacks #![forbid(unsafe_code)]",
-                shown(crate_root)
-            ));
         }
     }
     errors
@@ -179,7 +147,7 @@ mod tests {
         let errors = check_graph(&ws);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
-            errors[0].contains("`ct-fifo-segment` depends on `ct-transport-ct` (Dev)"),
+            errors[0].contains("`ct-fifo-segment` depends on `ct-transport-ct` (dev)"),
             "{errors:?}"
         );
     }
@@ -233,46 +201,6 @@ mod tests {
         let errors = check_graph(&ws);
         assert!(
             errors[0].contains("crate `ct-mystery` has no place"),
-            "{errors:?}"
-        );
-    }
-
-    #[test]
-    fn finds_unsafe_and_missing_forbid_in_a_crate_dir() {
-        let dir = std::env::temp_dir().join(format!("xtask-unsafe-{}", std::process::id()));
-        let src = dir.join("src");
-        std::fs::create_dir_all(&src).unwrap();
-        std::fs::write(src.join("lib.rs"), "//! docs\nmod a;\n").unwrap();
-        std::fs::write(
-            src.join("a.rs"),
-            "// unsafe in a comment\nfn f() { unsafe {} }\n",
-        )
-        .unwrap();
-        let text = SAMPLE
-            .replace(
-                "/ws/fifo-segment/src/lib.rs",
-                &src.join("lib.rs").display().to_string(),
-            )
-            .replace(
-                "\"/ws/fifo-segment/Cargo.toml\"",
-                &format!("{:?}", dir.join("Cargo.toml")),
-            )
-            .replacen(
-                "\"name\": \"ct-fifo-segment\", \"version\"",
-                "\"name\": \"ct-session\", \"version\"",
-                1,
-            );
-        let ws = Workspace::from_metadata(&text).unwrap();
-        let p = ws.package("ct-session").unwrap();
-        let errors = unsafe_in_package(p, &dir);
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(errors.len(), 2, "{errors:?}");
-        assert!(
-            errors[0].starts_with("src/a.rs:2: `unsafe` outside ct-fifo-segment"),
-            "{errors:?}"
-        );
-        assert!(
-            errors[1].ends_with("lacks #![forbid(unsafe_code)]"),
             "{errors:?}"
         );
     }
