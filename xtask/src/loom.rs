@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use cargo_metadata::Package;
 
 use crate::cmd::{self, Totals};
-use crate::src_text::{code_lines, contains_word};
+use crate::src_text::{code_lines, contains_word, without_strings};
 use crate::workspace::{PackageExt, Workspace, rust_files};
 
 /// Default bound on preemptions per loom execution: enough for the
@@ -37,6 +37,7 @@ pub fn has_loom_code(p: &Package) -> bool {
 /// merely shares the name (`mod loom;`) does not count.
 fn cfg_mentions_loom(src: &str) -> bool {
     code_lines(src).any(|(_, line)| {
+        let line = without_strings(line);
         ["cfg(", "cfg!(", "cfg_attr("].iter().any(|open| {
             line.match_indices(open).any(|(at, _)| {
                 let inside = &line[at + open.len()..];
@@ -133,5 +134,26 @@ mod tests {
             "// #[cfg(loom)]\n#[cfg(test)] fn loom() {}"
         ));
         assert!(!cfg_mentions_loom("#[cfg(test)] fn f() { loom(); }"));
+        assert!(!cfg_mentions_loom("let s = \"#[cfg(loom)]\";"));
+    }
+
+    #[test]
+    fn finds_the_crates_with_loom_code_here() {
+        let ws = Workspace::load().unwrap();
+        let with: Vec<&str> = ws
+            .packages
+            .iter()
+            .filter(|p| has_loom_code(p))
+            .map(|p| p.name.as_str())
+            .collect();
+        for name in [
+            "ct-sync",
+            "ct-fifo-segment",
+            "ct-segment-manager",
+            "ct-transport-ct",
+        ] {
+            assert!(with.contains(&name), "{name} not in {with:?}");
+        }
+        assert!(!with.contains(&"xtask"), "{with:?}");
     }
 }

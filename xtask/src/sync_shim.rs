@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use crate::src_text::{code_lines, contains_word};
+use crate::src_text::{code_lines, contains_word, without_strings};
 use crate::workspace::{PackageExt, Workspace, rust_files};
 
 /// The crate that wraps the locks and atomics (directory `sync/`).
@@ -117,29 +117,6 @@ fn group_body<'a>(text: &'a str, depth: &mut usize) -> &'a str {
         }
     }
     text
-}
-
-/// `line` with the contents of its string literals removed (escapes
-/// honoured; a literal left open runs to the end of the line).
-fn without_strings(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    let mut in_string = false;
-    while let Some(c) = chars.next() {
-        match (in_string, c) {
-            (false, '"') => in_string = true,
-            (false, c) => out.push(c),
-            (true, '\\') => {
-                chars.next();
-            }
-            (true, '"') => {
-                in_string = false;
-                out.push_str("\"\"");
-            }
-            (true, _) => {}
-        }
-    }
-    out
 }
 
 /// The leading identifier of each comma-separated item of a `use` group's
