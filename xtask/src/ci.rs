@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::cmd::{self, Totals};
 use crate::workspace::{PackageExt, Workspace};
-use crate::{layering, lints, loom, package_meta, sim, sync_shim};
+use crate::{layering, lints, loom, miri, package_meta, sim, sync_shim};
 
 /// Cargo profile of the stress and simulator steps: release without LTO
 /// (root Cargo.toml), so linking dozens of test binaries stays cheap.
@@ -83,6 +83,11 @@ pub const STEPS: &[Step] = &[
         name: "loom",
         about: "loom models (cargo xtask loom)",
         run: loom_step,
+    },
+    Step {
+        name: "miri",
+        about: "fifo-segment under Miri (cargo +nightly; skipped without it)",
+        run: miri_step,
     },
     Step {
         name: "doctest",
@@ -327,6 +332,10 @@ fn sim_step(ctx: &mut Ctx) -> Result<(), String> {
 
 fn loom_step(ctx: &mut Ctx) -> Result<(), String> {
     loom::run(&ctx.ws, None, &[], &mut ctx.totals)
+}
+
+fn miri_step(ctx: &mut Ctx) -> Result<(), String> {
+    miri::ci_step(&ctx.ws, &mut ctx.totals)
 }
 
 fn doctest(ctx: &mut Ctx) -> Result<(), String> {

@@ -19,6 +19,7 @@ mod cmd;
 mod layering;
 mod lints;
 mod loom;
+mod miri;
 mod package_meta;
 mod sim;
 mod src_text;
@@ -103,13 +104,10 @@ fn dispatch(args: &[String]) -> Result<bool, String> {
             Ok(errors.is_empty())
         }
         "miri" => {
-            let ws = Workspace::load()?;
-            // Tests that need a memfd mapping or are too slow for Miri are
-            // marked #[cfg_attr(miri, ignore)] in fifo-segment; the heap
-            // backing is what Miri checks.
-            let mut c = cmd::cargo(&ws.root);
-            c.args(["miri", "test", "-p", lints::UNSAFE_CRATES[0]]);
-            cmd::run(&mut c).map(|()| true)
+            let mut totals = cmd::Totals::default();
+            let result = miri::run(&Workspace::load()?, &mut totals);
+            println!("miri: {}", totals.summary_line());
+            result.map(|()| true)
         }
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
