@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::cmd::{self, Totals};
 use crate::workspace::{PackageExt, Workspace};
-use crate::{layering, lints, loom, miri, package_meta, sim, sync_shim};
+use crate::{examples, layering, lints, loom, miri, package_meta, sim, sync_shim};
 
 /// Cargo profile of the stress and simulator steps: release without LTO
 /// (root Cargo.toml), so linking dozens of test binaries stays cheap.
@@ -68,6 +68,11 @@ pub const STEPS: &[Step] = &[
         name: "test",
         about: "workspace tests, debug",
         run: test,
+    },
+    Step {
+        name: "examples",
+        about: "every publishable crate has an example; each runs (debug)",
+        run: examples_step,
     },
     Step {
         name: "stress",
@@ -302,6 +307,10 @@ fn test(ctx: &mut Ctx) -> Result<(), String> {
         "--examples",
     ]);
     cmd::run_tests(&mut c, &mut ctx.totals)
+}
+
+fn examples_step(ctx: &mut Ctx) -> Result<(), String> {
+    examples::run(&ctx.ws)
 }
 
 fn stress(ctx: &mut Ctx) -> Result<(), String> {

@@ -16,6 +16,7 @@
 mod bench;
 mod ci;
 mod cmd;
+mod examples;
 mod layering;
 mod lints;
 mod loom;
