@@ -44,7 +44,6 @@
 //! # Ok(())
 //! # }
 //! ```
-#![forbid(unsafe_code)]
 
 mod client;
 mod config;

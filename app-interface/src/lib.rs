@@ -54,7 +54,6 @@
 //! assert!(StackMsg::decode(&[0xff, 1, 2]).is_err());
 //! # let _ = WireEndpoint::default();
 //! ```
-#![forbid(unsafe_code)]
 
 mod error;
 pub mod io;

@@ -52,7 +52,6 @@
 //! assert_eq!(stack.connect(client.app_wrk, zero, 0), Err(SessionError::InvalidRmtIp));
 //! stack.detach(client.app).unwrap();
 //! ```
-#![forbid(unsafe_code)]
 
 mod app_worker;
 mod application;

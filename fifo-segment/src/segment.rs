@@ -806,6 +806,7 @@ mod lifetime_tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "memfd_create/mmap: syscalls Miri does not support")]
     fn peer_segment_goes_with_its_last_handle() {
         let owner = FifoSegment::create("lifetime", 1 << 16, 1, SegmentFlags::empty()).unwrap();
         let f = owner.alloc_fifo_w_slice(0, 64).unwrap();

@@ -195,8 +195,11 @@ fn slice_query_predicts_every_pair_allocation() {
         x ^= x << 17;
         x % n
     };
+    // Miri interprets every step: a twentieth of the run still mixes
+    // fits and misses.
+    let rounds = if cfg!(miri) { 1_000 } else { 20_000 };
     let (mut yes, mut no) = (0, 0);
-    for _ in 0..20_000 {
+    for _ in 0..rounds {
         if rand(3) == 0 && !live.is_empty() {
             let f = live.swap_remove(rand(live.len() as u64) as usize);
             assert!(s.free_fifo(&f).unwrap());
@@ -222,7 +225,10 @@ fn slice_query_predicts_every_pair_allocation() {
             }
         }
     }
-    assert!(yes > 100 && no > 100, "{yes} fits, {no} misses");
+    assert!(
+        yes > rounds / 200 && no > rounds / 200,
+        "{yes} fits, {no} misses"
+    );
     for f in &live {
         assert!(s.free_fifo(f).unwrap());
     }

@@ -39,7 +39,6 @@
 //! assert!(sms.free_safe(sm.handle()).unwrap());
 //! assert!(sms.is_empty());
 //! ```
-#![forbid(unsafe_code)]
 
 mod error;
 mod guard;

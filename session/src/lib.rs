@@ -126,7 +126,6 @@
 //! let stale = rt.call(1, move |wrk| wrk.session_get(h).is_err()).unwrap();
 //! assert!(stale);
 //! ```
-#![forbid(unsafe_code)]
 
 mod app;
 mod control;

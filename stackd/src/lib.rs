@@ -34,7 +34,6 @@
 //! assert!(left.is_empty());
 //! assert!(!sock.exists());
 //! ```
-#![forbid(unsafe_code)]
 
 mod app_conn;
 mod app_state;

@@ -50,8 +50,6 @@
 //! t.join().unwrap();
 //! ```
 
-#![forbid(unsafe_code)]
-
 #[cfg(not(loom))]
 pub use parking_lot::{
     Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, WaitTimeoutResult,

@@ -28,7 +28,6 @@
 //! let report = EchoRun::run(cfg, &mut |_| {}).unwrap();
 //! assert!(report.is_ok() && report.connected == 200);
 //! ```
-#![forbid(unsafe_code)]
 
 pub mod anchors;
 pub mod anchors_xproc;

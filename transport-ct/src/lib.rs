@@ -67,7 +67,6 @@
 //! assert_eq!(&buf, b"hello");
 //! assert_eq!(ct.segments().len(), 1);
 //! ```
-#![forbid(unsafe_code)]
 
 mod accept;
 mod app_layer;

@@ -1,8 +1,11 @@
 //! `cargo xtask bench [NAME] [--quick]`: runs test-harness's benches whose
 //! name starts with NAME and gathers their `BENCH` lines at the end.
 
+use cargo_metadata::TargetKind;
+use toml::{Table, Value};
+
 use crate::cmd;
-use crate::workspace::Workspace;
+use crate::workspace::{PackageExt, Workspace};
 
 /// The crate that holds every bench.
 pub const BENCH_CRATE: &str = "test-harness";
@@ -25,10 +28,19 @@ pub fn check_registration(ws: &Workspace) -> Vec<String> {
     let Some(pkg) = ws.package(BENCH_CRATE) else {
         return Vec::new();
     };
-    let manifest = pkg.dir.join("Cargo.toml");
-    let text = std::fs::read_to_string(&manifest).unwrap_or_default();
-    let names: Vec<&str> = pkg.benches().map(|t| t.name.as_str()).collect();
-    unregistered(&text, &names)
+    let manifest = pkg.dir().join("Cargo.toml");
+    let table = match std::fs::read_to_string(&manifest)
+        .map_err(|e| e.to_string())
+        .and_then(|t| t.parse::<Table>().map_err(|e| e.to_string()))
+    {
+        Ok(t) => t,
+        Err(e) => return vec![format!("{}: {e}", manifest.display())],
+    };
+    let names: Vec<&str> = pkg
+        .targets_of(TargetKind::Bench)
+        .map(|t| t.name.as_str())
+        .collect();
+    unregistered(&table, &names)
         .into_iter()
         .map(|n| {
             format!(
@@ -39,37 +51,21 @@ pub fn check_registration(ws: &Workspace) -> Vec<String> {
         .collect()
 }
 
-/// Names in `benches` without a `[[bench]]` block that has `harness = false`
-/// in the manifest text.
-fn unregistered<'a>(manifest: &str, benches: &[&'a str]) -> Vec<&'a str> {
-    let mut ok = Vec::new();
-    for block in manifest.split("[[bench]]").skip(1) {
-        // The block ends at the next table header.
-        let body = block
-            .lines()
-            .skip(1)
-            .take_while(|l| !l.trim_start().starts_with('['));
-        let mut name = None;
-        let mut no_harness = false;
-        for line in body {
-            let line = line.split('#').next().unwrap_or("");
-            let Some((k, v)) = line.split_once('=') else {
-                continue;
-            };
-            match (k.trim(), v.trim()) {
-                ("name", v) => name = Some(v.trim_matches('"').to_string()),
-                ("harness", "false") => no_harness = true,
-                _ => {}
-            }
-        }
-        if let (Some(n), true) = (name, no_harness) {
-            ok.push(n);
-        }
-    }
+/// Names in `benches` without a `[[bench]]` entry that has `harness = false`
+/// in the manifest.
+fn unregistered<'a>(manifest: &Table, benches: &[&'a str]) -> Vec<&'a str> {
+    let registered: Vec<&str> = manifest
+        .get("bench")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|b| b.get("harness").and_then(Value::as_bool) == Some(false))
+        .filter_map(|b| b.get("name").and_then(Value::as_str))
+        .collect();
     benches
         .iter()
         .copied()
-        .filter(|b| !ok.iter().any(|n| n == b))
+        .filter(|b| !registered.contains(b))
         .collect()
 }
 
@@ -79,7 +75,10 @@ pub fn run(ws: &Workspace, prefix: Option<&str>, quick: bool) -> Result<(), Stri
     let pkg = ws
         .package(BENCH_CRATE)
         .ok_or(format!("no `{BENCH_CRATE}` crate"))?;
-    let all: Vec<&str> = pkg.benches().map(|t| t.name.as_str()).collect();
+    let all: Vec<&str> = pkg
+        .targets_of(TargetKind::Bench)
+        .map(|t| t.name.as_str())
+        .collect();
     let chosen = select(all.iter().copied(), prefix);
     if chosen.is_empty() {
         return Err(format!(
@@ -163,7 +162,10 @@ name = "ct_rr"
 harness = false
 "#;
         assert_eq!(
-            unregistered(manifest, &["fifo_stream", "sm", "ct_rr", "stray"]),
+            unregistered(
+                &manifest.parse().unwrap(),
+                &["fifo_stream", "sm", "ct_rr", "stray"]
+            ),
             ["ct_rr", "stray"]
         );
     }

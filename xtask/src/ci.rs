@@ -10,8 +10,8 @@
 use std::time::{Duration, Instant};
 
 use crate::cmd::{self, Totals};
-use crate::workspace::Workspace;
-use crate::{bench, layering, loom, package_meta, sim};
+use crate::workspace::{PackageExt, Workspace};
+use crate::{examples, layering, lints, loom, miri, package_meta, sim, sync_shim};
 
 /// Cargo profile of the stress and simulator steps: release without LTO
 /// (root Cargo.toml), so linking dozens of test binaries stays cheap.
@@ -46,7 +46,7 @@ pub const STEPS: &[Step] = &[
     },
     Step {
         name: "layering",
-        about: "crate graph direction, unsafe only in fifo-segment, bench registration",
+        about: "crate graph, lints forbid unsafe (fifo-segment aside), sync shim, benches",
         run: layering_step,
     },
     Step {
@@ -70,6 +70,11 @@ pub const STEPS: &[Step] = &[
         run: test,
     },
     Step {
+        name: "examples",
+        about: "every publishable crate has an example; each runs (debug)",
+        run: examples_step,
+    },
+    Step {
         name: "stress",
         about: "stress_ tests, optimised (ci-release profile), ignored included",
         run: stress,
@@ -83,6 +88,11 @@ pub const STEPS: &[Step] = &[
         name: "loom",
         about: "loom models (cargo xtask loom)",
         run: loom_step,
+    },
+    Step {
+        name: "miri",
+        about: "fifo-segment under Miri (cargo +nightly; skipped without it)",
+        run: miri_step,
     },
     Step {
         name: "doctest",
@@ -221,11 +231,10 @@ fn fmt(ctx: &mut Ctx) -> Result<(), String> {
 }
 
 fn layering_step(ctx: &mut Ctx) -> Result<(), String> {
-    let mut errors = layering::check_graph(&ctx.ws);
-    errors.extend(layering::check_unsafe(&ctx.ws));
-    errors.extend(bench::check_registration(&ctx.ws));
+    let errors = layering::check_all(&ctx.ws);
     println!(
-        "checked {} crates: graph {}, unsafe only in {}, benches registered",
+        "checked {} crates: graph {}; lints inherited, unsafe_code forbidden but in {}; \
+         locks and atomics only from {}; benches registered",
         ctx.ws.packages.len(),
         layering::LAYERS
             .iter()
@@ -233,7 +242,8 @@ fn layering_step(ctx: &mut Ctx) -> Result<(), String> {
             .copied()
             .collect::<Vec<_>>()
             .join(" -> "),
-        layering::UNSAFE_CRATE
+        lints::UNSAFE_CRATES.join(", "),
+        sync_shim::SHIM_CRATE,
     );
     checks(errors)
 }
@@ -274,7 +284,7 @@ fn clippy_loom(ctx: &mut Ctx) -> Result<(), String> {
 }
 
 fn crate_tests(ctx: &mut Ctx) -> Result<(), String> {
-    let names: Vec<String> = ctx.ws.packages.iter().map(|p| p.name.clone()).collect();
+    let names: Vec<String> = ctx.ws.packages.iter().map(|p| p.name.to_string()).collect();
     for name in names {
         println!("--- {name}");
         let mut c = cmd::cargo(&ctx.ws.root);
@@ -297,6 +307,10 @@ fn test(ctx: &mut Ctx) -> Result<(), String> {
         "--examples",
     ]);
     cmd::run_tests(&mut c, &mut ctx.totals)
+}
+
+fn examples_step(ctx: &mut Ctx) -> Result<(), String> {
+    examples::run(&ctx.ws)
 }
 
 fn stress(ctx: &mut Ctx) -> Result<(), String> {
@@ -327,6 +341,10 @@ fn sim_step(ctx: &mut Ctx) -> Result<(), String> {
 
 fn loom_step(ctx: &mut Ctx) -> Result<(), String> {
     loom::run(&ctx.ws, None, &[], &mut ctx.totals)
+}
+
+fn miri_step(ctx: &mut Ctx) -> Result<(), String> {
+    miri::ci_step(&ctx.ws, &mut ctx.totals)
 }
 
 fn doctest(ctx: &mut Ctx) -> Result<(), String> {
@@ -362,7 +380,7 @@ fn package(ctx: &mut Ctx) -> Result<(), String> {
         .ws
         .packages
         .iter()
-        .filter(|p| p.publish)
+        .filter(|p| p.publishable())
         .map(|p| p.name.as_str())
         .collect();
     let mut clean = cmd::cargo(&ctx.ws.root);
@@ -373,7 +391,7 @@ fn package(ctx: &mut Ctx) -> Result<(), String> {
     cmd::run(&mut clean)?;
     let mut c = cmd::cargo(&ctx.ws.root);
     c.args(["package", "--workspace", "--allow-dirty"]);
-    for p in ctx.ws.packages.iter().filter(|p| !p.publish) {
+    for p in ctx.ws.packages.iter().filter(|p| !p.publishable()) {
         c.args(["--exclude", &p.name]);
     }
     cmd::run(&mut c)

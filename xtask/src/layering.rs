@@ -1,10 +1,12 @@
-//! House-rule checks on the workspace graph and sources: no crate depends
-//! upward, `unsafe` lives only in fifo-segment, every other crate forbids it.
+//! The `layering` checks: no crate depends upward or sideways (this file),
+//! plus what `check_all` gathers from the other checks the compiler cannot
+//! make: lint inheritance (`lints`), the sync shim (`sync_shim`) and bench
+//! registration (`bench`).
 
-use std::path::Path;
+use cargo_metadata::DependencyKind;
 
-use crate::rust_scan;
-use crate::workspace::{DepKind, Package, Workspace, rust_files};
+use crate::workspace::Workspace;
+use crate::{bench, lints, sync_shim};
 
 /// The runtime crates bottom-up: a crate may depend only on crates listed
 /// before it. A new crate gets its place here (and in ARCHITECTURE.md).
@@ -37,8 +39,14 @@ pub const ONLY_USES: &[(&str, &[&str])] = &[
 /// Tooling crates: they use no runtime crate and no crate uses them.
 pub const TOOLING: &[&str] = &["xtask"];
 
-/// The one crate that may contain `unsafe`.
-pub const UNSAFE_CRATE: &str = "ct-fifo-segment";
+/// Every `layering` problem, one message each.
+pub fn check_all(ws: &Workspace) -> Vec<String> {
+    let mut errors = check_graph(ws);
+    errors.extend(lints::check(ws));
+    errors.extend(sync_shim::check(ws));
+    errors.extend(bench::check_registration(ws));
+    errors
+}
 
 /// Dependency-direction violations, one message each.
 pub fn check_graph(ws: &Workspace) -> Vec<String> {
@@ -57,7 +65,7 @@ pub fn check_graph(ws: &Workspace) -> Vec<String> {
         // Path dependencies on members only: a crates.io crate that shares a
         // member's name is not that member.
         for d in p
-            .deps
+            .dependencies
             .iter()
             .filter(|d| d.path.is_some() && ws.is_member(&d.name))
         {
@@ -71,12 +79,12 @@ pub fn check_graph(ws: &Workspace) -> Vec<String> {
                     "tooling crate `{}` depends on runtime crate `{}`: tooling stays outside the stack",
                     p.name, d.name
                 ));
-            } else if let Some((_, allowed)) = ONLY_USES.iter().find(|(c, _)| *c == p.name)
-                && d.kind != DepKind::Dev
+            } else if let Some((_, allowed)) = ONLY_USES.iter().find(|(c, _)| p.name == *c)
+                && d.kind != DependencyKind::Development
                 && !allowed.contains(&d.name.as_str())
             {
                 errors.push(format!(
-                    "`{}` depends on `{}` ({:?}): it may use only {}",
+                    "`{}` depends on `{}` ({}): it may use only {}",
                     p.name,
                     d.name,
                     d.kind,
@@ -86,7 +94,7 @@ pub fn check_graph(ws: &Workspace) -> Vec<String> {
                 && theirs >= mine
             {
                 errors.push(format!(
-                    "`{}` depends on `{}` ({:?}): that points upward or sideways in {}",
+                    "`{}` depends on `{}` ({}): that points upward or sideways in {}",
                     p.name,
                     d.name,
                     d.kind,
@@ -98,44 +106,6 @@ pub fn check_graph(ws: &Workspace) -> Vec<String> {
                         .join(" -> ")
                 ));
             }
-        }
-    }
-    errors
-}
-
-/// `unsafe` outside fifo-segment, and crate roots without
-/// `#![forbid(unsafe_code)]`, one message each.
-pub fn check_unsafe(ws: &Workspace) -> Vec<String> {
-    let mut errors = Vec::new();
-    for p in ws.packages.iter().filter(|p| p.name != UNSAFE_CRATE) {
-        errors.extend(unsafe_in_package(p, &ws.root));
-    }
-    errors
-}
-
-fn unsafe_in_package(p: &Package, root: &Path) -> Vec<String> {
-    let mut errors = Vec::new();
-    let shown = |f: &Path| f.strip_prefix(root).unwrap_or(f).display().to_string();
-    for file in rust_files(&p.dir) {
-        let Ok(src) = std::fs::read_to_string(&file) else {
-            errors.push(format!("{}: cannot read", shown(&file)));
-            continue;
-        };
-        for line in rust_scan::lines_with_ident(&src, "unsafe") {
-            errors.push(format!(
-                "{}:{line}: `unsafe` outside {UNSAFE_CRATE} (crate `{}`)",
-                shown(&file),
-                p.name
-            ));
-        }
-    }
-    for crate_root in p.crate_roots() {
-        let src = std::fs::read_to_string(crate_root).unwrap_or_default();
-        if !rust_scan::forbids_unsafe(&src) {
-            errors.push(format!(
-                "{}: lacks #![forbid(unsafe_code)]",
-                shown(crate_root)
-            ));
         }
     }
     errors
@@ -182,7 +152,7 @@ mod tests {
         let errors = check_graph(&ws);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
-            errors[0].contains("`ct-fifo-segment` depends on `ct-transport-ct` (Dev)"),
+            errors[0].contains("`ct-fifo-segment` depends on `ct-transport-ct` (dev)"),
             "{errors:?}"
         );
     }
@@ -228,6 +198,28 @@ mod tests {
     }
 
     #[test]
+    fn side_crate_may_run_the_stack_in_dev_targets() {
+        // The same dependency as above, as a dev-dependency: examples and
+        // tests may run a daemon; the library still links none of it.
+        let ws = ws_with(&[
+            (
+                r#""name": "ct-fifo-segment", "version""#,
+                r#""name": "ct-stackd", "version""#,
+            ),
+            (
+                r#""name": "xtask", "version""#,
+                r#""name": "ct-app-client", "version""#,
+            ),
+            (
+                r#"{"name": "ct-fifo-segment", "req": "=0.1.0", "kind": null"#,
+                r#"{"name": "ct-stackd", "req": "=0.1.0", "kind": "dev""#,
+            ),
+            (r#""publish": [],"#, r#""publish": null,"#),
+        ]);
+        assert!(check_graph(&ws).is_empty(), "{:?}", check_graph(&ws));
+    }
+
+    #[test]
     fn unknown_crate_must_be_placed() {
         let ws = ws_with(&[(
             r#""name": "xtask", "version""#,
@@ -236,46 +228,6 @@ mod tests {
         let errors = check_graph(&ws);
         assert!(
             errors[0].contains("crate `ct-mystery` has no place"),
-            "{errors:?}"
-        );
-    }
-
-    #[test]
-    fn finds_unsafe_and_missing_forbid_in_a_crate_dir() {
-        let dir = std::env::temp_dir().join(format!("xtask-unsafe-{}", std::process::id()));
-        let src = dir.join("src");
-        std::fs::create_dir_all(&src).unwrap();
-        std::fs::write(src.join("lib.rs"), "//! docs\nmod a;\n").unwrap();
-        std::fs::write(
-            src.join("a.rs"),
-            "// unsafe in a comment\nfn f() { unsafe {} }\n",
-        )
-        .unwrap();
-        let text = SAMPLE
-            .replace(
-                "/ws/fifo-segment/src/lib.rs",
-                &src.join("lib.rs").display().to_string(),
-            )
-            .replace(
-                "\"/ws/fifo-segment/Cargo.toml\"",
-                &format!("{:?}", dir.join("Cargo.toml")),
-            )
-            .replacen(
-                "\"name\": \"ct-fifo-segment\", \"version\"",
-                "\"name\": \"ct-session\", \"version\"",
-                1,
-            );
-        let ws = Workspace::from_metadata(&text).unwrap();
-        let p = ws.package("ct-session").unwrap();
-        let errors = unsafe_in_package(p, &dir);
-        std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(errors.len(), 2, "{errors:?}");
-        assert!(
-            errors[0].starts_with("src/a.rs:2: `unsafe` outside ct-fifo-segment"),
-            "{errors:?}"
-        );
-        assert!(
-            errors[1].ends_with("lacks #![forbid(unsafe_code)]"),
             "{errors:?}"
         );
     }

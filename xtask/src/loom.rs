@@ -7,9 +7,11 @@
 
 use std::path::PathBuf;
 
+use cargo_metadata::Package;
+
 use crate::cmd::{self, Totals};
-use crate::rust_scan;
-use crate::workspace::{Package, Workspace, rust_files};
+use crate::src_text::{code_lines, contains_word, without_strings};
+use crate::workspace::{PackageExt, Workspace, rust_files};
 
 /// Default bound on preemptions per loom execution: enough for the
 /// two-thread hand-offs we model, small enough to finish in minutes.
@@ -24,15 +26,43 @@ pub fn target_dir(ws: &Workspace) -> PathBuf {
 /// `cfg` predicate of its sources)? Those crates are linted under
 /// `--cfg loom` too.
 pub fn has_loom_code(p: &Package) -> bool {
-    p.deps.iter().any(|d| d.name == "loom")
-        || rust_files(&p.dir).iter().any(|f| {
-            std::fs::read_to_string(f).is_ok_and(|src| rust_scan::cfg_mentions(&src, "loom"))
+    p.dependencies.iter().any(|d| d.name == "loom")
+        || rust_files(p.dir())
+            .iter()
+            .any(|f| std::fs::read_to_string(f).is_ok_and(|src| cfg_mentions_loom(&src)))
+}
+
+/// Is `loom` named inside a `cfg(...)`, `cfg!(...)` or `cfg_attr(...)` on
+/// some code line (`#[cfg(all(test, not(loom)))]`)? A module or path that
+/// merely shares the name (`mod loom;`) does not count.
+fn cfg_mentions_loom(src: &str) -> bool {
+    code_lines(src).any(|(_, line)| {
+        let line = without_strings(line);
+        ["cfg(", "cfg!(", "cfg_attr("].iter().any(|open| {
+            line.match_indices(open).any(|(at, _)| {
+                let inside = &line[at + open.len()..];
+                // Up to the parenthesis that closes the predicate.
+                let mut depth = 1usize;
+                let end = inside
+                    .char_indices()
+                    .find(|&(_, c)| {
+                        match c {
+                            '(' => depth += 1,
+                            ')' => depth -= 1,
+                            _ => {}
+                        }
+                        depth == 0
+                    })
+                    .map_or(inside.len(), |(i, _)| i);
+                contains_word(&inside[..end], "loom")
+            })
         })
+    })
 }
 
 /// Does the crate have loom models (`tests/loom.rs`)?
 pub fn has_models(p: &Package) -> bool {
-    p.dir.join("tests").join("loom.rs").is_file()
+    p.dir().join("tests").join("loom.rs").is_file()
 }
 
 /// Runs the loom models of `only` (or of every crate that has some),
@@ -85,4 +115,45 @@ pub fn run(
         cmd::run_tests(&mut c, totals)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loom_in_cfg_predicates_only() {
+        assert!(cfg_mentions_loom("#[cfg(loom)]\nfn f() {}"));
+        assert!(cfg_mentions_loom("#[cfg(all(test, not(loom)))]\nmod t;"));
+        assert!(cfg_mentions_loom("#[cfg_attr(loom, ignore)]\nfn t() {}"));
+        assert!(cfg_mentions_loom("if cfg!(loom) { }"));
+        assert!(!cfg_mentions_loom(
+            "mod loom;\nuse crate::loom::run;\n#[cfg(test)]\nmod tests {}"
+        ));
+        assert!(!cfg_mentions_loom(
+            "// #[cfg(loom)]\n#[cfg(test)] fn loom() {}"
+        ));
+        assert!(!cfg_mentions_loom("#[cfg(test)] fn f() { loom(); }"));
+        assert!(!cfg_mentions_loom("let s = \"#[cfg(loom)]\";"));
+    }
+
+    #[test]
+    fn finds_the_crates_with_loom_code_here() {
+        let ws = Workspace::load().unwrap();
+        let with: Vec<&str> = ws
+            .packages
+            .iter()
+            .filter(|p| has_loom_code(p))
+            .map(|p| p.name.as_str())
+            .collect();
+        for name in [
+            "ct-sync",
+            "ct-fifo-segment",
+            "ct-segment-manager",
+            "ct-transport-ct",
+        ] {
+            assert!(with.contains(&name), "{name} not in {with:?}");
+        }
+        assert!(!with.contains(&"xtask"), "{with:?}");
+    }
 }

@@ -1,6 +1,7 @@
 //! ct-stack's project tooling, run as `cargo xtask <command>` (the alias
-//! lives in `.cargo/config.toml`). Plain Rust with no dependencies, so it
-//! builds in seconds on a fresh clone and no shell script can drift.
+//! lives in `.cargo/config.toml`). Plain Rust with two small dependencies
+//! (`cargo_metadata`, `toml`), so it builds in seconds on a fresh clone and
+//! no shell script can drift.
 //!
 //! ```text
 //! cargo xtask ci [STEP...]             every CI check, or only the named steps
@@ -8,20 +9,22 @@
 //! cargo xtask loom [-p CRATE] [-- ARGS] loom models, release, --cfg loom
 //! cargo xtask bench [NAME] [--quick]   benches whose name starts with NAME
 //! cargo xtask sim [--seeds N] [ARGS]   the deterministic simulator, release
-//! cargo xtask layering                 crate graph and unsafe checks only
+//! cargo xtask layering                 crate graph, lints, sync shim, benches
 //! cargo +nightly xtask miri            fifo-segment's tests under Miri
 //! ```
-#![forbid(unsafe_code)]
 
 mod bench;
 mod ci;
 mod cmd;
-mod json;
+mod examples;
 mod layering;
+mod lints;
 mod loom;
+mod miri;
 mod package_meta;
-mod rust_scan;
 mod sim;
+mod src_text;
+mod sync_shim;
 mod workspace;
 
 use std::process::ExitCode;
@@ -39,7 +42,8 @@ commands:
   bench [NAME] [--quick]    run test-harness benches whose name starts with NAME
   sim [--seeds N] [ARGS]    run the deterministic simulator (test-harness's ct-sim, release)
                             over N seeds; a failure prints its seed and shrunk schedule
-  layering                  check the crate graph, where unsafe lives, bench registration
+  layering                  check the crate graph, lint inheritance (unsafe only in
+                            ct-fifo-segment), the sync shim, bench registration
   miri                      run fifo-segment's tests under Miri (needs nightly:
                             cargo +nightly xtask miri)";
 
@@ -93,10 +97,7 @@ fn dispatch(args: &[String]) -> Result<bool, String> {
         }
         "sim" => sim::run(&Workspace::load()?, "release", rest).map(|()| true),
         "layering" => {
-            let ws = Workspace::load()?;
-            let mut errors = layering::check_graph(&ws);
-            errors.extend(layering::check_unsafe(&ws));
-            errors.extend(bench::check_registration(&ws));
+            let errors = layering::check_all(&Workspace::load()?);
             for e in &errors {
                 eprintln!("{e}");
             }
@@ -104,13 +105,10 @@ fn dispatch(args: &[String]) -> Result<bool, String> {
             Ok(errors.is_empty())
         }
         "miri" => {
-            let ws = Workspace::load()?;
-            // Tests that need a memfd mapping or are too slow for Miri are
-            // marked #[cfg_attr(miri, ignore)] in fifo-segment; the heap
-            // backing is what Miri checks.
-            let mut c = cmd::cargo(&ws.root);
-            c.args(["miri", "test", "-p", layering::UNSAFE_CRATE]);
-            cmd::run(&mut c).map(|()| true)
+            let mut totals = cmd::Totals::default();
+            let result = miri::run(&Workspace::load()?, &mut totals);
+            println!("miri: {}", totals.summary_line());
+            result.map(|()| true)
         }
         "help" | "-h" | "--help" => {
             println!("{USAGE}");

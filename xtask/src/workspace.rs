@@ -1,97 +1,9 @@
-//! The workspace as `cargo metadata --no-deps` describes it: members, their
-//! dependencies, targets and package metadata.
+//! The workspace as `cargo metadata --no-deps` describes it, read with the
+//! `cargo_metadata` crate: members, their dependencies and targets.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
-use crate::cmd;
-use crate::json::Json;
-
-/// The kind of a dependency edge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DepKind {
-    /// `[dependencies]`
-    Normal,
-    /// `[dev-dependencies]`
-    Dev,
-    /// `[build-dependencies]`
-    Build,
-}
-
-/// One dependency of a member.
-#[derive(Debug, Clone)]
-pub struct Dep {
-    /// Package name (not the rename).
-    pub name: String,
-    /// Normal, dev or build.
-    pub kind: DepKind,
-    /// Version requirement as cargo normalised it (`=0.1.0`, `^1.6`, `*`).
-    pub req: String,
-    /// Set for path dependencies.
-    pub path: Option<PathBuf>,
-}
-
-/// A build target of a member (lib, bin, test, bench, example).
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// Target name.
-    pub name: String,
-    /// Cargo's kinds (`lib`, `bin`, `test`, `bench`, `example`, `custom-build`...).
-    pub kinds: Vec<String>,
-    /// Crate root file.
-    pub src_path: PathBuf,
-}
-
-/// A workspace member.
-#[derive(Debug, Clone)]
-pub struct Package {
-    /// Package name.
-    pub name: String,
-    /// Package version.
-    pub version: String,
-    /// Directory holding its Cargo.toml.
-    pub dir: PathBuf,
-    /// False for `publish = false`.
-    pub publish: bool,
-    /// `description`
-    pub description: Option<String>,
-    /// `license`
-    pub license: Option<String>,
-    /// `readme`, relative to `dir`.
-    pub readme: Option<String>,
-    /// `repository`
-    pub repository: Option<String>,
-    /// Declared dependencies.
-    pub deps: Vec<Dep>,
-    /// Build targets.
-    pub targets: Vec<Target>,
-}
-
-impl Package {
-    /// Crate roots of the lib target, or of the bin targets when there is no lib.
-    pub fn crate_roots(&self) -> Vec<&Path> {
-        let of_kind = |k: &str| {
-            self.targets
-                .iter()
-                .filter(|t| t.kinds.iter().any(|x| x == k))
-                .map(|t| t.src_path.as_path())
-                .collect::<Vec<_>>()
-        };
-        let libs = of_kind("lib");
-        if libs.is_empty() {
-            of_kind("bin")
-        } else {
-            libs
-        }
-    }
-
-    /// Bench targets (names).
-    pub fn benches(&self) -> impl Iterator<Item = &Target> {
-        self.targets
-            .iter()
-            .filter(|t| t.kinds.iter().any(|k| k == "bench"))
-    }
-}
+use cargo_metadata::{MetadataCommand, Package, Target, TargetKind};
 
 /// The workspace.
 #[derive(Debug, Clone)]
@@ -105,41 +17,26 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// Reads the workspace that contains xtask.
+    /// Reads the workspace that contains xtask, with the cargo that runs
+    /// xtask (`cargo_metadata` honours `$CARGO`).
     pub fn load() -> Result<Workspace, String> {
         let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
         let root = manifest_dir.parent().unwrap_or(manifest_dir);
-        let mut c = cmd::cargo(root);
-        c.args(["metadata", "--format-version", "1", "--no-deps"]);
-        let out = c
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
-        if !out.status.success() {
-            return Err(format!("cargo metadata failed ({})", out.status));
-        }
-        let text = String::from_utf8(out.stdout).map_err(|_| "cargo metadata: not UTF-8")?;
-        Workspace::from_metadata(&text)
+        let meta = MetadataCommand::new()
+            .current_dir(root)
+            .manifest_path(root.join("Cargo.toml"))
+            .no_deps()
+            .exec()
+            .map_err(|e| format!("cargo metadata: {e}"))?;
+        Ok(Workspace::from(meta))
     }
 
     /// Builds the model from `cargo metadata --format-version 1` output.
+    #[cfg(test)]
     pub fn from_metadata(text: &str) -> Result<Workspace, String> {
-        let j = Json::parse(text).map_err(|e| format!("cargo metadata: {e}"))?;
-        let root = j
-            .str_at("workspace_root")
-            .ok_or("cargo metadata: no workspace_root")?;
-        let target_dir = j
-            .str_at("target_directory")
-            .ok_or("cargo metadata: no target_directory")?;
-        let mut packages = Vec::new();
-        for p in j.arr_at("packages") {
-            packages.push(package(p)?);
-        }
-        Ok(Workspace {
-            root: root.into(),
-            target_dir: target_dir.into(),
-            packages,
-        })
+        MetadataCommand::parse(text)
+            .map(Workspace::from)
+            .map_err(|e| format!("cargo metadata: {e}"))
     }
 
     /// The member called `name`.
@@ -153,58 +50,48 @@ impl Workspace {
     }
 }
 
-fn package(p: &Json) -> Result<Package, String> {
-    let name = p
-        .str_at("name")
-        .ok_or("cargo metadata: package without name")?;
-    let manifest = p
-        .str_at("manifest_path")
-        .ok_or("cargo metadata: no manifest_path")?;
-    let dir = Path::new(manifest)
-        .parent()
-        .ok_or("cargo metadata: bad manifest_path")?;
-    // `publish`: null means anywhere, [] means nowhere (publish = false).
-    let publish = !matches!(p.get("publish"), Some(Json::Arr(a)) if a.is_empty());
-    let deps = p
-        .arr_at("dependencies")
-        .iter()
-        .map(|d| Dep {
-            name: d.str_at("name").unwrap_or_default().to_string(),
-            kind: match d.str_at("kind") {
-                Some("dev") => DepKind::Dev,
-                Some("build") => DepKind::Build,
-                _ => DepKind::Normal,
-            },
-            req: d.str_at("req").unwrap_or("*").to_string(),
-            path: d.str_at("path").map(PathBuf::from),
-        })
-        .collect();
-    let targets = p
-        .arr_at("targets")
-        .iter()
-        .map(|t| Target {
-            name: t.str_at("name").unwrap_or_default().to_string(),
-            kinds: t
-                .arr_at("kind")
-                .iter()
-                .filter_map(|k| k.as_str().map(str::to_string))
-                .collect(),
-            src_path: PathBuf::from(t.str_at("src_path").unwrap_or_default()),
-        })
-        .collect();
-    let opt = |k: &str| p.str_at(k).map(str::to_string);
-    Ok(Package {
-        name: name.to_string(),
-        version: p.str_at("version").unwrap_or("0.0.0").to_string(),
-        dir: dir.to_path_buf(),
-        publish,
-        description: opt("description"),
-        license: opt("license"),
-        readme: opt("readme"),
-        repository: opt("repository"),
-        deps,
-        targets,
-    })
+impl From<cargo_metadata::Metadata> for Workspace {
+    fn from(meta: cargo_metadata::Metadata) -> Workspace {
+        // With --no-deps every package is a member; filtering keeps that
+        // true for output produced without it.
+        let packages = meta
+            .packages
+            .iter()
+            .filter(|p| meta.workspace_members.contains(&p.id))
+            .cloned()
+            .collect();
+        Workspace {
+            root: meta.workspace_root.into(),
+            target_dir: meta.target_directory.into(),
+            packages,
+        }
+    }
+}
+
+/// What the checks ask of a member beyond `cargo_metadata`'s fields.
+pub trait PackageExt {
+    /// Directory holding its Cargo.toml.
+    fn dir(&self) -> &Path;
+    /// May it be published? `publish = false` is `Some([])` in metadata.
+    fn publishable(&self) -> bool;
+    /// Its targets of one kind.
+    fn targets_of(&self, kind: TargetKind) -> impl Iterator<Item = &Target>;
+}
+
+impl PackageExt for Package {
+    fn dir(&self) -> &Path {
+        self.manifest_path
+            .parent()
+            .map_or(Path::new("."), |d| d.as_std_path())
+    }
+
+    fn publishable(&self) -> bool {
+        self.publish.as_ref().is_none_or(|to| !to.is_empty())
+    }
+
+    fn targets_of(&self, kind: TargetKind) -> impl Iterator<Item = &Target> {
+        self.targets.iter().filter(move |t| t.is_kind(kind.clone()))
+    }
 }
 
 /// Every `.rs` file under `dir` (sorted), skipping hidden and `target` dirs.
@@ -236,27 +123,37 @@ pub fn rust_files(dir: &Path) -> Vec<PathBuf> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use cargo_metadata::DependencyKind;
 
-    /// A two-member metadata document for tests of the checks.
+    /// A two-member `cargo metadata --no-deps` document (the fields
+    /// `cargo_metadata` requires, and those the checks read) for tests of
+    /// the checks, which edit it with `replacen`.
     pub(crate) const SAMPLE: &str = r#"{
       "packages": [
-        {"name": "ct-fifo-segment", "version": "0.1.0", "publish": null,
+        {"name": "ct-fifo-segment", "version": "0.1.0", "id": "path+file:///ws/fifo-segment#0.1.0",
+         "publish": null, "features": {},
          "manifest_path": "/ws/fifo-segment/Cargo.toml",
          "description": "d", "license": "Apache-2.0", "readme": "README.md",
          "repository": "https://example.invalid/r",
          "dependencies": [
-           {"name": "loom", "req": "^0.7.2", "kind": null, "target": "cfg(loom)"},
-           {"name": "proptest", "req": "^1.6", "kind": "dev", "target": null}],
+           {"name": "loom", "req": "^0.7.2", "kind": null, "target": "cfg(loom)",
+            "optional": false, "uses_default_features": true, "features": []},
+           {"name": "proptest", "req": "^1.6", "kind": "dev", "target": null,
+            "optional": false, "uses_default_features": true, "features": []}],
          "targets": [{"name": "fifo_segment", "kind": ["lib"], "src_path": "/ws/fifo-segment/src/lib.rs"},
-                     {"name": "loom", "kind": ["test"], "src_path": "/ws/fifo-segment/tests/loom.rs"}]},
-        {"name": "xtask", "version": "0.1.0", "publish": [],
+                     {"name": "loom", "kind": ["test"], "src_path": "/ws/fifo-segment/tests/loom.rs"},
+                     {"name": "stream", "kind": ["example"], "src_path": "/ws/fifo-segment/examples/stream.rs"}]},
+        {"name": "xtask", "version": "0.1.0", "id": "path+file:///ws/xtask#0.1.0",
+         "publish": [], "features": {},
          "manifest_path": "/ws/xtask/Cargo.toml",
          "description": null, "license": null, "readme": null, "repository": null,
          "dependencies": [
            {"name": "ct-fifo-segment", "req": "=0.1.0", "kind": null, "target": null,
+            "optional": false, "uses_default_features": true, "features": [],
             "path": "/ws/fifo-segment"}],
          "targets": [{"name": "xtask", "kind": ["bin"], "src_path": "/ws/xtask/src/main.rs"}]}
       ],
+      "workspace_members": ["path+file:///ws/fifo-segment#0.1.0", "path+file:///ws/xtask#0.1.0"],
       "workspace_root": "/ws", "target_directory": "/ws/target", "version": 1
     }"#;
 
@@ -266,23 +163,37 @@ pub(crate) mod tests {
         assert_eq!(ws.root, Path::new("/ws"));
         assert_eq!(ws.target_dir, Path::new("/ws/target"));
         let fs = ws.package("ct-fifo-segment").unwrap();
-        assert!(fs.publish);
-        assert_eq!(fs.dir, Path::new("/ws/fifo-segment"));
+        assert!(fs.publishable());
+        assert_eq!(fs.dir(), Path::new("/ws/fifo-segment"));
         assert_eq!(
-            (fs.deps[0].name.as_str(), fs.deps[0].req.as_str()),
-            ("loom", "^0.7.2")
+            (
+                fs.dependencies[0].name.as_str(),
+                fs.dependencies[0].req.to_string()
+            ),
+            ("loom", "^0.7.2".to_string())
         );
-        assert!(fs.deps[0].path.is_none());
-        assert_eq!(fs.deps[1].kind, DepKind::Dev);
-        assert_eq!(fs.crate_roots(), [Path::new("/ws/fifo-segment/src/lib.rs")]);
+        assert!(fs.dependencies[0].path.is_none());
+        assert_eq!(fs.dependencies[1].kind, DependencyKind::Development);
+        let examples: Vec<&str> = fs
+            .targets_of(TargetKind::Example)
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(examples, ["stream"]);
         let x = ws.package("xtask").unwrap();
-        assert!(!x.publish);
+        assert!(!x.publishable());
         assert_eq!(
-            x.deps[0].path.as_deref(),
-            Some(Path::new("/ws/fifo-segment"))
+            x.dependencies[0].path.as_ref().map(|p| p.as_str()),
+            Some("/ws/fifo-segment")
         );
-        assert_eq!(x.crate_roots(), [Path::new("/ws/xtask/src/main.rs")]);
         assert!(!ws.is_member("loom"));
+    }
+
+    #[test]
+    fn non_members_are_left_out() {
+        let text = SAMPLE.replacen(r#", "path+file:///ws/xtask#0.1.0""#, "", 1);
+        let ws = Workspace::from_metadata(&text).unwrap();
+        assert!(!ws.is_member("xtask"));
+        assert!(ws.is_member("ct-fifo-segment"));
     }
 
     #[test]

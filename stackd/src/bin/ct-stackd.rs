@@ -6,7 +6,6 @@
 //! ct-stackd --workers 2 --socket /run/ct-stack/stackd.sock \
 //!           --namespace blue:1234:/run/ct-stack/blue.sock
 //! ```
-#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -15,7 +15,6 @@
 //! ct-echo server --socket /tmp/ct.sock --echo &
 //! ct-echo client --socket /tmp/ct.sock --echo --bytes 1g
 //! ```
-#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 use std::time::Duration;

@@ -6,7 +6,6 @@
 //! ct-sim --seeds 500                 seeds 0..500, 150 steps each
 //! ct-sim --seed 1234 --steps 400     one seed (replay a failure)
 //! ```
-#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 use std::time::Instant;
