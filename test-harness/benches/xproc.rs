@@ -38,10 +38,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use ct_app_client::{AppClient, AttachConfig, CtListener, CtStream};
+use ct_echo::cps_pipeline::{CpsHandler, CpsPipeline, Failure};
 use ct_stackd::{Stackd, StackdConfig};
 use test_harness::anchors_xproc::{self as ax, RoleArgs, RoleChild, TempDir};
 use test_harness::bench::{self, BenchArgs};
-use test_harness::cps_pipeline::{CpsHandler, CpsPipeline, Failure};
 
 /// Fifo size of the stream session (both apps ask for it).
 const STREAM_FIFO: u32 = 4 << 20;
@@ -570,7 +570,7 @@ impl CpsHandler for CloseEach {
 }
 
 /// One thread keeps `in_flight` connects going (vperf's way, see
-/// `test_harness::cps_pipeline`), closing each session once connected.
+/// `ct_echo::cps_pipeline`), closing each session once connected.
 fn cps_client(a: &RoleArgs) -> io::Result<()> {
     let cycles: u64 = a.num("cycles")?;
     let in_flight: usize = a.num("in_flight")?;

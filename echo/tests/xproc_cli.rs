@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Lines};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::Duration;
 
-use test_harness::echo::{KvRecord, stackd_figures};
+use ct_echo::{KvRecord, stackd_figures};
 
 const EXE: &str = env!("CARGO_BIN_EXE_ct-echo");
 

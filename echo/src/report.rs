@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use ct_session::WorkerCounters;
 
-use crate::echo::config::{EchoConfig, EchoMode};
-use crate::echo::stats::{EchoStats, get};
+use crate::config::{EchoConfig, EchoMode};
+use crate::stats::{EchoStats, get};
 
 /// What was left after both apps detached (all zero when clean).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
