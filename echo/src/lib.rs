@@ -59,7 +59,7 @@ pub use kv::{KvLine, KvRecord};
 pub use options::RunOptions;
 pub use pattern::{Checksum, PATTERN_LEN, Pattern};
 pub use procs::{RoleChild, run_processes};
-pub use report::{EchoReport, Layout, Leaks, human_bytes, json_string};
+pub use report::{EchoReport, Layout, Leaks, human_bytes};
 pub use roles::{ClientRole, Role, ServerRole, StackdRole, leaks_of, stackd_figures};
 pub use run::{EchoError, EchoRun, Progress, loopback};
 pub use server::EchoServer;

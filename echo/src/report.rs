@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use ct_session::WorkerCounters;
+use serde::Serialize;
 
 use crate::config::{EchoConfig, EchoMode};
 use crate::stats::{EchoStats, get};
@@ -282,64 +283,93 @@ impl EchoReport {
         out
     }
 
-    /// The report as one JSON object.
+    /// The report as one JSON object (one line; the fields of
+    /// [`JsonReport`], in that order).
     pub fn json(&self) -> String {
-        let mut j = JsonObject::default();
-        j.str("mode", &self.mode.to_string());
-        j.str(
-            "layout",
-            match self.layout {
+        // A struct of plain values cannot fail to serialize.
+        serde_json::to_string(&JsonReport::of(self)).expect("report serializes")
+    }
+}
+
+/// What `--json` prints: flat, named for scripts (the table's rows, the
+/// raw counts behind them, `ok`), stable across layouts (a field a layout
+/// cannot know is still there: zero, or null for a missing latency).
+/// Non-finite rates come out as null (serde_json's rendering of NaN).
+#[derive(Debug, Serialize)]
+struct JsonReport<'a> {
+    mode: String,
+    layout: &'static str,
+    workers: u32,
+    sessions: u32,
+    echo: bool,
+    tx_bytes: u64,
+    rx_bytes: u64,
+    server_rx_bytes: u64,
+    seconds: f64,
+    gbit_per_s: f64,
+    connects_per_s: f64,
+    connected: u64,
+    connect_failed: u64,
+    round_trips: usize,
+    rr_p50_ns: Option<u64>,
+    rr_p99_ns: Option<u64>,
+    verify: bool,
+    verified: u64,
+    verify_failed: u64,
+    events_delivered: u64,
+    tx_events: u64,
+    rx_dequeue_events: u64,
+    congested: u64,
+    fifo_full_writes: u64,
+    resets: u64,
+    errors: u64,
+    first_error: Option<&'a str>,
+    leak_free: bool,
+    show_session: &'a [String],
+    ok: bool,
+}
+
+impl<'a> JsonReport<'a> {
+    fn of(r: &'a EchoReport) -> Self {
+        let nanos =
+            |d: Option<Duration>| d.map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        JsonReport {
+            mode: r.mode.to_string(),
+            layout: match r.layout {
                 Layout::Threads => "threads",
                 Layout::Processes { poll: false } => "processes",
                 Layout::Processes { poll: true } => "processes-polling",
                 Layout::ClientOnly => "client-only",
             },
-        );
-        j.num("workers", self.workers as f64);
-        j.num("sessions", self.sessions as f64);
-        j.bool("echo", self.echo);
-        j.num("tx_bytes", self.tx_bytes as f64);
-        j.num("rx_bytes", self.rx_bytes as f64);
-        j.num("server_rx_bytes", self.server_rx_bytes as f64);
-        j.num("seconds", self.seconds);
-        j.num("gbit_per_s", self.gbit_per_s);
-        j.num("connects_per_s", self.connects_per_s);
-        j.num("connected", self.connected as f64);
-        j.num("connect_failed", self.connect_failed as f64);
-        j.num("round_trips", self.round_trips as f64);
-        j.opt_num("rr_p50_ns", self.rr_p50.map(|d| d.as_nanos() as f64));
-        j.opt_num("rr_p99_ns", self.rr_p99.map(|d| d.as_nanos() as f64));
-        j.bool("verify", self.verify);
-        j.num("verified", self.verified as f64);
-        j.num("verify_failed", self.verify_failed as f64);
-        j.num(
-            "events_delivered",
-            self.counters.app_events_delivered as f64,
-        );
-        j.num("tx_events", self.counters.tx_events as f64);
-        j.num("rx_dequeue_events", self.counters.rx_dequeue_events as f64);
-        j.num("congested", self.counters.congested as f64);
-        j.num("fifo_full_writes", self.tx_full as f64);
-        j.num("resets", self.resets as f64);
-        j.num("errors", self.errors as f64);
-        match &self.first_error {
-            Some(e) => j.str("first_error", e),
-            None => j.raw("first_error", "null"),
+            workers: r.workers,
+            sessions: r.sessions,
+            echo: r.echo,
+            tx_bytes: r.tx_bytes,
+            rx_bytes: r.rx_bytes,
+            server_rx_bytes: r.server_rx_bytes,
+            seconds: r.seconds,
+            gbit_per_s: r.gbit_per_s,
+            connects_per_s: r.connects_per_s,
+            connected: r.connected,
+            connect_failed: r.connect_failed,
+            round_trips: r.round_trips,
+            rr_p50_ns: nanos(r.rr_p50),
+            rr_p99_ns: nanos(r.rr_p99),
+            verify: r.verify,
+            verified: r.verified,
+            verify_failed: r.verify_failed,
+            events_delivered: r.counters.app_events_delivered,
+            tx_events: r.counters.tx_events,
+            rx_dequeue_events: r.counters.rx_dequeue_events,
+            congested: r.counters.congested,
+            fifo_full_writes: r.tx_full,
+            resets: r.resets,
+            errors: r.errors,
+            first_error: r.first_error.as_deref(),
+            leak_free: r.leaks.is_clean(),
+            show_session: &r.show_session,
+            ok: r.is_ok(),
         }
-        j.bool("leak_free", self.leaks.is_clean());
-        j.raw(
-            "show_session",
-            &format!(
-                "[{}]",
-                self.show_session
-                    .iter()
-                    .map(|l| json_string(l))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-        );
-        j.bool("ok", self.is_ok());
-        j.finish()
     }
 }
 
@@ -368,62 +398,6 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// A JSON string literal.
-pub fn json_string(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            '\r' => o.push_str("\\r"),
-            '\t' => o.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
-/// A flat JSON object written field by field (enough for a report; no
-/// serde needed).
-#[derive(Debug, Default)]
-struct JsonObject {
-    fields: Vec<String>,
-}
-
-impl JsonObject {
-    fn raw(&mut self, k: &str, v: &str) {
-        self.fields.push(format!("{}:{v}", json_string(k)));
-    }
-    fn str(&mut self, k: &str, v: &str) {
-        self.raw(k, &json_string(v));
-    }
-    fn num(&mut self, k: &str, v: f64) {
-        if v.is_finite() {
-            self.raw(k, &format!("{v}"));
-        } else {
-            self.raw(k, "null");
-        }
-    }
-    fn opt_num(&mut self, k: &str, v: Option<f64>) {
-        match v {
-            Some(v) => self.num(k, v),
-            None => self.raw(k, "null"),
-        }
-    }
-    fn bool(&mut self, k: &str, v: bool) {
-        self.raw(k, if v { "true" } else { "false" });
-    }
-    fn finish(self) -> String {
-        format!("{{{}}}", self.fields.join(","))
-    }
-}
-
 /// `n` per second of `elapsed`; 0 for a run that never started its clock
 /// (it failed before: no rate, rather than `n` over a nanosecond).
 fn per_second(n: f64, elapsed: Duration) -> f64 {
@@ -442,14 +416,70 @@ mod tests {
     }
 
     #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(json_string("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
-        let mut j = JsonObject::default();
-        j.num("x", 1.5);
-        j.num("nan", f64::NAN);
-        j.bool("ok", true);
-        j.opt_num("none", None);
-        assert_eq!(j.finish(), r#"{"x":1.5,"nan":null,"ok":true,"none":null}"#);
+    fn json_is_one_object_with_every_field() {
+        let cfg = EchoConfig::small(EchoMode::Rr);
+        let mut r = EchoReport::new(
+            &cfg,
+            &EchoStats::default(),
+            Duration::ZERO,
+            WorkerCounters::default(),
+            Leaks::default(),
+            vec!["a\"b\\c\nd\u{1}".to_string()],
+        );
+        r.gbit_per_s = f64::NAN;
+        r.first_error = Some("bad".to_string());
+        let j = r.json();
+        let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+        // The fields, in the order scripts have always seen them.
+        let order = [
+            "mode",
+            "layout",
+            "workers",
+            "sessions",
+            "echo",
+            "tx_bytes",
+            "rx_bytes",
+            "server_rx_bytes",
+            "seconds",
+            "gbit_per_s",
+            "connects_per_s",
+            "connected",
+            "connect_failed",
+            "round_trips",
+            "rr_p50_ns",
+            "rr_p99_ns",
+            "verify",
+            "verified",
+            "verify_failed",
+            "events_delivered",
+            "tx_events",
+            "rx_dequeue_events",
+            "congested",
+            "fifo_full_writes",
+            "resets",
+            "errors",
+            "first_error",
+            "leak_free",
+            "show_session",
+            "ok",
+        ];
+        assert_eq!(v.as_object().unwrap().len(), order.len(), "{j}");
+        let at: Vec<usize> = order
+            .iter()
+            .map(|k| {
+                j.find(&format!("\"{k}\":"))
+                    .unwrap_or_else(|| panic!("no {k}: {j}"))
+            })
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{j}");
+        assert_eq!(v["mode"], "rr");
+        assert_eq!(v["layout"], "threads");
+        assert!(v["gbit_per_s"].is_null(), "NaN is null: {j}");
+        assert!(v["rr_p50_ns"].is_null());
+        assert_eq!(v["first_error"], "bad");
+        assert_eq!(v["show_session"][0], "a\"b\\c\nd\u{1}");
+        assert!(j.contains(r#""show_session":["a\"b\\c\nd\u0001"]"#), "{j}");
+        assert!(j.contains(r#""round_trips":0,"#), "{j}");
     }
 
     #[test]
