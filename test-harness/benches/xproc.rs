@@ -9,8 +9,9 @@
 //!   processes (`BENCH xproc_unix_stream_GBps`):
 //!   `BENCH xproc_stream_vs_unix_ratio` (target >= 4);
 //! - 1-byte request/response, apps polling their rx fifos (non-blocking
-//!   reads in a spin) -> `BENCH xproc_rr_poll_ns`, vs two processes spinning
-//!   on one atomic in a memfd (`BENCH xproc_spin_rr_ns`):
+//!   reads in a spin) -> `BENCH xproc_rr_poll_ns`, vs two processes handing
+//!   a token back and forth through one shared cache line in a memfd (a
+//!   fifo's event flag, `BENCH xproc_spin_rr_ns`):
 //!   `BENCH xproc_rr_vs_spin_ratio` (target <= 3);
 //! - the same with blocking apps (they sleep on their eventfd) ->
 //!   `BENCH xproc_rr_blocking_ns`, vs a 1-byte ping-pong on a Unix
