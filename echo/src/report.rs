@@ -283,8 +283,9 @@ impl EchoReport {
         out
     }
 
-    /// The report as one JSON object (one line; the fields of
-    /// [`JsonReport`], in that order).
+    /// The report as one JSON object on one line: mode and layout, the
+    /// figures, the counts behind the table, `leak_free` and `ok` (the
+    /// fields and order scripts have always read).
     pub fn json(&self) -> String {
         // A struct of plain values cannot fail to serialize.
         serde_json::to_string(&JsonReport::of(self)).expect("report serializes")
