@@ -46,6 +46,7 @@ mod options;
 mod pattern;
 mod procs;
 mod report;
+mod report_json;
 mod roles;
 mod run;
 mod server;
