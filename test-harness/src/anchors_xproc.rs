@@ -432,9 +432,10 @@ fn spin_until(mut ready: impl FnMut() -> bool) -> io::Result<()> {
 /// The spin anchor's sides, handing the token through the fifo's event
 /// flag: the driver sets it and waits for it to clear, the echo waits for
 /// it and clears it. The flag is the only thing either side writes, so one
-/// cache line moves each way per round trip, as in the polling apps' own
-/// hand-off (no data, no head or tail). The first warm-up round doubles as
-/// the start handshake: the driver's first wait lasts until the echo runs.
+/// cache line moves each way per round trip: the floor that the polling
+/// apps' round trip (data, tail and head: three lines each way) is compared
+/// with. The first warm-up round doubles as the start handshake: the
+/// driver's first wait lasts until the echo runs.
 fn spin_side(args: &RoleArgs, driver: bool) -> io::Result<()> {
     let rounds: u64 = args.num("rounds")?;
     let offset: u64 = args.num("offset")?;
