@@ -87,11 +87,9 @@ mod fifo;
 mod layout;
 pub mod msg_q;
 mod segment;
-pub mod shared_u64;
 mod storage;
 
 pub use error::{FifoError, SegmentError};
 pub use fifo::{Consumer, DeqNtf, Fifo, Producer};
 pub use msg_q::{MsgConsumer, MsgProducer, MsgQueue, MsgQueueConfig, MsgQueueError, RingConfig};
 pub use segment::{FifoSegment, SegmentFlags};
-pub use shared_u64::SharedU64;

@@ -20,11 +20,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ct_app_worker::{AppCallbacks, AppCtx, AppKind, AttachOptions, Scope, Stack};
+use ct_echo::quantile;
 use ct_session::{SessionEndpoint, SessionError, SessionHandle, TransportProto};
 use ct_sync::Mutex;
 use ct_transport_ct::{CtConfig, CtMain};
 use test_harness::bench::{self, BenchArgs};
-use test_harness::echo::quantile;
 
 const FIFO: u32 = 4096;
 

@@ -9,8 +9,9 @@
 //!   processes (`BENCH xproc_unix_stream_GBps`):
 //!   `BENCH xproc_stream_vs_unix_ratio` (target >= 4);
 //! - 1-byte request/response, apps polling their rx fifos (non-blocking
-//!   reads in a spin) -> `BENCH xproc_rr_poll_ns`, vs two processes spinning
-//!   on one atomic in a memfd (`BENCH xproc_spin_rr_ns`):
+//!   reads in a spin) -> `BENCH xproc_rr_poll_ns`, vs two processes handing
+//!   a token back and forth through one shared cache line in a memfd (a
+//!   fifo's event flag, `BENCH xproc_spin_rr_ns`):
 //!   `BENCH xproc_rr_vs_spin_ratio` (target <= 3);
 //! - the same with blocking apps (they sleep on their eventfd) ->
 //!   `BENCH xproc_rr_blocking_ns`, vs a 1-byte ping-pong on a Unix
@@ -38,10 +39,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use ct_app_client::{AppClient, AttachConfig, CtListener, CtStream};
+use ct_echo::cps_pipeline::{CpsHandler, CpsPipeline, Failure};
 use ct_stackd::{Stackd, StackdConfig};
 use test_harness::anchors_xproc::{self as ax, RoleArgs, RoleChild, TempDir};
 use test_harness::bench::{self, BenchArgs};
-use test_harness::cps_pipeline::{CpsHandler, CpsPipeline, Failure};
 
 /// Fifo size of the stream session (both apps ask for it).
 const STREAM_FIFO: u32 = 4 << 20;
@@ -570,7 +571,7 @@ impl CpsHandler for CloseEach {
 }
 
 /// One thread keeps `in_flight` connects going (vperf's way, see
-/// `test_harness::cps_pipeline`), closing each session once connected.
+/// `ct_echo::cps_pipeline`), closing each session once connected.
 fn cps_client(a: &RoleArgs) -> io::Result<()> {
     let cycles: u64 = a.num("cycles")?;
     let in_flight: usize = a.num("in_flight")?;

@@ -7,7 +7,8 @@
 //! - [`unix_rr_ns`]: a 1-byte ping-pong over a Unix socketpair between two
 //!   processes (blocking: the kernel's wake-up path);
 //! - [`spin_rr_ns`]: two processes handing a token back and forth through
-//!   one atomic in a memfd ([`ct_fifo_segment::SharedU64`]): the floor for any
+//!   one shared cache line in a memfd: the event flag of one fifo in a
+//!   [`ct_fifo_segment::FifoSegment`] both map. The floor for any
 //!   busy-polling hand-off between processes;
 //! - [`unix_cps`]: connect + accept + close cycles per second on a Unix
 //!   stream listener, a client process keeping `in_flight` connects going
@@ -41,7 +42,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use ct_fifo_segment::{FifoSegment, SegmentFlags, SharedU64};
+use ct_fifo_segment::{Fifo, FifoSegment, SegmentFlags};
 
 /// The environment variable naming a child's role.
 pub const ROLE_ENV: &str = "CT_XPROC_ROLE";
@@ -419,51 +420,61 @@ impl PollWait {
     }
 }
 
-/// Spins until `word` holds `want` (see [`PollWait`]).
-fn spin_until(word: &SharedU64, want: u64) -> io::Result<()> {
+/// Spins until `ready` says yes (see [`PollWait`]).
+fn spin_until(mut ready: impl FnMut() -> bool) -> io::Result<()> {
     let mut w = PollWait::new();
-    while word.load(Ordering::Acquire) != want {
+    while !ready() {
         w.idle()?;
     }
     Ok(())
 }
 
-/// The spin anchor's sides. The echo side says it is up by storing 1; the
-/// driver then owns the odd-to-even steps: it stores `2i + 2`, the echo
-/// answers `2i + 3`.
+/// The spin anchor's sides, handing the token through the fifo's event
+/// flag: the driver sets it and waits for it to clear, the echo waits for
+/// it and clears it. The flag is the only thing either side writes, so one
+/// cache line moves each way per round trip: the floor that the polling
+/// apps' round trip (data, tail and head: three lines each way) is compared
+/// with. The first warm-up round doubles as the start handshake: the
+/// driver's first wait lasts until the echo runs.
 fn spin_side(args: &RoleArgs, driver: bool) -> io::Result<()> {
     let rounds: u64 = args.num("rounds")?;
     let offset: u64 = args.num("offset")?;
     let seg = FifoSegment::attach(stdin_fd()?).map_err(io::Error::other)?;
-    let word = SharedU64::attach(&seg, offset).map_err(io::Error::other)?;
+    let fifo = seg.fifo_at(offset).map_err(io::Error::other)?;
     let warm = rounds.min(1000);
     if driver {
-        spin_until(&word, 1)?;
         let mut t = Instant::now();
         for i in 0..warm + rounds {
             if i == warm {
                 t = Instant::now();
             }
-            word.store(2 * i + 2, Ordering::Release);
-            spin_until(&word, 2 * i + 3)?;
+            fifo.set_event();
+            spin_until(|| !fifo.has_event())?;
         }
         print_result(crate::bench::ns_per_op(t.elapsed(), rounds))
     } else {
-        word.store(1, Ordering::Release);
-        for i in 0..warm + rounds {
-            spin_until(&word, 2 * i + 2)?;
-            word.store(2 * i + 3, Ordering::Release);
+        for _ in 0..warm + rounds {
+            spin_until(|| fifo.has_event())?;
+            fifo.unset_event();
         }
         Ok(())
     }
 }
 
-/// Two processes handing a token back and forth through one atomic in a
-/// memfd segment both map; nanoseconds per round trip.
+/// Two processes handing a token back and forth through one shared cache
+/// line (a fifo's event flag in a memfd segment both map); nanoseconds per
+/// round trip.
 pub fn spin_rr_ns(exe: &Path, rounds: u64) -> io::Result<f64> {
     let seg = FifoSegment::create("xproc-spin", 64 << 10, 1, SegmentFlags::empty())
         .map_err(io::Error::other)?;
-    let word = SharedU64::create(&seg).map_err(io::Error::other)?;
+    let fifo = seg.alloc_fifo_w_slice(0, 4096).map_err(io::Error::other)?;
+    let r = spin_children(exe, rounds, &seg, &fifo);
+    seg.free_fifo(&fifo).map_err(io::Error::other)?;
+    r
+}
+
+/// Runs both sides of [`spin_rr_ns`] on `fifo`; the driver's figure.
+fn spin_children(exe: &Path, rounds: u64, seg: &FifoSegment, fifo: &Fifo) -> io::Result<f64> {
     let fd = || -> io::Result<OwnedFd> {
         seg.fd()
             .ok_or_else(|| io::Error::other("spin anchor: heap segment"))?
@@ -471,7 +482,7 @@ pub fn spin_rr_ns(exe: &Path, rounds: u64) -> io::Result<f64> {
     };
     let args = [
         ("rounds", rounds.to_string()),
-        ("offset", word.offset().to_string()),
+        ("offset", fifo.offset().to_string()),
     ];
     let echo = RoleChild::spawn(exe, "anchor-spin-echo", &args, Some(fd()?))?;
     let mut driver = RoleChild::spawn(exe, "anchor-spin-driver", &args, Some(fd()?))?;

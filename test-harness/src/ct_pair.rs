@@ -23,7 +23,7 @@ use ct_app_worker::{
 use ct_session::{SessionError, ThreadedConfig, WorkerCounters};
 use ct_transport_ct::{CtConfig, CtMain};
 
-use crate::echo::loopback;
+use ct_echo::loopback;
 
 /// One app's end of the pair.
 #[derive(Debug)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use ct_app_worker::{AppMessage, Scope};
-use test_harness::echo::{EchoConfig, EchoMode, EchoRun, RunMode, get};
+use ct_echo::{EchoConfig, EchoMode, EchoRun, RunMode, get};
 
 fn mid_transfer(run_mode: RunMode, detach_client_first: bool) {
     let mut cfg = EchoConfig::small(EchoMode::Throughput);

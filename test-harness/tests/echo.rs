@@ -1,7 +1,7 @@
 //! The echo apps end to end over ct: every mode, stepping and threaded,
 //! with data verified and the stack clean afterwards.
 
-use test_harness::echo::{EchoConfig, EchoMode, EchoReport, EchoRun, RunMode};
+use ct_echo::{EchoConfig, EchoMode, EchoReport, EchoRun, RunMode};
 
 fn run(cfg: EchoConfig) -> EchoReport {
     let r = EchoRun::run(cfg, &mut |_| {}).expect("echo run");

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use ct_app_worker::{AppMessage, IoMode, Scope};
-use test_harness::echo::{Checksum, Pattern};
+use ct_echo::{Checksum, Pattern};
 
 #[test]
 fn full_fifo_writer_is_woken_by_the_readers_dequeue_notification() {

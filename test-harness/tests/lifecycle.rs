@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::*;
 use ct_app_worker::{AppMessage, IoMode, Scope};
+use ct_echo::loopback;
 use ct_session::SessionError;
-use test_harness::echo::loopback;
 
 #[test]
 fn data_both_ways_then_client_close_on_every_worker_count() {

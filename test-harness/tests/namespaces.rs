@@ -7,8 +7,8 @@ mod common;
 
 use common::*;
 use ct_app_worker::{AppMessage, NamespaceConfig, Scope};
+use ct_echo::loopback;
 use ct_session::SessionError;
-use test_harness::echo::loopback;
 
 struct Server {
     app: App,

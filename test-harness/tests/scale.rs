@@ -2,7 +2,7 @@
 //! with the accounting back to zero at the end (sessions allocated ==
 //! freed, no ct segment, connection, half-open or segment manager left).
 
-use test_harness::echo::{EchoConfig, EchoMode, EchoRun, RunMode};
+use ct_echo::{EchoConfig, EchoMode, EchoRun, RunMode};
 
 fn sequential(n: u32, run: RunMode, workers: u32) {
     let mut cfg = EchoConfig::small(EchoMode::Cps);

@@ -21,13 +21,7 @@ fn custom(role: &str, args: &[String]) {
 
 /// An echo server child: `--sessions n`, pattern-checked (each client
 /// streams one session from offset 0).
-fn echo_server(
-    test: &str,
-    sock: &str,
-    port: u16,
-    sessions: u64,
-    bytes: u64,
-) -> test_harness::echo::RoleChild {
+fn echo_server(test: &str, sock: &str, port: u16, sessions: u64, bytes: u64) -> ct_echo::RoleChild {
     let mut s = spawn(
         test,
         "server",
@@ -51,7 +45,7 @@ fn echo_server(
     s
 }
 
-fn echo_client(test: &str, sock: &str, port: u16, bytes: u64) -> test_harness::echo::RoleChild {
+fn echo_client(test: &str, sock: &str, port: u16, bytes: u64) -> ct_echo::RoleChild {
     spawn(
         test,
         "client",
@@ -161,7 +155,7 @@ fn restarted_clients_reuse_the_listener() {
     let (d, path) = daemon("restart");
     let sock = path.to_string_lossy().into_owned();
     let mut server = echo_server(TEST, &sock, 4400, 3, BYTES);
-    let finish = |mut c: test_harness::echo::RoleChild| {
+    let finish = |mut c: ct_echo::RoleChild| {
         let r = c.expect("CLIENT", Duration::from_secs(120)).unwrap();
         assert!(c.wait_timeout(WAIT).unwrap().success());
         assert_eq!(nums(&r, &["verified", "errors"]), [1, 0], "client: {r:?}");

@@ -9,7 +9,7 @@ mod xproc_common;
 
 use std::time::Duration;
 
-use test_harness::echo::{KvRecord, Pattern};
+use ct_echo::{KvRecord, Pattern};
 use xproc_common::*;
 
 fn stream(test: &str, bytes: u64, fifo: &str) {

@@ -20,6 +20,7 @@ pub const LAYERS: &[&str] = &[
     "ct-transport-ct",
     "ct-stackd",
     "ct-app-client",
+    "ct-echo",
     "test-harness",
 ];
 

@@ -13,8 +13,8 @@ use ct_app_worker::{
 use ct_session::{SessionCleanupNtf, SessionError, SessionHandle};
 use ct_transport_ct::{CtConfig, CtMain};
 
-use crate::echo::{Pattern, loopback};
 use crate::sim::op::Op;
+use ct_echo::{Pattern, loopback};
 
 /// A broken invariant or an unexpected error: what the simulator reports.
 pub type SimResult = Result<(), String>;

@@ -9,9 +9,9 @@ use ct_app_worker::{
     AppHandle, AppKind, AppListenerHandle, AppMessage, AppQueue, AppSession, AppWorkerHandle,
     AttachOptions, Scope, SessionFifos, Stack,
 };
+use ct_echo::loopback;
 use ct_session::{SessionError, SessionHandle, ThreadedConfig};
 use ct_transport_ct::{CtConfig, CtMain};
-use test_harness::echo::loopback;
 
 /// ct's segment size in scenarios (the 128 MiB default is for real runs).
 pub const SEGMENT: usize = 1 << 20;

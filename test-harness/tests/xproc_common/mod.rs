@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use ct_app_client::{AppClient, AttachConfig, CtListener, CtStream};
+use ct_echo::{KvLine, KvRecord, Role, RoleChild};
 use ct_stackd::{Counters, Stackd, StackdConfig};
-use test_harness::echo::{KvLine, KvRecord, Role, RoleChild};
 
 const ENV_ROLE: &str = "CT_XPROC_ROLE";
 const ENV_ARGS: &str = "CT_XPROC_ARGS";
@@ -226,9 +226,9 @@ pub fn writer(args: &[String]) {
 /// back is what went out (length and checksum). Prints `STREAMING` once
 /// bytes have gone round, then `STREAMED bytes=N verified=0|1`.
 pub fn streamer(args: &[String]) {
+    use ct_echo::{Checksum, Pattern};
     use ct_sync::atomic::AtomicBool;
     use std::sync::Arc;
-    use test_harness::echo::{Checksum, Pattern};
     let socket = PathBuf::from(&args[0]);
     let port: u16 = args[1].parse().unwrap();
     let client = attach(&socket, "streamer");

@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
+use ct_echo::{EchoConfig, EchoRun, Progress, Role, RunOptions, run_processes};
 use indicatif::{ProgressBar, ProgressStyle};
-use test_harness::echo::{EchoConfig, EchoRun, Progress, Role, RunOptions, run_processes};
 
 /// Echo server and client over ct: in one process (default), as three
 /// processes (`--processes`), or one app against a running ct-stackd

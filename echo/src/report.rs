@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use ct_session::WorkerCounters;
 
-use crate::echo::config::{EchoConfig, EchoMode};
-use crate::echo::stats::{EchoStats, get};
+use crate::config::{EchoConfig, EchoMode};
+use crate::stats::{EchoStats, get};
 
 /// What was left after both apps detached (all zero when clean).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -282,64 +282,11 @@ impl EchoReport {
         out
     }
 
-    /// The report as one JSON object.
+    /// The report as one JSON object on one line: mode and layout, the
+    /// figures, the counts behind the table, `leak_free` and `ok` (the
+    /// fields and order scripts have always read).
     pub fn json(&self) -> String {
-        let mut j = JsonObject::default();
-        j.str("mode", &self.mode.to_string());
-        j.str(
-            "layout",
-            match self.layout {
-                Layout::Threads => "threads",
-                Layout::Processes { poll: false } => "processes",
-                Layout::Processes { poll: true } => "processes-polling",
-                Layout::ClientOnly => "client-only",
-            },
-        );
-        j.num("workers", self.workers as f64);
-        j.num("sessions", self.sessions as f64);
-        j.bool("echo", self.echo);
-        j.num("tx_bytes", self.tx_bytes as f64);
-        j.num("rx_bytes", self.rx_bytes as f64);
-        j.num("server_rx_bytes", self.server_rx_bytes as f64);
-        j.num("seconds", self.seconds);
-        j.num("gbit_per_s", self.gbit_per_s);
-        j.num("connects_per_s", self.connects_per_s);
-        j.num("connected", self.connected as f64);
-        j.num("connect_failed", self.connect_failed as f64);
-        j.num("round_trips", self.round_trips as f64);
-        j.opt_num("rr_p50_ns", self.rr_p50.map(|d| d.as_nanos() as f64));
-        j.opt_num("rr_p99_ns", self.rr_p99.map(|d| d.as_nanos() as f64));
-        j.bool("verify", self.verify);
-        j.num("verified", self.verified as f64);
-        j.num("verify_failed", self.verify_failed as f64);
-        j.num(
-            "events_delivered",
-            self.counters.app_events_delivered as f64,
-        );
-        j.num("tx_events", self.counters.tx_events as f64);
-        j.num("rx_dequeue_events", self.counters.rx_dequeue_events as f64);
-        j.num("congested", self.counters.congested as f64);
-        j.num("fifo_full_writes", self.tx_full as f64);
-        j.num("resets", self.resets as f64);
-        j.num("errors", self.errors as f64);
-        match &self.first_error {
-            Some(e) => j.str("first_error", e),
-            None => j.raw("first_error", "null"),
-        }
-        j.bool("leak_free", self.leaks.is_clean());
-        j.raw(
-            "show_session",
-            &format!(
-                "[{}]",
-                self.show_session
-                    .iter()
-                    .map(|l| json_string(l))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-        );
-        j.bool("ok", self.is_ok());
-        j.finish()
+        crate::report_json::to_line(self)
     }
 }
 
@@ -368,62 +315,6 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// A JSON string literal.
-pub fn json_string(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            '\r' => o.push_str("\\r"),
-            '\t' => o.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
-/// A flat JSON object written field by field (enough for a report; no
-/// serde needed).
-#[derive(Debug, Default)]
-struct JsonObject {
-    fields: Vec<String>,
-}
-
-impl JsonObject {
-    fn raw(&mut self, k: &str, v: &str) {
-        self.fields.push(format!("{}:{v}", json_string(k)));
-    }
-    fn str(&mut self, k: &str, v: &str) {
-        self.raw(k, &json_string(v));
-    }
-    fn num(&mut self, k: &str, v: f64) {
-        if v.is_finite() {
-            self.raw(k, &format!("{v}"));
-        } else {
-            self.raw(k, "null");
-        }
-    }
-    fn opt_num(&mut self, k: &str, v: Option<f64>) {
-        match v {
-            Some(v) => self.num(k, v),
-            None => self.raw(k, "null"),
-        }
-    }
-    fn bool(&mut self, k: &str, v: bool) {
-        self.raw(k, if v { "true" } else { "false" });
-    }
-    fn finish(self) -> String {
-        format!("{{{}}}", self.fields.join(","))
-    }
-}
-
 /// `n` per second of `elapsed`; 0 for a run that never started its clock
 /// (it failed before: no rate, rather than `n` over a nanosecond).
 fn per_second(n: f64, elapsed: Duration) -> f64 {
@@ -439,17 +330,6 @@ mod tests {
     fn a_run_without_time_has_no_rate() {
         assert_eq!(per_second(600.0, Duration::ZERO), 0.0);
         assert_eq!(per_second(600.0, Duration::from_millis(500)), 1200.0);
-    }
-
-    #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(json_string("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
-        let mut j = JsonObject::default();
-        j.num("x", 1.5);
-        j.num("nan", f64::NAN);
-        j.bool("ok", true);
-        j.opt_num("none", None);
-        assert_eq!(j.finish(), r#"{"x":1.5,"nan":null,"ok":true,"none":null}"#);
     }
 
     #[test]

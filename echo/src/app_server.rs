@@ -1,5 +1,5 @@
 //! The echo server as a program of its own: the same job as
-//! [`EchoServer`](crate::echo::EchoServer) (echo or discard, checksum,
+//! [`EchoServer`](crate::EchoServer) (echo or discard, checksum,
 //! count), written against app-client's `std::net`-shaped API for a stack
 //! in another process. One thread runs every session in non-blocking
 //! mode and sleeps on the app's event fd when none can move.
@@ -9,9 +9,9 @@ use std::io::{self, Read, Write};
 
 use ct_app_client::{AppClient, CtListener, CtStream};
 
-use crate::echo::app_wait::{wait_events, would_block};
-use crate::echo::pattern::Checksum;
-use crate::echo::stats::{EchoStats, bump, get};
+use crate::app_wait::{wait_events, would_block};
+use crate::pattern::Checksum;
+use crate::stats::{EchoStats, bump, get};
 
 /// Largest piece moved per read.
 const SCRATCH: usize = 64 << 10;

@@ -16,14 +16,14 @@ use ct_app_client::{AppClient, AttachConfig, CtListener};
 use ct_session::WorkerCounters;
 use ct_stackd::{Counters, Stackd, StackdConfig};
 
-use crate::echo::app_client::run_client;
-use crate::echo::app_server::{ServeOptions, serve};
-use crate::echo::config::{EchoConfig, parse_size};
-use crate::echo::kv::{KvLine, KvRecord};
-use crate::echo::options::RunOptions;
-use crate::echo::pattern::Pattern;
-use crate::echo::report::{EchoReport, Layout, Leaks};
-use crate::echo::stats::{EchoStats, RoundTrips};
+use crate::app_client::run_client;
+use crate::app_server::{ServeOptions, serve};
+use crate::config::{EchoConfig, parse_size};
+use crate::kv::{KvLine, KvRecord};
+use crate::options::RunOptions;
+use crate::pattern::Pattern;
+use crate::report::{EchoReport, Layout, Leaks};
+use crate::stats::{EchoStats, RoundTrips};
 
 fn size_arg(s: &str) -> Result<u64, String> {
     parse_size(s)
@@ -268,8 +268,7 @@ impl ServerRole {
         let _ = client.detach();
         println!("{}", stats.to_kv("SERVER").as_str());
         r.map(|()| {
-            crate::echo::stats::get(&stats.verify_failed) == 0
-                && crate::echo::stats::get(&stats.errors) == 0
+            crate::stats::get(&stats.verify_failed) == 0 && crate::stats::get(&stats.errors) == 0
         })
     }
 }
@@ -321,7 +320,7 @@ impl ClientRole {
             let mut l = stats.to_kv("CLIENT");
             l.put("seconds", elapsed.as_secs_f64());
             println!("{}", l.as_str());
-            return Ok(crate::echo::stats::get(&stats.errors) == 0);
+            return Ok(crate::stats::get(&stats.errors) == 0);
         }
         let mut report = EchoReport::new(
             &cfg,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::echo::config::{EchoConfig, EchoMode, RunMode, parse_size};
+use crate::config::{EchoConfig, EchoMode, RunMode, parse_size};
 
 fn size_arg(s: &str) -> Result<u64, String> {
     parse_size(s)

@@ -1,5 +1,5 @@
 //! The echo client as a program of its own: the same job as
-//! [`EchoClient`](crate::echo::EchoClient) (stream, request/response or
+//! [`EchoClient`](crate::EchoClient) (stream, request/response or
 //! connect/close per [`EchoMode`], checksums of what comes back), written
 //! against app-client for a stack in another process.
 //!
@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 
 use ct_app_client::{AppClient, CtStream};
 
+use crate::app_wait::{wait_events, would_block};
+use crate::config::{EchoConfig, EchoMode};
 use crate::cps_pipeline::{CpsHandler, CpsPipeline, Failure};
-use crate::echo::app_wait::{wait_events, would_block};
-use crate::echo::config::{EchoConfig, EchoMode};
-use crate::echo::pattern::{Checksum, Pattern};
-use crate::echo::stats::{EchoStats, bump, get};
+use crate::pattern::{Checksum, Pattern};
+use crate::stats::{EchoStats, bump, get};
 
 /// Largest piece read at once.
 const SCRATCH: usize = 64 << 10;

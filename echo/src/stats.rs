@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ct_sync::Mutex;
 
-use crate::echo::kv::{KvLine, KvRecord};
+use crate::kv::{KvLine, KvRecord};
 
 /// Client and server counters, shared by the apps and the driver.
 #[derive(Debug, Default)]

@@ -13,7 +13,7 @@
 //! ```no_run
 //! use std::io;
 //! use ct_app_client::{AppClient, AttachConfig, CtStream};
-//! use test_harness::cps_pipeline::{CpsHandler, CpsPipeline, Failure};
+//! use ct_echo::cps_pipeline::{CpsHandler, CpsPipeline, Failure};
 //!
 //! struct CloseAll;
 //! impl CpsHandler for CloseAll {
@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use ct_app_client::{AppClient, CtConnecting, CtStream};
 
-use crate::echo::app_wait::wait_events;
+use crate::app_wait::wait_events;
 
 /// What became of a connect the stack (or the app side) refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

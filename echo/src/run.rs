@@ -10,12 +10,12 @@ use ct_app_worker::{AppKind, AppListenerHandle, AttachOptions, Scope, Stack};
 use ct_session::{SessionEndpoint, SessionError, ThreadedConfig, TransportProto, WorkerCounters};
 use ct_transport_ct::{CtConfig, CtMain};
 
-use crate::echo::client::EchoClient;
-use crate::echo::config::{EchoConfig, EchoMode, RunMode};
-use crate::echo::pattern::Pattern;
-use crate::echo::report::{EchoReport, Leaks};
-use crate::echo::server::EchoServer;
-use crate::echo::stats::{EchoStats, get};
+use crate::client::EchoClient;
+use crate::config::{EchoConfig, EchoMode, RunMode};
+use crate::pattern::Pattern;
+use crate::report::{EchoReport, Leaks};
+use crate::server::EchoServer;
+use crate::stats::{EchoStats, get};
 
 /// Why an echo run could not finish.
 #[derive(Debug, thiserror::Error)]

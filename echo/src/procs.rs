@@ -11,13 +11,13 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
-use crate::echo::config::EchoConfig;
-use crate::echo::kv::KvRecord;
-use crate::echo::options::RunOptions;
-use crate::echo::report::{EchoReport, Layout};
-use crate::echo::roles::{client_round_trips, stackd_figures};
-use crate::echo::run::EchoError;
-use crate::echo::stats::EchoStats;
+use crate::config::EchoConfig;
+use crate::kv::KvRecord;
+use crate::options::RunOptions;
+use crate::report::{EchoReport, Layout};
+use crate::roles::{client_round_trips, stackd_figures};
+use crate::run::EchoError;
+use crate::stats::EchoStats;
 
 /// A child process playing one role, its stdout read line by line.
 #[derive(Debug)]
@@ -200,7 +200,7 @@ pub fn run_processes(
         .args(["--segment-size", &cfg.segment_size.to_string()]);
     if cfg.server_echoes() {
         cmd.arg("--echo");
-    } else if cfg.verify && cfg.mode != crate::echo::config::EchoMode::Cps {
+    } else if cfg.verify && cfg.mode != crate::config::EchoMode::Cps {
         cmd.args(["--expect-bytes", &cfg.bytes_per_session().to_string()]);
     }
     if busy_poll {

@@ -14,9 +14,9 @@ use ct_session::{SessionCleanupNtf, SessionEndpoint, SessionError, SessionHandle
 use ct_sync::Mutex;
 use hashbrown::HashMap;
 
-use crate::echo::config::{EchoConfig, EchoMode};
-use crate::echo::pattern::{Checksum, Pattern};
-use crate::echo::stats::{EchoStats, bump};
+use crate::config::{EchoConfig, EchoMode};
+use crate::pattern::{Checksum, Pattern};
+use crate::stats::{EchoStats, bump};
 
 /// Largest piece read at once.
 const SCRATCH: usize = 64 << 10;

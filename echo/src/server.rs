@@ -9,8 +9,8 @@ use ct_session::{SessionCleanupNtf, SessionError, SessionHandle};
 use ct_sync::Mutex;
 use hashbrown::HashMap;
 
-use crate::echo::pattern::Checksum;
-use crate::echo::stats::{EchoStats, bump};
+use crate::pattern::Checksum;
+use crate::stats::{EchoStats, bump};
 
 /// Largest piece moved per read.
 const SCRATCH: usize = 64 << 10;
