@@ -160,7 +160,7 @@ impl Worker {
         h: SessionHandle,
     ) -> Result<crate::TransportConnection, SessionError> {
         let s = self.sessions.get(h)?;
-        let (st, ci) = (s.session_type, s.connection_index);
+        let (st, ci) = (s.session_type, s.connection_id);
         // Borrowed, not cloned: `get_connection` only reads the worker.
         self.main
             .transports()
@@ -179,7 +179,7 @@ impl Worker {
         self.main
             .transports()
             .get_for(ls.session_type)?
-            .get_listener(self, ls.connection_index)
+            .get_listener(self, ls.connection_id)
             .ok_or(SessionError::NoListen)
     }
 
@@ -495,7 +495,7 @@ impl Worker {
     /// `transport_app_rx_evt`).
     fn session_app_rx_evt(&mut self, h: SessionHandle) -> Result<(), SessionError> {
         let s = self.sessions.get(h)?;
-        let (st, ci) = (s.session_type, s.connection_index);
+        let (st, ci) = (s.session_type, s.connection_id);
         let t = self.transport_for(st)?;
         let tc = t.get_connection(self, ci).ok_or(SessionError::NoSession)?;
         t.app_rx_evt(self, &tc)
