@@ -129,6 +129,7 @@
 #![forbid(unsafe_code)]
 
 mod app;
+mod clock;
 mod control;
 mod counters;
 mod endpoint;
@@ -153,6 +154,7 @@ mod worker;
 mod worker_input;
 
 pub use app::{AppInterface, Congested};
+pub use clock::{StackTime, WorkerClock};
 pub use counters::WorkerCounters;
 pub use endpoint::{FibProto, SessionEndpoint, SessionEndpointCfg, SessionType, TransportProto};
 pub use error::SessionError;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
 
+use crate::clock::{StackTime, WorkerClock};
 use crate::counters::WorkerCounters;
 use crate::events::AppEventQueues;
 use crate::pool::SessionPool;
@@ -47,6 +48,8 @@ pub struct Worker {
     transports_seen: usize,
     batch: usize,
     stop: bool,
+    /// Where [`Worker::now`] comes from (the runtime sets it).
+    clock: WorkerClock,
 }
 
 impl std::fmt::Debug for Worker {
@@ -67,6 +70,9 @@ impl Worker {
         rx: Receiver<WorkerEvent>,
         batch: usize,
     ) -> Self {
+        let clock = WorkerClock::Monotonic {
+            origin: main.clock_origin(),
+        };
         Worker {
             thread_index,
             main,
@@ -81,6 +87,7 @@ impl Worker {
             transports_seen: 0,
             batch,
             stop: false,
+            clock,
         }
     }
 
@@ -92,6 +99,24 @@ impl Worker {
     /// The shared session-layer state.
     pub fn main(&self) -> &Arc<SessionMain> {
         &self.main
+    }
+
+    /// The time on the stack's clock: real monotonic time for threaded
+    /// workers, the time the test or simulator set for stepped ones.
+    /// Transports take their time from here, never from the wall clock.
+    pub fn now(&self) -> StackTime {
+        self.clock.now()
+    }
+
+    /// Where [`Worker::now`] comes from; the runtime sets it.
+    pub fn clock(&self) -> WorkerClock {
+        self.clock
+    }
+
+    /// Sets where [`Worker::now`] comes from ([`crate::Runtime`] does, when
+    /// it takes the worker).
+    pub fn set_clock(&mut self, clock: WorkerClock) {
+        self.clock = clock;
     }
 
     /// This worker's counters.

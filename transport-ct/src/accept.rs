@@ -6,8 +6,8 @@
 use ct_fifo_segment::Fifo;
 use ct_segment_manager::SegmentHandle;
 use ct_session::{
-    Session, SessionError, SessionHandle, SessionState, SessionType, TransportConnectionFlags,
-    TransportProto, Worker,
+    Session, SessionError, SessionHandle, SessionState, SessionType, StackTime,
+    TransportConnectionFlags, TransportProto, Worker,
 };
 use ct_sync::Arc;
 
@@ -491,6 +491,10 @@ impl CtSegmentEvents for AppSegmentEvents<'_> {
         {
             tracing::debug!(error = %e, "ct segment manager free");
         }
+    }
+
+    fn now(&self) -> StackTime {
+        self.wrk.now()
     }
 }
 

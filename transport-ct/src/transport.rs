@@ -26,8 +26,10 @@ impl Transport for CtMain {
 
     /// Removes lingering segments that are due.
     fn worker_poll(&self, wrk: &mut Worker) -> bool {
-        self.segments.has_retiring()
-            && self.reap_segments(wrk, std::time::Instant::now(), false) > 0
+        self.segments.has_retiring() && {
+            let now = wrk.now();
+            self.reap_segments(wrk, now, false) > 0
+        }
     }
 
     fn enable(&self, main: &SessionMain, is_en: bool) -> Result<(), SessionError> {
