@@ -416,11 +416,12 @@ fn half_open_take_vs_free_and_reuse() {
             let hos = hos.clone();
             thread::spawn(move || hos.take_for_accept(id).is_some())
         };
-        let freed = hos.free(id.index);
+        let freed = hos.free(id);
         let taken = taker.join().unwrap();
         assert!(taken ^ freed, "taken {taken} freed {freed}");
         let id2 = hos.alloc(ho);
         assert_ne!(id2, id);
+        assert!(!hos.free(id), "a stale id frees nothing");
         assert!(hos.take_for_accept(id).is_none());
         assert_eq!(hos.n_reusable(), 0);
         assert_eq!(hos.len(), 1);
