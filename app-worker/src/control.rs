@@ -157,7 +157,7 @@ impl Apps {
                     let ls = main.listen_session_get(lh)?;
                     let t = wrk.transport_for(ls.session_type)?;
                     let no_lookup = t
-                        .get_listener(wrk, ls.connection_index)
+                        .get_listener(wrk, ls.connection_id)
                         .is_some_and(|tc| tc.flags.contains(TransportConnectionFlags::NO_LOOKUP));
                     if !no_lookup {
                         main.lookup().add_listener(&sep, lh).inspect_err(|_| {

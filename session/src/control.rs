@@ -6,7 +6,8 @@
 use crate::notify::drop_all;
 use crate::queue::WorkerEvent;
 use crate::state::{SessionFlags, SessionState};
-use crate::transport::{TransportServiceType, format_cli_line};
+use crate::transport::TransportServiceType;
+use crate::transport_format::{TransportDisplay, Verbosity, format_cli_line};
 use crate::worker::Worker;
 use crate::{ListenerHandle, SessionEndpointCfg, SessionError, SessionHandle, SessionType};
 
@@ -36,10 +37,10 @@ impl Worker {
         let t = self.transport_for(ls.session_type)?;
         let conn = t.start_listen(self, lh, sep)?;
         self.main().listen_session_update(lh, |s| {
-            s.connection_index = conn;
+            s.connection_id = conn;
             s.opaque = sep.opaque;
         })?;
-        tracing::debug!(listener = %lh, endpoint = %sep.endpoint, conn, "listen");
+        tracing::debug!(listener = %lh, endpoint = %sep.endpoint, %conn, "listen");
         Ok(())
     }
 
@@ -52,11 +53,11 @@ impl Worker {
             return Err(SessionError::NoListen);
         }
         let t = self.transport_for(ls.session_type)?;
-        if t.get_listener(self, ls.connection_index).is_none() {
+        if t.get_listener(self, ls.connection_id).is_none() {
             // No transport: assume it was cleaned up already.
             return Ok(());
         }
-        t.stop_listen(self, ls.connection_index)?;
+        t.stop_listen(self, ls.connection_id)?;
         tracing::debug!(listener = %lh, "stop listen");
         Ok(())
     }
@@ -88,9 +89,9 @@ impl Worker {
                 // The transport may have finished (or failed) the connect
                 // synchronously and freed the half-open already.
                 if let Ok(s) = self.session_get_mut(ho) {
-                    s.connection_index = conn;
+                    s.connection_id = conn;
                 }
-                tracing::debug!(half_open = %ho, endpoint = %sep.endpoint, conn, "connect");
+                tracing::debug!(half_open = %ho, endpoint = %sep.endpoint, %conn, "connect");
                 Ok(ho)
             }
             Err(e) => {
@@ -206,7 +207,7 @@ impl Worker {
             return Ok(());
         }
         s.set_state(SessionState::AppClosed)?;
-        let (st, conn) = (s.session_type, s.connection_index);
+        let (st, conn) = (s.session_type, s.connection_id);
         let t = self.transport_for(st)?;
         if reset {
             t.reset(self, conn);
@@ -222,7 +223,7 @@ impl Worker {
     pub fn session_transport_cleanup(&mut self, h: SessionHandle) -> Result<(), SessionError> {
         let s = self.session_get(h)?;
         if s.state() != SessionState::TransportDeleted {
-            let (st, conn) = (s.session_type, s.connection_index);
+            let (st, conn) = (s.session_type, s.connection_id);
             self.transport_for(st)?.cleanup(self, conn);
         }
         self.session_cleanup(h)
@@ -232,9 +233,9 @@ impl Worker {
     /// VPP `session_cleanup_half_open`). Runs on the connect thread.
     pub fn session_cleanup_half_open(&mut self, ho: SessionHandle) -> Result<(), SessionError> {
         let s = self.session_get_mut(ho)?;
-        let (st, conn) = (s.session_type, s.connection_index);
+        let (st, conn) = (s.session_type, s.connection_id);
         if s.flags.contains(SessionFlags::IS_MIGRATING) {
-            if conn == u32::MAX {
+            if conn.is_invalid() {
                 // Still moving: Closed tells the migrated notify to delete it.
                 s.set_state(SessionState::Closed)?;
                 return Ok(());
@@ -267,16 +268,13 @@ impl Worker {
         };
         let t = self.transport_for(s.session_type)?;
         let state = s.state();
+        let (id, v) = (s.connection_id, Verbosity::from(verbose));
         let mut out = if state >= SessionState::Accepting || state == SessionState::Created {
-            let mut o = t.format_connection(self, s.connection_index, verbose);
-            o.push_str(&counts);
-            o
+            format!("{}{counts}", TransportDisplay::connection(&*t, self, id, v))
         } else if state == SessionState::Connecting && s.is_half_open() {
-            let mut o = t.format_half_open(self, s.connection_index, verbose);
-            o.push_str(&counts);
-            o
+            format!("{}{counts}", TransportDisplay::half_open(&*t, self, id, v))
         } else if state == SessionState::Connecting {
-            t.format_connection(self, s.connection_index, verbose)
+            TransportDisplay::connection(&*t, self, id, v).to_string()
         } else {
             format_cli_line(&s.to_string(), None)
         };
@@ -297,6 +295,9 @@ impl Worker {
     ) -> Result<String, SessionError> {
         let ls = self.main().listen_session_get(lh)?;
         let t = self.transport_for(ls.session_type)?;
-        Ok(t.format_listener(self, ls.connection_index, verbose))
+        Ok(
+            TransportDisplay::listener(&*t, self, ls.connection_id, Verbosity::from(verbose))
+                .to_string(),
+        )
     }
 }

@@ -128,6 +128,7 @@
 //! ```
 
 mod app;
+mod clock;
 mod control;
 mod counters;
 mod endpoint;
@@ -146,10 +147,13 @@ mod session;
 mod session_main;
 mod state;
 mod transport;
+mod transport_format;
+mod transport_id;
 mod worker;
 mod worker_input;
 
 pub use app::{AppInterface, Congested};
+pub use clock::{StackTime, WorkerClock};
 pub use counters::WorkerCounters;
 pub use endpoint::{FibProto, SessionEndpoint, SessionEndpointCfg, SessionType, TransportProto};
 pub use error::SessionError;
@@ -168,9 +172,13 @@ pub use session::{APP_INVALID_INDEX, Session};
 pub use session_main::{DEFAULT_EVENT_BATCH, LISTENER_INDEX_BASE, SessionConfig, SessionMain};
 pub use state::{SessionCleanupNtf, SessionFlags, SessionState};
 pub use transport::{
-    SESSION_CLI_ID_LEN, SESSION_CLI_STATE_LEN, Transport, TransportConnection,
-    TransportConnectionFlags, TransportOptions, TransportServiceType, TransportTxType,
-    format_cli_line,
+    Transport, TransportConnection, TransportConnectionFlags, TransportOptions,
+    TransportServiceType, TransportTxType,
 };
+pub use transport_format::{
+    CliLine, SESSION_CLI_ID_LEN, SESSION_CLI_STATE_LEN, TransportDisplay, TransportObject,
+    Verbosity, format_cli_line,
+};
+pub use transport_id::TransportConnId;
 pub use worker::Worker;
 pub use worker_input::WorkerInput;

@@ -268,7 +268,7 @@ impl Worker {
         self.on_ho_thread(tc, |wrk, tc| {
             let s = wrk.session_get_mut(tc.session()?)?;
             s.flags.insert(SessionFlags::IS_MIGRATING);
-            s.connection_index = u32::MAX;
+            s.connection_id = crate::TransportConnId::INVALID;
             Ok(())
         })
     }
@@ -287,7 +287,7 @@ impl Worker {
                 s.set_state(SessionState::TransportDeleted)?;
                 return wrk.session_half_open_free(ho);
             }
-            s.connection_index = tc.c_index;
+            s.connection_id = tc.conn_id;
             // VPP overloads app_index with the connection's new thread.
             s.app_index = tc.thread_index;
             Ok(())

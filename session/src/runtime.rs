@@ -6,6 +6,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::SessionError;
+use crate::clock::{StackTime, WorkerClock};
 use crate::parker::{ThreadParker, WorkerParker};
 use crate::queue::WorkerEvent;
 use crate::session_main::SessionMain;
@@ -56,6 +57,9 @@ enum Mode {
 pub struct Runtime {
     main: Arc<SessionMain>,
     mode: Mode,
+    /// Stepping mode: the workers' time, which moves only when the caller
+    /// moves it.
+    clock: StackTime,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -74,16 +78,22 @@ impl std::fmt::Debug for Runtime {
 impl Runtime {
     /// All workers stepped by the calling thread: nothing runs until the
     /// caller polls, and the same calls give the same event order.
-    pub fn stepping(main: Arc<SessionMain>, workers: Vec<Worker>) -> Self {
+    /// Their clock starts at [`StackTime::ZERO`] and stands still until
+    /// [`Runtime::advance_clock`] or [`Runtime::set_clock`] moves it.
+    pub fn stepping(main: Arc<SessionMain>, mut workers: Vec<Worker>) -> Self {
+        for w in &mut workers {
+            w.set_clock(WorkerClock::Manual(StackTime::ZERO));
+        }
         Runtime {
             main,
             mode: Mode::Stepping(workers),
+            clock: StackTime::ZERO,
         }
     }
 
     /// One OS thread per worker (`ct-wrk-N`; thread 0 is main), each running
     /// the worker loop until [`Runtime::shutdown`]; idle workers sleep on a
-    /// [`ThreadParker`].
+    /// [`ThreadParker`]. Their clock is the stack's real monotonic one.
     pub fn threaded(
         main: Arc<SessionMain>,
         workers: Vec<Worker>,
@@ -133,7 +143,10 @@ impl Runtime {
             }
         }
         let mut handles = Vec::with_capacity(workers.len());
-        for wrk in workers {
+        for mut wrk in workers {
+            wrk.set_clock(WorkerClock::Monotonic {
+                origin: main.clock_origin(),
+            });
             let cfg = cfg.clone();
             let name = format!("ct-wrk-{}", wrk.thread_index());
             let h = std::thread::Builder::new()
@@ -145,6 +158,7 @@ impl Runtime {
         Ok(Runtime {
             main,
             mode: Mode::Threaded(handles),
+            clock: StackTime::ZERO,
         })
     }
 
@@ -169,6 +183,37 @@ impl Runtime {
     /// Stepping mode: one worker.
     pub fn worker_mut(&mut self, thread: u32) -> Option<&mut Worker> {
         self.workers_mut()?.get_mut(thread as usize)
+    }
+
+    /// Stepping mode: the workers' time. Threaded mode: the stack's real
+    /// monotonic time.
+    pub fn now(&self) -> StackTime {
+        match self.mode {
+            Mode::Stepping(_) => self.clock,
+            Mode::Threaded(_) => WorkerClock::Monotonic {
+                origin: self.main.clock_origin(),
+            }
+            .now(),
+        }
+    }
+
+    /// Stepping mode: moves the workers' clock `d` forward (nothing runs
+    /// until the next step). Threaded mode: nothing, real time moves.
+    pub fn advance_clock(&mut self, d: Duration) {
+        let t = self.clock + d;
+        self.set_clock(t);
+    }
+
+    /// Stepping mode: sets the workers' clock to `t`, which may not go
+    /// back (an earlier `t` is ignored: transports count on time only
+    /// moving forward). Threaded mode: nothing.
+    pub fn set_clock(&mut self, t: StackTime) {
+        if let Mode::Stepping(ws) = &mut self.mode {
+            self.clock = self.clock.max(t);
+            for w in ws.iter_mut() {
+                w.set_clock(WorkerClock::Manual(self.clock));
+            }
+        }
     }
 
     /// Stepping mode: polls every worker once, in thread order; returns

@@ -5,7 +5,9 @@ use std::fmt;
 use ct_fifo_segment::Fifo;
 
 use crate::state::{SessionFlags, SessionState};
-use crate::{ListenerHandle, SessionError, SessionHandle, SessionType, TransportProto};
+use crate::{
+    ListenerHandle, SessionError, SessionHandle, SessionType, TransportConnId, TransportProto,
+};
 
 /// VPP's `APP_INVALID_INDEX`: no app / app worker.
 pub const APP_INVALID_INDEX: u32 = u32::MAX;
@@ -21,9 +23,9 @@ pub struct Session {
     pub session_type: SessionType,
     /// Session flags.
     pub flags: SessionFlags,
-    /// Index of the transport connection (listener / half-open for those
-    /// sessions) in its transport.
-    pub connection_index: u32,
+    /// The transport connection (listener / half-open for those sessions):
+    /// VPP's `connection_index`, with the generation the transport checks.
+    pub connection_id: TransportConnId,
     /// App worker that owns the session ([`APP_INVALID_INDEX`] if none).
     pub app_wrk_index: u32,
     /// App that owns a listener (listen sessions only).
@@ -50,7 +52,7 @@ impl Session {
             state: SessionState::Created,
             session_type,
             flags: SessionFlags::empty(),
-            connection_index: u32::MAX,
+            connection_id: TransportConnId::INVALID,
             app_wrk_index: APP_INVALID_INDEX,
             app_index: APP_INVALID_INDEX,
             listener_handle: None,
@@ -111,7 +113,7 @@ impl fmt::Debug for Session {
             .field("state", &self.state)
             .field("type", &self.session_type)
             .field("flags", &self.flags)
-            .field("connection_index", &self.connection_index)
+            .field("connection_id", &self.connection_id)
             .field("app_wrk_index", &self.app_wrk_index)
             .field("listener", &self.listener_handle)
             .field(

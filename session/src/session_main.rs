@@ -2,6 +2,7 @@
 //! minus everything per-thread, which lives in each [`Worker`]).
 
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 use ct_sync::RwLock;
@@ -58,6 +59,9 @@ pub struct SessionMain {
     wakes: Vec<WorkerWake>,
     pub(crate) inputs: WorkerInputs,
     app: OnceLock<Arc<dyn AppInterface>>,
+    /// Origin of the threaded workers' clock, one per stack so their
+    /// times compare.
+    clock_origin: Instant,
 }
 
 impl std::fmt::Debug for SessionMain {
@@ -93,6 +97,7 @@ impl SessionMain {
             wakes: (0..n_threads).map(|_| WorkerWake::new()).collect(),
             inputs: WorkerInputs::default(),
             app: OnceLock::new(),
+            clock_origin: Instant::now(),
         });
         let batch = cfg.event_batch.max(1);
         let workers = receivers
@@ -101,6 +106,12 @@ impl SessionMain {
             .map(|(t, rx)| Worker::new(t as u32, main.clone(), rx, batch))
             .collect();
         (main, workers)
+    }
+
+    /// The origin of the stack's monotonic clock (what threaded workers'
+    /// [`Worker::now`] counts from).
+    pub fn clock_origin(&self) -> Instant {
+        self.clock_origin
     }
 
     /// Worker threads besides main.

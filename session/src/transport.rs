@@ -5,6 +5,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use crate::transport_format::Verbosity;
+use crate::transport_id::TransportConnId;
 use crate::worker::Worker;
 use crate::{SessionEndpointCfg, SessionError, SessionHandle, TransportProto};
 
@@ -40,8 +42,9 @@ pub struct TransportConnection {
     pub proto: TransportProto,
     /// Thread that owns the connection.
     pub thread_index: u32,
-    /// Index of the connection in its transport's pool on that thread.
-    pub c_index: u32,
+    /// The connection's id in its transport's pool on that thread (VPP
+    /// `c_index`, plus the slot's generation).
+    pub conn_id: TransportConnId,
     /// The session the connection belongs to (a half-open's session for
     /// half-opens, the listen session for listeners); `None` until attached.
     pub session: Option<SessionHandle>,
@@ -51,7 +54,7 @@ pub struct TransportConnection {
 
 impl TransportConnection {
     /// A connection with unspecified ip4 addresses, zero ports and no session.
-    pub fn new(proto: TransportProto, thread_index: u32, c_index: u32) -> Self {
+    pub fn new(proto: TransportProto, thread_index: u32, conn_id: TransportConnId) -> Self {
         let any = IpAddr::from([0u8, 0, 0, 0]);
         TransportConnection {
             lcl_ip: any,
@@ -60,7 +63,7 @@ impl TransportConnection {
             rmt_port: 0,
             proto,
             thread_index,
-            c_index,
+            conn_id,
             session: None,
             flags: TransportConnectionFlags::empty(),
         }
@@ -142,8 +145,15 @@ pub struct TransportOptions {
 /// thread can read them soundly (moved or locked, never read unlocked from
 /// another thread's pool).
 ///
-/// The `format_*` methods return VPP's `show session` text for the object
-/// (id padded to 60 columns, then the state in 15 when `verbose`).
+/// Connections, listeners and half-opens are named by [`TransportConnId`]
+/// (index and generation): the transport checks the generation on every
+/// call, so a stale id finds nothing (`None`, an error, or no effect for
+/// the calls that return nothing) instead of whatever reused the slot.
+///
+/// The `format_*` methods write VPP's `show session` text for the object
+/// (id padded to 60 columns, then the state in 15 when the verbosity shows
+/// it; see [`crate::CliLine`]); [`crate::TransportDisplay`] makes a
+/// `Display` of them.
 pub trait Transport: Send + Sync {
     /// Name, short name, tx type, service type.
     fn options(&self) -> TransportOptions;
@@ -156,49 +166,52 @@ pub trait Transport: Send + Sync {
     }
 
     /// Starts listening on `sep` for the listen session `listener`; returns
-    /// the listener connection index. Runs on thread 0.
+    /// the listener's id. Runs on thread 0.
     fn start_listen(
         &self,
         wrk: &mut Worker,
         listener: SessionHandle,
         sep: &SessionEndpointCfg,
-    ) -> Result<u32, SessionError>;
+    ) -> Result<TransportConnId, SessionError>;
 
-    /// Stops the listener connection `listener_index`. Runs on thread 0.
-    fn stop_listen(&self, wrk: &mut Worker, listener_index: u32) -> Result<(), SessionError>;
+    /// Stops the listener `listener` ([`SessionError::NoListen`] if stale).
+    /// Runs on thread 0.
+    fn stop_listen(&self, wrk: &mut Worker, listener: TransportConnId) -> Result<(), SessionError>;
 
     /// Opens a connection to `sep` for the half-open session `ho`; returns
-    /// the half-open connection index. Runs on the connect thread.
+    /// the half-open's id. Runs on the connect thread.
     fn connect(
         &self,
         wrk: &mut Worker,
         sep: &SessionEndpointCfg,
         ho: SessionHandle,
-    ) -> Result<u32, SessionError>;
+    ) -> Result<TransportConnId, SessionError>;
 
-    /// The app closed the session: close the connection gracefully.
-    fn close(&self, wrk: &mut Worker, conn_index: u32);
+    /// The app closed the session: close the connection gracefully (a stale
+    /// `conn` does nothing).
+    fn close(&self, wrk: &mut Worker, conn: TransportConnId);
 
     /// The app reset the session (VPP falls back to close when a transport
     /// has no reset).
-    fn reset(&self, wrk: &mut Worker, conn_index: u32) {
-        self.close(wrk, conn_index)
+    fn reset(&self, wrk: &mut Worker, conn: TransportConnId) {
+        self.close(wrk, conn)
     }
 
-    /// Frees the connection; no delete notification follows.
-    fn cleanup(&self, wrk: &mut Worker, conn_index: u32);
+    /// Frees the connection; no delete notification follows (a stale
+    /// `conn` does nothing).
+    fn cleanup(&self, wrk: &mut Worker, conn: TransportConnId);
 
-    /// Frees the half-open connection `ho_index`.
-    fn cleanup_ho(&self, wrk: &mut Worker, ho_index: u32);
+    /// Frees the half-open `ho` (a stale one does nothing).
+    fn cleanup_ho(&self, wrk: &mut Worker, ho: TransportConnId);
 
-    /// The connection's common fields, if it exists on this worker.
-    fn get_connection(&self, wrk: &Worker, conn_index: u32) -> Option<TransportConnection>;
+    /// The connection's common fields, if it is live on this worker.
+    fn get_connection(&self, wrk: &Worker, conn: TransportConnId) -> Option<TransportConnection>;
 
-    /// The listener connection's common fields (any thread).
-    fn get_listener(&self, wrk: &Worker, listener_index: u32) -> Option<TransportConnection>;
+    /// The listener's common fields, if it is live (any thread).
+    fn get_listener(&self, wrk: &Worker, listener: TransportConnId) -> Option<TransportConnection>;
 
-    /// The half-open connection's common fields (any thread).
-    fn get_half_open(&self, wrk: &Worker, ho_index: u32) -> Option<TransportConnection>;
+    /// The half-open's common fields, if it is live (any thread).
+    fn get_half_open(&self, wrk: &Worker, ho: TransportConnId) -> Option<TransportConnection>;
 
     /// The app wrote to `session`'s tx fifo (a TX event): send. Returns how
     /// much work was done (VPP counts it as packets sent).
@@ -231,36 +244,36 @@ pub trait Transport: Send + Sync {
         false
     }
 
-    /// `show session` text for the connection.
-    fn format_connection(&self, wrk: &Worker, conn_index: u32, verbose: u32) -> String;
+    /// Writes the connection's `show session` text into `f`.
+    fn format_connection(
+        &self,
+        wrk: &Worker,
+        conn: TransportConnId,
+        verbosity: Verbosity,
+        f: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result;
 
-    /// `show session` text for the listener.
-    fn format_listener(&self, wrk: &Worker, listener_index: u32, verbose: u32) -> String;
+    /// Writes the listener's `show session` text into `f`.
+    fn format_listener(
+        &self,
+        wrk: &Worker,
+        listener: TransportConnId,
+        verbosity: Verbosity,
+        f: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result;
 
-    /// `show session` text for the half-open.
-    fn format_half_open(&self, wrk: &Worker, ho_index: u32, verbose: u32) -> String;
+    /// Writes the half-open's `show session` text into `f`.
+    fn format_half_open(
+        &self,
+        wrk: &Worker,
+        ho: TransportConnId,
+        verbosity: Verbosity,
+        f: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result;
 }
 
 impl fmt::Display for TransportConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.format_id(self.proto.short_name(), self.proto))
-    }
-}
-
-/// Width of the connection id column in `show session` lines.
-pub const SESSION_CLI_ID_LEN: usize = 60;
-/// Width of the state column in `show session` lines.
-pub const SESSION_CLI_STATE_LEN: usize = 15;
-
-/// Formats an id and, when `verbose`, a state the way VPP's transports do
-/// (`%-60U%-15s`).
-pub fn format_cli_line(id: &str, state: Option<&str>) -> String {
-    match state {
-        Some(st) => format!(
-            "{id:<w$}{st:<s$}",
-            w = SESSION_CLI_ID_LEN,
-            s = SESSION_CLI_STATE_LEN
-        ),
-        None => format!("{id:<w$}", w = SESSION_CLI_ID_LEN),
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
 
+use crate::clock::{StackTime, WorkerClock};
 use crate::counters::WorkerCounters;
 use crate::events::AppEventQueues;
 use crate::pool::SessionPool;
@@ -47,6 +48,8 @@ pub struct Worker {
     transports_seen: usize,
     batch: usize,
     stop: bool,
+    /// Where [`Worker::now`] comes from (the runtime sets it).
+    clock: WorkerClock,
 }
 
 impl std::fmt::Debug for Worker {
@@ -67,6 +70,9 @@ impl Worker {
         rx: Receiver<WorkerEvent>,
         batch: usize,
     ) -> Self {
+        let clock = WorkerClock::Monotonic {
+            origin: main.clock_origin(),
+        };
         Worker {
             thread_index,
             main,
@@ -81,6 +87,7 @@ impl Worker {
             transports_seen: 0,
             batch,
             stop: false,
+            clock,
         }
     }
 
@@ -92,6 +99,24 @@ impl Worker {
     /// The shared session-layer state.
     pub fn main(&self) -> &Arc<SessionMain> {
         &self.main
+    }
+
+    /// The time on the stack's clock: real monotonic time for threaded
+    /// workers, the time the test or simulator set for stepped ones.
+    /// Transports take their time from here, never from the wall clock.
+    pub fn now(&self) -> StackTime {
+        self.clock.now()
+    }
+
+    /// Where [`Worker::now`] comes from; the runtime sets it.
+    pub fn clock(&self) -> WorkerClock {
+        self.clock
+    }
+
+    /// Sets where [`Worker::now`] comes from ([`crate::Runtime`] does, when
+    /// it takes the worker).
+    pub fn set_clock(&mut self, clock: WorkerClock) {
+        self.clock = clock;
     }
 
     /// This worker's counters.
@@ -160,7 +185,7 @@ impl Worker {
         h: SessionHandle,
     ) -> Result<crate::TransportConnection, SessionError> {
         let s = self.sessions.get(h)?;
-        let (st, ci) = (s.session_type, s.connection_index);
+        let (st, ci) = (s.session_type, s.connection_id);
         // Borrowed, not cloned: `get_connection` only reads the worker.
         self.main
             .transports()
@@ -179,7 +204,7 @@ impl Worker {
         self.main
             .transports()
             .get_for(ls.session_type)?
-            .get_listener(self, ls.connection_index)
+            .get_listener(self, ls.connection_id)
             .ok_or(SessionError::NoListen)
     }
 
@@ -495,7 +520,7 @@ impl Worker {
     /// `transport_app_rx_evt`).
     fn session_app_rx_evt(&mut self, h: SessionHandle) -> Result<(), SessionError> {
         let s = self.sessions.get(h)?;
-        let (st, ci) = (s.session_type, s.connection_index);
+        let (st, ci) = (s.session_type, s.connection_id);
         let t = self.transport_for(st)?;
         let tc = t.get_connection(self, ci).ok_or(SessionError::NoSession)?;
         t.app_rx_evt(self, &tc)

@@ -269,3 +269,34 @@ fn stress_threaded_rpc_hops_and_io_events() {
     assert!(workers.iter().all(|w| w.queued_events() == 0));
     let _ = app;
 }
+
+/// A stepped runtime's clock stands still until the caller moves it, and
+/// every worker reads the same time; it never goes back.
+#[test]
+fn stepped_clock_moves_only_when_told() {
+    use ct_session::StackTime;
+    let (main, workers) = SessionMain::new(SessionConfig::new(2));
+    let mut rt = Runtime::stepping(main, workers);
+    assert_eq!(rt.now(), StackTime::ZERO);
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(rt.call(1, |w| w.now()).unwrap(), StackTime::ZERO);
+    rt.advance_clock(Duration::from_millis(7));
+    let t = StackTime::from_origin(Duration::from_millis(7));
+    for thread in 0..3 {
+        assert_eq!(rt.call(thread, |w| w.now()).unwrap(), t);
+    }
+    rt.set_clock(StackTime::ZERO);
+    assert_eq!(rt.now(), t, "a stepped clock never goes back");
+}
+
+/// Threaded workers read the stack's real monotonic clock.
+#[test]
+fn threaded_clock_is_real_time() {
+    let (main, workers) = SessionMain::new(SessionConfig::new(1));
+    let mut rt = Runtime::threaded(main, workers, ThreadedConfig::default()).unwrap();
+    let a = rt.call(1, |w| w.now()).unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    let b = rt.call(1, |w| w.now()).unwrap();
+    assert!(b.saturating_duration_since(a) >= Duration::from_millis(5));
+    assert!(rt.now() >= b);
+}

@@ -323,7 +323,8 @@ fn closing_notify_waits_for_accept_reply() {
         s.app_wrk_index = SERVER;
         s.set_state(SessionState::Accepting).unwrap();
     }
-    let mut tc = ct_session::TransportConnection::new(PROTO, 0, 0);
+    let mut tc =
+        ct_session::TransportConnection::new(PROTO, 0, ct_session::TransportConnId::new(0, 0));
     tc.session = Some(h);
     w.session_transport_closing_notify(&tc).unwrap();
     assert_eq!(
@@ -334,7 +335,8 @@ fn closing_notify_waits_for_accept_reply() {
     assert_eq!(w.session_input(), 0);
     assert!(app.seen().is_empty());
     // No session attached: typed error.
-    let bare = ct_session::TransportConnection::new(PROTO, 0, 0);
+    let bare =
+        ct_session::TransportConnection::new(PROTO, 0, ct_session::TransportConnId::new(0, 0));
     assert_eq!(
         w.session_transport_closing_notify(&bare),
         Err(SessionError::NoSession)
@@ -346,7 +348,8 @@ fn delete_notify_of_a_created_session_frees_it_now() {
     let (_main, mut workers, _t, app) = stack(0, &[SERVER]);
     let w = &mut workers[0];
     let h = w.session_alloc(SessionType::new(PROTO, true)).unwrap();
-    let mut tc = ct_session::TransportConnection::new(PROTO, 0, 0);
+    let mut tc =
+        ct_session::TransportConnection::new(PROTO, 0, ct_session::TransportConnId::new(0, 0));
     tc.session = Some(h);
     w.session_transport_delete_notify(&tc).unwrap();
     assert!(!w.session_is_valid(h));
@@ -366,7 +369,8 @@ fn migrating_half_open_given_up_is_deleted_on_migration() {
         s.flags.insert(SessionFlags::HALF_OPEN);
         s.app_wrk_index = CLIENT;
     }
-    let mut tc = ct_session::TransportConnection::new(PROTO, 1, 0);
+    let mut tc =
+        ct_session::TransportConnection::new(PROTO, 1, ct_session::TransportConnId::new(0, 0));
     tc.session = Some(ho);
     tc.flags = ct_session::TransportConnectionFlags::NO_LOOKUP;
     w.session_half_open_migrate_notify(&tc).unwrap();
@@ -381,7 +385,7 @@ fn migrating_half_open_given_up_is_deleted_on_migration() {
     assert_eq!(w.session_get(ho).unwrap().state(), SessionState::Closed);
     let mut moved = tc;
     moved.thread_index = 0;
-    moved.c_index = 5;
+    moved.conn_id = ct_session::TransportConnId::new(5, 0);
     w.session_half_open_migrated_notify(&moved).unwrap();
     assert_eq!(w.session_input(), 1);
     assert_eq!(app.names(), vec!["half-cleanup"]);
@@ -390,6 +394,9 @@ fn migrating_half_open_given_up_is_deleted_on_migration() {
 
 #[test]
 fn transport_trait_defaults() {
+    use ct_session::{TransportConnId as Id, Verbosity as V};
+    use std::fmt::{Formatter, Result as FmtResult};
+    type Fmt<'a> = Formatter<'a>;
     struct Minimal;
     impl Transport for Minimal {
         fn options(&self) -> ct_session::TransportOptions {
@@ -405,10 +412,10 @@ fn transport_trait_defaults() {
             _: &mut ct_session::Worker,
             _: ct_session::SessionHandle,
             _: &SessionEndpointCfg,
-        ) -> Result<u32, SessionError> {
-            Ok(0)
+        ) -> Result<Id, SessionError> {
+            Ok(Id::new(0, 0))
         }
-        fn stop_listen(&self, _: &mut ct_session::Worker, _: u32) -> Result<(), SessionError> {
+        fn stop_listen(&self, _: &mut ct_session::Worker, _: Id) -> Result<(), SessionError> {
             Ok(())
         }
         fn connect(
@@ -416,41 +423,41 @@ fn transport_trait_defaults() {
             _: &mut ct_session::Worker,
             _: &SessionEndpointCfg,
             _: ct_session::SessionHandle,
-        ) -> Result<u32, SessionError> {
-            Ok(0)
+        ) -> Result<Id, SessionError> {
+            Ok(Id::new(0, 0))
         }
-        fn close(&self, _: &mut ct_session::Worker, _: u32) {}
-        fn cleanup(&self, _: &mut ct_session::Worker, _: u32) {}
-        fn cleanup_ho(&self, _: &mut ct_session::Worker, _: u32) {}
+        fn close(&self, _: &mut ct_session::Worker, _: Id) {}
+        fn cleanup(&self, _: &mut ct_session::Worker, _: Id) {}
+        fn cleanup_ho(&self, _: &mut ct_session::Worker, _: Id) {}
         fn get_connection(
             &self,
             _: &ct_session::Worker,
-            _: u32,
+            _: Id,
         ) -> Option<ct_session::TransportConnection> {
             None
         }
         fn get_listener(
             &self,
             _: &ct_session::Worker,
-            _: u32,
+            _: Id,
         ) -> Option<ct_session::TransportConnection> {
             None
         }
         fn get_half_open(
             &self,
             _: &ct_session::Worker,
-            _: u32,
+            _: Id,
         ) -> Option<ct_session::TransportConnection> {
             None
         }
-        fn format_connection(&self, _: &ct_session::Worker, _: u32, _: u32) -> String {
-            String::new()
+        fn format_connection(&self, _: &ct_session::Worker, _: Id, _: V, _: &mut Fmt) -> FmtResult {
+            Ok(())
         }
-        fn format_listener(&self, _: &ct_session::Worker, _: u32, _: u32) -> String {
-            String::new()
+        fn format_listener(&self, _: &ct_session::Worker, _: Id, _: V, _: &mut Fmt) -> FmtResult {
+            Ok(())
         }
-        fn format_half_open(&self, _: &ct_session::Worker, _: u32, _: u32) -> String {
-            String::new()
+        fn format_half_open(&self, _: &ct_session::Worker, _: Id, _: V, _: &mut Fmt) -> FmtResult {
+            Ok(())
         }
     }
     let (main, mut workers) = SessionMain::new(SessionConfig::new(0));
@@ -461,11 +468,59 @@ fn transport_trait_defaults() {
     let h = ready_session(w, 0);
     let t = main.transports().get(TransportProto::Udp).unwrap().clone();
     assert_eq!(t.custom_tx(w, h), Err(SessionError::NoSupport));
-    let tc = ct_session::TransportConnection::new(TransportProto::Udp, 0, 0);
+    let tc = ct_session::TransportConnection::new(
+        TransportProto::Udp,
+        0,
+        ct_session::TransportConnId::new(0, 0),
+    );
     assert_eq!(t.app_rx_evt(w, &tc), Err(SessionError::NoSupport));
     assert!(!t.worker_poll(w));
     // Connectionless transports are not opened through session_open.
     let mut sep = SessionEndpointCfg::new(ep("127.0.0.1", 53), 0);
     sep.endpoint.transport_proto = TransportProto::Udp;
     assert_eq!(w.session_open(&sep), Err(SessionError::NoSupport));
+}
+
+/// A listener id kept after its listener stopped names nothing, even once
+/// a new listener took the same slot: the transport checks the generation.
+#[test]
+fn a_stale_transport_id_finds_nothing_after_its_slot_is_reused() {
+    let (main, workers, t, _app) = stack(0, &[SERVER]);
+    let mut rt = Runtime::stepping(main.clone(), workers);
+    let listen = |rt: &mut Runtime, port| {
+        let lh = main
+            .listen_session_alloc(SessionType::new(PROTO, true))
+            .unwrap();
+        let sep = SessionEndpointCfg::new(ep("127.0.0.1", port), SERVER);
+        rt.call(0, move |w| w.session_listen(lh, &sep))
+            .unwrap()
+            .unwrap();
+        (lh, main.listen_session_get(lh).unwrap().connection_id)
+    };
+    let (old_lh, old) = listen(&mut rt, 80);
+    rt.call(0, move |w| w.session_stop_listen(old_lh))
+        .unwrap()
+        .unwrap();
+    let (_, new) = listen(&mut rt, 81);
+    assert_eq!(old.index, new.index, "the slot is reused");
+    assert_ne!(old, new);
+    let tt = t.clone();
+    let (stale, live, stop, shown) = rt
+        .call(0, move |w| {
+            let stale = tt.get_listener(w, old);
+            let live = tt.get_listener(w, new).map(|tc| tc.lcl_port);
+            let shown = ct_session::TransportDisplay::listener(
+                &*tt,
+                w,
+                old,
+                ct_session::Verbosity::Verbose,
+            )
+            .to_string();
+            (stale, live, tt.stop_listen(w, old), shown)
+        })
+        .unwrap();
+    assert_eq!(stale, None);
+    assert_eq!(live, Some(81));
+    assert_eq!(stop, Err(SessionError::NoListen));
+    assert_eq!(shown, "");
 }

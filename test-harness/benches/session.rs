@@ -26,9 +26,10 @@ use std::time::{Duration, Instant};
 use ct_session::{
     AppEvent, AppInterface, Congested, IoEvent, Runtime, SessionConfig, SessionEndpointCfg,
     SessionError, SessionHandle, SessionMain, SessionState, SessionType, ThreadedConfig, Transport,
-    TransportConnection, TransportOptions, TransportProto, TransportServiceType, TransportTxType,
-    Worker,
+    TransportConnId, TransportConnection, TransportOptions, TransportProto, TransportServiceType,
+    TransportTxType, Verbosity, Worker,
 };
+use std::fmt;
 use test_harness::bench::{self, BenchArgs};
 
 const N_SESSIONS: usize = 1024;
@@ -53,10 +54,10 @@ impl Transport for Loop {
         _: &mut Worker,
         _: SessionHandle,
         _: &SessionEndpointCfg,
-    ) -> Result<u32, SessionError> {
+    ) -> Result<TransportConnId, SessionError> {
         Err(SessionError::NoSupport)
     }
-    fn stop_listen(&self, _: &mut Worker, _: u32) -> Result<(), SessionError> {
+    fn stop_listen(&self, _: &mut Worker, _: TransportConnId) -> Result<(), SessionError> {
         Err(SessionError::NoSupport)
     }
     fn connect(
@@ -64,33 +65,51 @@ impl Transport for Loop {
         _: &mut Worker,
         _: &SessionEndpointCfg,
         _: SessionHandle,
-    ) -> Result<u32, SessionError> {
+    ) -> Result<TransportConnId, SessionError> {
         Err(SessionError::NoSupport)
     }
-    fn close(&self, _: &mut Worker, _: u32) {}
-    fn cleanup(&self, _: &mut Worker, _: u32) {}
-    fn cleanup_ho(&self, _: &mut Worker, _: u32) {}
-    fn get_connection(&self, _: &Worker, _: u32) -> Option<TransportConnection> {
+    fn close(&self, _: &mut Worker, _: TransportConnId) {}
+    fn cleanup(&self, _: &mut Worker, _: TransportConnId) {}
+    fn cleanup_ho(&self, _: &mut Worker, _: TransportConnId) {}
+    fn get_connection(&self, _: &Worker, _: TransportConnId) -> Option<TransportConnection> {
         None
     }
-    fn get_listener(&self, _: &Worker, _: u32) -> Option<TransportConnection> {
+    fn get_listener(&self, _: &Worker, _: TransportConnId) -> Option<TransportConnection> {
         None
     }
-    fn get_half_open(&self, _: &Worker, _: u32) -> Option<TransportConnection> {
+    fn get_half_open(&self, _: &Worker, _: TransportConnId) -> Option<TransportConnection> {
         None
     }
     fn custom_tx(&self, wrk: &mut Worker, session: SessionHandle) -> Result<u32, SessionError> {
         wrk.session_enqueue_notify(session)?;
         Ok(1)
     }
-    fn format_connection(&self, _: &Worker, _: u32, _: u32) -> String {
-        String::new()
+    fn format_connection(
+        &self,
+        _: &Worker,
+        _: TransportConnId,
+        _: Verbosity,
+        _: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result {
+        Ok(())
     }
-    fn format_listener(&self, _: &Worker, _: u32, _: u32) -> String {
-        String::new()
+    fn format_listener(
+        &self,
+        _: &Worker,
+        _: TransportConnId,
+        _: Verbosity,
+        _: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result {
+        Ok(())
     }
-    fn format_half_open(&self, _: &Worker, _: u32, _: u32) -> String {
-        String::new()
+    fn format_half_open(
+        &self,
+        _: &Worker,
+        _: TransportConnId,
+        _: Verbosity,
+        _: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result {
+        Ok(())
     }
 }
 

@@ -6,8 +6,8 @@
 use ct_fifo_segment::Fifo;
 use ct_segment_manager::SegmentHandle;
 use ct_session::{
-    Session, SessionError, SessionHandle, SessionState, SessionType, TransportConnectionFlags,
-    TransportProto, Worker,
+    Session, SessionError, SessionHandle, SessionState, SessionType, StackTime,
+    TransportConnectionFlags, TransportProto, Worker,
 };
 use ct_sync::Arc;
 
@@ -33,8 +33,7 @@ impl CtMain {
         let t = wrk.thread_index();
         let cct_id = wrk.local_state_mut::<CtWorker>().conns.insert_with(|id| {
             let mut c = ho.clone();
-            c.tc.c_index = id.index;
-            c.generation = id.generation;
+            c.tc.conn_id = id;
             c.tc.thread_index = t;
             c.flags |= CtConnFlags::HALF_OPEN;
             c
@@ -66,7 +65,7 @@ impl CtMain {
         let lcl_port = wrk
             .transport_for(ll.session_type)
             .ok()
-            .and_then(|tr| tr.get_listener(wrk, ll.connection_index))
+            .and_then(|tr| tr.get_listener(wrk, ll.connection_id))
             .map_or(ho.tc.rmt_port, |tc| tc.lcl_port);
         let server_wrk = self.apps().ok().and_then(|a| a.listener_select_worker(&ll));
         let Some(server_wrk) = server_wrk else {
@@ -109,7 +108,7 @@ impl CtMain {
             cct.server_wrk = server_wrk;
         }
         if let Ok(s) = wrk.session_get_mut(ss) {
-            s.connection_index = sct_id.index;
+            s.connection_id = sct_id;
             s.listener_handle = Some(lh);
             s.app_wrk_index = server_wrk;
         }
@@ -278,7 +277,7 @@ impl CtMain {
             s.listener_handle = None;
             s.set_state(SessionState::Connecting)?;
             s.app_wrk_index = client_wrk;
-            s.connection_index = cct_id.index;
+            s.connection_id = cct_id;
             s.opaque = opaque;
             // The client reads and writes the server's fifos, crossed.
             s.rx_fifo = crx;
@@ -492,6 +491,10 @@ impl CtSegmentEvents for AppSegmentEvents<'_> {
         {
             tracing::debug!(error = %e, "ct segment manager free");
         }
+    }
+
+    fn now(&self) -> StackTime {
+        self.wrk.now()
     }
 }
 

@@ -17,15 +17,9 @@ impl CtMain {
     /// The app closed its session: unlink the peer (refusing a client that
     /// is still half-open), then clean up later so queued data events are
     /// delivered first.
-    pub(crate) fn session_close(&self, wrk: &mut Worker, conn_index: u32) {
-        let Some(ct_id) = wrk
-            .local_state::<CtWorker>()
-            .and_then(|w| w.conns.id_of(conn_index))
-        else {
-            tracing::debug!(conn_index, "ct close of an unknown connection");
-            return;
-        };
+    pub(crate) fn session_close(&self, wrk: &mut Worker, ct_id: CtConnId) {
         let Some(ct) = Self::conn(wrk, ct_id).cloned() else {
+            tracing::debug!(conn = %ct_id, "ct close of an unknown connection");
             return;
         };
         if let Some(peer_id) = ct.peer
@@ -49,16 +43,11 @@ impl CtMain {
 
     /// The app reset its session: as a close, but the peer is reset even
     /// with no unread data (VPP's later `ct_session_reset`).
-    pub(crate) fn session_reset(&self, wrk: &mut Worker, conn_index: u32) {
-        let id = wrk
-            .local_state::<CtWorker>()
-            .and_then(|w| w.conns.id_of(conn_index));
-        if let Some(id) = id
-            && let Some(ct) = Self::conn_mut(wrk, id)
-        {
+    pub(crate) fn session_reset(&self, wrk: &mut Worker, id: CtConnId) {
+        if let Some(ct) = Self::conn_mut(wrk, id) {
             ct.flags |= CtConnFlags::RESET;
         }
-        self.session_close(wrk, conn_index);
+        self.session_close(wrk, id);
     }
 
     fn program_cleanup(&self, wrk: &mut Worker, ct_id: CtConnId) {
@@ -274,13 +263,7 @@ impl CtMain {
     /// `ct_session_cleanup`, after a transport error or for a half-open the
     /// app gave up): unlink the peer, free, and return the side's fifos with
     /// its accounting so nothing leaks.
-    pub(crate) fn session_cleanup(&self, wrk: &mut Worker, conn_index: u32) {
-        let Some(id) = wrk
-            .local_state::<CtWorker>()
-            .and_then(|w| w.conns.id_of(conn_index))
-        else {
-            return;
-        };
+    pub(crate) fn session_cleanup(&self, wrk: &mut Worker, id: CtConnId) {
         let Some(ct) = Self::conn(wrk, id).cloned() else {
             return;
         };

@@ -30,7 +30,7 @@ impl CtMain {
         wrk: &mut Worker,
         sep: &SessionEndpointCfg,
         ho: SessionHandle,
-    ) -> Result<u32, SessionError> {
+    ) -> Result<CtConnId, SessionError> {
         let apps = self.apps()?.clone();
         let app_index = apps
             .app_index(sep.app_wrk_index)
@@ -82,7 +82,7 @@ impl CtMain {
         sep: &SessionEndpointCfg,
         lh: SessionHandle,
         ho: SessionHandle,
-    ) -> Result<u32, SessionError> {
+    ) -> Result<CtConnId, SessionError> {
         let fwrk = self.layout()?.fwrk_thread;
         let client_generation = self
             .apps()?
@@ -107,7 +107,7 @@ impl CtMain {
         });
         tracing::debug!(half_open = %id, listener = %lh, "ct connect");
         self.program_connect_to_wrk(wrk, id)?;
-        Ok(id.index)
+        Ok(id)
     }
 
     /// The thread the `n`-th connect is accepted on: round-robin over the

@@ -36,8 +36,6 @@ pub struct CtConnection {
     /// Common transport fields; `tc.session` is this side's session (the
     /// half-open session for half-opens, the listen session for listeners).
     pub tc: TransportConnection,
-    /// Generation of the connection's pool slot.
-    pub generation: u32,
     /// The other side, on the same thread (`None` once it closed).
     pub peer: Option<CtConnId>,
     /// Half-opens: the listener connected to.
@@ -69,8 +67,7 @@ impl CtConnection {
     /// A blank connection for `id` on `thread` (VPP `ct_connection_alloc`).
     pub fn new(id: CtConnId, thread: u32) -> Self {
         Self {
-            tc: TransportConnection::new(TransportProto::Ct, thread, id.index),
-            generation: id.generation,
+            tc: TransportConnection::new(TransportProto::Ct, thread, id),
             peer: None,
             listener: None,
             client_wrk: INVALID_WRK,
@@ -88,10 +85,7 @@ impl CtConnection {
 
     /// The connection's id in its pool.
     pub fn id(&self) -> CtConnId {
-        CtConnId {
-            index: self.tc.c_index,
-            generation: self.generation,
-        }
+        self.tc.conn_id
     }
 
     /// The connecting side?

@@ -201,10 +201,8 @@ impl CtMain {
         let ctw = wrk
             .local_state::<CtWorker>()
             .ok_or(SessionError::NoSession)?;
-        let (id, ct) = ctw
-            .conns
-            .get_by_index(s.connection_index)
-            .ok_or(SessionError::NoSession)?;
+        let id = s.connection_id;
+        let ct = ctw.conns.get(id).ok_or(SessionError::NoSession)?;
         if ct.tc.session != Some(h) {
             return Err(SessionError::NoSession);
         }
@@ -248,12 +246,10 @@ impl CtMain {
     /// asked for (VPP `ct_session_endpoint`).
     pub fn endpoint(
         &self,
-        listener_index: u32,
+        listener: CtConnId,
     ) -> Result<ct_session::SessionEndpoint, SessionError> {
         let pool = self.listeners.read();
-        let (_, ct) = pool
-            .get_by_index(listener_index)
-            .ok_or(SessionError::NoListen)?;
+        let ct = pool.get(listener).ok_or(SessionError::NoListen)?;
         Ok(ct_session::SessionEndpoint::new(
             ct.tc.lcl_ip,
             ct.tc.lcl_port,

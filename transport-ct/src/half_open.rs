@@ -62,22 +62,20 @@ impl HalfOpens {
         Some(conn)
     }
 
-    /// A copy of the half-open at `index` unless it migrated (VPP
+    /// A copy of the half-open `id` unless it migrated or is stale (VPP
     /// `ct_half_open_get`; any thread).
-    pub fn get(&self, index: u32) -> Option<CtConnection> {
+    pub fn get(&self, id: CtConnId) -> Option<CtConnection> {
         let pool = self.pool.lock();
-        let (_, slot) = pool.get_by_index(index)?;
+        let slot = pool.get(id)?;
         (!slot.migrated).then(|| slot.conn.clone())
     }
 
-    /// Frees the half-open at `index` (VPP `ct_cleanup_ho`); a migrated one
-    /// belongs to the reuse list and is left alone. Returns whether it freed.
-    pub fn free(&self, index: u32) -> bool {
+    /// Frees the half-open `id` (VPP `ct_cleanup_ho`); a migrated one
+    /// belongs to the reuse list and is left alone, a stale one is not
+    /// there. Returns whether it freed.
+    pub fn free(&self, id: CtConnId) -> bool {
         let mut pool = self.pool.lock();
-        let Some(id) = pool.id_of(index) else {
-            return false;
-        };
-        if pool.get(id).is_some_and(|s| s.migrated) {
+        if pool.get(id).is_none_or(|s| s.migrated) {
             return false;
         }
         pool.remove(id).is_some()

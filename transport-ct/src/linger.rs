@@ -4,9 +4,7 @@
 //! is told, the server's segment manager deletes the segment and is freed
 //! if its app went meanwhile.
 
-use std::time::Instant;
-
-use ct_session::Worker;
+use ct_session::{StackTime, Worker};
 
 use crate::accept::{AppSegmentEvents, tell_client_removed};
 use crate::connection::{INVALID_GENERATION, INVALID_WRK};
@@ -14,10 +12,11 @@ use crate::ct_main::CtMain;
 use crate::session_fifos::CtSegmentEvents;
 
 impl CtMain {
-    /// Removes the lingering segments whose linger passed by `now` and that
+    /// Removes the lingering segments whose linger passed by `now` (the
+    /// worker's clock, [`Worker::now`]) and that
     /// no accept revived (every lingering one with `all`, e.g. before a
     /// stack stops); returns how many went.
-    pub fn reap_segments(&self, wrk: &mut Worker, now: Instant, all: bool) -> usize {
+    pub fn reap_segments(&self, wrk: &mut Worker, now: StackTime, all: bool) -> usize {
         if !all && !self.segments.reap_due(now) {
             return 0;
         }

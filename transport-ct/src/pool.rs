@@ -4,19 +4,9 @@
 
 /// Names a ct connection in one thread's pool (or the half-open or listener
 /// pool): its index and the generation of the slot when it was allocated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CtConnId {
-    /// Pool index (VPP `c_c_index`).
-    pub index: u32,
-    /// Slot generation at allocation.
-    pub generation: u32,
-}
-
-impl std::fmt::Display for CtConnId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/g{}", self.index, self.generation)
-    }
-}
+/// It is the session layer's [`ct_session::TransportConnId`] itself, so the
+/// id a session holds is the id the pool checks, with no translation.
+pub type CtConnId = ct_session::TransportConnId;
 
 #[derive(Debug)]
 struct Slot<T> {
@@ -83,25 +73,6 @@ impl<T> Pool<T> {
         slot.value.as_mut()
     }
 
-    /// The live value at `index`, whatever its generation (the session layer
-    /// names connections by index only), with its id.
-    pub(crate) fn get_by_index(&self, index: u32) -> Option<(CtConnId, &T)> {
-        let slot = self.slots.get(index as usize)?;
-        let v = slot.value.as_ref()?;
-        Some((
-            CtConnId {
-                index,
-                generation: slot.generation,
-            },
-            v,
-        ))
-    }
-
-    /// The id of the live value at `index`.
-    pub(crate) fn id_of(&self, index: u32) -> Option<CtConnId> {
-        self.get_by_index(index).map(|(id, _)| id)
-    }
-
     /// Frees `id`'s slot and returns its value; stale ids get `None`.
     pub(crate) fn remove(&mut self, id: CtConnId) -> Option<T> {
         let slot = self.slots.get_mut(id.index as usize)?;
@@ -158,10 +129,6 @@ mod tests {
         assert_ne!(b.generation, a.generation);
         assert_eq!(p.get(a), None);
         assert_eq!(p.get(b), Some(&7));
-        assert_eq!(
-            p.get_by_index(b.index).map(|(id, v)| (id, *v)),
-            Some((b, 7))
-        );
         assert_eq!(p.len(), 1);
     }
 }

@@ -25,11 +25,11 @@
 //! and page faults on fresh memory on all three sides.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ct_fifo_segment::SegmentFlags;
 use ct_segment_manager::{SegmentHandle, SegmentManager, SegmentManagerHandle};
-use ct_session::SessionError;
+use ct_session::{SessionError, StackTime};
 use ct_sync::RwLock;
 use ct_sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use hashbrown::HashMap;
@@ -150,7 +150,7 @@ struct AppSegs {
 struct Retiring {
     seg: CtSegRef,
     stamp: u64,
-    /// When it may go: nanoseconds since the accounting's epoch.
+    /// When it may go: nanoseconds on the stack's clock.
     due_ns: u64,
     /// The server's segment manager holding it (with its generation: the
     /// manager may be freed, and its index reused, meanwhile).
@@ -207,7 +207,6 @@ pub struct CtSegments {
     inner: RwLock<AppSegs>,
     min_segment_size: usize,
     linger: Duration,
-    epoch: Instant,
     /// Due time of the oldest retiring segment ([`NONE_DUE`] if none),
     /// read without the lock on every worker poll: a stale value only
     /// delays a reap or costs one look under the lock.
@@ -229,7 +228,6 @@ impl CtSegments {
             inner: RwLock::new(AppSegs::default()),
             min_segment_size,
             linger,
-            epoch: Instant::now(),
             next_due_ns: AtomicU64::new(NONE_DUE),
         }
     }
@@ -239,8 +237,9 @@ impl CtSegments {
         self.linger
     }
 
-    fn ns_since_epoch(&self, t: Instant) -> u64 {
-        u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(NONE_DUE - 1)
+    /// `t` as the accounting keeps it ([`NONE_DUE`] stays reserved).
+    fn ns(t: StackTime) -> u64 {
+        t.as_nanos().min(NONE_DUE - 1)
     }
 
     /// Bytes one session takes in a segment of `sm`: both fifos plus the
@@ -372,12 +371,13 @@ impl CtSegments {
     /// any. With a linger, and `sm` (the server's manager, which holds the
     /// segment) still attached to its app, the emptied segment retires
     /// instead: [`CtSegments::reap`] removes it later unless an accept
-    /// revived it.
+    /// revived it; its linger counts from `now` (the worker's clock).
     pub fn release(
         &self,
         side: Side,
         r: CtSegRef,
         sm: &SegmentManager,
+        now: StackTime,
         on_remove: impl FnOnce(&RemovedSegment),
     ) -> Option<RemovedSegment> {
         {
@@ -403,7 +403,7 @@ impl CtSegments {
             return None;
         }
         if !self.linger.is_zero() && !sm.app_detached() {
-            self.retire_locked(&mut segs, r, sm.handle());
+            self.retire_locked(&mut segs, r, sm.handle(), now);
             return None;
         }
         let removed = remove_locked(&mut segs, r, None);
@@ -412,7 +412,13 @@ impl CtSegments {
     }
 
     /// Puts the emptied segment `r` on the retiring list.
-    fn retire_locked(&self, segs: &mut AppSegs, r: CtSegRef, sm: SegmentManagerHandle) {
+    fn retire_locked(
+        &self,
+        segs: &mut AppSegs,
+        r: CtSegRef,
+        sm: SegmentManagerHandle,
+        now: StackTime,
+    ) {
         segs.last_stamp += 1;
         let stamp = segs.last_stamp;
         if let Some(seg) = segs
@@ -422,9 +428,7 @@ impl CtSegments {
         {
             seg.retire_stamp = stamp;
         }
-        let due_ns = self
-            .ns_since_epoch(Instant::now())
-            .saturating_add(u64::try_from(self.linger.as_nanos()).unwrap_or(NONE_DUE));
+        let due_ns = Self::ns(now + self.linger);
         segs.retiring.push_back(Retiring {
             seg: r,
             stamp,
@@ -442,9 +446,9 @@ impl CtSegments {
 
     /// Whether a retiring segment may be due by `now` (a hint read without
     /// the lock: the cheap test a worker makes on every poll).
-    pub fn reap_due(&self, now: Instant) -> bool {
+    pub fn reap_due(&self, now: StackTime) -> bool {
         let due = self.next_due_ns.load(Ordering::Acquire);
-        due != NONE_DUE && due <= self.ns_since_epoch(now)
+        due != NONE_DUE && due <= Self::ns(now)
     }
 
     /// Whether any segment is retiring (a hint, as [`CtSegments::reap_due`]).
@@ -464,14 +468,14 @@ impl CtSegments {
     /// Revived segments just leave the list. Returns the removals.
     pub fn reap(
         &self,
-        now: Instant,
+        now: StackTime,
         all: bool,
         mut on_remove: impl FnMut(&RemovedSegment),
     ) -> usize {
         if !all && !self.reap_due(now) {
             return 0;
         }
-        let now_ns = self.ns_since_epoch(now);
+        let now_ns = Self::ns(now);
         let mut segs = self.inner.write();
         let mut n = 0;
         while let Some(&front) = segs.retiring.front() {

@@ -7,7 +7,7 @@
 
 use ct_fifo_segment::Fifo;
 use ct_segment_manager::{SegmentHandle, SegmentManager, SmError};
-use ct_session::SessionError;
+use ct_session::{SessionError, StackTime};
 
 use crate::segments::{CtSegRef, CtSegments, RemovedSegment, SegCtxKey, Side};
 
@@ -29,6 +29,10 @@ pub trait CtSegmentEvents {
     /// The accounting gave `removed` up: tell the client app and delete
     /// it from the segment manager.
     fn segment_removed(&mut self, removed: &RemovedSegment);
+
+    /// The time on the caller's clock (a worker's [`ct_session::Worker::now`]):
+    /// an emptied segment's linger counts from it.
+    fn now(&self) -> StackTime;
 }
 
 /// A server session's fifos and where they are accounted.
@@ -81,7 +85,10 @@ impl CtSegments {
             // Both sides' counts go back; an emptied segment goes too
             // (the reference leaves it until a later session ends).
             for side in [Side::Server, Side::Client] {
-                self.release(side, seg_ref, sm, |removed| events.segment_removed(removed));
+                let now = events.now();
+                self.release(side, seg_ref, sm, now, |removed| {
+                    events.segment_removed(removed)
+                });
             }
             // A new segment with no room is not worth a second (the forced
             // add always makes one, so this runs once).
@@ -137,7 +144,10 @@ impl CtSegments {
             a.and(b).map(drop)
         });
         if let Some(seg) = seg {
-            self.release(side, seg, sm, |removed| events.segment_removed(removed));
+            let now = events.now();
+            self.release(side, seg, sm, now, |removed| {
+                events.segment_removed(removed)
+            });
         }
         freed
     }

@@ -2,15 +2,17 @@
 //! vft), listeners (`ct_start_listen`, `ct_stop_listen`) and formatting
 //! (`format_ct_connection`, `format_ct_listener`, `format_ct_half_open`).
 
+use std::fmt::{self, Display};
+
 use ct_session::{
-    SessionEndpointCfg, SessionError, SessionHandle, SessionMain, Transport, TransportConnection,
-    TransportOptions, TransportProto, TransportServiceType, TransportTxType, Worker,
-    format_cli_line,
+    CliLine, SessionEndpointCfg, SessionError, SessionHandle, SessionMain, Transport,
+    TransportConnection, TransportOptions, TransportProto, TransportServiceType, TransportTxType,
+    Verbosity, Worker,
 };
 
 use crate::connection::CtConnection;
 use crate::ct_main::CtMain;
-use crate::worker::CtWorker;
+use crate::pool::CtConnId;
 
 impl Transport for CtMain {
     fn options(&self) -> TransportOptions {
@@ -24,8 +26,10 @@ impl Transport for CtMain {
 
     /// Removes lingering segments that are due.
     fn worker_poll(&self, wrk: &mut Worker) -> bool {
-        self.segments.has_retiring()
-            && self.reap_segments(wrk, std::time::Instant::now(), false) > 0
+        self.segments.has_retiring() && {
+            let now = wrk.now();
+            self.reap_segments(wrk, now, false) > 0
+        }
     }
 
     fn enable(&self, main: &SessionMain, is_en: bool) -> Result<(), SessionError> {
@@ -40,7 +44,7 @@ impl Transport for CtMain {
         _wrk: &mut Worker,
         listener: SessionHandle,
         sep: &SessionEndpointCfg,
-    ) -> Result<u32, SessionError> {
+    ) -> Result<CtConnId, SessionError> {
         let id = self.listeners.write().insert_with(|id| {
             let mut c = CtConnection::new(id, 0);
             c.server_wrk = sep.app_wrk_index;
@@ -53,14 +57,15 @@ impl Transport for CtMain {
             c
         });
         tracing::debug!(%listener, conn = %id, "ct listen");
-        Ok(id.index)
+        Ok(id)
     }
 
-    fn stop_listen(&self, _wrk: &mut Worker, listener_index: u32) -> Result<(), SessionError> {
-        let mut pool = self.listeners.write();
-        let id = pool.id_of(listener_index).ok_or(SessionError::NoListen)?;
-        pool.remove(id);
-        Ok(())
+    fn stop_listen(&self, _wrk: &mut Worker, listener: CtConnId) -> Result<(), SessionError> {
+        self.listeners
+            .write()
+            .remove(listener)
+            .map(drop)
+            .ok_or(SessionError::NoListen)
     }
 
     fn connect(
@@ -68,42 +73,36 @@ impl Transport for CtMain {
         wrk: &mut Worker,
         sep: &SessionEndpointCfg,
         ho: SessionHandle,
-    ) -> Result<u32, SessionError> {
+    ) -> Result<CtConnId, SessionError> {
         self.session_connect(wrk, sep, ho)
     }
 
-    fn close(&self, wrk: &mut Worker, conn_index: u32) {
-        self.session_close(wrk, conn_index);
+    fn close(&self, wrk: &mut Worker, conn: CtConnId) {
+        self.session_close(wrk, conn);
     }
 
-    fn reset(&self, wrk: &mut Worker, conn_index: u32) {
-        self.session_reset(wrk, conn_index);
+    fn reset(&self, wrk: &mut Worker, conn: CtConnId) {
+        self.session_reset(wrk, conn);
     }
 
-    fn cleanup(&self, wrk: &mut Worker, conn_index: u32) {
-        self.session_cleanup(wrk, conn_index);
+    fn cleanup(&self, wrk: &mut Worker, conn: CtConnId) {
+        self.session_cleanup(wrk, conn);
     }
 
-    fn cleanup_ho(&self, _wrk: &mut Worker, ho_index: u32) {
-        self.half_opens.free(ho_index);
+    fn cleanup_ho(&self, _wrk: &mut Worker, ho: CtConnId) {
+        self.half_opens.free(ho);
     }
 
-    fn get_connection(&self, wrk: &Worker, conn_index: u32) -> Option<TransportConnection> {
-        wrk.local_state::<CtWorker>()?
-            .conns
-            .get_by_index(conn_index)
-            .map(|(_, c)| c.tc)
+    fn get_connection(&self, wrk: &Worker, conn: CtConnId) -> Option<TransportConnection> {
+        Self::conn(wrk, conn).map(|c| c.tc)
     }
 
-    fn get_listener(&self, _wrk: &Worker, listener_index: u32) -> Option<TransportConnection> {
-        self.listeners
-            .read()
-            .get_by_index(listener_index)
-            .map(|(_, c)| c.tc)
+    fn get_listener(&self, _wrk: &Worker, listener: CtConnId) -> Option<TransportConnection> {
+        self.listeners.read().get(listener).map(|c| c.tc)
     }
 
-    fn get_half_open(&self, _wrk: &Worker, ho_index: u32) -> Option<TransportConnection> {
-        self.half_opens.get(ho_index).map(|c| c.tc)
+    fn get_half_open(&self, _wrk: &Worker, ho: CtConnId) -> Option<TransportConnection> {
+        self.half_opens.get(ho).map(|c| c.tc)
     }
 
     fn custom_tx(&self, wrk: &mut Worker, session: SessionHandle) -> Result<u32, SessionError> {
@@ -118,33 +117,52 @@ impl Transport for CtMain {
         self.connect_notify(wrk, session, None)
     }
 
-    fn format_connection(&self, wrk: &Worker, conn_index: u32, verbose: u32) -> String {
-        match wrk
-            .local_state::<CtWorker>()
-            .and_then(|w| w.conns.get_by_index(conn_index))
-        {
-            Some((_, ct)) => format_line(ct, verbose, "ESTABLISHED"),
-            None => "empty\n".to_string(),
-        }
+    fn format_connection(
+        &self,
+        wrk: &Worker,
+        conn: CtConnId,
+        verbosity: Verbosity,
+        f: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result {
+        write_line(f, Self::conn(wrk, conn), verbosity, "ESTABLISHED")
     }
 
-    fn format_listener(&self, _wrk: &Worker, listener_index: u32, verbose: u32) -> String {
-        match self.listeners.read().get_by_index(listener_index) {
-            Some((_, ct)) => format_line(ct, verbose, "LISTEN"),
-            None => "empty\n".to_string(),
-        }
+    fn format_listener(
+        &self,
+        _wrk: &Worker,
+        listener: CtConnId,
+        verbosity: Verbosity,
+        f: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result {
+        write_line(f, self.listeners.read().get(listener), verbosity, "LISTEN")
     }
 
-    fn format_half_open(&self, _wrk: &Worker, ho_index: u32, verbose: u32) -> String {
-        match self.half_opens.get(ho_index) {
-            Some(ct) => format_line(&ct, verbose, "HALF-OPEN"),
-            None => "empty\n".to_string(),
-        }
+    fn format_half_open(
+        &self,
+        _wrk: &Worker,
+        ho: CtConnId,
+        verbosity: Verbosity,
+        f: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result {
+        write_line(f, self.half_opens.get(ho).as_ref(), verbosity, "HALF-OPEN")
     }
 }
 
 /// `[thread:session][CT:T] lcl:port->rmt:port`, padded, then the state when
-/// verbose (VPP's `%-60U%-15s`).
-fn format_line(ct: &CtConnection, verbose: u32, state: &str) -> String {
-    format_cli_line(&ct.format_id(), (verbose > 0).then_some(state))
+/// verbose (VPP's `%-60U%-15s`); `empty` for a stale id, as the reference
+/// prints for a freed connection.
+fn write_line(
+    f: &mut fmt::Formatter<'_>,
+    ct: Option<&CtConnection>,
+    verbosity: Verbosity,
+    state: &str,
+) -> fmt::Result {
+    match ct {
+        Some(ct) => CliLine {
+            id: &ct.format_id(),
+            state: verbosity.shows_state().then_some(state),
+        }
+        .fmt(f),
+        None => f.write_str("empty\n"),
+    }
 }

@@ -91,8 +91,8 @@ impl CtMain {
         let rx = s.rx_fifo.clone();
         let ct = wrk
             .local_state::<CtWorker>()
-            .and_then(|w| w.conns.get_by_index(tc.c_index))
-            .map(|(_, c)| c.clone())
+            .and_then(|w| w.conns.get(tc.conn_id))
+            .cloned()
             .filter(|c| c.tc.session == Some(h))
             .ok_or(SessionError::NoSession)?;
         let peer = ct

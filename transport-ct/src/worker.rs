@@ -37,11 +37,6 @@ impl CtWorker {
         self.conns.get(id)
     }
 
-    /// The connection at `index` (what sessions record), with its id.
-    pub fn connection_by_index(&self, index: u32) -> Option<(CtConnId, &CtConnection)> {
-        self.conns.get_by_index(index)
-    }
-
     /// Every live connection.
     pub fn connections(&self) -> impl Iterator<Item = (CtConnId, &CtConnection)> {
         self.conns.iter()

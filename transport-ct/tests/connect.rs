@@ -13,9 +13,10 @@ use common::*;
 use ct_app_worker::Scope;
 use ct_session::{
     IpPrefix, RuleAction, SessionEndpoint, SessionEndpointCfg, SessionError, SessionHandle,
-    SessionRule, TableId, Transport, TransportConnection, TransportOptions, TransportProto,
-    TransportServiceType, TransportTxType, Worker,
+    SessionRule, TableId, Transport, TransportConnId, TransportConnection, TransportOptions,
+    TransportProto, TransportServiceType, TransportTxType, Verbosity, Worker,
 };
+use std::fmt;
 
 /// Listens only: what a global listener of the app's protocol needs.
 #[derive(Default)]
@@ -37,47 +38,73 @@ impl Transport for ListenOnly {
         _: &mut Worker,
         listener: SessionHandle,
         sep: &SessionEndpointCfg,
-    ) -> Result<u32, SessionError> {
+    ) -> Result<TransportConnId, SessionError> {
+        // Slots are never reused (a stopped listener leaves `None`): one
+        // generation is enough.
         let mut l = self.listeners.lock();
-        let mut tc = TransportConnection::new(TransportProto::Tcp, 0, l.len() as u32);
+        let id = TransportConnId::new(l.len() as u32, 0);
+        let mut tc = TransportConnection::new(TransportProto::Tcp, 0, id);
         tc.lcl_ip = sep.endpoint.ip;
         tc.lcl_port = sep.endpoint.port;
         tc.session = Some(listener);
         l.push(Some(tc));
-        Ok(l.len() as u32 - 1)
+        Ok(id)
     }
-    fn stop_listen(&self, _: &mut Worker, i: u32) -> Result<(), SessionError> {
-        self.listeners.lock()[i as usize] = None;
-        Ok(())
+    fn stop_listen(&self, _: &mut Worker, id: TransportConnId) -> Result<(), SessionError> {
+        let mut l = self.listeners.lock();
+        let slot = l.get_mut(id.index as usize).ok_or(SessionError::NoListen)?;
+        slot.take().map(drop).ok_or(SessionError::NoListen)
     }
     fn connect(
         &self,
         _: &mut Worker,
         _: &SessionEndpointCfg,
         _: SessionHandle,
-    ) -> Result<u32, SessionError> {
+    ) -> Result<TransportConnId, SessionError> {
         Err(SessionError::NoRoute)
     }
-    fn close(&self, _: &mut Worker, _: u32) {}
-    fn cleanup(&self, _: &mut Worker, _: u32) {}
-    fn cleanup_ho(&self, _: &mut Worker, _: u32) {}
-    fn get_connection(&self, _: &Worker, _: u32) -> Option<TransportConnection> {
+    fn close(&self, _: &mut Worker, _: TransportConnId) {}
+    fn cleanup(&self, _: &mut Worker, _: TransportConnId) {}
+    fn cleanup_ho(&self, _: &mut Worker, _: TransportConnId) {}
+    fn get_connection(&self, _: &Worker, _: TransportConnId) -> Option<TransportConnection> {
         None
     }
-    fn get_listener(&self, _: &Worker, i: u32) -> Option<TransportConnection> {
-        self.listeners.lock().get(i as usize).copied().flatten()
+    fn get_listener(&self, _: &Worker, id: TransportConnId) -> Option<TransportConnection> {
+        let l = self.listeners.lock();
+        l.get(id.index as usize)
+            .copied()
+            .flatten()
+            .filter(|tc| tc.conn_id == id)
     }
-    fn get_half_open(&self, _: &Worker, _: u32) -> Option<TransportConnection> {
+    fn get_half_open(&self, _: &Worker, _: TransportConnId) -> Option<TransportConnection> {
         None
     }
-    fn format_connection(&self, _: &Worker, _: u32, _: u32) -> String {
-        String::new()
+    fn format_connection(
+        &self,
+        _: &Worker,
+        _: TransportConnId,
+        _: Verbosity,
+        _: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result {
+        Ok(())
     }
-    fn format_listener(&self, _: &Worker, _: u32, _: u32) -> String {
-        String::new()
+    fn format_listener(
+        &self,
+        _: &Worker,
+        _: TransportConnId,
+        _: Verbosity,
+        _: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result {
+        Ok(())
     }
-    fn format_half_open(&self, _: &Worker, _: u32, _: u32) -> String {
-        String::new()
+    fn format_half_open(
+        &self,
+        _: &Worker,
+        _: TransportConnId,
+        _: Verbosity,
+        _: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result {
+        Ok(())
     }
 }
 

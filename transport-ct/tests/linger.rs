@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use ct_app_worker::Scope;
@@ -67,13 +67,36 @@ fn closed_sessions(
     (env, server, client, l, segs)
 }
 
-/// Steps the workers until the linger has surely passed.
+/// Moves the workers' clock past the linger and steps them.
 fn wait_out_linger(env: &mut Env) {
-    let until = Instant::now() + LINGER + Duration::from_millis(5);
-    while Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    env.stack
+        .runtime_mut()
+        .advance_clock(LINGER + Duration::from_millis(1));
     env.idle();
+}
+
+/// The linger follows the workers' clock, not the wall clock: real time
+/// passing leaves the segment, the stepped clock reaching the linger
+/// removes it.
+#[test]
+fn linger_follows_the_worker_clock_not_wall_time() {
+    let (mut env, _server, client, _, _) = closed_sessions(1, 1);
+    assert_eq!(env.ct.n_lingering_segments(), 1);
+    std::thread::sleep(LINGER * 2);
+    env.idle();
+    assert_eq!(env.ct.n_lingering_segments(), 1, "wall time moved nothing");
+    env.stack
+        .runtime_mut()
+        .advance_clock(LINGER - Duration::from_millis(1));
+    env.idle();
+    assert_eq!(env.ct.n_lingering_segments(), 1, "short of the linger");
+    env.stack
+        .runtime_mut()
+        .advance_clock(Duration::from_millis(1));
+    env.idle();
+    assert_eq!(env.ct.n_lingering_segments(), 0, "linger reached");
+    assert!(names(&drain(&client.q)).contains(&"del-segment"));
+    env.assert_clean();
 }
 
 #[test]

@@ -20,12 +20,12 @@
 #![cfg(loom)]
 
 use std::sync::Arc as StdArc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ct_segment_manager::{
     NoHook, SegmentHandle, SegmentManager, SegmentManagerProps, SegmentManagers, SmError,
 };
-use ct_session::{SessionError, TransportProto};
+use ct_session::{SessionError, StackTime, TransportProto};
 use ct_sync::atomic::{AtomicUsize, Ordering};
 use ct_sync::{Arc, thread};
 use ct_transport_ct::{
@@ -95,6 +95,12 @@ impl CtSegmentEvents for Events<'_> {
                 .lock_and_del_segment(removed.segment.segment_index())
                 .unwrap()
         );
+    }
+
+    /// The models' time stands still: their reaps take every lingering
+    /// segment (`all`), so when one retired does not matter.
+    fn now(&self) -> StackTime {
+        StackTime::ZERO
     }
 }
 
@@ -232,7 +238,7 @@ fn lingering_segment_accept_vs_reap() {
             thread::spawn(move || accept(&segs, &sm))
         };
         let mut events = Events::new(&sm);
-        let reaped = segs.reap(Instant::now(), true, |r| events.segment_removed(r));
+        let reaped = segs.reap(StackTime::ZERO, true, |r| events.segment_removed(r));
         let (r1, h1, rx1, tx1) = acceptor.join().unwrap();
 
         assert_eq!(reaped == 1, h1 != h0, "reaped {reaped}, {h0} -> {h1}");
@@ -245,7 +251,7 @@ fn lingering_segment_accept_vs_reap() {
         release(&segs, &sm, Side::Server, r1, &rx1, &tx1);
         let mut events = Events::new(&sm);
         assert_eq!(
-            segs.reap(Instant::now(), true, |r| events.segment_removed(r)),
+            segs.reap(StackTime::ZERO, true, |r| events.segment_removed(r)),
             1
         );
         assert!(segs.snapshot().is_empty());
@@ -410,11 +416,12 @@ fn half_open_take_vs_free_and_reuse() {
             let hos = hos.clone();
             thread::spawn(move || hos.take_for_accept(id).is_some())
         };
-        let freed = hos.free(id.index);
+        let freed = hos.free(id);
         let taken = taker.join().unwrap();
         assert!(taken ^ freed, "taken {taken} freed {freed}");
         let id2 = hos.alloc(ho);
         assert_ne!(id2, id);
+        assert!(!hos.free(id), "a stale id frees nothing");
         assert!(hos.take_for_accept(id).is_none());
         assert_eq!(hos.n_reusable(), 0);
         assert_eq!(hos.len(), 1);

@@ -10,7 +10,8 @@ use common::*;
 use ct_app_worker::{Apps, Scope, Stack};
 use ct_segment_manager::{SegmentHandle, SegmentManager, SegmentManagers};
 use ct_session::{
-    ListenerHandle, LocalTableId, Session, SessionEndpoint, SessionError, Transport, Worker,
+    ListenerHandle, LocalTableId, Session, SessionEndpoint, SessionError, Transport,
+    TransportConnId, TransportDisplay, Verbosity, Worker,
 };
 use ct_sync::Arc as SmArc;
 use ct_transport_ct::{CtAppLayer, CtConfig, CtMain};
@@ -167,9 +168,14 @@ fn listener_and_half_open_lines_and_endpoint() {
         .listener()
         .unwrap();
     let ls = env.stack.main().listen_session_get(lh).unwrap();
-    let ep = env.ct.endpoint(ls.connection_index).unwrap();
+    let ep = env.ct.endpoint(ls.connection_id).unwrap();
     assert_eq!(ep, lo(80));
-    assert_eq!(env.ct.endpoint(999), Err(SessionError::NoListen));
+    assert_eq!(
+        env.ct.endpoint(TransportConnId::new(999, 0)),
+        Err(SessionError::NoListen)
+    );
+    let stale = TransportConnId::new(ls.connection_id.index, ls.connection_id.generation + 1);
+    assert_eq!(env.ct.endpoint(stale), Err(SessionError::NoListen));
 
     let (ct, apps, cw) = (env.ct.clone(), env.stack.apps().clone(), client.wrk);
     let (listen_line, ho_line) = env
@@ -178,8 +184,9 @@ fn listener_and_half_open_lines_and_endpoint() {
             let l = w.format_listener(lh, 1).unwrap();
             apps.connect_from_worker(w, cw, lo(80), 3).unwrap();
             let ho = apps.app_worker(cw).unwrap().half_opens()[0];
-            let ci = w.session_get(ho).unwrap().connection_index;
-            (l, ct.format_half_open(w, ci, 1))
+            let ci = w.session_get(ho).unwrap().connection_id;
+            let ho_line = TransportDisplay::half_open(&*ct, w, ci, Verbosity::Verbose);
+            (l, ho_line.to_string())
         })
         .unwrap();
     assert!(listen_line.starts_with("[0:"), "{listen_line}");
@@ -236,16 +243,18 @@ fn bad_input_is_an_error_not_a_panic() {
     let r = env
         .stack
         .call(0, move |w| {
-            ct.close(w, 999);
-            ct.reset(w, 999);
-            ct.cleanup(w, 999);
-            ct.cleanup_ho(w, 999);
-            assert!(ct.get_connection(w, 999).is_none());
-            assert!(ct.get_listener(w, 999).is_none());
-            assert!(ct.get_half_open(w, 999).is_none());
-            assert_eq!(ct.format_connection(w, 999, 1), "empty\n");
+            let bad = TransportConnId::new(999, 0);
+            ct.close(w, bad);
+            ct.reset(w, bad);
+            ct.cleanup(w, bad);
+            ct.cleanup_ho(w, bad);
+            assert!(ct.get_connection(w, bad).is_none());
+            assert!(ct.get_listener(w, bad).is_none());
+            assert!(ct.get_half_open(w, bad).is_none());
+            let line = TransportDisplay::connection(&*ct, w, bad, Verbosity::Verbose);
+            assert_eq!(line.to_string(), "empty\n");
             (
-                ct.stop_listen(w, 999),
+                ct.stop_listen(w, bad),
                 ct.custom_tx(w, stale),
                 ct.get_peer(w, stale),
             )
@@ -259,4 +268,55 @@ fn bad_input_is_an_error_not_a_panic() {
         env.ct.register(env.stack.main(), env.stack.apps().clone()),
         Err(SessionError::Invalid)
     );
+}
+
+/// A closed connection's id, kept past its close, names nothing once a
+/// new connection took its pool slot: the transport checks the generation,
+/// so a late close with the old id leaves the new connection alone.
+#[test]
+fn a_stale_connection_id_never_reaches_the_connection_that_reused_its_slot() {
+    let mut env = Env::new(0);
+    let server = env.attach("server", Scope::LOCAL);
+    let client = env.attach("client", Scope::LOCAL);
+    env.listen(&server, 80);
+    let (sf, cf) = env.establish(&server, &client, 80);
+    let conn_of = |env: &mut Env, h| {
+        env.stack
+            .call(0, move |w| w.session_get(h).unwrap().connection_id)
+            .unwrap()
+    };
+    let old = conn_of(&mut env, sf.session);
+    env.stack.disconnect(client.wrk, cf.session).unwrap();
+    env.stack.disconnect(server.wrk, sf.session).unwrap();
+    env.idle();
+    let (sf2, cf2) = env.establish(&server, &client, 80);
+    let new = [
+        conn_of(&mut env, sf2.session),
+        conn_of(&mut env, cf2.session),
+    ];
+    let reused = new
+        .into_iter()
+        .find(|id| id.index == old.index)
+        .expect("the slot is reused");
+    assert_ne!(reused, old);
+    let ct = env.ct.clone();
+    let (stale, line, live) = env
+        .stack
+        .call(0, move |w| {
+            ct.close(w, old);
+            ct.cleanup(w, old);
+            let line = TransportDisplay::connection(&*ct, w, old, Verbosity::Verbose).to_string();
+            (
+                ct.get_connection(w, old),
+                line,
+                ct.get_connection(w, reused).and_then(|tc| tc.session),
+            )
+        })
+        .unwrap();
+    assert_eq!(stale, None);
+    assert_eq!(line, "empty\n");
+    assert!(live == Some(sf2.session) || live == Some(cf2.session));
+    env.stack.disconnect(client.wrk, cf2.session).unwrap();
+    env.stack.disconnect(server.wrk, sf2.session).unwrap();
+    env.assert_clean();
 }

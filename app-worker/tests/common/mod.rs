@@ -20,17 +20,18 @@ use ct_app_worker::Apps;
 use ct_fifo_segment::DeqNtf;
 use ct_session::{
     ListenerHandle, LocalLookup, SessionEndpoint, SessionEndpointCfg, SessionError, SessionHandle,
-    SessionState, SessionType, Transport, TransportConnection, TransportConnectionFlags,
-    TransportOptions, TransportProto, TransportServiceType, TransportTxType, Worker,
-    format_cli_line,
+    SessionState, SessionType, Transport, TransportConnId, TransportConnection,
+    TransportConnectionFlags, TransportOptions, TransportProto, TransportServiceType,
+    TransportTxType, Verbosity, Worker, format_cli_line,
 };
 use ct_sync::Mutex;
+use std::fmt;
 
 /// A per-worker connection.
 #[derive(Debug, Clone, Copy)]
 pub struct Conn {
     pub tc: TransportConnection,
-    pub peer: Option<u32>,
+    pub peer: Option<TransportConnId>,
     /// Server side waiting for its app's accept: the client to create.
     pub pending_client: Option<(SessionEndpointCfg, TransportConnection)>,
 }
@@ -49,6 +50,9 @@ pub struct LoopTransport {
     /// Thread accepts run on (u32::MAX: the connect thread).
     pub accept_thread: AtomicU32,
     pub copied: AtomicU32,
+    /// The next generation handed out: every allocation gets a fresh one,
+    /// so an id naming a freed slab slot misses whatever reused it.
+    generations: AtomicU32,
     me: Weak<LoopTransport>,
 }
 
@@ -61,6 +65,7 @@ impl LoopTransport {
             half_opens: Mutex::new(slab::Slab::new()),
             accept_thread: AtomicU32::new(u32::MAX),
             copied: AtomicU32::new(0),
+            generations: AtomicU32::new(0),
             me: me.clone(),
         })
     }
@@ -73,13 +78,42 @@ impl LoopTransport {
         &mut wrk.local_state_mut::<LoopWorker>().conns[self.slot()]
     }
 
-    fn conn(&self, wrk: &Worker, c: u32) -> Option<Conn> {
+    /// An id for slab slot `index` with a fresh generation.
+    fn new_id(&self, index: usize) -> TransportConnId {
+        TransportConnId::new(
+            index as u32,
+            self.generations.fetch_add(1, Ordering::Relaxed),
+        )
+    }
+
+    /// The connection `c` names, if it is live with that generation.
+    fn conn(&self, wrk: &Worker, c: TransportConnId) -> Option<Conn> {
         wrk.local_state::<LoopWorker>()?.conns[self.slot()]
-            .get(c as usize)
+            .get(c.index as usize)
+            .filter(|x| x.tc.conn_id == c)
             .copied()
     }
 
-    fn peer_session(&self, wrk: &Worker, c: u32) -> Option<SessionHandle> {
+    /// The live connection `c`, mutably.
+    fn conn_mut<'a>(&self, wrk: &'a mut Worker, c: TransportConnId) -> Option<&'a mut Conn> {
+        self.conns(wrk)
+            .get_mut(c.index as usize)
+            .filter(|x| x.tc.conn_id == c)
+    }
+
+    /// Takes the half-open `ho` out of its slab, if it is live.
+    fn take_half_open(
+        &self,
+        ho: TransportConnId,
+    ) -> Option<(TransportConnection, SessionEndpointCfg, ListenerHandle)> {
+        let mut hos = self.half_opens.lock();
+        let live = hos
+            .get(ho.index as usize)
+            .is_some_and(|(tc, _, _)| tc.conn_id == ho);
+        live.then(|| hos.remove(ho.index as usize))
+    }
+
+    fn peer_session(&self, wrk: &Worker, c: TransportConnId) -> Option<SessionHandle> {
         let me = self.conn(wrk, c)?;
         self.conn(wrk, me.peer?)?.tc.session
     }
@@ -129,19 +163,19 @@ impl LoopTransport {
         }
     }
 
-    fn accept_one(&self, wrk: &mut Worker, ho_index: u32) {
-        let Some((ho_tc, sep, lh)) = self.half_opens.lock().try_remove(ho_index as usize) else {
+    fn accept_one(&self, wrk: &mut Worker, ho: TransportConnId) {
+        let Some((ho_tc, sep, lh)) = self.take_half_open(ho) else {
             return;
         };
         let thread = wrk.thread_index();
         let st = SessionType::new(self.proto, sep.is_ip4());
-        let mut tc = TransportConnection::new(self.proto, thread, 0);
+        let mut tc = TransportConnection::new(self.proto, thread, TransportConnId::INVALID);
         tc.lcl_ip = sep.endpoint.ip;
         tc.lcl_port = sep.endpoint.port;
         tc.rmt_ip = sep.endpoint.ip;
         let e = self.conns(wrk).vacant_entry();
-        tc.c_index = e.key() as u32;
-        let sc = tc.c_index;
+        tc.conn_id = self.new_id(e.key());
+        let sc = tc.conn_id;
         e.insert(Conn {
             tc,
             peer: None,
@@ -150,25 +184,26 @@ impl LoopTransport {
         let ss = wrk.session_alloc(st).expect("session alloc");
         {
             let s = wrk.session_get_mut(ss).unwrap();
-            s.connection_index = sc;
+            s.connection_id = sc;
             s.listener_handle = Some(lh);
         }
-        self.conns(wrk)[sc as usize].tc.session = Some(ss);
+        self.conns(wrk)[sc.index as usize].tc.session = Some(ss);
         if let Err(e) = wrk.app_worker_init_accepted(ss) {
             self.fail_client(wrk, sc, e);
-            self.conns(wrk).remove(sc as usize);
+            self.conns(wrk).remove(sc.index as usize);
             let _ = wrk.session_cleanup(ss);
             return;
         }
-        let tc = self.conns(wrk)[sc as usize].tc;
+        let tc = self.conns(wrk)[sc.index as usize].tc;
         if let Err(e) = wrk.session_stream_accept_notify(&tc) {
             self.fail_client(wrk, sc, e);
         }
     }
 
     /// The client of server conn `sc` never connects: tell it.
-    fn fail_client(&self, wrk: &mut Worker, sc: u32, e: SessionError) {
-        let Some((sep, ho_tc)) = self.conns(wrk)[sc as usize].pending_client.take() else {
+    fn fail_client(&self, wrk: &mut Worker, sc: TransportConnId, e: SessionError) {
+        let Some((sep, ho_tc)) = self.conn_mut(wrk, sc).and_then(|c| c.pending_client.take())
+        else {
             return;
         };
         let _ = wrk.app_worker_connect_notify(sep.app_wrk_index, None, Some(e), sep.opaque);
@@ -178,7 +213,7 @@ impl LoopTransport {
     /// Moves bytes from `from`'s tx fifo to its peer's rx fifo.
     pub fn pump(&self, wrk: &mut Worker, from: SessionHandle) -> Result<u32, SessionError> {
         let s = wrk.session_get(from)?;
-        let conn = s.connection_index;
+        let conn = s.connection_id;
         let Some(tx) = s.tx_fifo.clone() else {
             return Ok(0);
         };
@@ -227,7 +262,7 @@ impl LoopTransport {
         Ok(total)
     }
 
-    fn close_or_reset(&self, wrk: &mut Worker, conn: u32, reset: bool) {
+    fn close_or_reset(&self, wrk: &mut Worker, conn: TransportConnId, reset: bool) {
         let Some(me) = self.conn(wrk, conn) else {
             return;
         };
@@ -256,11 +291,15 @@ impl LoopTransport {
         self.cleanup_conn(wrk, conn);
     }
 
-    fn cleanup_conn(&self, wrk: &mut Worker, conn: u32) {
+    fn cleanup_conn(&self, wrk: &mut Worker, conn: TransportConnId) {
+        if self.conn(wrk, conn).is_none() {
+            return;
+        }
         let conns = self.conns(wrk);
-        if let Some(c) = conns.try_remove(conn as usize)
+        if let Some(c) = conns.try_remove(conn.index as usize)
             && let Some(p) = c.peer
-            && let Some(pc) = conns.get_mut(p as usize)
+            && let Some(pc) = conns.get_mut(p.index as usize)
+            && pc.tc.conn_id == p
         {
             pc.peer = None;
         }
@@ -282,8 +321,9 @@ impl Transport for LoopTransport {
         wrk: &mut Worker,
         listener: SessionHandle,
         sep: &SessionEndpointCfg,
-    ) -> Result<u32, SessionError> {
-        let mut tc = TransportConnection::new(self.proto, wrk.thread_index(), 0);
+    ) -> Result<TransportConnId, SessionError> {
+        let mut tc =
+            TransportConnection::new(self.proto, wrk.thread_index(), TransportConnId::INVALID);
         tc.lcl_ip = sep.endpoint.ip;
         tc.lcl_port = sep.endpoint.port;
         tc.session = Some(listener);
@@ -292,17 +332,18 @@ impl Transport for LoopTransport {
         }
         let mut l = self.listeners.lock();
         let e = l.vacant_entry();
-        tc.c_index = e.key() as u32;
+        tc.conn_id = self.new_id(e.key());
         e.insert(tc);
-        Ok(tc.c_index)
+        Ok(tc.conn_id)
     }
 
-    fn stop_listen(&self, _wrk: &mut Worker, i: u32) -> Result<(), SessionError> {
-        self.listeners
-            .lock()
-            .try_remove(i as usize)
-            .map(drop)
-            .ok_or(SessionError::NoListen)
+    fn stop_listen(&self, _wrk: &mut Worker, id: TransportConnId) -> Result<(), SessionError> {
+        let mut l = self.listeners.lock();
+        if l.get(id.index as usize).is_none_or(|tc| tc.conn_id != id) {
+            return Err(SessionError::NoListen);
+        }
+        l.remove(id.index as usize);
+        Ok(())
     }
 
     fn connect(
@@ -310,7 +351,7 @@ impl Transport for LoopTransport {
         wrk: &mut Worker,
         sep: &SessionEndpointCfg,
         ho: SessionHandle,
-    ) -> Result<u32, SessionError> {
+    ) -> Result<TransportConnId, SessionError> {
         sep.check_connect()?;
         let lh = if self.proto == TransportProto::Ct {
             self.local_lookup(wrk.main(), sep)?
@@ -323,7 +364,8 @@ impl Transport for LoopTransport {
                 .lookup_listener_wildcard(&sep.endpoint)
                 .ok_or(SessionError::NoIntf)?
         };
-        let mut tc = TransportConnection::new(self.proto, wrk.thread_index(), 0);
+        let mut tc =
+            TransportConnection::new(self.proto, wrk.thread_index(), TransportConnId::INVALID);
         tc.rmt_ip = sep.endpoint.ip;
         tc.rmt_port = sep.endpoint.port;
         tc.session = Some(ho);
@@ -331,9 +373,9 @@ impl Transport for LoopTransport {
         let idx = {
             let mut hos = self.half_opens.lock();
             let e = hos.vacant_entry();
-            tc.c_index = e.key() as u32;
+            tc.conn_id = self.new_id(e.key());
             e.insert((tc, *sep, lh));
-            tc.c_index
+            tc.conn_id
         };
         let target = match self.accept_thread.load(Ordering::Relaxed) {
             u32::MAX => wrk.thread_index(),
@@ -345,32 +387,33 @@ impl Transport for LoopTransport {
     }
 
     fn app_accepted(&self, wrk: &mut Worker, ss: SessionHandle) -> Result<(), SessionError> {
-        let sc = wrk.session_get(ss)?.connection_index;
-        let Some((sep, ho_tc)) = self.conns(wrk)[sc as usize].pending_client.take() else {
+        let sc = wrk.session_get(ss)?.connection_id;
+        let Some((sep, ho_tc)) = self.conn_mut(wrk, sc).and_then(|c| c.pending_client.take())
+        else {
             return Ok(());
         };
         let thread = wrk.thread_index();
         let st = SessionType::new(self.proto, sep.is_ip4());
-        let mut tc = TransportConnection::new(self.proto, thread, 0);
+        let mut tc = TransportConnection::new(self.proto, thread, TransportConnId::INVALID);
         tc.rmt_ip = sep.endpoint.ip;
         tc.rmt_port = sep.endpoint.port;
         let e = self.conns(wrk).vacant_entry();
-        tc.c_index = e.key() as u32;
-        let cc = tc.c_index;
+        tc.conn_id = self.new_id(e.key());
+        let cc = tc.conn_id;
         e.insert(Conn {
             tc,
             peer: Some(sc),
             pending_client: None,
         });
-        self.conns(wrk)[sc as usize].peer = Some(cc);
+        self.conns(wrk)[sc.index as usize].peer = Some(cc);
         let cs = wrk.session_alloc(st)?;
         {
             let s = wrk.session_get_mut(cs)?;
-            s.connection_index = cc;
+            s.connection_id = cc;
             s.app_wrk_index = sep.app_wrk_index;
             s.set_state(SessionState::Connecting)?;
         }
-        self.conns(wrk)[cc as usize].tc.session = Some(cs);
+        self.conns(wrk)[cc.index as usize].tc.session = Some(cs);
         let _ = wrk.session_half_open_delete_notify(&ho_tc);
         if let Err(e) = wrk.app_worker_init_connected(sep.app_wrk_index, cs) {
             let _ = wrk.app_worker_connect_notify(sep.app_wrk_index, None, Some(e), sep.opaque);
@@ -383,32 +426,38 @@ impl Transport for LoopTransport {
         Ok(())
     }
 
-    fn close(&self, wrk: &mut Worker, conn: u32) {
+    fn close(&self, wrk: &mut Worker, conn: TransportConnId) {
         self.close_or_reset(wrk, conn, false);
     }
 
-    fn reset(&self, wrk: &mut Worker, conn: u32) {
+    fn reset(&self, wrk: &mut Worker, conn: TransportConnId) {
         self.close_or_reset(wrk, conn, true);
     }
 
-    fn cleanup(&self, wrk: &mut Worker, conn: u32) {
+    fn cleanup(&self, wrk: &mut Worker, conn: TransportConnId) {
         self.cleanup_conn(wrk, conn);
     }
 
-    fn cleanup_ho(&self, _wrk: &mut Worker, ho_index: u32) {
-        self.half_opens.lock().try_remove(ho_index as usize);
+    fn cleanup_ho(&self, _wrk: &mut Worker, ho: TransportConnId) {
+        self.take_half_open(ho);
     }
 
-    fn get_connection(&self, wrk: &Worker, conn: u32) -> Option<TransportConnection> {
+    fn get_connection(&self, wrk: &Worker, conn: TransportConnId) -> Option<TransportConnection> {
         self.conn(wrk, conn).map(|c| c.tc)
     }
 
-    fn get_listener(&self, _wrk: &Worker, i: u32) -> Option<TransportConnection> {
-        self.listeners.lock().get(i as usize).copied()
+    fn get_listener(&self, _wrk: &Worker, id: TransportConnId) -> Option<TransportConnection> {
+        let l = self.listeners.lock();
+        l.get(id.index as usize)
+            .filter(|tc| tc.conn_id == id)
+            .copied()
     }
 
-    fn get_half_open(&self, _wrk: &Worker, i: u32) -> Option<TransportConnection> {
-        self.half_opens.lock().get(i as usize).map(|(tc, _, _)| *tc)
+    fn get_half_open(&self, _wrk: &Worker, ho: TransportConnId) -> Option<TransportConnection> {
+        let hos = self.half_opens.lock();
+        hos.get(ho.index as usize)
+            .map(|(tc, _, _)| *tc)
+            .filter(|tc| tc.conn_id == ho)
     }
 
     fn custom_tx(&self, wrk: &mut Worker, session: SessionHandle) -> Result<u32, SessionError> {
@@ -416,42 +465,60 @@ impl Transport for LoopTransport {
     }
 
     fn app_rx_evt(&self, wrk: &mut Worker, conn: &TransportConnection) -> Result<(), SessionError> {
-        let Some(peer) = self.peer_session(wrk, conn.c_index) else {
+        let Some(peer) = self.peer_session(wrk, conn.conn_id) else {
             return Ok(());
         };
         self.pump(wrk, peer).map(drop)
     }
 
-    fn format_connection(&self, wrk: &Worker, conn: u32, verbose: u32) -> String {
-        match self.conn(wrk, conn) {
-            Some(c) => format_cli_line(
-                &c.tc.format_id("L", self.proto),
-                (verbose > 0).then_some("ESTABLISHED"),
-            ),
-            None => String::new(),
+    fn format_connection(
+        &self,
+        wrk: &Worker,
+        conn: TransportConnId,
+        v: Verbosity,
+        f: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result {
+        let tc = self.conn(wrk, conn).map(|c| c.tc);
+        self.write_line(f, tc, v, "ESTABLISHED")
+    }
+
+    fn format_listener(
+        &self,
+        wrk: &Worker,
+        id: TransportConnId,
+        v: Verbosity,
+        f: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result {
+        self.write_line(f, self.get_listener(wrk, id), v, "LISTEN")
+    }
+
+    fn format_half_open(
+        &self,
+        wrk: &Worker,
+        ho: TransportConnId,
+        v: Verbosity,
+        f: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result {
+        self.write_line(f, self.get_half_open(wrk, ho), v, "HALF-OPEN")
+    }
+}
+
+impl LoopTransport {
+    /// The object's `show session` line; nothing for a stale id.
+    fn write_line(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        tc: Option<TransportConnection>,
+        v: Verbosity,
+        state: &str,
+    ) -> fmt::Result {
+        match tc {
+            Some(tc) => f.write_str(&format_cli_line(
+                &tc.format_id("L", self.proto),
+                v.shows_state().then_some(state),
+            )),
+            None => Ok(()),
         }
-    }
-
-    fn format_listener(&self, wrk: &Worker, i: u32, verbose: u32) -> String {
-        self.get_listener(wrk, i)
-            .map(|tc| {
-                format_cli_line(
-                    &tc.format_id("L", self.proto),
-                    (verbose > 0).then_some("LISTEN"),
-                )
-            })
-            .unwrap_or_default()
-    }
-
-    fn format_half_open(&self, wrk: &Worker, i: u32, verbose: u32) -> String {
-        self.get_half_open(wrk, i)
-            .map(|tc| {
-                format_cli_line(
-                    &tc.format_id("L", self.proto),
-                    (verbose > 0).then_some("HALF-OPEN"),
-                )
-            })
-            .unwrap_or_default()
     }
 }
 

@@ -2,16 +2,17 @@
 //! crate's integration tests.
 #![allow(dead_code)]
 
-use ct_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use ct_sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::collections::HashSet;
+use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, Weak};
 
 use ct_session::{
     AppEvent, AppInterface, Congested, SessionConfig, SessionEndpoint, SessionEndpointCfg,
     SessionError, SessionHandle, SessionMain, SessionState, SessionType, Transport,
-    TransportConnection, TransportConnectionFlags, TransportOptions, TransportProto,
-    TransportServiceType, TransportTxType, Worker, format_cli_line,
+    TransportConnId, TransportConnection, TransportConnectionFlags, TransportOptions,
+    TransportProto, TransportServiceType, TransportTxType, Verbosity, Worker, format_cli_line,
 };
 use ct_sync::Mutex;
 
@@ -23,7 +24,7 @@ pub const PROTO: TransportProto = TransportProto::Tcp;
 pub struct TestConn {
     pub tc: TransportConnection,
     /// The other end (same thread).
-    pub peer: Option<u32>,
+    pub peer: Option<TransportConnId>,
 }
 
 /// The transport's state on one worker.
@@ -44,6 +45,9 @@ pub struct TestTransport {
     pub server_wrk: AtomicUsize,
     /// `worker_poll` calls (counted, not logged: every poll makes one).
     pub polls: AtomicUsize,
+    /// The next generation handed out: every allocation gets a fresh one,
+    /// so an id naming a freed slab slot misses whatever reused it.
+    generations: AtomicU32,
     me: Weak<TestTransport>,
 }
 
@@ -56,6 +60,7 @@ impl TestTransport {
             accept_thread: AtomicUsize::new(0),
             server_wrk: AtomicUsize::new(0),
             polls: AtomicUsize::new(0),
+            generations: AtomicU32::new(0),
             me: me.clone(),
         })
     }
@@ -68,23 +73,45 @@ impl TestTransport {
         self.log.lock().clone()
     }
 
-    fn conn(wrk: &Worker, c: u32) -> Option<TestConn> {
+    /// An id for slab slot `index` with a fresh generation.
+    fn new_id(&self, index: usize) -> TransportConnId {
+        TransportConnId::new(
+            index as u32,
+            self.generations.fetch_add(1, Ordering::Relaxed),
+        )
+    }
+
+    /// The connection `c` names, if it is live with that generation.
+    fn conn(wrk: &Worker, c: TransportConnId) -> Option<TestConn> {
         wrk.local_state::<TtWorker>()?
             .conns
-            .get(c as usize)
+            .get(c.index as usize)
+            .filter(|x| x.tc.conn_id == c)
             .copied()
     }
 
-    /// Accepts half-open `ho_index` on `wrk`: a server session to accept and
+    /// Takes the half-open `ho` out of its slab, if it is live.
+    fn take_half_open(
+        &self,
+        ho: TransportConnId,
+    ) -> Option<(TransportConnection, SessionEndpointCfg)> {
+        let mut hos = self.half_opens.lock();
+        let live = hos
+            .get(ho.index as usize)
+            .is_some_and(|(tc, _)| tc.conn_id == ho);
+        live.then(|| hos.remove(ho.index as usize))
+    }
+
+    /// Accepts half-open `ho` on `wrk`: a server session to accept and
     /// a client session connected to it (both on `wrk`).
-    fn accept_one(&self, wrk: &mut Worker, ho_index: u32) {
-        let Some((ho_tc, sep)) = self.half_opens.lock().try_remove(ho_index as usize) else {
+    fn accept_one(&self, wrk: &mut Worker, ho: TransportConnId) {
+        let Some((ho_tc, sep)) = self.take_half_open(ho) else {
             return;
         };
         let thread = wrk.thread_index();
         let st = SessionType::new(PROTO, sep.is_ip4());
         let state = wrk.local_state_mut::<TtWorker>();
-        let mk = |c: u32| {
+        let mk = |c: TransportConnId| {
             let mut tc = TransportConnection::new(PROTO, thread, c);
             tc.lcl_ip = sep.endpoint.ip;
             tc.rmt_ip = sep.endpoint.ip;
@@ -92,57 +119,54 @@ impl TestTransport {
             tc
         };
         let se = state.conns.vacant_entry();
-        let sc = se.key() as u32;
+        let sc = self.new_id(se.key());
         se.insert(TestConn {
             tc: mk(sc),
             peer: None,
         });
         let ce = state.conns.vacant_entry();
-        let cc = ce.key() as u32;
+        let cc = self.new_id(ce.key());
         ce.insert(TestConn {
             tc: mk(cc),
             peer: Some(sc),
         });
-        state.conns[sc as usize].peer = Some(cc);
-        state.conns[sc as usize].tc.lcl_port = sep.endpoint.port;
-        state.conns[cc as usize].tc.rmt_port = sep.endpoint.port;
+        let (si, ci) = (sc.index as usize, cc.index as usize);
+        state.conns[si].peer = Some(cc);
+        state.conns[si].tc.lcl_port = sep.endpoint.port;
+        state.conns[ci].tc.rmt_port = sep.endpoint.port;
 
         // The half-open is done, wherever it lives.
         let mut moved = ho_tc;
         moved.thread_index = thread;
-        moved.c_index = cc;
+        moved.conn_id = cc;
         wrk.session_half_open_delete_notify(&moved).unwrap();
 
         let server_wrk = self.server_wrk.load(Ordering::Relaxed) as u32;
         let ss = wrk.session_alloc(st).unwrap();
         {
             let s = wrk.session_get_mut(ss).unwrap();
-            s.connection_index = sc;
+            s.connection_id = sc;
             s.app_wrk_index = server_wrk;
             s.set_state(SessionState::Accepting).unwrap();
         }
-        wrk.local_state_mut::<TtWorker>().conns[sc as usize]
-            .tc
-            .session = Some(ss);
+        wrk.local_state_mut::<TtWorker>().conns[si].tc.session = Some(ss);
         wrk.app_worker_accept_notify(server_wrk, ss).unwrap();
 
         let cs = wrk.session_alloc(st).unwrap();
         {
             let s = wrk.session_get_mut(cs).unwrap();
-            s.connection_index = cc;
+            s.connection_id = cc;
             s.app_wrk_index = sep.app_wrk_index;
             s.set_state(SessionState::Connecting).unwrap();
             s.set_state(SessionState::Ready).unwrap();
         }
-        wrk.local_state_mut::<TtWorker>().conns[cc as usize]
-            .tc
-            .session = Some(cs);
+        wrk.local_state_mut::<TtWorker>().conns[ci].tc.session = Some(cs);
         wrk.app_worker_connect_notify(sep.app_wrk_index, Some(cs), None, sep.opaque)
             .unwrap();
     }
 
     /// Tells the peer, closes and deletes this side, frees the connection.
-    fn close_or_reset(&self, wrk: &mut Worker, conn: u32, reset: bool) {
+    fn close_or_reset(&self, wrk: &mut Worker, conn: TransportConnId, reset: bool) {
         let Some(me) = Self::conn(wrk, conn) else {
             return;
         };
@@ -159,17 +183,24 @@ impl TestTransport {
         self.cleanup_conn(wrk, conn);
     }
 
-    fn cleanup_conn(&self, wrk: &mut Worker, conn: u32) {
+    fn cleanup_conn(&self, wrk: &mut Worker, conn: TransportConnId) {
+        if Self::conn(wrk, conn).is_none() {
+            return;
+        }
         let st = wrk.local_state_mut::<TtWorker>();
-        if let Some(c) = st.conns.try_remove(conn as usize)
+        if let Some(c) = st.conns.try_remove(conn.index as usize)
             && let Some(p) = c.peer
-            && let Some(pc) = st.conns.get_mut(p as usize)
+            && let Some(pc) = st.conns.get_mut(p.index as usize)
+            && pc.tc.conn_id == p
         {
             pc.peer = None;
         }
     }
 
-    fn peer_session(wrk: &Worker, conn: u32) -> Option<(TransportConnection, SessionHandle)> {
+    fn peer_session(
+        wrk: &Worker,
+        conn: TransportConnId,
+    ) -> Option<(TransportConnection, SessionHandle)> {
         let me = Self::conn(wrk, conn)?;
         let peer = Self::conn(wrk, me.peer?)?;
         Some((peer.tc, peer.tc.session?))
@@ -196,26 +227,33 @@ impl Transport for TestTransport {
         wrk: &mut Worker,
         listener: SessionHandle,
         sep: &SessionEndpointCfg,
-    ) -> Result<u32, SessionError> {
-        let mut tc = TransportConnection::new(PROTO, wrk.thread_index(), 0);
+    ) -> Result<TransportConnId, SessionError> {
+        let mut tc = TransportConnection::new(PROTO, wrk.thread_index(), TransportConnId::INVALID);
         tc.lcl_ip = sep.endpoint.ip;
         tc.lcl_port = sep.endpoint.port;
         tc.session = Some(listener);
         let mut l = self.listeners.lock();
         let e = l.vacant_entry();
-        tc.c_index = e.key() as u32;
+        tc.conn_id = self.new_id(e.key());
         e.insert(tc);
-        self.note(format!("start_listen {}", tc.c_index));
-        Ok(tc.c_index)
+        self.note(format!("start_listen {}", tc.conn_id.index));
+        Ok(tc.conn_id)
     }
 
-    fn stop_listen(&self, _wrk: &mut Worker, listener_index: u32) -> Result<(), SessionError> {
-        self.note(format!("stop_listen {listener_index}"));
-        self.listeners
-            .lock()
-            .try_remove(listener_index as usize)
-            .map(drop)
-            .ok_or(SessionError::NoListen)
+    fn stop_listen(
+        &self,
+        _wrk: &mut Worker,
+        listener: TransportConnId,
+    ) -> Result<(), SessionError> {
+        self.note(format!("stop_listen {}", listener.index));
+        let mut l = self.listeners.lock();
+        if l.get(listener.index as usize)
+            .is_none_or(|tc| tc.conn_id != listener)
+        {
+            return Err(SessionError::NoListen);
+        }
+        l.remove(listener.index as usize);
+        Ok(())
     }
 
     fn connect(
@@ -223,100 +261,125 @@ impl Transport for TestTransport {
         wrk: &mut Worker,
         sep: &SessionEndpointCfg,
         ho: SessionHandle,
-    ) -> Result<u32, SessionError> {
+    ) -> Result<TransportConnId, SessionError> {
         sep.check_connect()?;
-        let mut tc = TransportConnection::new(PROTO, wrk.thread_index(), 0);
+        let mut tc = TransportConnection::new(PROTO, wrk.thread_index(), TransportConnId::INVALID);
         tc.rmt_ip = sep.endpoint.ip;
         tc.rmt_port = sep.endpoint.port;
         tc.session = Some(ho);
         tc.flags = TransportConnectionFlags::NO_LOOKUP;
-        let idx = {
+        let id = {
             let mut hos = self.half_opens.lock();
             let e = hos.vacant_entry();
-            tc.c_index = e.key() as u32;
+            tc.conn_id = self.new_id(e.key());
             e.insert((tc, *sep));
-            tc.c_index
+            tc.conn_id
         };
-        self.note(format!("connect {idx}"));
+        self.note(format!("connect {}", id.index));
         let target = self.accept_thread.load(Ordering::Relaxed) as u32;
         let me = self.me.upgrade().ok_or(SessionError::TransportNoReg)?;
         // Accept on the target thread through an RPC, as a loopback would.
-        wrk.send_rpc_evt_to_thread_force(target, move |w| me.accept_one(w, idx))?;
-        Ok(idx)
+        wrk.send_rpc_evt_to_thread_force(target, move |w| me.accept_one(w, id))?;
+        Ok(id)
     }
 
-    fn close(&self, wrk: &mut Worker, conn: u32) {
-        self.note(format!("close {}:{conn}", wrk.thread_index()));
+    fn close(&self, wrk: &mut Worker, conn: TransportConnId) {
+        self.note(format!("close {}:{}", wrk.thread_index(), conn.index));
         self.close_or_reset(wrk, conn, false);
     }
 
-    fn reset(&self, wrk: &mut Worker, conn: u32) {
-        self.note(format!("reset {}:{conn}", wrk.thread_index()));
+    fn reset(&self, wrk: &mut Worker, conn: TransportConnId) {
+        self.note(format!("reset {}:{}", wrk.thread_index(), conn.index));
         self.close_or_reset(wrk, conn, true);
     }
 
-    fn cleanup(&self, wrk: &mut Worker, conn: u32) {
-        self.note(format!("cleanup {}:{conn}", wrk.thread_index()));
+    fn cleanup(&self, wrk: &mut Worker, conn: TransportConnId) {
+        self.note(format!("cleanup {}:{}", wrk.thread_index(), conn.index));
         self.cleanup_conn(wrk, conn);
     }
 
-    fn cleanup_ho(&self, _wrk: &mut Worker, ho_index: u32) {
-        self.note(format!("cleanup_ho {ho_index}"));
-        self.half_opens.lock().try_remove(ho_index as usize);
+    fn cleanup_ho(&self, _wrk: &mut Worker, ho: TransportConnId) {
+        self.note(format!("cleanup_ho {}", ho.index));
+        self.take_half_open(ho);
     }
 
-    fn get_connection(&self, wrk: &Worker, conn: u32) -> Option<TransportConnection> {
+    fn get_connection(&self, wrk: &Worker, conn: TransportConnId) -> Option<TransportConnection> {
         Self::conn(wrk, conn).map(|c| c.tc)
     }
 
-    fn get_listener(&self, _wrk: &Worker, i: u32) -> Option<TransportConnection> {
-        self.listeners.lock().get(i as usize).copied()
+    fn get_listener(&self, _wrk: &Worker, l: TransportConnId) -> Option<TransportConnection> {
+        let ls = self.listeners.lock();
+        ls.get(l.index as usize)
+            .filter(|tc| tc.conn_id == l)
+            .copied()
     }
 
-    fn get_half_open(&self, _wrk: &Worker, i: u32) -> Option<TransportConnection> {
-        self.half_opens.lock().get(i as usize).map(|(tc, _)| *tc)
+    fn get_half_open(&self, _wrk: &Worker, ho: TransportConnId) -> Option<TransportConnection> {
+        let hos = self.half_opens.lock();
+        hos.get(ho.index as usize)
+            .map(|(tc, _)| *tc)
+            .filter(|tc| tc.conn_id == ho)
     }
 
     fn custom_tx(&self, wrk: &mut Worker, session: SessionHandle) -> Result<u32, SessionError> {
         self.note(format!("custom_tx {session}"));
-        let conn = wrk.session_get(session)?.connection_index;
+        let conn = wrk.session_get(session)?.connection_id;
         let (_, peer) = Self::peer_session(wrk, conn).ok_or(SessionError::NoSession)?;
         wrk.session_enqueue_notify(peer)?;
         Ok(1)
     }
 
     fn app_rx_evt(&self, wrk: &mut Worker, conn: &TransportConnection) -> Result<(), SessionError> {
-        self.note(format!("app_rx_evt {}", conn.c_index));
-        let (_, peer) = Self::peer_session(wrk, conn.c_index).ok_or(SessionError::NoSession)?;
+        self.note(format!("app_rx_evt {}", conn.conn_id.index));
+        let (_, peer) = Self::peer_session(wrk, conn.conn_id).ok_or(SessionError::NoSession)?;
         wrk.session_dequeue_notify(peer)
     }
 
-    fn format_connection(&self, wrk: &Worker, conn: u32, verbose: u32) -> String {
+    fn format_connection(
+        &self,
+        wrk: &Worker,
+        conn: TransportConnId,
+        v: Verbosity,
+        f: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result {
         match Self::conn(wrk, conn) {
-            Some(c) => format_cli_line(
+            Some(c) => f.write_str(&format_cli_line(
                 &c.tc.format_id("X", PROTO),
-                (verbose > 0).then_some("ESTABLISHED"),
-            ),
-            None => "empty\n".into(),
+                v.shows_state().then_some("ESTABLISHED"),
+            )),
+            None => f.write_str("empty\n"),
         }
     }
 
-    fn format_listener(&self, wrk: &Worker, i: u32, verbose: u32) -> String {
-        match self.get_listener(wrk, i) {
-            Some(tc) => {
-                format_cli_line(&tc.format_id("X", PROTO), (verbose > 0).then_some("LISTEN"))
-            }
-            None => String::new(),
-        }
-    }
-
-    fn format_half_open(&self, wrk: &Worker, i: u32, verbose: u32) -> String {
-        match self.get_half_open(wrk, i) {
-            Some(tc) => format_cli_line(
+    fn format_listener(
+        &self,
+        wrk: &Worker,
+        l: TransportConnId,
+        v: Verbosity,
+        f: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result {
+        match self.get_listener(wrk, l) {
+            Some(tc) => f.write_str(&format_cli_line(
                 &tc.format_id("X", PROTO),
-                (verbose > 0).then_some("HALF-OPEN"),
-            ),
-            None => String::new(),
+                v.shows_state().then_some("LISTEN"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn format_half_open(
+        &self,
+        wrk: &Worker,
+        ho: TransportConnId,
+        v: Verbosity,
+        f: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result {
+        match self.get_half_open(wrk, ho) {
+            Some(tc) => f.write_str(&format_cli_line(
+                &tc.format_id("X", PROTO),
+                v.shows_state().then_some("HALF-OPEN"),
+            )),
+            None => Ok(()),
         }
     }
 }
