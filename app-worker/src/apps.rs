@@ -81,7 +81,7 @@ impl std::fmt::Debug for Apps {
 impl Apps {
     /// The app layer for `main`'s session layer, allocating segment managers
     /// from `sms`, with the default namespace. Install it with
-    /// [`SessionMain::set_app_interface`] (the [`Stack`](crate::Stack) does).
+    /// [`SessionMain::set_app_layer`] (the [`Stack`](crate::Stack) does).
     pub fn new(
         main: &Arc<SessionMain>,
         sms: Arc<SegmentManagers>,

@@ -4,7 +4,7 @@
 //!
 //! - [`Apps`] is the app layer a stack owns: applications, app workers
 //!   (generational handles), app listeners and namespaces. It implements
-//!   the session layer's [`AppInterface`](ct_session::AppInterface): it
+//!   the session layer's [`AppLayer`](ct_session::AppLayer): it
 //!   allocates accepted and connected sessions' fifos from the right
 //!   segment manager and delivers events, as callbacks to builtin apps
 //!   ([`AppCallbacks`]), messages on a bounded queue to external ones
@@ -54,6 +54,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod app_layer;
 mod app_worker;
 mod application;
 mod apps;
@@ -61,7 +62,6 @@ mod callbacks;
 mod control;
 mod detach;
 mod handle;
-mod interface;
 mod io;
 mod listener;
 mod namespace;

@@ -231,7 +231,7 @@ impl Stack {
         let (main, workers) = SessionMain::new(cfg);
         let sms = Arc::new(SegmentManagers::new(main.n_threads()));
         let apps = Apps::new(&main, sms.clone())?;
-        main.set_app_interface(apps.clone())?;
+        main.set_app_layer(apps.clone())?;
         Ok(Stack {
             rt: Runtime::stepping(main.clone(), workers),
             main,

@@ -1,7 +1,7 @@
-//! The app interface: the calls the session layer and transports make into
+//! [`AppLayer`]: the calls the session layer and transports make into
 //! the app layer (VPP's `app_worker_*` calls and `session_cb_vft_t`). The
 //! session crate defines it; app-worker implements it and installs it once
-//! with [`SessionMain::set_app_interface`](crate::SessionMain::set_app_interface).
+//! with [`SessionMain::set_app_layer`](crate::SessionMain::set_app_layer).
 
 use ct_fifo_segment::Fifo;
 
@@ -9,7 +9,7 @@ use crate::events::AppEvent;
 use crate::worker::Worker;
 use crate::{SessionError, SessionHandle};
 
-/// Returned by [`AppInterface::deliver`] when the app's event queue is full
+/// Returned by [`AppLayer::deliver`] when the app's event queue is full
 /// or cannot be locked: the session layer keeps the event (and all after
 /// it) and retries on its next session-input run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +20,7 @@ pub struct Congested;
 /// Every call runs on a worker and gets it, so the app layer can use the
 /// worker's sessions; it must not go through
 /// [`Runtime::call`](crate::Runtime::call) from inside these calls.
-pub trait AppInterface: Send + Sync {
+pub trait AppLayer: Send + Sync {
     /// Whether `app_wrk` names a live app worker (VPP
     /// `app_worker_get_if_valid`).
     fn app_worker_is_valid(&self, app_wrk: u32) -> bool;

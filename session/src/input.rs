@@ -2,7 +2,7 @@
 //! commit's `app_worker_add_event*`, `app_worker_flush_events_inline`,
 //! `app_worker_del_all_events` and the session-input node).
 
-use crate::app::{AppInterface, Congested};
+use crate::app::{AppLayer, Congested};
 use crate::events::{APP_EVENTS_PER_FLUSH, AppEvent, SegmentHandle};
 use crate::state::{SessionCleanupNtf, SessionFlags, SessionState};
 use crate::worker::Worker;
@@ -220,7 +220,7 @@ impl Worker {
     pub fn app_worker_init_accepted(&mut self, s: SessionHandle) -> Result<(), SessionError> {
         let app = self
             .main()
-            .app_interface()
+            .app_layer()
             .cloned()
             .ok_or(SessionError::NoApp)?;
         app.init_accepted(self, s)
@@ -235,7 +235,7 @@ impl Worker {
     ) -> Result<(), SessionError> {
         let app = self
             .main()
-            .app_interface()
+            .app_layer()
             .cloned()
             .ok_or(SessionError::NoApp)?;
         app.init_connected(self, app_wrk, s)
@@ -317,7 +317,7 @@ impl Worker {
         if self.app_events.pending.is_empty() {
             return 0;
         }
-        let Some(app) = self.main().app_interface().cloned() else {
+        let Some(app) = self.main().app_layer().cloned() else {
             return 0;
         };
         let pending = self.pending_app_workers();
@@ -338,7 +338,7 @@ impl Worker {
         delivered
     }
 
-    fn flush_app_wrk(&mut self, app: &dyn AppInterface, app_wrk: u32) -> usize {
+    fn flush_app_wrk(&mut self, app: &dyn AppLayer, app_wrk: u32) -> usize {
         let n = APP_EVENTS_PER_FLUSH.min(self.app_events.len(app_wrk));
         let mut delivered = 0;
         let mut congested = false;

@@ -6,7 +6,7 @@
 //!
 //! - [`SessionMain`] (shared, `Arc`): the number of workers, the
 //!   [`TransportRegistry`], the [`SessionLookup`] tables, the listen
-//!   sessions, one queue sender per thread and the [`AppInterface`]
+//!   sessions, one queue sender per thread and the [`AppLayer`]
 //!   (installed once). No statics: a stack owns it.
 //! - [`Worker`] (one per thread, owned by it): its [`SessionPool`] (slab
 //!   plus generations: a stale [`SessionHandle`] is an error, never another
@@ -91,7 +91,7 @@
 //!
 //! /// An app layer that records what it is told.
 //! struct Recorder(Mutex<Vec<String>>);
-//! impl AppInterface for Recorder {
+//! impl AppLayer for Recorder {
 //!     fn app_worker_is_valid(&self, app_wrk: u32) -> bool { app_wrk == 1 }
 //!     fn init_accepted(&self, _: &mut Worker, _: SessionHandle) -> Result<(), SessionError> { Ok(()) }
 //!     fn init_connected(&self, _: &mut Worker, _: u32, _: SessionHandle) -> Result<(), SessionError> { Ok(()) }
@@ -104,7 +104,7 @@
 //!
 //! let (main, workers) = SessionMain::new(SessionConfig::new(1));
 //! let app = Arc::new(Recorder(Mutex::new(Vec::new())));
-//! main.set_app_interface(app.clone()).unwrap();
+//! main.set_app_layer(app.clone()).unwrap();
 //! let mut rt = Runtime::stepping(main, workers);
 //!
 //! // A session on worker 1 owned by app worker 1; data arrives three times.
@@ -150,7 +150,7 @@ mod transport;
 mod worker;
 mod worker_input;
 
-pub use app::{AppInterface, Congested};
+pub use app::{AppLayer, Congested};
 pub use counters::WorkerCounters;
 pub use endpoint::{FibProto, SessionEndpoint, SessionEndpointCfg, SessionType, TransportProto};
 pub use error::SessionError;

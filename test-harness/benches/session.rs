@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ct_session::{
-    AppEvent, AppInterface, Congested, IoEvent, Runtime, SessionConfig, SessionEndpointCfg,
+    AppEvent, AppLayer, Congested, IoEvent, Runtime, SessionConfig, SessionEndpointCfg,
     SessionError, SessionHandle, SessionMain, SessionState, SessionType, ThreadedConfig, Transport,
     TransportConnection, TransportOptions, TransportProto, TransportServiceType, TransportTxType,
     Worker,
@@ -97,7 +97,7 @@ impl Transport for Loop {
 /// A builtin app whose rx callback counts.
 struct Counter(AtomicU64);
 
-impl AppInterface for Counter {
+impl AppLayer for Counter {
     fn app_worker_is_valid(&self, app_wrk: u32) -> bool {
         app_wrk == APP_WRK
     }
@@ -140,7 +140,7 @@ fn stack() -> (
         .register(PROTO, true, Arc::new(Loop))
         .expect("register");
     let app = Arc::new(Counter(AtomicU64::new(0)));
-    main.set_app_interface(app.clone()).expect("app");
+    main.set_app_layer(app.clone()).expect("app");
     let wrk = &mut workers[0];
     let sessions = (0..N_SESSIONS)
         .map(|_| {

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Weak};
 
 use ct_session::{
-    AppEvent, AppInterface, Congested, SessionConfig, SessionEndpoint, SessionEndpointCfg,
+    AppEvent, AppLayer, Congested, SessionConfig, SessionEndpoint, SessionEndpointCfg,
     SessionError, SessionHandle, SessionMain, SessionState, SessionType, Transport,
     TransportConnection, TransportConnectionFlags, TransportOptions, TransportProto,
     TransportServiceType, TransportTxType, Worker, format_cli_line,
@@ -364,7 +364,7 @@ impl TestApp {
     }
 }
 
-impl AppInterface for TestApp {
+impl AppLayer for TestApp {
     fn app_worker_is_valid(&self, app_wrk: u32) -> bool {
         self.valid.lock().contains(&app_wrk)
     }
@@ -432,7 +432,7 @@ pub fn stack(
     main.transports().register(PROTO, true, t.clone()).unwrap();
     main.transports().register(PROTO, false, t.clone()).unwrap();
     let app = TestApp::new(app_wrks);
-    main.set_app_interface(app.clone()).unwrap();
+    main.set_app_layer(app.clone()).unwrap();
     (main, workers, t, app)
 }
 

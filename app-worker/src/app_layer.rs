@@ -1,4 +1,4 @@
-//! The session layer's app interface, implemented by [`Apps`] (VPP's
+//! The session layer's [`AppLayer`], implemented by [`Apps`] (VPP's
 //! `app_worker_*` calls the session layer makes, and the delivery of async
 //! events: session_cb_vft_t callbacks for builtin apps, messages for
 //! external ones).
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ct_fifo_segment::{Fifo, SegmentFlags};
 use ct_segment_manager::SmError;
 use ct_session::{
-    AppEvent, AppInterface, Congested, SessionCleanupNtf, SessionError, SessionHandle, Worker,
+    AppEvent, AppLayer, Congested, SessionCleanupNtf, SessionError, SessionHandle, Worker,
 };
 
 use crate::app_worker::{AppWorker, Sink};
@@ -157,7 +157,7 @@ impl Apps {
     }
 }
 
-impl AppInterface for Apps {
+impl AppLayer for Apps {
     fn app_worker_is_valid(&self, app_wrk: u32) -> bool {
         self.app_worker_is_live(app_wrk)
     }
