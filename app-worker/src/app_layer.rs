@@ -1,7 +1,7 @@
 //! The session layer's [`AppLayer`], implemented by [`Apps`] (VPP's
 //! `app_worker_*` calls the session layer makes, and the delivery of async
 //! events: session_cb_vft_t callbacks for builtin apps, messages for
-//! external ones).
+//! in-process and out-of-process ones).
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use ct_session::{
     AppEvent, AppLayer, Congested, SessionCleanupNtf, SessionError, SessionHandle, Worker,
 };
 
-use crate::app_worker::{AppWorker, Sink};
+use crate::app_worker::{AppWorker, Delivery};
 use crate::apps::Apps;
 use crate::callbacks::{AppCallbacks, AppCtx};
 use crate::queue::{AppMessage, SessionFifos};
@@ -39,8 +39,8 @@ impl Apps {
         }
     }
 
-    /// The message an external app gets for `event`; `None` for events that
-    /// are the app layer's own business.
+    /// The message an in-process or out-of-process app gets for `event`;
+    /// `None` for events that are the app layer's own business.
     fn to_message(&self, wrk: &Worker, event: &AppEvent) -> Option<AppMessage> {
         Some(match event {
             AppEvent::Rx(h) => AppMessage::Rx(*h),
@@ -223,20 +223,20 @@ impl AppLayer for Apps {
             w.half_opens.lock().remove(ho);
             return Ok(());
         }
-        match &w.sink {
-            Sink::Queue(q) => {
+        match &w.delivery {
+            Delivery::InProcess(q) => {
                 if let Some(msg) = self.to_message(wrk, event) {
                     q.try_send(msg).map_err(|_| Congested)?;
                 }
             }
-            Sink::External(s) => {
+            Delivery::OutOfProcess(s) => {
                 if let Some(msg) = self.to_message(wrk, event) {
                     // A handed-back message is dropped here and rebuilt
                     // from the kept event on the retry.
                     s.deliver(wrk, w.handle, msg).map_err(|_| Congested)?;
                 }
             }
-            Sink::Builtin(cb) => self.run_callback(wrk, &w, cb, event),
+            Delivery::Builtin(cb) => self.run_callback(wrk, &w, cb, event),
         }
         if let Some(h) = event.session()
             && w.has_wakers()

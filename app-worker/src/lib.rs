@@ -7,7 +7,7 @@
 //!   the session layer's [`AppLayer`](ct_session::AppLayer): it
 //!   allocates accepted and connected sessions' fifos from the right
 //!   segment manager and delivers events, as callbacks to builtin apps
-//!   ([`AppCallbacks`]), messages on a bounded queue to external ones
+//!   ([`AppCallbacks`]), messages on a bounded queue to in-process ones
 //!   ([`AppQueue`], congestion when full) or messages handed to an
 //!   [`AppSink`] (apps in other processes; a sink may be congested too).
 //!   Control calls ([`Apps::listen`], [`Apps::connect`], ...) take the
@@ -46,7 +46,7 @@
 //!
 //! let mut stack = Stack::new(0).unwrap();
 //! let client = stack
-//!     .attach(AttachOptions::new("client", AppKind::External).with_scope(Scope::LOCAL))
+//!     .attach(AttachOptions::new("client", AppKind::InProcess).with_scope(Scope::LOCAL))
 //!     .unwrap();
 //! let zero = SessionEndpoint::new(Ipv4Addr::UNSPECIFIED.into(), 80, TransportProto::Tcp);
 //! assert_eq!(stack.connect(client.app_wrk, zero, 0), Err(SessionError::InvalidRmtIp));

@@ -7,9 +7,9 @@ use ct_session::Worker;
 use crate::handle::AppWorkerHandle;
 use crate::queue::AppMessage;
 
-/// An external app's event sink ([`AppKind::Sink`](crate::AppKind::Sink)),
-/// called on the session's worker with each message for app worker
-/// `app_wrk`.
+/// An out-of-process app's event sink
+/// ([`AppKind::OutOfProcess`](crate::AppKind::OutOfProcess)), called on
+/// the session's worker with each message for app worker `app_wrk`.
 ///
 /// `Err(msg)` hands the message back: the app's queue of `wrk`'s thread is
 /// full (congestion). The session layer keeps the event, in order, and

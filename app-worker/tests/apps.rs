@@ -1,4 +1,4 @@
-//! Event delivery: external queues under congestion, builtin callbacks
+//! Event delivery: in-process queues under congestion, builtin callbacks
 //! acting on their sessions, accepts spread over an app's workers, and a
 //! threaded stack with blocking I/O from app threads.
 
@@ -24,7 +24,7 @@ fn full_queue_is_congestion_and_nothing_is_dropped() {
         .attach(AttachOptions::new("srv", AppKind::Builtin(srv.clone())))
         .unwrap();
     st.listen(s.app_wrk, ep("0.0.0.0", 5000)).unwrap();
-    let mut o = AttachOptions::new("cli", AppKind::External);
+    let mut o = AttachOptions::new("cli", AppKind::InProcess);
     o.evt_q_size = 2;
     let c = st.attach(o).unwrap();
     let q = c.queue.clone().unwrap();
@@ -261,9 +261,9 @@ fn accepts_round_robin_over_app_workers_and_refusal() {
 #[test]
 fn threaded_blocking_io_between_app_threads() {
     let mut e = env(2);
-    let mut server = AttachOptions::new("srv", AppKind::External).with_fifo_sizes(8192, 8192);
+    let mut server = AttachOptions::new("srv", AppKind::InProcess).with_fifo_sizes(8192, 8192);
     server.scope = Scope::LOCAL;
-    let mut client = AttachOptions::new("cli", AppKind::External).with_fifo_sizes(8192, 8192);
+    let mut client = AttachOptions::new("cli", AppKind::InProcess).with_fifo_sizes(8192, 8192);
     client.scope = Scope::LOCAL;
     let s = e.stack.attach(server).unwrap();
     let c = e.stack.attach(client).unwrap();

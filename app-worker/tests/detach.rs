@@ -104,10 +104,10 @@ fn delete_one_worker_of_an_app_with_a_session() {
     let mut e = env(1);
     let st = &mut e.stack;
     let srv = st
-        .attach(AttachOptions::new("del-srv", AppKind::External).with_scope(Scope::GLOBAL))
+        .attach(AttachOptions::new("del-srv", AppKind::InProcess).with_scope(Scope::GLOBAL))
         .unwrap();
     let multi = st
-        .attach(AttachOptions::new("del-multi", AppKind::External).with_scope(Scope::GLOBAL))
+        .attach(AttachOptions::new("del-multi", AppKind::InProcess).with_scope(Scope::GLOBAL))
         .unwrap();
     let w1 = st.apps().add_worker(multi.app).unwrap();
     let (sq, q1) = (srv.queue.clone().unwrap(), w1.queue.clone().unwrap());

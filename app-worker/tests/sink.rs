@@ -1,4 +1,4 @@
-//! Sink apps (`AppKind::Sink`): every message reaches the sink on the
+//! Sink apps (`AppKind::OutOfProcess`): every message reaches the sink on the
 //! session's worker, with the app worker's handle; a congested sink hands
 //! messages back and gets each again later, none lost, none twice; a
 //! congested sink's connects are refused.
@@ -90,12 +90,15 @@ fn sink_gets_every_message_and_congestion_loses_nothing() {
     let srv = Arc::new(TestSink::default());
     let cli = Arc::new(TestSink::default());
     let s = st
-        .attach(AttachOptions::new("srv", AppKind::Sink(srv.clone())))
+        .attach(AttachOptions::new(
+            "srv",
+            AppKind::OutOfProcess(srv.clone()),
+        ))
         .unwrap();
     assert!(s.queue.is_none(), "a sink app has no queue of its own");
     // 256 KiB fifos in 1 MiB segments: the connects add segments.
-    let mut o =
-        AttachOptions::new("cli", AppKind::Sink(cli.clone())).with_fifo_sizes(256 << 10, 256 << 10);
+    let mut o = AttachOptions::new("cli", AppKind::OutOfProcess(cli.clone()))
+        .with_fifo_sizes(256 << 10, 256 << 10);
     o.add_segment_size = Some(1 << 20);
     let c = st.attach(o).unwrap();
     st.listen(s.app_wrk, ep("0.0.0.0", 4000)).unwrap();

@@ -39,9 +39,9 @@ pub trait AppLayer: Send + Sync {
     ) -> Result<(), SessionError>;
 
     /// Delivers one event to `app_wrk`: a builtin app's callback, or a
-    /// message on an external app's queue. The session layer runs what the
-    /// event carries afterwards (cleanup actions, half-open frees), so this
-    /// only informs the app.
+    /// message for an in-process or out-of-process app. The session layer
+    /// runs what the event carries afterwards (cleanup actions, half-open
+    /// frees), so this only informs the app.
     fn deliver(&self, wrk: &mut Worker, app_wrk: u32, event: &AppEvent) -> Result<(), Congested>;
 
     /// Returns a session's fifos to their segment manager (VPP

@@ -144,7 +144,7 @@ impl AppOps {
         if u64::from(rx) + u64::from(tx) > segment_size {
             return Err(SessionError::Invalid);
         }
-        let mut o = AttachOptions::new(req.name.clone(), AppKind::Sink(sink))
+        let mut o = AttachOptions::new(req.name.clone(), AppKind::OutOfProcess(sink))
             .with_scope(scope)
             .with_namespace(ns, req.namespace_secret)
             .with_fifo_sizes(rx, tx);

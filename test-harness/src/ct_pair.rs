@@ -1,4 +1,4 @@
-//! One established ct session between two external apps on a threaded
+//! One established ct session between two in-process apps on a threaded
 //! stack: the starting point of the stream and request/response benches,
 //! where app threads drive the session's two ends.
 //!
@@ -73,7 +73,7 @@ impl PairEnd {
     }
 }
 
-/// Two external apps and one ct session between them, workers threaded.
+/// Two in-process apps and one ct session between them, workers threaded.
 #[derive(Debug)]
 pub struct CtPair {
     /// The stack.
@@ -117,7 +117,7 @@ impl CtPair {
         });
         ct.register(stack.main(), stack.apps().clone())?;
         let attach = |name: &str| {
-            let mut o = AttachOptions::new(name, AppKind::External)
+            let mut o = AttachOptions::new(name, AppKind::InProcess)
                 .with_scope(Scope::LOCAL)
                 .with_fifo_sizes(fifo_size, fifo_size);
             o.segment_size = segment;

@@ -10,7 +10,7 @@
 //! - [`cps_pipeline`]: connects per second against a `ct-stackd` from one
 //!   thread with many connects in flight (`ct-echo`'s cps client and the
 //!   `xproc` bench's).
-//! - [`ct_pair`]: one ct session between two external apps on a threaded
+//! - [`ct_pair`]: one ct session between two in-process apps on a threaded
 //!   stack, for benches that drive both ends from app threads.
 //! - [`bench`](mod@bench), [`anchors`]: bench plumbing and the anchors every figure is
 //!   compared with; [`anchors_xproc`]: the same between processes (the

@@ -36,7 +36,7 @@
 //! let ct = CtMain::new(CtConfig { min_segment_size: 1 << 20, ..Default::default() });
 //! ct.register(stack.main(), stack.apps().clone()).unwrap();
 //!
-//! let app = |name| AttachOptions::new(name, AppKind::External).with_scope(Scope::LOCAL);
+//! let app = |name| AttachOptions::new(name, AppKind::InProcess).with_scope(Scope::LOCAL);
 //! let server = stack.attach(app("server")).unwrap();
 //! let client = stack.attach(app("client")).unwrap();
 //! let ep = SessionEndpoint::new(Ipv4Addr::LOCALHOST.into(), 8000, TransportProto::Tcp);

@@ -122,7 +122,7 @@ fn get_peer_of_a_session_whose_peer_was_freed() {
 fn cleanup_waits_for_a_pending_rx_event() {
     let mut env = Env::new(0);
     let server = env.attach("server", Scope::LOCAL);
-    let mut opts = AttachOptions::new("client", AppKind::External).with_scope(Scope::LOCAL);
+    let mut opts = AttachOptions::new("client", AppKind::InProcess).with_scope(Scope::LOCAL);
     opts.evt_q_size = 1;
     let client = env.attach_opts(opts);
     env.listen(&server, 80);

@@ -8,7 +8,7 @@ use common::*;
 use ct_app_worker::{AppKind, AppMessage, AttachOptions, Scope};
 
 fn big_queue(name: &str) -> AttachOptions {
-    let mut o = AttachOptions::new(name, AppKind::External).with_scope(Scope::LOCAL);
+    let mut o = AttachOptions::new(name, AppKind::InProcess).with_scope(Scope::LOCAL);
     o.evt_q_size = 1 << 16;
     o
 }

@@ -57,7 +57,7 @@ struct Case {
 impl Case {
     fn new(n_workers: u32, server_q: usize) -> Case {
         let mut env = Env::new(n_workers);
-        let mut opts = AttachOptions::new("server", AppKind::External)
+        let mut opts = AttachOptions::new("server", AppKind::InProcess)
             .with_scope(Scope::LOCAL)
             .with_fifo_sizes(4096, 4096);
         opts.evt_q_size = server_q;

@@ -15,7 +15,7 @@ const FIFO: u32 = 64 << 10;
 const SEGMENT: usize = 7 * (2 * FIFO as usize + FIFO_PAIR_MARGIN);
 
 fn opts(name: &str) -> AttachOptions {
-    let mut o = AttachOptions::new(name, AppKind::External)
+    let mut o = AttachOptions::new(name, AppKind::InProcess)
         .with_scope(Scope::LOCAL)
         .with_fifo_sizes(FIFO, FIFO);
     o.evt_q_size = 1 << 12;

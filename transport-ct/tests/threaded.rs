@@ -13,7 +13,7 @@ use ct_session::ThreadedConfig;
 const WAIT: Duration = Duration::from_secs(20);
 
 fn opts(name: &str) -> AttachOptions {
-    let mut o = AttachOptions::new(name, AppKind::External).with_scope(Scope::LOCAL);
+    let mut o = AttachOptions::new(name, AppKind::InProcess).with_scope(Scope::LOCAL);
     o.evt_q_size = 1 << 14;
     o
 }

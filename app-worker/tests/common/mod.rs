@@ -618,7 +618,7 @@ pub fn assert_nothing_left(stack: &mut ct_app_worker::Stack) {
     }
 }
 
-/// Messages of an external app until `pred` matches one (drives the stack
+/// Messages of an in-process app until `pred` matches one (drives the stack
 /// between tries).
 pub fn wait_msg(
     stack: &mut ct_app_worker::Stack,
@@ -636,7 +636,7 @@ pub fn wait_msg(
     panic!("message never came");
 }
 
-/// An external server listening on 0.0.0.0:`port` and an external client
+/// An in-process server listening on 0.0.0.0:`port` and an in-process client
 /// connected to it on 10.0.0.1 (global scope, the TCP loop transport), with
 /// their session ends.
 pub struct Pair {
@@ -649,7 +649,7 @@ pub struct Pair {
 pub fn ext_pair(stack: &mut ct_app_worker::Stack, port: u16, fifo: u32, evt_q: usize) -> Pair {
     use ct_app_worker::{AppKind, AppMessage, AttachOptions};
     let mk = |name: &str| {
-        let mut o = AttachOptions::new(format!("{name}-{port}"), AppKind::External)
+        let mut o = AttachOptions::new(format!("{name}-{port}"), AppKind::InProcess)
             .with_fifo_sizes(fifo, fifo);
         o.evt_q_size = evt_q;
         o

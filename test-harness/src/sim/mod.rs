@@ -1,6 +1,6 @@
 //! The deterministic simulator: seeded random schedules of attach, listen,
 //! connect, accept, write, read, close, reset and detach across several
-//! external apps (one in another namespace) and 0-2 workers, on a stepped
+//! in-process apps (one in another namespace) and 0-2 workers, on a stepped
 //! stack with ct. After every step it checks what always holds (counters
 //! agree, no byte read that was not written, every byte read equals the
 //! byte written at that place of that session's stream); after every

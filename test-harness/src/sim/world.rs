@@ -1,4 +1,4 @@
-//! The simulated world: a stepped stack with ct, external apps in slots,
+//! The simulated world: a stepped stack with ct, in-process apps in slots,
 //! and the model of what the apps did (session ends, bytes written and
 //! read per direction, how each side closed), updated by the steps and by
 //! the messages the apps receive.
@@ -360,7 +360,7 @@ impl World {
         }
         self.attaches += 1;
         let fifo = if slot.is_multiple_of(2) { 4096 } else { 8192 };
-        let mut o = AttachOptions::new(format!("app{slot}-{}", self.attaches), AppKind::External)
+        let mut o = AttachOptions::new(format!("app{slot}-{}", self.attaches), AppKind::InProcess)
             .with_scope(Scope::LOCAL)
             .with_fifo_sizes(fifo, fifo);
         o.segment_size = 1 << 20;
@@ -368,7 +368,7 @@ impl World {
             o = o.with_namespace(OTHER_NS.0, OTHER_NS.1);
         }
         let r = ok(format!("attach app{slot}"), self.stack.attach(o))?;
-        let q = r.queue.ok_or("external app without a queue")?;
+        let q = r.queue.ok_or("in-process app without a queue")?;
         self.apps[slot as usize] = Some(SimApp {
             app: r.app,
             wrk: r.app_wrk,

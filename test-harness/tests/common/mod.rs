@@ -1,4 +1,4 @@
-//! A stack with ct registered and external (queue) apps, stepped on the
+//! A stack with ct registered and in-process (queue) apps, stepped on the
 //! test thread or threaded, plus the leak checks scenarios end with.
 #![allow(dead_code)]
 
@@ -55,7 +55,7 @@ impl Env {
     }
 
     pub fn opts(name: &str, scope: Scope, fifo: u32) -> AttachOptions {
-        let mut o = AttachOptions::new(name, AppKind::External)
+        let mut o = AttachOptions::new(name, AppKind::InProcess)
             .with_scope(scope)
             .with_fifo_sizes(fifo, fifo);
         o.segment_size = SEGMENT;

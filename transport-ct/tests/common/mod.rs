@@ -1,4 +1,4 @@
-//! A stack with ct registered and external (queue) apps, stepped on the
+//! A stack with ct registered and in-process (queue) apps, stepped on the
 //! test thread, plus the checks every test ends with.
 #![allow(dead_code)]
 
@@ -60,7 +60,7 @@ impl Env {
 
     pub fn attach(&self, name: &str, scope: Scope) -> App {
         self.attach_opts(
-            AttachOptions::new(name, AppKind::External)
+            AttachOptions::new(name, AppKind::InProcess)
                 .with_scope(scope)
                 .with_fifo_sizes(4096, 4096),
         )
