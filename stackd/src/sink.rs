@@ -21,14 +21,14 @@ use crate::control::Strikes;
 use crate::convert::{
     connection_ends, error_code, fifo_ref, segment_of, segment_ref, session_ref, wire_endpoint,
 };
-use crate::counters::Stats;
+use crate::counters::SharedCounters;
 use crate::local::StackdLocal;
 
 /// The sink of one app: its workers' queues.
 pub(crate) struct StackdSink {
     workers: RwLock<Vec<Arc<AppWorkerConn>>>,
     sms: Arc<SegmentManagers>,
-    stats: Arc<Stats>,
+    counters: Arc<SharedCounters>,
     strikes: Strikes,
 }
 
@@ -49,11 +49,15 @@ enum Out {
 }
 
 impl StackdSink {
-    pub(crate) fn new(sms: Arc<SegmentManagers>, stats: Arc<Stats>, strikes: Strikes) -> Self {
+    pub(crate) fn new(
+        sms: Arc<SegmentManagers>,
+        counters: Arc<SharedCounters>,
+        strikes: Strikes,
+    ) -> Self {
         StackdSink {
             workers: RwLock::new(Vec::new()),
             sms,
-            stats,
+            counters,
             strikes,
         }
     }
@@ -153,7 +157,7 @@ impl StackdSink {
         match conn.send_segment_fd(h, seg) {
             Ok(sent) => {
                 if sent {
-                    Stats::bump(&self.stats.segment_fds);
+                    SharedCounters::bump(&self.counters.segment_fds);
                 }
                 Ok(())
             }
@@ -327,7 +331,7 @@ pub(crate) fn signal_owed(wrk: &mut Worker) {
     for c in &local.owed.0 {
         c.signal_app();
     }
-    local.stats.app_signals += local.owed.0.len() as u64;
+    local.counters.app_signals += local.owed.0.len() as u64;
     // The list goes back empty, its allocation kept for the next poll.
     local.owed.0.clear();
 }
@@ -378,13 +382,13 @@ impl AppSink for StackdSink {
                 | AppMessage::Connected { .. }
         );
         if may_send_fd && producer.is_full(CTRL_MSG_SIZE) {
-            wrk.local_state_mut::<StackdLocal>().stats.congested += 1;
+            wrk.local_state_mut::<StackdLocal>().counters.congested += 1;
             return Err(msg);
         }
         let out = match self.convert(wrk, &conn, &msg) {
             Ok(o) => o,
             Err(Congestion) => {
-                wrk.local_state_mut::<StackdLocal>().stats.congested += 1;
+                wrk.local_state_mut::<StackdLocal>().counters.congested += 1;
                 return Err(msg);
             }
         };
@@ -397,21 +401,21 @@ impl AppSink for StackdSink {
         smsg.encode_into(&mut local.msg);
         match producer.try_send(&local.msg) {
             Ok(wake) => {
-                local.stats.evt_msgs += 1;
+                local.counters.evt_msgs += 1;
                 if wake {
                     local.owed.owe(&conn);
                 }
                 Ok(())
             }
             Err(MsgQueueError::Full) => {
-                local.stats.congested += 1;
+                local.counters.congested += 1;
                 Err(msg)
             }
             Err(e) => {
                 // The app scribbled over its own queue's indices: it gets
                 // nothing more there, and a strike.
                 tracing::warn!(app_wrk = %app_wrk, thread, error = %e, "event queue unusable");
-                Stats::bump(&self.stats.bad_msgs);
+                SharedCounters::bump(&self.counters.bad_msgs);
                 self.strikes.strike(&conn.app, &e);
                 Ok(())
             }

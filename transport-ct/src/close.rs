@@ -11,7 +11,7 @@ use crate::connection::{CtConnFlags, CtConnection};
 use crate::ct_main::CtMain;
 use crate::pool::CtConnId;
 use crate::segments::Side;
-use crate::worker::{CtWorker, MAX_CLEANUPS_PER_RUN};
+use crate::worker::{CtWorkerState, MAX_CLEANUPS_PER_RUN};
 
 impl CtMain {
     /// The app closed its session: unlink the peer (refusing a client that
@@ -19,7 +19,7 @@ impl CtMain {
     /// delivered first.
     pub(crate) fn session_close(&self, wrk: &mut Worker, conn_index: u32) {
         let Some(ct_id) = wrk
-            .local_state::<CtWorker>()
+            .local_state::<CtWorkerState>()
             .and_then(|w| w.conns.id_of(conn_index))
         else {
             tracing::debug!(conn_index, "ct close of an unknown connection");
@@ -51,7 +51,7 @@ impl CtMain {
     /// with no unread data (VPP's later `ct_session_reset`).
     pub(crate) fn session_reset(&self, wrk: &mut Worker, conn_index: u32) {
         let id = wrk
-            .local_state::<CtWorker>()
+            .local_state::<CtWorkerState>()
             .and_then(|w| w.conns.id_of(conn_index));
         if let Some(id) = id
             && let Some(ct) = Self::conn_mut(wrk, id)
@@ -62,7 +62,7 @@ impl CtMain {
     }
 
     fn program_cleanup(&self, wrk: &mut Worker, ct_id: CtConnId) {
-        let ctw = wrk.local_state_mut::<CtWorker>();
+        let ctw = wrk.local_state_mut::<CtWorkerState>();
         ctw.pending_cleanups.push_back(ct_id);
         if ctw.have_cleanups {
             return;
@@ -86,13 +86,13 @@ impl CtMain {
     /// TX runs now.
     pub(crate) fn handle_cleanups(&self, wrk: &mut Worker) {
         let n = {
-            let ctw = wrk.local_state_mut::<CtWorker>();
+            let ctw = wrk.local_state_mut::<CtWorkerState>();
             ctw.have_cleanups = false;
             ctw.pending_cleanups.len().min(MAX_CLEANUPS_PER_RUN)
         };
         for _ in 0..n {
             let Some(id) = wrk
-                .local_state_mut::<CtWorker>()
+                .local_state_mut::<CtWorkerState>()
                 .pending_cleanups
                 .pop_front()
             else {
@@ -124,14 +124,14 @@ impl CtMain {
             }
             let busy = (tx_evt && !app_gone) || rx_evt;
             if busy {
-                wrk.local_state_mut::<CtWorker>()
+                wrk.local_state_mut::<CtWorkerState>()
                     .pending_cleanups
                     .push_back(id);
             } else {
                 self.postponed_cleanup(wrk, id);
             }
         }
-        let ctw = wrk.local_state_mut::<CtWorker>();
+        let ctw = wrk.local_state_mut::<CtWorkerState>();
         if !ctw.pending_cleanups.is_empty() {
             ctw.have_cleanups = true;
             self.schedule_cleanups(wrk);
@@ -276,7 +276,7 @@ impl CtMain {
     /// its accounting so nothing leaks.
     pub(crate) fn session_cleanup(&self, wrk: &mut Worker, conn_index: u32) {
         let Some(id) = wrk
-            .local_state::<CtWorker>()
+            .local_state::<CtWorkerState>()
             .and_then(|w| w.conns.id_of(conn_index))
         else {
             return;

@@ -71,7 +71,7 @@
 
 mod accept;
 mod app_layer;
-mod apps;
+mod app_layer_impl;
 mod close;
 mod connect;
 mod connection;
@@ -81,12 +81,12 @@ mod linger;
 mod pending;
 mod pool;
 mod segments;
-mod session_fifos;
+mod server_fifos;
 mod transport;
 mod tx;
 mod worker;
 
-pub use apps::CtAppLayer;
+pub use app_layer::CtAppLayer;
 pub use connection::{CtConnFlags, CtConnection, INVALID_GENERATION, INVALID_WRK};
 pub use ct_main::{CtConfig, CtMain};
 pub use half_open::HalfOpens;
@@ -96,5 +96,5 @@ pub use segments::{
     CtSegRef, CtSegmentFlags, CtSegmentInfo, CtSegments, DEFAULT_MIN_SEGMENT_SIZE,
     FIFO_PAIR_MARGIN, RemovedSegment, SegCtxKey, Side,
 };
-pub use session_fifos::{CtSegmentEvents, SessionFifos};
-pub use worker::{CtWorker, MAX_CLEANUPS_PER_RUN};
+pub use server_fifos::{CtSegmentEvents, CtServerFifos};
+pub use worker::{CtWorkerState, MAX_CLEANUPS_PER_RUN};

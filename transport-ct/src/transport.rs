@@ -10,7 +10,7 @@ use ct_session::{
 
 use crate::connection::CtConnection;
 use crate::ct_main::CtMain;
-use crate::worker::CtWorker;
+use crate::worker::CtWorkerState;
 
 impl Transport for CtMain {
     fn options(&self) -> TransportOptions {
@@ -89,7 +89,7 @@ impl Transport for CtMain {
     }
 
     fn get_connection(&self, wrk: &Worker, conn_index: u32) -> Option<TransportConnection> {
-        wrk.local_state::<CtWorker>()?
+        wrk.local_state::<CtWorkerState>()?
             .conns
             .get_by_index(conn_index)
             .map(|(_, c)| c.tc)
@@ -120,7 +120,7 @@ impl Transport for CtMain {
 
     fn format_connection(&self, wrk: &Worker, conn_index: u32, verbose: u32) -> String {
         match wrk
-            .local_state::<CtWorker>()
+            .local_state::<CtWorkerState>()
             .and_then(|w| w.conns.get_by_index(conn_index))
         {
             Some((_, ct)) => format_line(ct, verbose, "ESTABLISHED"),

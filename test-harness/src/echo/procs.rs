@@ -17,7 +17,7 @@ use crate::echo::options::RunOptions;
 use crate::echo::report::{EchoReport, Layout};
 use crate::echo::roles::{client_round_trips, stackd_figures};
 use crate::echo::run::EchoError;
-use crate::echo::stats::EchoStats;
+use crate::echo::stats::EchoCounters;
 
 /// A child process playing one role, its stdout read line by line.
 #[derive(Debug)]
@@ -240,7 +240,7 @@ pub fn run_processes(
         .wait_timeout(ROLE_TIMEOUT)
         .map_err(role_err("stackd exit"))?;
 
-    let stats = EchoStats::default();
+    let stats = EchoCounters::default();
     stats.add_kv(&c);
     stats.add_kv(&s);
     let (counters, leaks) = stackd_figures(&d);

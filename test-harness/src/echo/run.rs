@@ -15,7 +15,7 @@ use crate::echo::config::{EchoConfig, EchoMode, RunMode};
 use crate::echo::pattern::Pattern;
 use crate::echo::report::{EchoReport, Leaks};
 use crate::echo::server::EchoServer;
-use crate::echo::stats::{EchoStats, get};
+use crate::echo::stats::{EchoCounters, get};
 
 /// Why an echo run could not finish.
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +79,7 @@ pub struct EchoRun {
     /// The ct transport.
     pub ct: Arc<CtMain>,
     /// Shared counters.
-    pub stats: Arc<EchoStats>,
+    pub stats: Arc<EchoCounters>,
     /// The server app.
     pub server: Arc<EchoServer>,
     /// The client app.
@@ -116,7 +116,7 @@ impl EchoRun {
         });
         ct.register(stack.main(), stack.apps().clone())
             .map_err(stack_err("register ct"))?;
-        let stats = Arc::new(EchoStats::default());
+        let stats = Arc::new(EchoCounters::default());
         let pattern = Arc::new(Pattern::new());
         let expected = (cfg.verify && !cfg.server_echoes()).then(|| {
             let n = cfg.bytes_per_session();

@@ -107,12 +107,12 @@ pub struct World {
     /// Errors the stack returned that are allowed (counted, not failures).
     pub errors_allowed: u64,
     /// What happened, for the report.
-    pub stats: SimStats,
+    pub counters: SimCounters,
 }
 
 /// What a schedule did (to see that schedules exercise something).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SimStats {
+pub struct SimCounters {
     /// Sessions accepted (pairs).
     pub pairs: u64,
     /// Clients connected.
@@ -131,8 +131,8 @@ pub struct SimStats {
     pub detaches: u64,
 }
 
-impl std::ops::AddAssign for SimStats {
-    fn add_assign(&mut self, o: SimStats) {
+impl std::ops::AddAssign for SimCounters {
+    fn add_assign(&mut self, o: SimCounters) {
         self.pairs += o.pairs;
         self.connected += o.connected;
         self.bytes_read += o.bytes_read;
@@ -184,7 +184,7 @@ impl World {
             pattern: Pattern::new(),
             attaches: 0,
             errors_allowed: 0,
-            stats: SimStats::default(),
+            counters: SimCounters::default(),
         })
     }
 
@@ -317,7 +317,7 @@ impl World {
                     Ok(n) => {
                         st.written += n as u64;
                         if n < chunk.len() {
-                            self.stats.full_writes += 1;
+                            self.counters.full_writes += 1;
                         }
                         Ok(())
                     }
@@ -382,7 +382,7 @@ impl World {
         let Some(a) = self.apps[slot as usize].take() else {
             return Ok(());
         };
-        self.stats.detaches += 1;
+        self.counters.detaches += 1;
         // The app is gone: its ends with it (the stack cleans them up).
         let mut i = 0;
         while i < self.ends.len() {
@@ -433,7 +433,7 @@ impl World {
             off += want.len();
         }
         st.read += n as u64;
-        self.stats.bytes_read += n as u64;
+        self.counters.bytes_read += n as u64;
         Ok(())
     }
 
@@ -485,7 +485,7 @@ impl World {
     fn handle(&mut self, slot: u8, m: AppMessage) -> SimResult {
         match m {
             AppMessage::Accepted { fifos, .. } => {
-                self.stats.pairs += 1;
+                self.counters.pairs += 1;
                 let io = self.new_end(slot, &fifos)?;
                 let id = self.pairs.len() as u64;
                 self.pairs.push(Pair {
@@ -513,7 +513,7 @@ impl World {
             AppMessage::Connected {
                 result: Ok(fifos), ..
             } => {
-                self.stats.connected += 1;
+                self.counters.connected += 1;
                 let io = self.new_end(slot, &fifos)?;
                 // ct crosses the server's fifos: find the server end.
                 let pair = self
@@ -547,9 +547,9 @@ impl World {
             AppMessage::Disconnected(h) | AppMessage::Reset(h) => {
                 let was_reset = matches!(m, AppMessage::Reset(_));
                 if was_reset {
-                    self.stats.resets += 1;
+                    self.counters.resets += 1;
                 } else {
-                    self.stats.disconnects += 1;
+                    self.counters.disconnects += 1;
                 }
                 let Some(i) = self.end_index(h) else {
                     return Ok(());
@@ -570,7 +570,7 @@ impl World {
                 self.close(i, false)?;
             }
             AppMessage::Connected { result: Err(_), .. } => {
-                self.stats.connect_failures += 1;
+                self.counters.connect_failures += 1;
             }
             AppMessage::Cleanup {
                 session,
