@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use common::{Recorder, assert_nothing_left, env, ep};
 use ct_app_worker::{
-    AppCallbacks, AppCtx, AppKind, AppMessage, AppSession, AttachOptions, IoMode, Scope,
+    AppCallbacks, AppCtx, AppEvent, AppKind, AppSession, AttachOptions, IoMode, Scope,
 };
 use ct_session::{SessionError, SessionHandle, ThreadedConfig};
 use ct_sync::Mutex;
@@ -58,7 +58,7 @@ fn full_queue_is_congestion_and_nothing_is_dropped() {
     let mut opaques = Vec::new();
     for _ in 0..100 {
         for m in q.drain() {
-            if let AppMessage::Connected { opaque, result } = m {
+            if let AppEvent::Connected { opaque, result } = m {
                 assert!(result.is_ok());
                 opaques.push(opaque);
             }
@@ -278,11 +278,11 @@ fn threaded_blocking_io_between_app_threads() {
         std::thread::spawn(move || {
             let m = loop {
                 let m = q.recv().unwrap();
-                if matches!(m, AppMessage::Accepted { .. }) {
+                if matches!(m, AppEvent::Accepted { .. }) {
                     break m;
                 }
             };
-            let AppMessage::Accepted { fifos, .. } = m else {
+            let AppEvent::Accepted { session: fifos, .. } = m else {
                 unreachable!()
             };
             let mut io = AppSession::from_fifos(h.main().clone(), &fifos).unwrap();
@@ -306,7 +306,7 @@ fn threaded_blocking_io_between_app_threads() {
     let q = c.queue.clone().unwrap();
     hc.connect(c.app_wrk, ep("127.0.0.1", 4444), 1).unwrap();
     let fifos = loop {
-        if let AppMessage::Connected { result, .. } = q.recv().unwrap() {
+        if let AppEvent::Connected { result, .. } = q.recv().unwrap() {
             break result.unwrap();
         }
     };

@@ -5,7 +5,7 @@
 
 use ct_fifo_segment::Fifo;
 
-use crate::events::AppEvent;
+use crate::events::QueuedAppEvent;
 use crate::worker::Worker;
 use crate::{SessionError, SessionHandle};
 
@@ -38,11 +38,17 @@ pub trait AppLayer: Send + Sync {
         session: SessionHandle,
     ) -> Result<(), SessionError>;
 
-    /// Delivers one event to `app_wrk`: a builtin app's callback, or a
-    /// message for an in-process or out-of-process app. The session layer
-    /// runs what the event carries afterwards (cleanup actions, half-open
-    /// frees), so this only informs the app.
-    fn deliver(&self, wrk: &mut Worker, app_wrk: u32, event: &AppEvent) -> Result<(), Congested>;
+    /// Delivers one event to `app_wrk`: a builtin app's callback, or the
+    /// event, resolved ([`AppEvent`](crate::AppEvent)), for an in-process
+    /// or out-of-process app. The session layer runs what the event entails
+    /// afterwards (cleanup actions, half-open frees), so this only informs
+    /// the app.
+    fn deliver(
+        &self,
+        wrk: &mut Worker,
+        app_wrk: u32,
+        event: &QueuedAppEvent,
+    ) -> Result<(), Congested>;
 
     /// Returns a session's fifos to their segment manager (VPP
     /// `segment_manager_dealloc_fifos`), when the session layer frees a

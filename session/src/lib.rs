@@ -54,7 +54,7 @@
 //! # Async app events
 //!
 //! Notifications for apps ([`Worker::session_enqueue_notify`],
-//! [`Worker::app_worker_accept_notify`], ...) queue an [`AppEvent`] in the
+//! [`Worker::app_worker_accept_notify`], ...) queue an [`AppEvent`] (as a [`QueuedAppEvent`]) in the
 //! app worker's fifo on the session's thread; the first one marks the app
 //! worker pending. Session-input ([`Worker::session_input`], part of every
 //! poll) flushes pending app workers in index order, at most
@@ -95,7 +95,7 @@
 //!     fn app_worker_is_valid(&self, app_wrk: u32) -> bool { app_wrk == 1 }
 //!     fn init_accepted(&self, _: &mut Worker, _: SessionHandle) -> Result<(), SessionError> { Ok(()) }
 //!     fn init_connected(&self, _: &mut Worker, _: u32, _: SessionHandle) -> Result<(), SessionError> { Ok(()) }
-//!     fn deliver(&self, _: &mut Worker, _: u32, e: &AppEvent) -> Result<(), Congested> {
+//!     fn deliver(&self, _: &mut Worker, _: u32, e: &QueuedAppEvent) -> Result<(), Congested> {
 //!         self.0.lock().push(e.name().to_string());
 //!         Ok(())
 //!     }
@@ -154,7 +154,9 @@ pub use app::{AppLayer, Congested};
 pub use counters::WorkerCounters;
 pub use endpoint::{FibProto, SessionEndpoint, SessionEndpointCfg, SessionType, TransportProto};
 pub use error::SessionError;
-pub use events::{APP_EVENTS_PER_FLUSH, AppEvent, CleanupFn, SegmentHandle};
+pub use events::{
+    APP_EVENTS_PER_FLUSH, AppEvent, CleanupFn, QueuedAppEvent, SegmentHandle, SessionFifos,
+};
 pub use handle::{ListenerHandle, SessionHandle};
 pub use lookup::{
     IpPrefix, LocalLookup, LocalTableId, RuleAction, RulesTable, SessionLookup, SessionRule,

@@ -24,10 +24,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ct_session::{
-    AppEvent, AppLayer, Congested, IoEvent, Runtime, SessionConfig, SessionEndpointCfg,
-    SessionError, SessionHandle, SessionMain, SessionState, SessionType, ThreadedConfig, Transport,
-    TransportConnection, TransportOptions, TransportProto, TransportServiceType, TransportTxType,
-    Worker,
+    AppEvent, AppLayer, Congested, IoEvent, QueuedAppEvent, Runtime, SessionConfig,
+    SessionEndpointCfg, SessionError, SessionHandle, SessionMain, SessionState, SessionType,
+    ThreadedConfig, Transport, TransportConnection, TransportOptions, TransportProto,
+    TransportServiceType, TransportTxType, Worker,
 };
 use test_harness::bench::{self, BenchArgs};
 
@@ -107,7 +107,7 @@ impl AppLayer for Counter {
     fn init_connected(&self, _: &mut Worker, _: u32, _: SessionHandle) -> Result<(), SessionError> {
         Ok(())
     }
-    fn deliver(&self, _: &mut Worker, _: u32, e: &AppEvent) -> Result<(), Congested> {
+    fn deliver(&self, _: &mut Worker, _: u32, e: &QueuedAppEvent) -> Result<(), Congested> {
         if let AppEvent::Rx(h) = e {
             black_box(h);
             self.0.fetch_add(1, Ordering::Release);

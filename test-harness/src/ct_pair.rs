@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ct_app_worker::{
-    AppHandle, AppKind, AppMessage, AppQueue, AppSession, AppWorkerHandle, AttachOptions, Scope,
+    AppEvent, AppHandle, AppKind, AppQueue, AppSession, AppWorkerHandle, AttachOptions, Scope,
     SessionFifos, SessionWaker, Stack,
 };
 use ct_session::{SessionError, ThreadedConfig, WorkerCounters};
@@ -88,7 +88,7 @@ pub struct CtPair {
 
 fn wait_msg<T>(
     q: &AppQueue,
-    mut pick: impl FnMut(AppMessage) -> Option<T>,
+    mut pick: impl FnMut(AppEvent) -> Option<T>,
 ) -> Result<T, SessionError> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
@@ -133,12 +133,12 @@ impl CtPair {
         stack.listen(s.app_wrk, loopback(4321))?;
         stack.connect(c.app_wrk, loopback(4321), 0)?;
         let sf: SessionFifos = wait_msg(&sq, |m| match m {
-            AppMessage::Accepted { fifos, .. } => Some(fifos),
+            AppEvent::Accepted { session: fifos, .. } => Some(fifos),
             _ => None,
         })?;
         stack.accept_reply(s.app_wrk, sf.session, Ok(()))?;
         let cf = wait_msg(&cq, |m| match m {
-            AppMessage::Connected { result, .. } => Some(result),
+            AppEvent::Connected { result, .. } => Some(result),
             _ => None,
         })??;
         let main = stack.main().clone();

@@ -27,7 +27,7 @@
 //!
 //! ```
 //! use std::net::Ipv4Addr;
-//! use ct_app_worker::{AppKind, AppMessage, AppSession, AttachOptions, Scope, Stack};
+//! use ct_app_worker::{AppKind, AppEvent, AppSession, AttachOptions, Scope, Stack};
 //! use ct_session::{SessionEndpoint, TransportProto};
 //! use ct_transport_ct::{CtConfig, CtMain};
 //!
@@ -47,13 +47,13 @@
 //! // The server accepts; only then is the client connected.
 //! let (sq, cq) = (server.queue.unwrap(), client.queue.unwrap());
 //! let sf = sq.drain().into_iter().find_map(|m| match m {
-//!     AppMessage::Accepted { fifos, .. } => Some(fifos),
+//!     AppEvent::Accepted { session: fifos, .. } => Some(fifos),
 //!     _ => None,
 //! }).unwrap();
 //! stack.accept_reply(server.app_wrk, sf.session, Ok(())).unwrap();
 //! stack.run_until_idle().unwrap();
 //! let cf = cq.drain().into_iter().find_map(|m| match m {
-//!     AppMessage::Connected { opaque: 42, result } => Some(result.unwrap()),
+//!     AppEvent::Connected { opaque: 42, result } => Some(result.unwrap()),
 //!     _ => None,
 //! }).unwrap();
 //!

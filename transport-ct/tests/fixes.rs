@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use ct_app_worker::{AppKind, AppMessage, AttachOptions, Scope};
+use ct_app_worker::{AppEvent, AppKind, AttachOptions, Scope};
 use ct_fifo_segment::DeqNtf;
 use ct_session::{SessionError, SessionFlags};
 
@@ -271,7 +271,7 @@ fn client_segment_handles_do_not_collide_across_app_workers() {
         .drain()
         .into_iter()
         .filter_map(|m| match m {
-            AppMessage::AddSegment { handle, .. } => Some(handle),
+            AppEvent::AddSegment { handle, .. } => Some(handle),
             _ => None,
         })
         .collect();

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use ct_app_worker::{AppMessage, Scope};
+use ct_app_worker::{AppEvent, Scope};
 use ct_session::SessionError;
 
 #[test]
@@ -106,7 +106,7 @@ fn client_closes_before_the_server_accepts_is_refused_and_nothing_leaks() {
     env.idle();
     let cmsgs = drain(&client.q);
     let err = cmsgs.iter().find_map(|m| match m {
-        AppMessage::Connected {
+        AppEvent::Connected {
             result: Err(e),
             opaque,
         } => Some((*e, *opaque)),

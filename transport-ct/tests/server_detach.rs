@@ -19,7 +19,7 @@ mod common;
 use std::collections::HashMap;
 
 use common::*;
-use ct_app_worker::{AppKind, AppMessage, AttachOptions, DetachHow, Scope, SessionFifos};
+use ct_app_worker::{AppEvent, AppKind, AttachOptions, DetachHow, Scope, SessionFifos};
 use ct_session::{SessionError, SessionHandle};
 
 const PORT: u16 = 4300;
@@ -104,7 +104,7 @@ impl Case {
     fn server_reads(&mut self) -> usize {
         let mut n = 0;
         for m in drain(&self.server.q) {
-            if let AppMessage::Accepted { fifos, .. } = m {
+            if let AppEvent::Accepted { session: fifos, .. } = m {
                 self.unanswered_accepts.push(fifos);
                 n += 1;
             }
@@ -132,7 +132,7 @@ impl Case {
     /// Files the client's answers.
     fn client_reads(&mut self) {
         for m in drain(&self.client.q) {
-            if let AppMessage::Connected { opaque, result } = m {
+            if let AppEvent::Connected { opaque, result } = m {
                 let r = result.map(|f| f.session);
                 if let Ok(s) = r {
                     self.sessions.push(s);

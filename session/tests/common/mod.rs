@@ -8,9 +8,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, Weak};
 
 use ct_session::{
-    AppEvent, AppLayer, Congested, SessionConfig, SessionEndpoint, SessionEndpointCfg,
-    SessionError, SessionHandle, SessionMain, SessionState, SessionType, Transport,
-    TransportConnection, TransportConnectionFlags, TransportOptions, TransportProto,
+    AppEvent, AppLayer, Congested, QueuedAppEvent, SessionConfig, SessionEndpoint,
+    SessionEndpointCfg, SessionError, SessionHandle, SessionMain, SessionState, SessionType,
+    Transport, TransportConnection, TransportConnectionFlags, TransportOptions, TransportProto,
     TransportServiceType, TransportTxType, Worker, format_cli_line,
 };
 use ct_sync::Mutex;
@@ -382,11 +382,16 @@ impl AppLayer for TestApp {
         Ok(())
     }
 
-    fn deliver(&self, wrk: &mut Worker, app_wrk: u32, event: &AppEvent) -> Result<(), Congested> {
+    fn deliver(
+        &self,
+        wrk: &mut Worker,
+        app_wrk: u32,
+        event: &QueuedAppEvent,
+    ) -> Result<(), Congested> {
         if self.congested.load(Ordering::Relaxed) {
             return Err(Congested);
         }
-        if let AppEvent::Accepted(h) = event
+        if let AppEvent::Accepted { session: h, .. } = event
             && self.accept_on_notify.load(Ordering::Relaxed)
             && let Ok(s) = wrk.session_get_mut(*h)
             && s.state() == SessionState::Accepting

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ct_app_worker::{
-    AppHandle, AppKind, AppListenerHandle, AppMessage, AppQueue, AppSession, AppWorkerHandle,
+    AppEvent, AppHandle, AppKind, AppListenerHandle, AppQueue, AppSession, AppWorkerHandle,
     AttachOptions, NamespaceConfig, Scope, SessionFifos, Stack,
 };
 use ct_session::{SessionCleanupNtf, SessionError, SessionHandle};
@@ -482,9 +482,9 @@ impl World {
             .map_err(|e| format!("app{slot}: fifos of {}: {e}", f.session))
     }
 
-    fn handle(&mut self, slot: u8, m: AppMessage) -> SimResult {
+    fn handle(&mut self, slot: u8, m: AppEvent) -> SimResult {
         match m {
-            AppMessage::Accepted { fifos, .. } => {
+            AppEvent::Accepted { session: fifos, .. } => {
                 self.counters.pairs += 1;
                 let io = self.new_end(slot, &fifos)?;
                 let id = self.pairs.len() as u64;
@@ -510,7 +510,7 @@ impl World {
                     closed_by_app: false,
                 });
             }
-            AppMessage::Connected {
+            AppEvent::Connected {
                 result: Ok(fifos), ..
             } => {
                 self.counters.connected += 1;
@@ -544,8 +544,8 @@ impl World {
                     closed_by_app: false,
                 });
             }
-            AppMessage::Disconnected(h) | AppMessage::Reset(h) => {
-                let was_reset = matches!(m, AppMessage::Reset(_));
+            AppEvent::Disconnected(h) | AppEvent::Reset(h) => {
+                let was_reset = matches!(m, AppEvent::Reset(_));
                 if was_reset {
                     self.counters.resets += 1;
                 } else {
@@ -569,10 +569,10 @@ impl World {
                 }
                 self.close(i, false)?;
             }
-            AppMessage::Connected { result: Err(_), .. } => {
+            AppEvent::Connected { result: Err(_), .. } => {
                 self.counters.connect_failures += 1;
             }
-            AppMessage::Cleanup {
+            AppEvent::Cleanup {
                 session,
                 ntf: SessionCleanupNtf::Session,
             } => {
