@@ -22,12 +22,12 @@ use ct_fifo_segment::FifoSegment;
 use ct_fifo_segment::eventfd::EventFd;
 use ct_fifo_segment::msg_q::MsgQueue;
 
+use crate::app_worker::{AppWorkerIds, AppWorkerShared};
 use crate::config::AttachConfig;
 use crate::ctrl::Ctrl;
 use crate::error::ClientError;
 use crate::events::Events;
 use crate::sock::AppShared;
-use crate::worker::{WorkerIds, WorkerShared};
 
 /// How long a request on the app socket waits for its reply.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,7 +43,7 @@ const MAX_MSG_SIZE: usize = 64 << 10;
 /// when the last handle goes.
 #[derive(Debug)]
 pub(crate) struct ClientInner {
-    pub(crate) wrk: Arc<WorkerShared>,
+    pub(crate) wrk: Arc<AppWorkerShared>,
     /// The app's first worker, for an added worker (which keeps the app
     /// attached); `None` on the first worker itself.
     parent: Option<Arc<ClientInner>>,
@@ -306,7 +306,7 @@ fn worker_from_reply(
     app: Arc<AppShared>,
     reply: &WorkerReply,
     fds: Vec<OwnedFd>,
-) -> Result<WorkerShared, ClientError> {
+) -> Result<AppWorkerShared, ClientError> {
     SessionError::check_code(reply.error)?;
     let n = reply.n_threads;
     if n == 0 || n > MAX_THREADS || reply.queues.len() != n as usize {
@@ -355,9 +355,9 @@ fn worker_from_reply(
         consumers.push(evt_q.consumer().map_err(role)?);
         producers.push(mq(ctrl_off)?.producer().map_err(role)?);
     }
-    Ok(WorkerShared::new(
+    Ok(AppWorkerShared::new(
         app,
-        WorkerIds {
+        AppWorkerIds {
             app_index: reply.app_index,
             app_wrk: reply.app_wrk,
             wrk_index: reply.wrk_index,

@@ -112,7 +112,7 @@ pub(crate) struct Events {
     binds: HashMap<u32, Option<BindResult>>,
     connects: HashMap<u32, Option<Result<NewSession, ClientError>>>,
     next_opaque: u32,
-    /// A thread sleeps on the eventfd (see `WorkerShared::wait`).
+    /// A thread sleeps on the eventfd (see `AppWorkerShared::wait`).
     pub(crate) sleeper: bool,
     pub(crate) counters: EventCounters,
 }

@@ -45,6 +45,7 @@
 //! # }
 //! ```
 
+mod app_worker;
 mod client;
 mod config;
 mod connecting;
@@ -55,7 +56,6 @@ mod listener;
 mod segments;
 mod sock;
 mod stream;
-mod worker;
 
 pub use client::{AppClient, ClientCounters};
 pub use config::{AttachConfig, scope};
@@ -63,4 +63,4 @@ pub use connecting::CtConnecting;
 pub use ct_app_interface::SessionError;
 pub use error::{ClientError, client_error, error_kind, session_error, to_io};
 pub use listener::CtListener;
-pub use stream::{CtStream, StreamStats};
+pub use stream::{CtStream, StreamCounters};

@@ -21,11 +21,11 @@ use ct_app_interface::io::{IoError, IoEvt, IoEvtSink, SessionIo, SpinSpell};
 use ct_app_interface::wire::{AppMsg, SessionRef};
 use ct_fifo_segment::FifoError;
 
+use crate::app_worker::AppWorkerShared;
 use crate::client::{AppClient, ClientInner};
 use crate::connecting::CtConnecting;
 use crate::error::ClientError;
 use crate::events::{NewSession, SessionStatus, status};
-use crate::worker::WorkerShared;
 
 /// How long `connect` waits for the stack's answer unless told otherwise.
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,7 +33,7 @@ pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where a session's IO events go: the control queue of its thread.
 #[derive(Debug)]
 pub(crate) struct CtrlSink {
-    wrk: Arc<WorkerShared>,
+    wrk: Arc<AppWorkerShared>,
     sref: SessionRef,
     thread: u32,
 }
@@ -67,7 +67,7 @@ fn io_err(e: IoError<ClientError>) -> io::Error {
 /// how its blocking calls waited (the figures that say whether a stream
 /// runs on shared memory alone or on wake-ups).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StreamStats {
+pub struct StreamCounters {
     /// TX events sent (a write found the tx fifo's event flag clear).
     pub tx_events: u64,
     /// RX-dequeue events sent (a read found a dequeue notification armed).
@@ -92,7 +92,7 @@ pub struct CtStream {
     /// How long a blocking call spins on the fifo before it sleeps.
     spell: SpinSpell,
     /// Events sent by fifo pairs this stream held before (closed).
-    stats: StreamStats,
+    counters: StreamCounters,
 }
 
 impl std::fmt::Debug for CtStream {
@@ -126,13 +126,13 @@ impl CtStream {
             read_timeout: None,
             write_timeout: None,
             spell: SpinSpell::new(),
-            stats: StreamStats::default(),
+            counters: StreamCounters::default(),
         }
     }
 
     /// What the stream's I/O has cost so far.
-    pub fn stats(&self) -> StreamStats {
-        let mut s = self.stats;
+    pub fn counters(&self) -> StreamCounters {
+        let mut s = self.counters;
         if let Some(io) = &self.io {
             s.tx_events += io.tx_events_sent();
             s.rx_events += io.rx_events_sent();
@@ -186,7 +186,7 @@ impl CtStream {
         CtConnecting::start(client, addr)?.finish(Some(timeout))
     }
 
-    fn wrk(&self) -> &WorkerShared {
+    fn wrk(&self) -> &AppWorkerShared {
         &self.client.wrk
     }
 
@@ -286,8 +286,8 @@ impl CtStream {
         let Some(io) = self.io.take() else {
             return false;
         };
-        self.stats.tx_events += io.tx_events_sent();
-        self.stats.rx_events += io.rx_events_sent();
+        self.counters.tx_events += io.tx_events_sent();
+        self.counters.rx_events += io.rx_events_sent();
         // Our fifo handles go before the stack may free (and reuse) them.
         drop(io);
         true
@@ -400,7 +400,7 @@ impl CtStream {
                     Ok(0)
                 };
             }
-            // The field, not `self.wrk()`: the stats below are borrowed too.
+            // The field, not `self.wrk()`: the counters below are borrowed too.
             let wrk = &*self.client.wrk;
             wrk.check()?;
             if self.nonblocking {
@@ -416,7 +416,7 @@ impl CtStream {
             // The data (or the room) usually lands in the fifo before the
             // event that announces it: look there while spinning. The late
             // event is a spurious wake-up of a later wait.
-            self.stats.waits += 1;
+            self.counters.waits += 1;
             let io = self.io.as_ref();
             let slept = wrk.wait_or(seen, deadline, &self.spell, || {
                 io.is_none_or(|io| {
@@ -429,7 +429,7 @@ impl CtStream {
                     n.map_or(true, |n| n > 0)
                 })
             })?;
-            self.stats.sleeps += u64::from(slept);
+            self.counters.sleeps += u64::from(slept);
         }
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{CtSeg, FakeStack, Peer, accepted, addr, bind, ep};
 use ct_app_client::{
-    AppClient, AttachConfig, CtListener, CtStream, SessionError, StreamStats, session_error,
+    AppClient, AttachConfig, CtListener, CtStream, SessionError, StreamCounters, session_error,
 };
 use ct_app_interface::sapi::{SapiListener, SapiMsg};
 use ct_app_interface::wire::{AppMsg, SessionRef, StackMsg};
@@ -390,42 +390,42 @@ fn blocked_writer_wakes_on_tx_event() {
 }
 
 #[test]
-fn stream_stats_count_events_and_waits() {
+fn stream_counters_count_events_and_waits() {
     let (mut stack, client) = FakeStack::attach(2);
     let (_l, mut stream, mut peer, s) = accepted_pair(&mut stack, &client);
-    assert_eq!(stream.stats(), StreamStats::default());
+    assert_eq!(stream.counters(), StreamCounters::default());
 
     // A burst of writes costs one TX event until the stack clears the
     // fifo's event flag; the next write after that sends another.
     stream.write_all(b"ab").unwrap();
     stream.write_all(b"cd").unwrap();
     assert_eq!(stack.recv(1), AppMsg::IoTx(s));
-    assert_eq!(stream.stats().tx_events, 1);
+    assert_eq!(stream.counters().tx_events, 1);
     peer.from_app.fifo().unset_event();
     stream.write_all(b"ef").unwrap();
     assert_eq!(stack.recv(1), AppMsg::IoTx(s));
-    assert_eq!(stream.stats().tx_events, 2);
+    assert_eq!(stream.counters().tx_events, 2);
     assert_eq!(peer.read_exact(6), b"abcdef");
 
     // A read sends an RX-dequeue event only when the producer asked.
     let mut buf = [0u8; 2];
     assert_eq!(peer.to_app.enqueue(b"gh").unwrap(), 2);
     stream.read_exact(&mut buf).unwrap();
-    assert_eq!(stream.stats().rx_events, 0);
+    assert_eq!(stream.counters().rx_events, 0);
     peer.to_app
         .fifo()
         .add_want_deq_ntf(ct_fifo_segment::DeqNtf::NOTIF);
     assert_eq!(peer.to_app.enqueue(b"ij").unwrap(), 2);
     stream.read_exact(&mut buf).unwrap();
     assert_eq!(stack.recv(1), AppMsg::IoRxDequeue(s));
-    assert_eq!(stream.stats().rx_events, 1);
+    assert_eq!(stream.counters().rx_events, 1);
     // Data that was already there: no wait.
-    assert_eq!(stream.stats().waits, 0);
+    assert_eq!(stream.counters().waits, 0);
 
     // A read that finds nothing waits; one that outlasts its spin spell
     // sleeps until the stack's event.
     late_read(&mut stack, &mut stream, &mut peer, s);
-    let st = stream.stats();
+    let st = stream.counters();
     assert!(
         st.waits >= 1 && st.sleeps >= 1 && st.sleeps <= st.waits,
         "{st:?}"
@@ -434,7 +434,7 @@ fn stream_stats_count_events_and_waits() {
     // The counts outlive the fifos.
     stream.shutdown(Shutdown::Both).unwrap();
     assert_eq!(stack.recv(1), AppMsg::Disconnect(s));
-    assert_eq!(stream.stats(), st);
+    assert_eq!(stream.counters(), st);
 }
 
 #[test]

@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("namespace \"blue\" has index {ns}");
 
     let in_blue = |secret| {
-        AttachOptions::new("app", AppKind::External)
+        AttachOptions::new("app", AppKind::InProcess)
             .with_scope(Scope::LOCAL)
             .with_namespace("blue", secret)
     };

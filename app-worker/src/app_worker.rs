@@ -1,6 +1,6 @@
 //! `AppWorker`: one worker of an application (VPP `app_worker_t`): its
 //! connects segment manager, its listeners' segment managers, its half-opens,
-//! its event sink (callbacks or queue) and its sessions' wakers.
+//! how it hears of events (callbacks, queue or sink) and its sessions' wakers.
 
 use ct_sync::atomic::{AtomicBool, Ordering};
 use std::collections::HashSet;
@@ -63,11 +63,12 @@ impl SegmentHook for AppSegmentHook {
     }
 }
 
-/// How an app worker hears of events.
-pub(crate) enum Sink {
+/// How an app worker hears of events, by where its app lives
+/// ([`AppKind`](crate::AppKind)).
+pub(crate) enum Delivery {
     Builtin(Arc<dyn crate::callbacks::AppCallbacks>),
-    Queue(QueueSender),
-    External(Arc<dyn crate::sink::AppSink>),
+    InProcess(QueueSender),
+    OutOfProcess(Arc<dyn crate::sink::AppSink>),
 }
 
 /// One app worker. Shared as `Arc`: workers deliver to it while control
@@ -81,7 +82,7 @@ pub struct AppWorker {
     pub(crate) listen_sms: Mutex<HashMap<ListenerHandle, SmArc<SegmentManager>>>,
     pub(crate) detached_sms: Mutex<Vec<SmArc<SegmentManager>>>,
     pub(crate) half_opens: Mutex<HashSet<SessionHandle>>,
-    pub(crate) sink: Sink,
+    pub(crate) delivery: Delivery,
     pub(crate) queue: Option<AppQueue>,
     pub(crate) wakers: Mutex<HashMap<SessionHandle, Arc<SessionWaker>>>,
     /// Set once a waker was registered: until then deliveries skip the
@@ -170,18 +171,18 @@ impl AppWorker {
         self.half_opens.lock().iter().copied().collect()
     }
 
-    /// The app's queue end (external apps).
+    /// The app's queue end (in-process queue apps).
     pub fn queue(&self) -> Option<&AppQueue> {
         self.queue.as_ref()
     }
 
-    /// VPP `app_worker_mq_is_congested`: an external app's queue (its
-    /// queue of `thread` for a sink app) is full.
+    /// VPP `app_worker_mq_is_congested`: an in-process app's queue (its
+    /// queue of `thread` for an out-of-process app) is full.
     pub fn is_congested(&self, thread: u32) -> bool {
-        match &self.sink {
-            Sink::Queue(q) => q.is_full(),
-            Sink::External(s) => s.is_congested(thread),
-            Sink::Builtin(_) => false,
+        match &self.delivery {
+            Delivery::InProcess(q) => q.is_full(),
+            Delivery::OutOfProcess(s) => s.is_congested(thread),
+            Delivery::Builtin(_) => false,
         }
     }
 

@@ -85,7 +85,7 @@ impl Application {
         matches!(self.kind, AppKind::Builtin(_))
     }
 
-    /// Event queue size (external apps).
+    /// Event queue size (in-process queue apps).
     pub fn evt_q_size(&self) -> usize {
         self.evt_q_size
     }

@@ -12,7 +12,7 @@ use ct_session::{ListenerHandle, SessionError, SessionFlags, SessionMain, Sessio
 use ct_sync::{Mutex, RwLock};
 use hashbrown::HashMap;
 
-use crate::app_worker::{AppSegmentHook, AppWorker, SegmentNote, SegmentNotes, Sink};
+use crate::app_worker::{AppSegmentHook, AppWorker, Delivery, SegmentNote, SegmentNotes};
 use crate::application::Application;
 use crate::handle::{AppHandle, AppListenerHandle, AppWorkerHandle};
 use crate::listener::AppListener;
@@ -50,7 +50,7 @@ pub struct AttachReply {
     pub app_wrk: AppWorkerHandle,
     /// The first segment of the worker's connects manager.
     pub segment: SegmentHandle,
-    /// The worker's queue (external apps).
+    /// The worker's queue (in-process queue apps).
     pub queue: Option<AppQueue>,
 }
 
@@ -81,7 +81,7 @@ impl std::fmt::Debug for Apps {
 impl Apps {
     /// The app layer for `main`'s session layer, allocating segment managers
     /// from `sms`, with the default namespace. Install it with
-    /// [`SessionMain::set_app_interface`] (the [`Stack`](crate::Stack) does).
+    /// [`SessionMain::set_app_layer`] (the [`Stack`](crate::Stack) does).
     pub fn new(
         main: &Arc<SessionMain>,
         sms: Arc<SegmentManagers>,
@@ -241,13 +241,13 @@ impl Apps {
             .get_mut(app.handle.index)
             .ok_or(SessionError::NoApp)?;
         let wrk_map_index = entry.next_map_index;
-        let (sink, queue) = match &app.kind {
-            AppKind::Builtin(cb) => (Sink::Builtin(cb.clone()), None),
-            AppKind::External => {
+        let (delivery, queue) = match &app.kind {
+            AppKind::Builtin(cb) => (Delivery::Builtin(cb.clone()), None),
+            AppKind::InProcess => {
                 let (tx, rx) = app_queue(app.evt_q_size);
-                (Sink::Queue(tx), Some(rx))
+                (Delivery::InProcess(tx), Some(rx))
             }
-            AppKind::Sink(s) => (Sink::External(s.clone()), None),
+            AppKind::OutOfProcess(s) => (Delivery::OutOfProcess(s.clone()), None),
         };
         let wrk = Arc::new(AppWorker {
             handle: AppWorkerHandle { index, generation },
@@ -258,7 +258,7 @@ impl Apps {
             listen_sms: Mutex::new(HashMap::new()),
             detached_sms: Mutex::new(Vec::new()),
             half_opens: Mutex::new(Default::default()),
-            sink,
+            delivery,
             queue,
             wakers: Mutex::new(HashMap::new()),
             any_waker: Default::default(),

@@ -477,7 +477,7 @@ impl Apps {
         wrk.session_reset(h)
     }
 
-    /// An external app's answer to an accepted message (VPP
+    /// A queue or out-of-process app's answer to an accepted message (VPP
     /// `session_mq_accepted_reply_handler`); runs on the session's thread.
     /// `Ok` makes the session Ready (and lets ct connect the client); an
     /// error closes it.

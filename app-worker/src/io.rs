@@ -18,8 +18,8 @@ use ct_app_interface::{IoEvt, IoEvtSink, SessionIo};
 use ct_fifo_segment::Fifo;
 use ct_session::{IoEvent, Session, SessionError, SessionHandle, SessionMain};
 
-use crate::queue::SessionFifos;
 use crate::waker::SessionWaker;
+use ct_session::SessionFifos;
 
 /// How [`AppSession`]'s `Read` / `Write` behave when they cannot progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

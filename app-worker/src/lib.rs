@@ -4,11 +4,12 @@
 //!
 //! - [`Apps`] is the app layer a stack owns: applications, app workers
 //!   (generational handles), app listeners and namespaces. It implements
-//!   the session layer's [`AppInterface`](ct_session::AppInterface): it
+//!   the session layer's [`AppLayer`](ct_session::AppLayer): it
 //!   allocates accepted and connected sessions' fifos from the right
 //!   segment manager and delivers events, as callbacks to builtin apps
-//!   ([`AppCallbacks`]), messages on a bounded queue to external ones
-//!   ([`AppQueue`], congestion when full) or messages handed to an
+//!   ([`AppCallbacks`]), or as the session layer's [`AppEvent`]s, resolved
+//!   (a new session's fifos, a new segment), on a bounded queue to
+//!   in-process ones ([`AppQueue`], congestion when full) or handed to an
 //!   [`AppSink`] (apps in other processes; a sink may be congested too).
 //!   Control calls ([`Apps::listen`], [`Apps::connect`], ...) take the
 //!   `&mut Worker` they run on, so an input polling app queues (stackd)
@@ -46,13 +47,14 @@
 //!
 //! let mut stack = Stack::new(0).unwrap();
 //! let client = stack
-//!     .attach(AttachOptions::new("client", AppKind::External).with_scope(Scope::LOCAL))
+//!     .attach(AttachOptions::new("client", AppKind::InProcess).with_scope(Scope::LOCAL))
 //!     .unwrap();
 //! let zero = SessionEndpoint::new(Ipv4Addr::UNSPECIFIED.into(), 80, TransportProto::Tcp);
 //! assert_eq!(stack.connect(client.app_wrk, zero, 0), Err(SessionError::InvalidRmtIp));
 //! stack.detach(client.app).unwrap();
 //! ```
 
+mod app_layer;
 mod app_worker;
 mod application;
 mod apps;
@@ -60,7 +62,6 @@ mod callbacks;
 mod control;
 mod detach;
 mod handle;
-mod interface;
 mod io;
 mod listener;
 mod namespace;
@@ -75,13 +76,15 @@ pub use app_worker::AppWorker;
 pub use application::Application;
 pub use apps::{Apps, AttachReply};
 pub use callbacks::{AppCallbacks, AppCtx};
+/// The session layer's app events and session fifos, as apps receive them.
+pub use ct_session::{AppEvent, SessionFifos};
 pub use detach::DetachHow;
 pub use handle::{AppHandle, AppListenerHandle, AppWorkerHandle};
 pub use io::{AppSession, IoMode};
 pub use listener::AppListener;
 pub use namespace::{AppNamespace, DEFAULT_NAMESPACE, NamespaceConfig};
 pub use options::{AppKind, AttachOptions, DEFAULT_EVT_QUEUE_SIZE, Scope};
-pub use queue::{AppMessage, AppQueue, SessionFifos};
+pub use queue::AppQueue;
 pub use sink::AppSink;
 pub use stack::{Stack, StackHandle};
 pub use waker::SessionWaker;

@@ -19,28 +19,31 @@ bitflags::bitflags! {
     }
 }
 
-/// How the app hears of events.
+/// Where the app lives, which decides how it hears of events.
 #[derive(Clone)]
 pub enum AppKind {
-    /// Callbacks run on the worker (VPP builtin apps, `session_cb_vft_t`).
+    /// In the stack's threads: callbacks run on the worker (VPP builtin
+    /// apps, `session_cb_vft_t`).
     Builtin(Arc<dyn AppCallbacks>),
-    /// Messages on a bounded queue per app worker, received by the app's
-    /// own threads (VPP external apps and their message queue). A full
-    /// queue is congestion: the stack keeps the events and retries.
-    External,
-    /// Messages handed to an [`AppSink`] on the session's worker (an app in
-    /// another process: stackd encodes them onto the app's shared-memory
-    /// queue of that thread). A sink that answers `Err` is congested: the
-    /// stack keeps the events and retries, as for `External`.
-    Sink(Arc<dyn AppSink>),
+    /// In the stack's process, on its own threads: messages on a bounded
+    /// queue per app worker (VPP's app message queue, here an in-process
+    /// channel). A full queue is congestion: the stack keeps the events and
+    /// retries.
+    InProcess,
+    /// In another process (what VPP calls an external app): messages handed
+    /// to an [`AppSink`] on the session's worker (stackd encodes them onto
+    /// the app's shared-memory queue of that thread). A sink that answers
+    /// `Err` is congested: the stack keeps the events and retries, as for
+    /// `InProcess`.
+    OutOfProcess(Arc<dyn AppSink>),
 }
 
 impl std::fmt::Debug for AppKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             AppKind::Builtin(_) => f.write_str("Builtin"),
-            AppKind::External => f.write_str("External"),
-            AppKind::Sink(_) => f.write_str("Sink"),
+            AppKind::InProcess => f.write_str("InProcess"),
+            AppKind::OutOfProcess(_) => f.write_str("OutOfProcess"),
         }
     }
 }
@@ -68,11 +71,11 @@ pub struct AttachOptions {
     pub rx_fifo_size: u32,
     /// Transmit fifo size.
     pub tx_fifo_size: u32,
-    /// Event queue size (external apps).
+    /// Event queue size (in-process queue apps).
     pub evt_q_size: usize,
     /// Memory behind the app's segments.
     pub backing: SegmentBacking,
-    /// Builtin (callbacks), external (queue) or sink.
+    /// Builtin (callbacks), in-process (queue) or out-of-process (sink).
     pub kind: AppKind,
 }
 

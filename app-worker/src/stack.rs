@@ -78,7 +78,7 @@ macro_rules! control_calls {
             Exec::reset(self, app_wrk, h)
         }
 
-        /// An external app's accept reply.
+        /// A queue or out-of-process app's accept reply.
         pub fn accept_reply(
             &mut self,
             app_wrk: AppWorkerHandle,
@@ -196,7 +196,7 @@ trait Exec {
 /// use ct_app_worker::{AppKind, AttachOptions, Stack};
 ///
 /// let mut stack = Stack::new(1).unwrap();
-/// let app = stack.attach(AttachOptions::new("server", AppKind::External)).unwrap();
+/// let app = stack.attach(AttachOptions::new("server", AppKind::InProcess)).unwrap();
 /// assert_eq!(stack.apps().n_apps(), 1);
 /// stack.detach(app.app).unwrap();
 /// stack.run_until_idle().unwrap();
@@ -231,7 +231,7 @@ impl Stack {
         let (main, workers) = SessionMain::new(cfg);
         let sms = Arc::new(SegmentManagers::new(main.n_threads()));
         let apps = Apps::new(&main, sms.clone())?;
-        main.set_app_interface(apps.clone())?;
+        main.set_app_layer(apps.clone())?;
         Ok(Stack {
             rt: Runtime::stepping(main.clone(), workers),
             main,

@@ -1,4 +1,4 @@
-//! Event delivery: external queues under congestion, builtin callbacks
+//! Event delivery: in-process queues under congestion, builtin callbacks
 //! acting on their sessions, accepts spread over an app's workers, and a
 //! threaded stack with blocking I/O from app threads.
 
@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use common::{Recorder, assert_nothing_left, env, ep};
 use ct_app_worker::{
-    AppCallbacks, AppCtx, AppKind, AppMessage, AppSession, AttachOptions, IoMode, Scope,
+    AppCallbacks, AppCtx, AppEvent, AppKind, AppSession, AttachOptions, IoMode, Scope,
 };
 use ct_session::{SessionError, SessionHandle, ThreadedConfig};
 use ct_sync::Mutex;
@@ -24,7 +24,7 @@ fn full_queue_is_congestion_and_nothing_is_dropped() {
         .attach(AttachOptions::new("srv", AppKind::Builtin(srv.clone())))
         .unwrap();
     st.listen(s.app_wrk, ep("0.0.0.0", 5000)).unwrap();
-    let mut o = AttachOptions::new("cli", AppKind::External);
+    let mut o = AttachOptions::new("cli", AppKind::InProcess);
     o.evt_q_size = 2;
     let c = st.attach(o).unwrap();
     let q = c.queue.clone().unwrap();
@@ -58,7 +58,7 @@ fn full_queue_is_congestion_and_nothing_is_dropped() {
     let mut opaques = Vec::new();
     for _ in 0..100 {
         for m in q.drain() {
-            if let AppMessage::Connected { opaque, result } = m {
+            if let AppEvent::Connected { opaque, result } = m {
                 assert!(result.is_ok());
                 opaques.push(opaque);
             }
@@ -261,9 +261,9 @@ fn accepts_round_robin_over_app_workers_and_refusal() {
 #[test]
 fn threaded_blocking_io_between_app_threads() {
     let mut e = env(2);
-    let mut server = AttachOptions::new("srv", AppKind::External).with_fifo_sizes(8192, 8192);
+    let mut server = AttachOptions::new("srv", AppKind::InProcess).with_fifo_sizes(8192, 8192);
     server.scope = Scope::LOCAL;
-    let mut client = AttachOptions::new("cli", AppKind::External).with_fifo_sizes(8192, 8192);
+    let mut client = AttachOptions::new("cli", AppKind::InProcess).with_fifo_sizes(8192, 8192);
     client.scope = Scope::LOCAL;
     let s = e.stack.attach(server).unwrap();
     let c = e.stack.attach(client).unwrap();
@@ -278,11 +278,11 @@ fn threaded_blocking_io_between_app_threads() {
         std::thread::spawn(move || {
             let m = loop {
                 let m = q.recv().unwrap();
-                if matches!(m, AppMessage::Accepted { .. }) {
+                if matches!(m, AppEvent::Accepted { .. }) {
                     break m;
                 }
             };
-            let AppMessage::Accepted { fifos, .. } = m else {
+            let AppEvent::Accepted { session: fifos, .. } = m else {
                 unreachable!()
             };
             let mut io = AppSession::from_fifos(h.main().clone(), &fifos).unwrap();
@@ -306,7 +306,7 @@ fn threaded_blocking_io_between_app_threads() {
     let q = c.queue.clone().unwrap();
     hc.connect(c.app_wrk, ep("127.0.0.1", 4444), 1).unwrap();
     let fifos = loop {
-        if let AppMessage::Connected { result, .. } = q.recv().unwrap() {
+        if let AppEvent::Connected { result, .. } = q.recv().unwrap() {
             break result.unwrap();
         }
     };

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Recorder, assert_nothing_left, env, ep, ext_pair, wait_msg};
-use ct_app_worker::{AppKind, AppMessage, AttachOptions, Scope};
+use ct_app_worker::{AppEvent, AppKind, AttachOptions, Scope};
 
 #[test]
 fn detach_server_then_client_with_live_sessions() {
@@ -23,9 +23,9 @@ fn detach_server_then_client_with_live_sessions() {
         st.detach(p.server.app).unwrap();
         // The client hears its peer went away (a reset: unread data).
         let m = wait_msg(st, &cq, |m| {
-            matches!(m, AppMessage::Reset(_) | AppMessage::Disconnected(_))
+            matches!(m, AppEvent::Reset(_) | AppEvent::Disconnected(_))
         });
-        assert!(matches!(m, AppMessage::Reset(_)), "{m:?}");
+        assert!(matches!(m, AppEvent::Reset(_)), "{m:?}");
         st.detach(p.client.app).unwrap();
         assert_nothing_left(st);
     }
@@ -104,10 +104,10 @@ fn delete_one_worker_of_an_app_with_a_session() {
     let mut e = env(1);
     let st = &mut e.stack;
     let srv = st
-        .attach(AttachOptions::new("del-srv", AppKind::External).with_scope(Scope::GLOBAL))
+        .attach(AttachOptions::new("del-srv", AppKind::InProcess).with_scope(Scope::GLOBAL))
         .unwrap();
     let multi = st
-        .attach(AttachOptions::new("del-multi", AppKind::External).with_scope(Scope::GLOBAL))
+        .attach(AttachOptions::new("del-multi", AppKind::InProcess).with_scope(Scope::GLOBAL))
         .unwrap();
     let w1 = st.apps().add_worker(multi.app).unwrap();
     let (sq, q1) = (srv.queue.clone().unwrap(), w1.queue.clone().unwrap());
@@ -115,13 +115,13 @@ fn delete_one_worker_of_an_app_with_a_session() {
     // Worker 1 listens too, and has a session.
     let alh = st.listen(w1.app_wrk, ep("10.0.0.1", 7101)).unwrap();
     st.connect(w1.app_wrk, ep("10.0.0.1", 7100), 1).unwrap();
-    let m = wait_msg(st, &sq, |m| matches!(m, AppMessage::Accepted { .. }));
-    let AppMessage::Accepted { fifos, .. } = m else {
+    let m = wait_msg(st, &sq, |m| matches!(m, AppEvent::Accepted { .. }));
+    let AppEvent::Accepted { session: fifos, .. } = m else {
         unreachable!()
     };
     st.accept_reply(srv.app_wrk, fifos.session, Ok(())).unwrap();
     wait_msg(st, &q1, |m| {
-        matches!(m, AppMessage::Connected { result: Ok(_), .. })
+        matches!(m, AppEvent::Connected { result: Ok(_), .. })
     });
     let apps = st.apps().clone();
     // Still listening: refused; the app's last worker: refused.
@@ -148,7 +148,7 @@ fn delete_one_worker_of_an_app_with_a_session() {
     );
     // The peer hears the deleted worker's session went away.
     wait_msg(st, &sq, |m| {
-        matches!(m, AppMessage::Disconnected(_) | AppMessage::Reset(_))
+        matches!(m, AppEvent::Disconnected(_) | AppEvent::Reset(_))
     });
     st.detach(multi.app).unwrap();
     st.detach(srv.app).unwrap();

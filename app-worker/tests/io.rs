@@ -6,9 +6,9 @@ mod common;
 use std::io::{Read, Write};
 
 use common::{assert_nothing_left, env, ext_pair, wait_msg};
-use ct_app_worker::{AppMessage, IoMode};
+use ct_app_worker::{AppEvent, IoMode};
 
-fn count(msgs: &[AppMessage], f: impl Fn(&AppMessage) -> bool) -> usize {
+fn count(msgs: &[AppEvent], f: impl Fn(&AppEvent) -> bool) -> usize {
     msgs.iter().filter(|m| f(m)).count()
 }
 
@@ -31,7 +31,7 @@ fn tx_event_only_on_first_write_after_unset() {
     assert_eq!(tx_after - tx_before, 1, "the worker saw one TX event");
     assert!(!p.cs.tx_fifo().has_event(), "the transport unset the flag");
     let msgs = sq.drain();
-    assert_eq!(count(&msgs, |m| matches!(m, AppMessage::Rx(_))), 1);
+    assert_eq!(count(&msgs, |m| matches!(m, AppEvent::Rx(_))), 1);
 
     assert_eq!(p.cs.write(b"c").unwrap(), 1);
     assert_eq!(p.cs.tx_events_sent(), 2, "first write after the unset");
@@ -104,7 +104,7 @@ fn rx_dequeue_event_only_when_requested_and_writer_is_woken() {
     // got its TX event.
     let msgs = cq.drain();
     assert!(
-        count(&msgs, |m| matches!(m, AppMessage::Tx(_))) >= 1,
+        count(&msgs, |m| matches!(m, AppEvent::Tx(_))) >= 1,
         "{msgs:?}"
     );
 
@@ -178,17 +178,17 @@ fn close_with_unread_data_resets_the_peer() {
     sq.drain();
     st.disconnect(p.server.app_wrk, p.ss.handle()).unwrap();
     let m = wait_msg(st, &cq, |m| {
-        matches!(m, AppMessage::Disconnected(_) | AppMessage::Reset(_))
+        matches!(m, AppEvent::Disconnected(_) | AppEvent::Reset(_))
     });
     assert!(
-        matches!(m, AppMessage::Disconnected(h) if h == p.cs.handle()),
+        matches!(m, AppEvent::Disconnected(h) if h == p.cs.handle()),
         "{m:?}"
     );
     st.disconnect(p.client.app_wrk, p.cs.handle()).unwrap();
     wait_msg(st, &sq, |m| {
         matches!(
             m,
-            AppMessage::Cleanup {
+            AppEvent::Cleanup {
                 ntf: ct_session::SessionCleanupNtf::Session,
                 ..
             }
@@ -206,10 +206,10 @@ fn close_with_unread_data_resets_the_peer() {
     assert!(p.ss.has_unread());
     st.disconnect(p.server.app_wrk, p.ss.handle()).unwrap();
     let m = wait_msg(st, &cq, |m| {
-        matches!(m, AppMessage::Disconnected(_) | AppMessage::Reset(_))
+        matches!(m, AppEvent::Disconnected(_) | AppEvent::Reset(_))
     });
     assert!(
-        matches!(m, AppMessage::Reset(h) if h == p.cs.handle()),
+        matches!(m, AppEvent::Reset(h) if h == p.cs.handle()),
         "{m:?}"
     );
     // Another app's session is not ours to close.

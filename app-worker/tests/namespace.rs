@@ -331,9 +331,9 @@ fn local_rules_filter_and_control_calls_check_their_thread() {
         .unwrap();
     assert_eq!(r.unwrap_err(), SessionError::Invalid);
 
-    // An external app's queue reports the detach.
+    // An in-process app's queue reports the detach.
     let x = st
-        .attach(AttachOptions::new("ext", AppKind::External))
+        .attach(AttachOptions::new("ext", AppKind::InProcess))
         .unwrap();
     let q = x.queue.clone().unwrap();
     st.detach(x.app).unwrap();

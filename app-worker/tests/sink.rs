@@ -1,4 +1,4 @@
-//! Sink apps (`AppKind::Sink`): every message reaches the sink on the
+//! Sink apps (`AppKind::OutOfProcess`): every message reaches the sink on the
 //! session's worker, with the app worker's handle; a congested sink hands
 //! messages back and gets each again later, none lost, none twice; a
 //! congested sink's connects are refused.
@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use common::{assert_nothing_left, env, ep};
 use ct_app_worker::{
-    AppKind, AppMessage, AppSession, AppSink, AppWorkerHandle, AttachOptions, SessionFifos,
+    AppEvent, AppKind, AppSession, AppSink, AppWorkerHandle, AttachOptions, SessionFifos,
 };
 use ct_session::{SessionError, Worker};
 use ct_sync::Mutex;
@@ -19,7 +19,7 @@ use ct_sync::Mutex;
 /// Records what it is given; hands messages back while `congested`.
 #[derive(Default)]
 struct TestSink {
-    msgs: Mutex<Vec<(u32, AppWorkerHandle, AppMessage)>>,
+    msgs: Mutex<Vec<(u32, AppWorkerHandle, AppEvent)>>,
     congested: AtomicBool,
     handed_back: AtomicUsize,
 }
@@ -29,8 +29,8 @@ impl AppSink for TestSink {
         &self,
         wrk: &mut Worker,
         app_wrk: AppWorkerHandle,
-        msg: AppMessage,
-    ) -> Result<(), AppMessage> {
+        msg: AppEvent,
+    ) -> Result<(), AppEvent> {
         if self.congested.load(Ordering::Relaxed) {
             self.handed_back.fetch_add(1, Ordering::Relaxed);
             return Err(msg);
@@ -60,25 +60,26 @@ impl TestSink {
         self.names().iter().filter(|x| **x == n).count()
     }
 
-    fn take(&self) -> Vec<AppMessage> {
+    fn take(&self) -> Vec<AppEvent> {
         self.msgs.lock().drain(..).map(|(_, _, m)| m).collect()
     }
 }
 
-fn name(m: &AppMessage) -> &'static str {
+fn name(m: &AppEvent) -> &'static str {
     match m {
-        AppMessage::Accepted { .. } => "accepted",
-        AppMessage::Connected { .. } => "connected",
-        AppMessage::Disconnected(_) => "disconnected",
-        AppMessage::Reset(_) => "reset",
-        AppMessage::TransportClosed(_) => "transport-closed",
-        AppMessage::Cleanup { .. } => "cleanup",
-        AppMessage::Rx(_) => "rx",
-        AppMessage::Tx(_) => "tx",
-        AppMessage::AddSegment { .. } => "add-segment",
-        AppMessage::DelSegment(_) => "del-segment",
-        AppMessage::Bound { .. } => "bound",
-        AppMessage::UnlistenReply { .. } => "unlisten-reply",
+        AppEvent::Accepted { .. } => "accepted",
+        AppEvent::Connected { .. } => "connected",
+        AppEvent::Disconnected(_) => "disconnected",
+        AppEvent::Reset(_) => "reset",
+        AppEvent::TransportClosed(_) => "transport-closed",
+        AppEvent::Cleanup { .. } => "cleanup",
+        AppEvent::Rx(_) => "rx",
+        AppEvent::Tx(_) => "tx",
+        AppEvent::AddSegment { .. } => "add-segment",
+        AppEvent::DelSegment(_) => "del-segment",
+        AppEvent::Bound { .. } => "bound",
+        AppEvent::UnlistenReply { .. } => "unlisten-reply",
+        AppEvent::HalfCleanup(_) => "half-cleanup",
     }
 }
 
@@ -90,12 +91,15 @@ fn sink_gets_every_message_and_congestion_loses_nothing() {
     let srv = Arc::new(TestSink::default());
     let cli = Arc::new(TestSink::default());
     let s = st
-        .attach(AttachOptions::new("srv", AppKind::Sink(srv.clone())))
+        .attach(AttachOptions::new(
+            "srv",
+            AppKind::OutOfProcess(srv.clone()),
+        ))
         .unwrap();
     assert!(s.queue.is_none(), "a sink app has no queue of its own");
     // 256 KiB fifos in 1 MiB segments: the connects add segments.
-    let mut o =
-        AttachOptions::new("cli", AppKind::Sink(cli.clone())).with_fifo_sizes(256 << 10, 256 << 10);
+    let mut o = AttachOptions::new("cli", AppKind::OutOfProcess(cli.clone()))
+        .with_fifo_sizes(256 << 10, 256 << 10);
     o.add_segment_size = Some(1 << 20);
     let c = st.attach(o).unwrap();
     st.listen(s.app_wrk, ep("0.0.0.0", 4000)).unwrap();
@@ -116,7 +120,10 @@ fn sink_gets_every_message_and_congestion_loses_nothing() {
         .take()
         .into_iter()
         .filter_map(|m| match m {
-            AppMessage::Accepted { fifos, listener } => {
+            AppEvent::Accepted {
+                session: fifos,
+                listener,
+            } => {
                 assert!(listener.is_some());
                 Some(fifos)
             }
@@ -160,13 +167,13 @@ fn sink_gets_every_message_and_congestion_loses_nothing() {
     let mut added = 0;
     for (i, m) in msgs.iter().enumerate() {
         match m {
-            AppMessage::Connected { opaque, result } => {
+            AppEvent::Connected { opaque, result } => {
                 let f = result.as_ref().unwrap();
                 opaques.push(*opaque);
                 let io = AppSession::from_fifos(st.main().clone(), f).unwrap();
                 sessions.insert(*opaque, io);
             }
-            AppMessage::AddSegment { segment, .. } => {
+            AppEvent::AddSegment { segment, .. } => {
                 assert!(segment.is_some(), "the segment travels with the message");
                 assert_eq!(names.get(i + 1), Some(&"connected"), "{names:?}");
                 added += 1;

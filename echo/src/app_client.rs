@@ -18,7 +18,7 @@ use crate::app_wait::{wait_events, would_block};
 use crate::config::{EchoConfig, EchoMode};
 use crate::cps_pipeline::{CpsHandler, CpsPipeline, Failure};
 use crate::pattern::{Checksum, Pattern};
-use crate::stats::{EchoStats, bump, get};
+use crate::stats::{EchoCounters, bump, get};
 
 /// Largest piece read at once.
 const SCRATCH: usize = 64 << 10;
@@ -43,7 +43,7 @@ pub fn run_client(
     addr: SocketAddr,
     cfg: &EchoConfig,
     busy_poll: bool,
-    stats: &EchoStats,
+    stats: &EchoCounters,
 ) -> io::Result<Duration> {
     let pattern = Pattern::new();
     match cfg.mode {
@@ -52,7 +52,7 @@ pub fn run_client(
     }
 }
 
-fn timed_out(what: &str, stats: &EchoStats) -> io::Error {
+fn timed_out(what: &str, stats: &EchoCounters) -> io::Error {
     io::Error::new(
         io::ErrorKind::TimedOut,
         format!(
@@ -71,7 +71,7 @@ fn run_streams(
     cfg: &EchoConfig,
     pattern: &Pattern,
     busy_poll: bool,
-    stats: &EchoStats,
+    stats: &EchoCounters,
 ) -> io::Result<Duration> {
     let start = Instant::now();
     let deadline = start + cfg.timeout;
@@ -156,7 +156,7 @@ struct Stream<'a> {
     request: u64,
     echoed: bool,
     pattern: &'a Pattern,
-    stats: &'a EchoStats,
+    stats: &'a EchoCounters,
 }
 
 impl Stream<'_> {
@@ -255,7 +255,7 @@ fn run_cps(
     cfg: &EchoConfig,
     pattern: &Pattern,
     busy_poll: bool,
-    stats: &EchoStats,
+    stats: &EchoCounters,
 ) -> io::Result<Duration> {
     let start = Instant::now();
     let mut pipeline = CpsPipeline::new(cfg.window() as usize);
@@ -280,7 +280,7 @@ struct CpsEcho<'a> {
     cfg: &'a EchoConfig,
     bytes: u64,
     pattern: &'a Pattern,
-    stats: &'a EchoStats,
+    stats: &'a EchoCounters,
 }
 
 impl CpsEcho<'_> {

@@ -11,7 +11,7 @@ use ct_app_client::{AppClient, CtListener, CtStream};
 
 use crate::app_wait::{wait_events, would_block};
 use crate::pattern::Checksum;
-use crate::stats::{EchoStats, bump, get};
+use crate::stats::{EchoCounters, bump, get};
 
 /// Largest piece moved per read.
 const SCRATCH: usize = 64 << 10;
@@ -56,7 +56,7 @@ pub fn serve(
     client: &AppClient,
     listener: &CtListener,
     opts: &ServeOptions,
-    stats: &EchoStats,
+    stats: &EchoCounters,
     stop: &AtomicBool,
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
@@ -120,7 +120,7 @@ pub fn serve(
 }
 
 /// Moves what can move on one session.
-fn pump(c: &mut Conn, opts: &ServeOptions, stats: &EchoStats, buf: &mut [u8]) -> Step {
+fn pump(c: &mut Conn, opts: &ServeOptions, stats: &EchoCounters, buf: &mut [u8]) -> Step {
     let mut moved = false;
     loop {
         // Echo: read only what fits in tx, so a full tx leaves the rest
@@ -170,7 +170,7 @@ fn idle_or_moved(moved: bool) -> Step {
 }
 
 /// A closed session's stream against what it should have been.
-fn check(c: &Conn, opts: &ServeOptions, stats: &EchoStats) {
+fn check(c: &Conn, opts: &ServeOptions, stats: &EchoCounters) {
     let Some((len, sum)) = opts.expected else {
         return;
     };

@@ -16,7 +16,7 @@ use hashbrown::HashMap;
 
 use crate::config::{EchoConfig, EchoMode};
 use crate::pattern::{Checksum, Pattern};
-use crate::stats::{EchoStats, bump};
+use crate::stats::{EchoCounters, bump};
 
 /// Largest piece read at once.
 const SCRATCH: usize = 64 << 10;
@@ -53,7 +53,7 @@ pub struct EchoClient {
     pattern: Arc<Pattern>,
     next_id: AtomicU64,
     sessions: Mutex<HashMap<SessionHandle, Arc<Mutex<ClientSession>>>>,
-    stats: Arc<EchoStats>,
+    stats: Arc<EchoCounters>,
 }
 
 impl EchoClient {
@@ -62,7 +62,7 @@ impl EchoClient {
         cfg: &EchoConfig,
         target: SessionEndpoint,
         pattern: Arc<Pattern>,
-        stats: Arc<EchoStats>,
+        stats: Arc<EchoCounters>,
     ) -> Arc<Self> {
         Arc::new(EchoClient {
             mode: cfg.mode,

@@ -64,4 +64,4 @@ pub use report::{EchoReport, Layout, Leaks, human_bytes};
 pub use roles::{ClientRole, Role, ServerRole, StackdRole, leaks_of, stackd_figures};
 pub use run::{EchoError, EchoRun, Progress, loopback};
 pub use server::EchoServer;
-pub use stats::{EchoStats, RoundTrips, get, quantile};
+pub use stats::{EchoCounters, RoundTrips, get, quantile};

@@ -17,7 +17,7 @@ use crate::options::RunOptions;
 use crate::report::{EchoReport, Layout};
 use crate::roles::{client_round_trips, stackd_figures};
 use crate::run::EchoError;
-use crate::stats::EchoStats;
+use crate::stats::EchoCounters;
 
 /// A child process playing one role, its stdout read line by line.
 #[derive(Debug)]
@@ -240,7 +240,7 @@ pub fn run_processes(
         .wait_timeout(ROLE_TIMEOUT)
         .map_err(role_err("stackd exit"))?;
 
-    let stats = EchoStats::default();
+    let stats = EchoCounters::default();
     stats.add_kv(&c);
     stats.add_kv(&s);
     let (counters, leaks) = stackd_figures(&d);

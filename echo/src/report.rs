@@ -7,7 +7,7 @@ use std::time::Duration;
 use ct_session::WorkerCounters;
 
 use crate::config::{EchoConfig, EchoMode};
-use crate::stats::{EchoStats, get};
+use crate::stats::{EchoCounters, get};
 
 /// What was left after both apps detached (all zero when clean).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -120,7 +120,7 @@ impl EchoReport {
     /// Collects the figures.
     pub fn new(
         cfg: &EchoConfig,
-        stats: &EchoStats,
+        stats: &EchoCounters,
         elapsed: Duration,
         counters: WorkerCounters,
         leaks: Leaks,

@@ -100,7 +100,7 @@ mod tests {
     use super::*;
     use crate::config::{EchoConfig, EchoMode};
     use crate::report::Leaks;
-    use crate::stats::EchoStats;
+    use crate::stats::EchoCounters;
     use ct_session::WorkerCounters;
 
     #[test]
@@ -108,7 +108,7 @@ mod tests {
         let cfg = EchoConfig::small(EchoMode::Rr);
         let mut r = EchoReport::new(
             &cfg,
-            &EchoStats::default(),
+            &EchoCounters::default(),
             Duration::ZERO,
             WorkerCounters::default(),
             Leaks::default(),

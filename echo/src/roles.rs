@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use ct_app_client::{AppClient, AttachConfig, CtListener};
 use ct_session::WorkerCounters;
-use ct_stackd::{Counters, Stackd, StackdConfig};
+use ct_stackd::{Stackd, StackdConfig, StackdCounters};
 
 use crate::app_client::run_client;
 use crate::app_server::{ServeOptions, serve};
@@ -23,7 +23,7 @@ use crate::kv::{KvLine, KvRecord};
 use crate::options::RunOptions;
 use crate::pattern::Pattern;
 use crate::report::{EchoReport, Layout, Leaks};
-use crate::stats::{EchoStats, RoundTrips};
+use crate::stats::{EchoCounters, RoundTrips};
 
 fn size_arg(s: &str) -> Result<u64, String> {
     parse_size(s)
@@ -65,7 +65,7 @@ pub struct StackdRole {
 }
 
 /// The daemon's view as a leak check: what it still holds.
-pub fn leaks_of(c: &Counters) -> Leaks {
+pub fn leaks_of(c: &StackdCounters) -> Leaks {
     Leaks {
         sessions: c.sessions,
         connections: c.ct_connections,
@@ -259,7 +259,7 @@ impl ServerRole {
             busy_poll: self.busy_poll,
             max_sessions: self.sessions,
         };
-        let stats = EchoStats::default();
+        let stats = EchoCounters::default();
         let r = serve(&client, &listener, &opts, &stats, &stop);
         if let Err(e) = &r {
             stats.error(format!("server: {e}"));
@@ -306,7 +306,7 @@ impl ClientRole {
             u64::from(cfg.fifo_size),
             cfg.segment_size as u64,
         )?;
-        let stats = EchoStats::default();
+        let stats = EchoCounters::default();
         let r = run_client(&client, addr(cfg.port), &cfg, self.busy_poll, &stats);
         let _ = client.detach();
         let elapsed = match r {

@@ -15,7 +15,7 @@ use crate::config::{EchoConfig, EchoMode, RunMode};
 use crate::pattern::Pattern;
 use crate::report::{EchoReport, Leaks};
 use crate::server::EchoServer;
-use crate::stats::{EchoStats, get};
+use crate::stats::{EchoCounters, get};
 
 /// Why an echo run could not finish.
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +79,7 @@ pub struct EchoRun {
     /// The ct transport.
     pub ct: Arc<CtMain>,
     /// Shared counters.
-    pub stats: Arc<EchoStats>,
+    pub stats: Arc<EchoCounters>,
     /// The server app.
     pub server: Arc<EchoServer>,
     /// The client app.
@@ -116,7 +116,7 @@ impl EchoRun {
         });
         ct.register(stack.main(), stack.apps().clone())
             .map_err(stack_err("register ct"))?;
-        let stats = Arc::new(EchoStats::default());
+        let stats = Arc::new(EchoCounters::default());
         let pattern = Arc::new(Pattern::new());
         let expected = (cfg.verify && !cfg.server_echoes()).then(|| {
             let n = cfg.bytes_per_session();

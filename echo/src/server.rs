@@ -10,7 +10,7 @@ use ct_sync::Mutex;
 use hashbrown::HashMap;
 
 use crate::pattern::Checksum;
-use crate::stats::{EchoStats, bump};
+use crate::stats::{EchoCounters, bump};
 
 /// Largest piece moved per read.
 const SCRATCH: usize = 64 << 10;
@@ -32,14 +32,14 @@ pub struct EchoServer {
     /// Each session is touched only by its worker: the map lock is held
     /// just to find it, so workers do not serialize on it.
     sessions: Mutex<HashMap<SessionHandle, Arc<Mutex<ServerSession>>>>,
-    stats: Arc<EchoStats>,
+    stats: Arc<EchoCounters>,
 }
 
 impl EchoServer {
     /// A server that echoes (`echo`) or discards. In discard mode with
     /// `expected = Some((len, sum))` each session's stream is checked
     /// against that length and checksum when the client closes.
-    pub fn new(echo: bool, expected: Option<(u64, u64)>, stats: Arc<EchoStats>) -> Arc<Self> {
+    pub fn new(echo: bool, expected: Option<(u64, u64)>, stats: Arc<EchoCounters>) -> Arc<Self> {
         Arc::new(EchoServer {
             echo,
             expected,

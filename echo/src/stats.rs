@@ -10,7 +10,7 @@ use crate::kv::{KvLine, KvRecord};
 
 /// Client and server counters, shared by the apps and the driver.
 #[derive(Debug, Default)]
-pub struct EchoStats {
+pub struct EchoCounters {
     /// Connects the client asked for.
     pub connects_started: AtomicU64,
     /// Connects that gave a session.
@@ -60,7 +60,7 @@ pub fn get(c: &AtomicU64) -> u64 {
     c.load(Ordering::Relaxed)
 }
 
-impl EchoStats {
+impl EchoCounters {
     /// Records an unexpected event (the first one's text is kept).
     pub fn error(&self, what: impl Into<String>) {
         bump(&self.errors, 1);
@@ -131,7 +131,7 @@ impl EchoStats {
         l
     }
 
-    /// Adds the counters of a record made by [`EchoStats::to_kv`] (its
+    /// Adds the counters of a record made by [`EchoCounters::to_kv`] (its
     /// round-trip figures are read with [`RoundTrips::from_kv`]).
     pub fn add_kv(&self, r: &KvRecord) {
         for (k, c) in self.counters() {
@@ -158,7 +158,7 @@ pub struct RoundTrips {
 }
 
 impl RoundTrips {
-    /// From a record made by [`EchoStats::to_kv`].
+    /// From a record made by [`EchoCounters::to_kv`].
     pub fn from_kv(r: &KvRecord) -> Self {
         let d = |k| {
             r.get(k)
@@ -195,7 +195,7 @@ mod tests {
         assert_eq!(quantile(&mut v, 1.0), Some(100));
         assert_eq!(quantile(&mut v, 0.0), Some(1));
         assert_eq!(quantile(&mut [], 0.5), None);
-        let s = EchoStats::default();
+        let s = EchoCounters::default();
         s.error("first");
         s.error("second");
         assert_eq!(s.first_error().as_deref(), Some("first"));
@@ -204,14 +204,14 @@ mod tests {
 
     #[test]
     fn counters_travel_as_a_record() {
-        let a = EchoStats::default();
+        let a = EchoCounters::default();
         bump(&a.client_tx_bytes, 7);
         bump(&a.verified, 2);
         a.add_latencies(&[10, 20, 30]);
         a.error("broken pipe: x");
         let line = a.to_kv("CLIENT");
         let r = KvRecord::parse("CLIENT", line.as_str()).unwrap();
-        let b = EchoStats::default();
+        let b = EchoCounters::default();
         bump(&b.verified, 1);
         b.add_kv(&r);
         assert_eq!((get(&b.client_tx_bytes), get(&b.verified)), (7, 3));

@@ -6,6 +6,7 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
 
+use ct_fifo_segment::{Fifo, FifoSegment};
 use hashbrown::HashMap;
 
 use crate::state::SessionCleanupNtf;
@@ -23,24 +24,52 @@ pub type CleanupFn = Box<dyn FnOnce(&mut Worker, SessionHandle) + Send>;
 /// The segment handle carried by add/del segment events.
 pub use ct_segment_manager::SegmentHandle;
 
+/// A session's fifos, as an app receives them with an accept or a connect
+/// (VPP puts their segment offsets in the message).
+#[derive(Debug, Clone)]
+pub struct SessionFifos {
+    /// The session.
+    pub session: SessionHandle,
+    /// Receive fifo (the app is its consumer).
+    pub rx_fifo: Fifo,
+    /// Transmit fifo (the app is its producer).
+    pub tx_fifo: Fifo,
+}
+
 /// One event for an app worker (VPP `session_evt_type_t`, the kinds the
-/// session layer sends to apps).
-pub enum AppEvent {
+/// session layer sends to apps): the one form of the event set inside the
+/// stack's process. The session layer queues it, builtin apps get it as
+/// callbacks, in-process apps receive it on their queue and an
+/// out-of-process app's sink encodes it into the wire form.
+///
+/// Generic over how it gives a new session (`S`) and a new segment (`G`):
+/// the session layer queues handles ([`QueuedAppEvent`]) and the app layer
+/// resolves them when it delivers, on the session's worker, to the
+/// session's fifos and the segment itself (the defaults, what apps
+/// receive). Resolving late gives the app what holds at delivery, retries
+/// after congestion included: a session gone by then is not announced, a
+/// segment deleted by then comes as `None`.
+#[derive(Clone)]
+pub enum AppEvent<S = SessionFifos, G = Option<FifoSegment>> {
     /// Data to read (coalesced per session through
     /// [`SessionFlags::RX_EVT`](crate::SessionFlags::RX_EVT)).
     Rx(SessionHandle),
     /// Space to write (a dequeue notification).
     Tx(SessionHandle),
-    /// A new session to accept.
-    Accepted(SessionHandle),
-    /// Connect result: the new session, or the error; with the app's opaque.
+    /// A new session to accept; reply with `accept_reply`.
+    Accepted {
+        /// The session (with its fifos, once resolved).
+        session: S,
+        /// The listener it came from.
+        listener: Option<ListenerHandle>,
+    },
+    /// A connect finished.
     Connected {
-        /// The session, `None` when the connect failed.
-        session: Option<SessionHandle>,
         /// The connect's opaque.
         opaque: u32,
-        /// Why the connect failed.
-        error: Option<SessionError>,
+        /// The session (with its fifos, once resolved), or why the connect
+        /// failed.
+        result: Result<S, SessionError>,
     },
     /// The peer closed.
     Disconnected(SessionHandle),
@@ -48,22 +77,26 @@ pub enum AppEvent {
     Reset(SessionHandle),
     /// The transport closed.
     TransportClosed(SessionHandle),
-    /// The session (or its transport) is being cleaned up.
+    /// The session (or its transport) is being cleaned up. A session
+    /// cleanup then frees the session (see
+    /// [`Worker::app_worker_cleanup_notify_custom`]).
     Cleanup {
         /// The session.
         session: SessionHandle,
         /// Transport or session cleanup.
         ntf: SessionCleanupNtf,
-        /// For session cleanups, what frees the session: a transport's custom
-        /// action, or `None` for the session layer's
-        /// [`Worker::session_cleanup`].
-        action: Option<CleanupFn>,
     },
-    /// A half-open is gone: the app drops it from its table, then the
-    /// session layer frees it.
+    /// A half-open is gone: the app layer drops it from its table, then the
+    /// session layer frees it. The app layer's own: apps never receive it.
     HalfCleanup(SessionHandle),
     /// A segment to map.
-    AddSegment(SegmentHandle),
+    AddSegment {
+        /// The segment's handle.
+        handle: SegmentHandle,
+        /// The segment (its fd, for another process) once resolved; `None`
+        /// when it was deleted before the event went out.
+        segment: G,
+    },
     /// A segment to unmap.
     DelSegment(SegmentHandle),
     /// Reply to an unlisten.
@@ -86,66 +119,91 @@ pub enum AppEvent {
     },
 }
 
-impl AppEvent {
+/// An app event as the session layer queues it: sessions and segments by
+/// handle, resolved when delivered.
+pub type QueuedAppEvent = AppEvent<SessionHandle, ()>;
+
+impl<S, G> AppEvent<S, G> {
     /// VPP's event name.
     pub fn name(&self) -> &'static str {
         match self {
             AppEvent::Rx(_) => "rx",
             AppEvent::Tx(_) => "tx",
-            AppEvent::Accepted(_) => "accepted",
+            AppEvent::Accepted { .. } => "accepted",
             AppEvent::Connected { .. } => "connected",
             AppEvent::Disconnected(_) => "disconnected",
             AppEvent::Reset(_) => "reset",
             AppEvent::TransportClosed(_) => "transport-closed",
             AppEvent::Cleanup { .. } => "cleanup",
             AppEvent::HalfCleanup(_) => "half-cleanup",
-            AppEvent::AddSegment(_) => "app-add-segment",
+            AppEvent::AddSegment { .. } => "app-add-segment",
             AppEvent::DelSegment(_) => "app-del-segment",
             AppEvent::UnlistenReply { .. } => "unlisten-reply",
             AppEvent::Bound { .. } => "bound",
         }
     }
 
-    /// The session the event is about, if any.
-    pub fn session(&self) -> Option<SessionHandle> {
+    /// The session of a session event, whatever `S` is.
+    fn session_with(&self, of: impl Fn(&S) -> SessionHandle) -> Option<SessionHandle> {
         match self {
             AppEvent::Rx(h)
             | AppEvent::Tx(h)
-            | AppEvent::Accepted(h)
             | AppEvent::Disconnected(h)
             | AppEvent::Reset(h)
             | AppEvent::TransportClosed(h)
             | AppEvent::HalfCleanup(h) => Some(*h),
             AppEvent::Cleanup { session, .. } => Some(*session),
-            AppEvent::Connected { session, .. } => *session,
-            AppEvent::UnlistenReply { handle, .. } | AppEvent::Bound { handle, .. } => {
-                Some(*handle)
-            }
-            AppEvent::AddSegment(_) | AppEvent::DelSegment(_) => None,
+            AppEvent::Accepted { session, .. } => Some(of(session)),
+            AppEvent::Connected { result, .. } => result.as_ref().ok().map(of),
+            AppEvent::UnlistenReply { .. }
+            | AppEvent::Bound { .. }
+            | AppEvent::AddSegment { .. }
+            | AppEvent::DelSegment(_) => None,
         }
     }
 }
 
-impl fmt::Debug for AppEvent {
+impl QueuedAppEvent {
+    /// The session the event is about, if any (listen replies name their
+    /// listener).
+    pub fn session(&self) -> Option<SessionHandle> {
+        match self {
+            AppEvent::UnlistenReply { handle, .. } | AppEvent::Bound { handle, .. } => {
+                Some(*handle)
+            }
+            other => other.session_with(|h| *h),
+        }
+    }
+}
+
+impl<G> AppEvent<SessionFifos, G> {
+    /// The session the event is about, if any (a failed connect has none;
+    /// listen replies are about a listener, not a session).
+    pub fn session(&self) -> Option<SessionHandle> {
+        self.session_with(|f| f.session)
+    }
+}
+
+impl<S: fmt::Debug, G: fmt::Debug> fmt::Debug for AppEvent<S, G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AppEvent::Connected {
-                session,
-                opaque,
-                error,
-            } => write!(f, "connected({session:?}, opaque {opaque}, {error:?})"),
-            AppEvent::Cleanup {
-                session,
-                ntf,
-                action,
-            } => write!(
-                f,
-                "cleanup({session:?}, {ntf:?}{})",
-                if action.is_some() { ", custom" } else { "" }
-            ),
-            AppEvent::AddSegment(h) | AppEvent::DelSegment(h) => {
-                write!(f, "{}({h:?})", self.name())
+            AppEvent::Rx(h)
+            | AppEvent::Tx(h)
+            | AppEvent::Disconnected(h)
+            | AppEvent::Reset(h)
+            | AppEvent::TransportClosed(h)
+            | AppEvent::HalfCleanup(h) => write!(f, "{}({h:?})", self.name()),
+            AppEvent::Accepted { session, listener } => {
+                write!(f, "accepted({session:?}, listener {listener:?})")
             }
+            AppEvent::Connected { opaque, result } => {
+                write!(f, "connected({result:?}, opaque {opaque})")
+            }
+            AppEvent::Cleanup { session, ntf } => write!(f, "cleanup({session:?}, {ntf:?})"),
+            AppEvent::AddSegment { handle, segment } => {
+                write!(f, "{}({handle:?}, {segment:?})", self.name())
+            }
+            AppEvent::DelSegment(h) => write!(f, "{}({h:?})", self.name()),
             AppEvent::UnlistenReply {
                 handle,
                 opaque,
@@ -156,15 +214,32 @@ impl fmt::Debug for AppEvent {
                 opaque,
                 error,
             } => write!(f, "{}({handle:?}, opaque {opaque}, {error:?})", self.name()),
-            other => write!(f, "{}({:?})", other.name(), other.session()),
         }
+    }
+}
+
+/// A queued event and, for a session cleanup, what frees the session: a
+/// transport's custom action, or `None` for the session layer's
+/// [`Worker::session_cleanup`].
+pub(crate) struct Queued {
+    pub(crate) event: QueuedAppEvent,
+    pub(crate) action: Option<CleanupFn>,
+}
+
+impl fmt::Debug for Queued {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.event)?;
+        if self.action.is_some() {
+            f.write_str(" (custom)")?;
+        }
+        Ok(())
     }
 }
 
 /// One app worker's pending events on one thread.
 #[derive(Debug, Default)]
 pub(crate) struct AppWrkEvents {
-    pub(crate) fifo: VecDeque<AppEvent>,
+    pub(crate) fifo: VecDeque<Queued>,
     /// The app's queue was full or locked at the last flush.
     pub(crate) congested: bool,
 }
@@ -181,7 +256,7 @@ pub(crate) struct AppEventQueues {
 
 impl AppEventQueues {
     /// Queues `evt`; the first event marks the app worker pending.
-    pub(crate) fn add(&mut self, app_wrk: u32, evt: AppEvent) {
+    pub(crate) fn add(&mut self, app_wrk: u32, evt: Queued) {
         let q = self.per_app_wrk.entry(app_wrk).or_default();
         q.fifo.push_back(evt);
         if q.fifo.len() == 1 {

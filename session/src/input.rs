@@ -2,8 +2,10 @@
 //! commit's `app_worker_add_event*`, `app_worker_flush_events_inline`,
 //! `app_worker_del_all_events` and the session-input node).
 
-use crate::app::{AppInterface, Congested};
-use crate::events::{APP_EVENTS_PER_FLUSH, AppEvent, SegmentHandle};
+use crate::app::{AppLayer, Congested};
+use crate::events::{
+    APP_EVENTS_PER_FLUSH, AppEvent, CleanupFn, Queued, QueuedAppEvent, SegmentHandle,
+};
 use crate::state::{SessionCleanupNtf, SessionFlags, SessionState};
 use crate::worker::Worker;
 use crate::{ListenerHandle, SessionError, SessionHandle};
@@ -24,7 +26,12 @@ impl Worker {
     /// Queues `evt` for `app_wrk` on this thread; the first event marks the
     /// app worker pending for session-input (VPP
     /// `app_worker_add_event_custom`).
-    pub fn app_worker_add_event(&mut self, app_wrk: u32, evt: AppEvent) {
+    pub fn app_worker_add_event(&mut self, app_wrk: u32, evt: QueuedAppEvent) {
+        self.add_event(app_wrk, evt, None);
+    }
+
+    fn add_event(&mut self, app_wrk: u32, event: QueuedAppEvent, action: Option<CleanupFn>) {
+        let evt = Queued { event, action };
         tracing::trace!(thread = self.thread_index(), app_wrk, ?evt, "app event");
         self.counters.app_events_queued += 1;
         self.app_events.add(app_wrk, evt);
@@ -34,7 +41,7 @@ impl Worker {
         &mut self,
         app_wrk: u32,
         h: SessionHandle,
-        evt: AppEvent,
+        evt: QueuedAppEvent,
     ) -> Result<(), SessionError> {
         self.check_local(h)?;
         self.app_worker_add_event(app_wrk, evt);
@@ -49,7 +56,17 @@ impl Worker {
         s: SessionHandle,
     ) -> Result<(), SessionError> {
         tracing::debug!(session = %s, app_wrk, "accept notify");
-        self.add_session_event(app_wrk, s, AppEvent::Accepted(s))
+        self.check_local(s)?;
+        // Set when the session was made for the listener, never changed.
+        let listener = self.session_get(s).ok().and_then(|s| s.listener_handle);
+        self.app_worker_add_event(
+            app_wrk,
+            AppEvent::Accepted {
+                session: s,
+                listener,
+            },
+        );
+        Ok(())
     }
 
     /// Tells `app_wrk` a connect finished: `session` on success, `error`
@@ -65,14 +82,12 @@ impl Worker {
         if let Some(s) = session {
             self.check_local(s)?;
         }
-        self.app_worker_add_event(
-            app_wrk,
-            AppEvent::Connected {
-                session,
-                opaque,
-                error,
-            },
-        );
+        let result = match (session, error) {
+            (_, Some(e)) => Err(e),
+            (Some(h), None) => Ok(h),
+            (None, None) => Err(SessionError::Unknown),
+        };
+        self.app_worker_add_event(app_wrk, AppEvent::Connected { opaque, result });
         Ok(())
     }
 
@@ -125,15 +140,7 @@ impl Worker {
         ntf: SessionCleanupNtf,
     ) -> Result<(), SessionError> {
         tracing::debug!(session = %s, app_wrk, ?ntf, "cleanup notify");
-        self.add_session_event(
-            app_wrk,
-            s,
-            AppEvent::Cleanup {
-                session: s,
-                ntf,
-                action: None,
-            },
-        )
+        self.add_session_event(app_wrk, s, AppEvent::Cleanup { session: s, ntf })
     }
 
     /// Cleanup notification whose session cleanup is `action` instead of the
@@ -146,15 +153,13 @@ impl Worker {
         action: impl FnOnce(&mut Worker, SessionHandle) + Send + 'static,
     ) -> Result<(), SessionError> {
         tracing::debug!(session = %s, app_wrk, ?ntf, "cleanup notify custom");
-        self.add_session_event(
+        self.check_local(s)?;
+        self.add_event(
             app_wrk,
-            s,
-            AppEvent::Cleanup {
-                session: s,
-                ntf,
-                action: Some(Box::new(action)),
-            },
-        )
+            AppEvent::Cleanup { session: s, ntf },
+            Some(Box::new(action)),
+        );
+        Ok(())
     }
 
     /// The half-open `ho` is done: the app drops it, then it is freed (VPP
@@ -170,7 +175,13 @@ impl Worker {
     /// A new segment for the app to map (VPP `app_worker_add_segment_notify`).
     pub fn app_worker_add_segment_notify(&mut self, app_wrk: u32, seg: SegmentHandle) {
         tracing::debug!(app_wrk, segment = %seg, "add segment notify");
-        self.app_worker_add_event(app_wrk, AppEvent::AddSegment(seg));
+        self.app_worker_add_event(
+            app_wrk,
+            AppEvent::AddSegment {
+                handle: seg,
+                segment: (),
+            },
+        );
     }
 
     /// A segment the app must unmap (VPP `app_worker_del_segment_notify`).
@@ -220,7 +231,7 @@ impl Worker {
     pub fn app_worker_init_accepted(&mut self, s: SessionHandle) -> Result<(), SessionError> {
         let app = self
             .main()
-            .app_interface()
+            .app_layer()
             .cloned()
             .ok_or(SessionError::NoApp)?;
         app.init_accepted(self, s)
@@ -235,7 +246,7 @@ impl Worker {
     ) -> Result<(), SessionError> {
         let app = self
             .main()
-            .app_interface()
+            .app_layer()
             .cloned()
             .ok_or(SessionError::NoApp)?;
         app.init_connected(self, app_wrk, s)
@@ -276,7 +287,7 @@ impl Worker {
             "app worker events drained"
         );
         for evt in q.fifo {
-            if let AppEvent::Rx(h) = &evt
+            if let AppEvent::Rx(h) = &evt.event
                 && let Ok(s) = self.session_get_mut(*h)
             {
                 s.flags.remove(SessionFlags::RX_EVT);
@@ -288,13 +299,12 @@ impl Worker {
 
     /// What an event carries for the session layer to do once the app was
     /// told (or will never be).
-    fn run_event_actions(&mut self, evt: AppEvent) {
-        match evt {
+    fn run_event_actions(&mut self, evt: Queued) {
+        match evt.event {
             AppEvent::Cleanup {
                 session,
                 ntf: SessionCleanupNtf::Session,
-                action,
-            } => match action {
+            } => match evt.action {
                 Some(f) => f(self, session),
                 None => {
                     if let Err(e) = self.session_cleanup(session) {
@@ -317,7 +327,7 @@ impl Worker {
         if self.app_events.pending.is_empty() {
             return 0;
         }
-        let Some(app) = self.main().app_interface().cloned() else {
+        let Some(app) = self.main().app_layer().cloned() else {
             return 0;
         };
         let pending = self.pending_app_workers();
@@ -338,7 +348,7 @@ impl Worker {
         delivered
     }
 
-    fn flush_app_wrk(&mut self, app: &dyn AppInterface, app_wrk: u32) -> usize {
+    fn flush_app_wrk(&mut self, app: &dyn AppLayer, app_wrk: u32) -> usize {
         let n = APP_EVENTS_PER_FLUSH.min(self.app_events.len(app_wrk));
         let mut delivered = 0;
         let mut congested = false;
@@ -351,7 +361,7 @@ impl Worker {
             else {
                 break;
             };
-            if let AppEvent::Rx(h) = &evt {
+            if let AppEvent::Rx(h) = &evt.event {
                 match self.session_get_mut(*h) {
                     Ok(s) => {
                         s.flags.remove(SessionFlags::RX_EVT);
@@ -367,14 +377,14 @@ impl Worker {
                     }
                 }
             }
-            match app.deliver(self, app_wrk, &evt) {
+            match app.deliver(self, app_wrk, &evt.event) {
                 Ok(()) => {
                     delivered += 1;
                     self.counters.app_events_delivered += 1;
                     self.run_event_actions(evt);
                 }
                 Err(Congested) => {
-                    if let AppEvent::Rx(h) = &evt
+                    if let AppEvent::Rx(h) = &evt.event
                         && let Ok(s) = self.session_get_mut(*h)
                     {
                         s.flags.insert(SessionFlags::RX_EVT);

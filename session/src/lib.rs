@@ -6,7 +6,7 @@
 //!
 //! - [`SessionMain`] (shared, `Arc`): the number of workers, the
 //!   [`TransportRegistry`], the [`SessionLookup`] tables, the listen
-//!   sessions, one queue sender per thread and the [`AppInterface`]
+//!   sessions, one queue sender per thread and the [`AppLayer`]
 //!   (installed once). No statics: a stack owns it.
 //! - [`Worker`] (one per thread, owned by it): its [`SessionPool`] (slab
 //!   plus generations: a stale [`SessionHandle`] is an error, never another
@@ -54,7 +54,7 @@
 //! # Async app events
 //!
 //! Notifications for apps ([`Worker::session_enqueue_notify`],
-//! [`Worker::app_worker_accept_notify`], ...) queue an [`AppEvent`] in the
+//! [`Worker::app_worker_accept_notify`], ...) queue an [`AppEvent`] (as a [`QueuedAppEvent`]) in the
 //! app worker's fifo on the session's thread; the first one marks the app
 //! worker pending. Session-input ([`Worker::session_input`], part of every
 //! poll) flushes pending app workers in index order, at most
@@ -91,11 +91,11 @@
 //!
 //! /// An app layer that records what it is told.
 //! struct Recorder(Mutex<Vec<String>>);
-//! impl AppInterface for Recorder {
+//! impl AppLayer for Recorder {
 //!     fn app_worker_is_valid(&self, app_wrk: u32) -> bool { app_wrk == 1 }
 //!     fn init_accepted(&self, _: &mut Worker, _: SessionHandle) -> Result<(), SessionError> { Ok(()) }
 //!     fn init_connected(&self, _: &mut Worker, _: u32, _: SessionHandle) -> Result<(), SessionError> { Ok(()) }
-//!     fn deliver(&self, _: &mut Worker, _: u32, e: &AppEvent) -> Result<(), Congested> {
+//!     fn deliver(&self, _: &mut Worker, _: u32, e: &QueuedAppEvent) -> Result<(), Congested> {
 //!         self.0.lock().push(e.name().to_string());
 //!         Ok(())
 //!     }
@@ -104,7 +104,7 @@
 //!
 //! let (main, workers) = SessionMain::new(SessionConfig::new(1));
 //! let app = Arc::new(Recorder(Mutex::new(Vec::new())));
-//! main.set_app_interface(app.clone()).unwrap();
+//! main.set_app_layer(app.clone()).unwrap();
 //! let mut rt = Runtime::stepping(main, workers);
 //!
 //! // A session on worker 1 owned by app worker 1; data arrives three times.
@@ -152,12 +152,14 @@ mod transport_id;
 mod worker;
 mod worker_input;
 
-pub use app::{AppInterface, Congested};
+pub use app::{AppLayer, Congested};
 pub use clock::{StackTime, WorkerClock};
 pub use counters::WorkerCounters;
 pub use endpoint::{FibProto, SessionEndpoint, SessionEndpointCfg, SessionType, TransportProto};
 pub use error::SessionError;
-pub use events::{APP_EVENTS_PER_FLUSH, AppEvent, CleanupFn, SegmentHandle};
+pub use events::{
+    APP_EVENTS_PER_FLUSH, AppEvent, CleanupFn, QueuedAppEvent, SegmentHandle, SessionFifos,
+};
 pub use handle::{ListenerHandle, SessionHandle};
 pub use lookup::{
     IpPrefix, LocalLookup, LocalTableId, RuleAction, RulesTable, SessionLookup, SessionRule,

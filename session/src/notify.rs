@@ -327,7 +327,7 @@ impl Worker {
         let mut s = self.session_free(h)?;
         let (rx, tx) = (s.rx_fifo.take(), s.tx_fifo.take());
         if rx.is_some() || tx.is_some() {
-            match self.main().app_interface().cloned() {
+            match self.main().app_layer().cloned() {
                 Some(app) => app.dealloc_fifos(self, rx, tx),
                 None => tracing::error!(session = %h, "fifos without an app layer to free them"),
             }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 use ct_sync::RwLock;
 
-use crate::app::AppInterface;
+use crate::app::AppLayer;
 use crate::parker::WorkerWake;
 use crate::pool::SessionPool;
 use crate::queue::{IoEvent, Rpc, WorkerEvent};
@@ -48,7 +48,7 @@ impl SessionConfig {
 
 /// State shared by every thread of a stack: the transport registry, the
 /// lookup tables, the listen sessions, one queue sender and sleep/wake
-/// state per thread, the worker inputs and the app interface. No statics:
+/// state per thread, the worker inputs and the app layer. No statics:
 /// a stack owns it (`Arc`).
 pub struct SessionMain {
     n_workers: u32,
@@ -58,7 +58,7 @@ pub struct SessionMain {
     senders: Vec<Sender<WorkerEvent>>,
     wakes: Vec<WorkerWake>,
     pub(crate) inputs: WorkerInputs,
-    app: OnceLock<Arc<dyn AppInterface>>,
+    app: OnceLock<Arc<dyn AppLayer>>,
     /// Origin of the threaded workers' clock, one per stack so their
     /// times compare.
     clock_origin: Instant,
@@ -70,7 +70,7 @@ impl std::fmt::Debug for SessionMain {
             .field("n_workers", &self.n_workers)
             .field("transports", &self.transports)
             .field("listeners", &self.listeners.read().len())
-            .field("app_interface", &self.app.get().is_some())
+            .field("app_layer", &self.app.get().is_some())
             .field("inputs", &self.inputs.len())
             .finish()
     }
@@ -151,12 +151,12 @@ impl SessionMain {
 
     /// Installs the app layer; once per stack ([`SessionError::Invalid`] the
     /// second time).
-    pub fn set_app_interface(&self, app: Arc<dyn AppInterface>) -> Result<(), SessionError> {
+    pub fn set_app_layer(&self, app: Arc<dyn AppLayer>) -> Result<(), SessionError> {
         self.app.set(app).map_err(|_| SessionError::Invalid)
     }
 
     /// The app layer, once installed.
-    pub fn app_interface(&self) -> Option<&Arc<dyn AppInterface>> {
+    pub fn app_layer(&self) -> Option<&Arc<dyn AppLayer>> {
         self.app.get()
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use common::{ready_session, stack};
 use ct_session::{
-    APP_EVENTS_PER_FLUSH, AppEvent, Runtime, SessionCleanupNtf, SessionError, SessionFlags,
+    APP_EVENTS_PER_FLUSH, QueuedAppEvent, Runtime, SessionCleanupNtf, SessionError, SessionFlags,
     SessionState, SessionType, TransportProto,
 };
 
@@ -278,14 +278,13 @@ fn same_scenario_same_event_order() {
 #[test]
 fn event_debug_and_names() {
     let h = ct_session::SessionHandle::new(1, 2, 0);
-    let e = AppEvent::Connected {
-        session: None,
+    let e = QueuedAppEvent::Connected {
         opaque: 7,
-        error: Some(SessionError::Refused),
+        result: Err(SessionError::Refused),
     };
     assert_eq!(e.name(), "connected");
     assert!(format!("{e:?}").contains("opaque 7"));
-    assert_eq!(AppEvent::Rx(h).session(), Some(h));
+    assert_eq!(QueuedAppEvent::Rx(h).session(), Some(h));
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::app_state::AppState;
-use crate::counters::Stats;
+use crate::counters::SharedCounters;
 use crate::ops::{AppOps, DetachReason};
 
 /// A request to the control thread.
@@ -26,12 +26,12 @@ pub(crate) enum CtlReq {
 pub(crate) struct Strikes {
     tx: Sender<CtlReq>,
     max: u32,
-    stats: Arc<Stats>,
+    counters: Arc<SharedCounters>,
 }
 
 impl Strikes {
-    pub(crate) fn new(tx: Sender<CtlReq>, max: u32, stats: Arc<Stats>) -> Self {
-        Strikes { tx, max, stats }
+    pub(crate) fn new(tx: Sender<CtlReq>, max: u32, counters: Arc<SharedCounters>) -> Self {
+        Strikes { tx, max, counters }
     }
 
     /// One bad message from `app`; `what` says which, for the log.
@@ -40,7 +40,7 @@ impl Strikes {
         if app.strike(self.max) {
             tracing::warn!(app = ?app.app(), pid = app.cred.pid, strikes = self.max, "app detached: too many bad messages");
             app.set_detaching();
-            Stats::bump(&self.stats.strike_detaches);
+            SharedCounters::bump(&self.counters.strike_detaches);
             // The thread is gone only after stop, when every app goes anyway.
             let _ = self
                 .tx

@@ -1,5 +1,5 @@
 //! What a daemon counts: live event counters (atomics bumped by workers and
-//! socket threads) and [`Counters`], a snapshot that adds what the stack
+//! socket threads) and [`StackdCounters`], a snapshot that adds what the stack
 //! holds (apps, sessions, segments, fifos): what tests check goes back to
 //! zero once every app is gone.
 
@@ -7,7 +7,7 @@ use ct_sync::atomic::{AtomicU64, Ordering};
 
 /// Event counters, shared by every thread of the daemon.
 #[derive(Debug, Default)]
-pub struct Stats {
+pub struct SharedCounters {
     /// Socket records received.
     pub records_in: AtomicU64,
     /// Socket records that failed to decode or made no sense.
@@ -26,7 +26,7 @@ pub struct Stats {
     pub hangup_detaches: AtomicU64,
 }
 
-impl Stats {
+impl SharedCounters {
     /// Adds one to `c`.
     pub(crate) fn bump(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
@@ -41,7 +41,7 @@ impl Stats {
 /// state (no shared cache line between workers) and summed by
 /// `Stackd::counters`.
 #[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct WorkerStats {
+pub(crate) struct WorkerMqCounters {
     /// Messages read from apps' control queues.
     pub(crate) ctrl_msgs: u64,
     /// Messages put on apps' event queues.
@@ -53,9 +53,9 @@ pub(crate) struct WorkerStats {
     pub(crate) app_signals: u64,
 }
 
-impl WorkerStats {
+impl WorkerMqCounters {
     /// Adds `w`'s counts to `c`.
-    pub(crate) fn add_to(&self, c: &mut Counters) {
+    pub(crate) fn add_to(&self, c: &mut StackdCounters) {
         c.ctrl_msgs += self.ctrl_msgs;
         c.evt_msgs += self.evt_msgs;
         c.congested += self.congested;
@@ -65,7 +65,7 @@ impl WorkerStats {
 
 /// A snapshot of a daemon: what it holds and what it counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counters {
+pub struct StackdCounters {
     /// Apps attached (daemon view: apps with a socket).
     pub apps: usize,
     /// Apps the stack's app layer holds.
@@ -87,15 +87,15 @@ pub struct Counters {
     pub ct_connections: usize,
     /// ct segments tracked by ct's accounting.
     pub ct_segments: usize,
-    /// See [`Stats::records_in`].
+    /// See [`SharedCounters::records_in`].
     pub records_in: u64,
-    /// See [`Stats::bad_records`].
+    /// See [`SharedCounters::bad_records`].
     pub bad_records: u64,
     /// Messages read from apps' control queues.
     pub ctrl_msgs: u64,
-    /// See [`Stats::bad_msgs`].
+    /// See [`SharedCounters::bad_msgs`].
     pub bad_msgs: u64,
-    /// See [`Stats::failed_requests`].
+    /// See [`SharedCounters::failed_requests`].
     pub failed_requests: u64,
     /// Messages put on apps' event queues.
     pub evt_msgs: u64,
@@ -104,24 +104,24 @@ pub struct Counters {
     /// Wake-ups sent to apps sleeping on their eventfd (at most one per
     /// app worker per worker poll).
     pub app_signals: u64,
-    /// See [`Stats::segment_fds`].
+    /// See [`SharedCounters::segment_fds`].
     pub segment_fds: u64,
-    /// See [`Stats::strike_detaches`].
+    /// See [`SharedCounters::strike_detaches`].
     pub strike_detaches: u64,
-    /// See [`Stats::hangup_detaches`].
+    /// See [`SharedCounters::hangup_detaches`].
     pub hangup_detaches: u64,
 }
 
-impl Counters {
+impl StackdCounters {
     /// Copies the event counters from `s`.
-    pub(crate) fn with_stats(mut self, s: &Stats) -> Self {
-        self.records_in = Stats::get(&s.records_in);
-        self.bad_records = Stats::get(&s.bad_records);
-        self.bad_msgs = Stats::get(&s.bad_msgs);
-        self.failed_requests = Stats::get(&s.failed_requests);
-        self.segment_fds = Stats::get(&s.segment_fds);
-        self.strike_detaches = Stats::get(&s.strike_detaches);
-        self.hangup_detaches = Stats::get(&s.hangup_detaches);
+    pub(crate) fn with_shared(mut self, s: &SharedCounters) -> Self {
+        self.records_in = SharedCounters::get(&s.records_in);
+        self.bad_records = SharedCounters::get(&s.bad_records);
+        self.bad_msgs = SharedCounters::get(&s.bad_msgs);
+        self.failed_requests = SharedCounters::get(&s.failed_requests);
+        self.segment_fds = SharedCounters::get(&s.segment_fds);
+        self.strike_detaches = SharedCounters::get(&s.strike_detaches);
+        self.hangup_detaches = SharedCounters::get(&s.hangup_detaches);
         self
     }
 
@@ -141,7 +141,7 @@ impl Counters {
     }
 }
 
-impl std::fmt::Display for Counters {
+impl std::fmt::Display for StackdCounters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,

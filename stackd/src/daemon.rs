@@ -18,7 +18,7 @@ use signal_hook::iterator::Signals;
 
 use crate::config::StackdConfig;
 use crate::control::{self, CtlReq, Strikes};
-use crate::counters::{Counters, Stats};
+use crate::counters::{SharedCounters, StackdCounters};
 use crate::error::StackdError;
 use crate::input::CtrlInput;
 use crate::local::StackdLocal;
@@ -36,7 +36,7 @@ pub struct Stackd {
     stack: Option<Stack>,
     ct: Arc<CtMain>,
     ops: Arc<AppOps>,
-    stats: Arc<Stats>,
+    counters: Arc<SharedCounters>,
     stop: Arc<EventFd>,
     servers: Vec<JoinHandle<()>>,
     ctl: Option<(Sender<CtlReq>, JoinHandle<()>)>,
@@ -77,20 +77,20 @@ impl Stackd {
             .iter()
             .map(|e| Ok(Arc::new(EventFdParker::new(e.try_clone()?)) as Arc<dyn WorkerParker>))
             .collect::<std::io::Result<Vec<_>>>()?;
-        let stats = Arc::new(Stats::default());
+        let counters = Arc::new(SharedCounters::default());
         let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
-        let strikes = Strikes::new(ctl_tx.clone(), cfg.max_strikes, stats.clone());
+        let strikes = Strikes::new(ctl_tx.clone(), cfg.max_strikes, counters.clone());
         let ops = Arc::new(AppOps::new(
             stack.handle(),
             wrk_evtfds.into(),
-            stats.clone(),
+            counters.clone(),
             strikes.clone(),
             &cfg,
         ));
         let input = CtrlInput::new(
             ops.registry.clone(),
             stack.apps().clone(),
-            stats.clone(),
+            counters.clone(),
             strikes,
         );
         stack.main().add_worker_input(Arc::new(input));
@@ -111,7 +111,7 @@ impl Stackd {
             stack: Some(stack),
             ct,
             ops: ops.clone(),
-            stats: stats.clone(),
+            counters: counters.clone(),
             stop: Arc::new(EventFd::new()?),
             servers: Vec::new(),
             ctl: None,
@@ -126,7 +126,7 @@ impl Stackd {
         }
         let ctx = Arc::new(ServerCtx {
             ops,
-            stats,
+            counters,
             stop: d.stop.clone(),
         });
         for ns in d.cfg.namespaces.clone() {
@@ -168,14 +168,14 @@ impl Stackd {
 
     /// What the daemon holds and counted. Asks every worker (from the
     /// calling thread, which must not be one of them).
-    pub fn counters(&self) -> Counters {
-        let mut c = Counters {
+    pub fn counters(&self) -> StackdCounters {
+        let mut c = StackdCounters {
             apps: self.ops.n_apps(),
             app_workers: self.ops.registry.len(),
             segments: self.ops.registry.n_mq_segments(),
             ct_segments: self.ct.segments().len() + self.ct.n_segment_contexts(),
             ct_connections: self.ct.n_half_opens(),
-            ..Counters::default()
+            ..StackdCounters::default()
         };
         if let Some(stack) = &self.stack {
             let main = stack.main();
@@ -196,7 +196,7 @@ impl Stackd {
                         w.sessions().len(),
                         ct.worker_state(w).map_or(0, |s| s.n_connections()),
                         w.local_state::<StackdLocal>()
-                            .map(|l| l.stats)
+                            .map(|l| l.counters)
                             .unwrap_or_default(),
                     )
                 });
@@ -207,7 +207,7 @@ impl Stackd {
                 }
             }
         }
-        c.with_stats(&self.stats)
+        c.with_shared(&self.counters)
     }
 
     /// Stops: every app is detached (its sessions reset or closed, peers
@@ -215,7 +215,7 @@ impl Stackd {
     /// then every thread is joined and the sockets removed. Returns the
     /// counters taken just before the stack's workers stopped (all zero
     /// unless something leaked).
-    pub fn stop(mut self) -> Counters {
+    pub fn stop(mut self) -> StackdCounters {
         self.shutdown()
     }
 
@@ -223,7 +223,11 @@ impl Stackd {
     /// last reading (check it with `f` again to tell which). What the stack
     /// holds changes as workers finish closes, cleanups and lingering
     /// segments.
-    pub fn wait_counters(&self, timeout: Duration, f: impl Fn(&Counters) -> bool) -> Counters {
+    pub fn wait_counters(
+        &self,
+        timeout: Duration,
+        f: impl Fn(&StackdCounters) -> bool,
+    ) -> StackdCounters {
         let deadline = Instant::now() + timeout;
         loop {
             let c = self.counters();
@@ -234,7 +238,7 @@ impl Stackd {
         }
     }
 
-    fn shutdown(&mut self) -> Counters {
+    fn shutdown(&mut self) -> StackdCounters {
         let _ = self.stop.signal();
         // Socket threads detach their apps on their way out.
         for h in self.servers.drain(..) {
@@ -244,7 +248,7 @@ impl Stackd {
             let _ = tx.send(CtlReq::Stop);
             let _ = h.join();
         }
-        let c = self.wait_counters(STOP_DRAIN_TIMEOUT, Counters::is_empty);
+        let c = self.wait_counters(STOP_DRAIN_TIMEOUT, StackdCounters::is_empty);
         if !c.is_empty() {
             tracing::warn!(counters = %c, "stackd stopped with state left");
         }
@@ -258,12 +262,12 @@ impl Stackd {
     /// Runs until SIGINT or SIGTERM, then stops (see [`Stackd::stop`]).
     /// [`run_until_signal`] also catches a signal that comes while the
     /// daemon starts.
-    pub fn run_until_signal(self) -> Result<Counters, StackdError> {
+    pub fn run_until_signal(self) -> Result<StackdCounters, StackdError> {
         let signals = Signals::new([SIGINT, SIGTERM])?;
         Ok(self.wait_for_signal(signals))
     }
 
-    fn wait_for_signal(self, mut signals: Signals) -> Counters {
+    fn wait_for_signal(self, mut signals: Signals) -> StackdCounters {
         if let Some(sig) = signals.forever().next() {
             tracing::info!(signal = sig, "stopping");
         }
@@ -279,7 +283,7 @@ impl Stackd {
 pub fn run_until_signal(
     cfg: StackdConfig,
     started: impl FnOnce(&Stackd),
-) -> Result<Counters, StackdError> {
+) -> Result<StackdCounters, StackdError> {
     let signals = Signals::new([SIGINT, SIGTERM])?;
     let d = Stackd::start(cfg)?;
     started(&d);

@@ -19,7 +19,7 @@ use ct_session::{IoEvent, SessionError, SessionHandle, Worker, WorkerInput};
 use crate::app_conn::{AppWorkerConn, ListenerEntry};
 use crate::control::Strikes;
 use crate::convert::{session_endpoint, session_handle};
-use crate::counters::Stats;
+use crate::counters::SharedCounters;
 use crate::local::{InputCache, StackdLocal};
 use crate::registry::Registry;
 use crate::sink::signal_owed;
@@ -50,7 +50,7 @@ impl From<SessionError> for Fault {
 pub(crate) struct CtrlInput {
     registry: Arc<Registry>,
     apps: Arc<Apps>,
-    stats: Arc<Stats>,
+    counters: Arc<SharedCounters>,
     strikes: Strikes,
 }
 
@@ -58,13 +58,13 @@ impl CtrlInput {
     pub(crate) fn new(
         registry: Arc<Registry>,
         apps: Arc<Apps>,
-        stats: Arc<Stats>,
+        counters: Arc<SharedCounters>,
         strikes: Strikes,
     ) -> Self {
         CtrlInput {
             registry,
             apps,
-            stats,
+            counters,
             strikes,
         }
     }
@@ -79,7 +79,7 @@ impl CtrlInput {
     }
 
     fn strike(&self, conn: &AppWorkerConn, what: &'static str) {
-        Stats::bump(&self.stats.bad_msgs);
+        SharedCounters::bump(&self.counters.bad_msgs);
         self.strikes.strike(&conn.app, &what);
     }
 
@@ -126,7 +126,7 @@ impl CtrlInput {
             Err(Fault::Strike(what)) => self.strike(conn, what),
             Err(Fault::Failed(e)) => {
                 tracing::trace!(app_wrk = %conn.handle, ?msg, error = %e, "control request failed");
-                Stats::bump(&self.stats.failed_requests);
+                SharedCounters::bump(&self.counters.failed_requests);
             }
         }
     }
@@ -197,7 +197,7 @@ impl CtrlInput {
         match r {
             Ok(ls) => wrk.app_worker_listened_notify(idx, ls, opaque, None),
             Err(e) => {
-                Stats::bump(&self.stats.failed_requests);
+                SharedCounters::bump(&self.counters.failed_requests);
                 wrk.app_worker_listened_notify(idx, SessionHandle::new(0, 0, 0), opaque, Some(e));
             }
         }
@@ -211,7 +211,7 @@ impl CtrlInput {
         if r.is_ok() {
             conn.remove_listener(ls);
         } else {
-            Stats::bump(&self.stats.failed_requests);
+            SharedCounters::bump(&self.counters.failed_requests);
         }
         wrk.app_worker_unlisten_reply(conn.handle.index(), ls, opaque, r.err());
     }
@@ -225,7 +225,7 @@ impl CtrlInput {
     ) {
         let r = sep.and_then(|sep| self.apps.connect_from_worker(wrk, conn.handle, sep, opaque));
         if let Err(e) = r {
-            Stats::bump(&self.stats.failed_requests);
+            SharedCounters::bump(&self.counters.failed_requests);
             let _ = wrk.app_worker_connect_notify(conn.handle.index(), None, Some(e), opaque);
         }
     }
@@ -280,7 +280,7 @@ impl WorkerInput for CtrlInput {
         // Swapped back, not assigned: nothing to drop but the empty
         // default `take_list` left.
         std::mem::swap(&mut local.cache, &mut cache);
-        local.stats.ctrl_msgs += msgs;
+        local.counters.ctrl_msgs += msgs;
         work
     }
 

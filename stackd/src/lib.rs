@@ -57,7 +57,7 @@ pub use config::{
     DEFAULT_CT_SEGMENT_LINGER, DEFAULT_FIFO_SIZE, DEFAULT_MAX_STRIKES, DEFAULT_SEGMENT_SIZE,
     DEFAULT_SOCKET, NamespaceCfg, StackdConfig,
 };
-pub use counters::{Counters, Stats};
+pub use counters::{SharedCounters, StackdCounters};
 pub use daemon::{STOP_DRAIN_TIMEOUT, Stackd, run_until_signal};
 pub use error::StackdError;
 pub use input::CTRL_BATCH;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use ct_app_interface::wire::MsgBuf;
 
 use crate::app_conn::AppWorkerConn;
-use crate::counters::WorkerStats;
+use crate::counters::WorkerMqCounters;
 use crate::sink::OwedSignals;
 
 /// A worker's copy of the registry's list of app workers (the control
@@ -26,7 +26,7 @@ pub(crate) struct InputCache {
 #[derive(Default)]
 pub(crate) struct StackdLocal {
     /// The worker's hot-path counters.
-    pub(crate) stats: WorkerStats,
+    pub(crate) counters: WorkerMqCounters,
     /// App workers owed a wake-up at the end of this poll.
     pub(crate) owed: OwedSignals,
     /// The control queues this worker polls.

@@ -16,7 +16,7 @@ use hashbrown::HashMap;
 use crate::app_conn::{AppWorkerConn, Queues, queue_config};
 use crate::app_state::{AppState, PeerCred};
 use crate::control::Strikes;
-use crate::counters::Stats;
+use crate::counters::SharedCounters;
 use crate::error::StackdError;
 use crate::registry::Registry;
 use crate::sink::StackdSink;
@@ -71,7 +71,7 @@ pub(crate) struct AppOps {
     pub(crate) stack: StackHandle,
     pub(crate) registry: Arc<Registry>,
     pub(crate) wrk_evtfds: Arc<[EventFd]>,
-    pub(crate) stats: Arc<Stats>,
+    pub(crate) counters: Arc<SharedCounters>,
     pub(crate) strikes: Strikes,
     segment_size: usize,
     fifo_size: u32,
@@ -83,7 +83,7 @@ impl AppOps {
     pub(crate) fn new(
         stack: StackHandle,
         wrk_evtfds: Arc<[EventFd]>,
-        stats: Arc<Stats>,
+        counters: Arc<SharedCounters>,
         strikes: Strikes,
         cfg: &crate::StackdConfig,
     ) -> Self {
@@ -91,7 +91,7 @@ impl AppOps {
             stack,
             registry: Arc::new(Registry::default()),
             wrk_evtfds,
-            stats,
+            counters,
             strikes,
             segment_size: cfg.segment_size,
             fifo_size: cfg.fifo_size,
@@ -144,7 +144,7 @@ impl AppOps {
         if u64::from(rx) + u64::from(tx) > segment_size {
             return Err(SessionError::Invalid);
         }
-        let mut o = AttachOptions::new(req.name.clone(), AppKind::Sink(sink))
+        let mut o = AttachOptions::new(req.name.clone(), AppKind::OutOfProcess(sink))
             .with_scope(scope)
             .with_namespace(ns, req.namespace_secret)
             .with_fifo_sizes(rx, tx);
@@ -165,7 +165,7 @@ impl AppOps {
         }
         let sink = Arc::new(StackdSink::new(
             self.stack.apps().segment_managers().clone(),
-            self.stats.clone(),
+            self.counters.clone(),
             self.strikes.clone(),
         ));
         let opts = self.attach_options(req, &st.namespace, sink.clone())?;
@@ -290,7 +290,7 @@ impl AppOps {
             e.sink.clear();
         }
         if why == DetachReason::Hangup {
-            Stats::bump(&self.stats.hangup_detaches);
+            SharedCounters::bump(&self.counters.hangup_detaches);
         }
         match &r {
             Ok(()) => tracing::info!(app = %app, ?why, "app detached"),

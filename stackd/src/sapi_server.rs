@@ -21,7 +21,7 @@ use rustix::event::{PollFd, PollFlags, Timespec};
 use crate::app_conn::AppWorkerConn;
 use crate::app_state::{AppState, PeerCred};
 use crate::config::NamespaceCfg;
-use crate::counters::Stats;
+use crate::counters::SharedCounters;
 use crate::error::StackdError;
 use crate::ops::{AppOps, DetachReason};
 
@@ -32,7 +32,7 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 /// What every server thread shares.
 pub(crate) struct ServerCtx {
     pub(crate) ops: Arc<AppOps>,
-    pub(crate) stats: Arc<Stats>,
+    pub(crate) counters: Arc<SharedCounters>,
     pub(crate) stop: Arc<EventFd>,
 }
 
@@ -151,7 +151,7 @@ fn serve(sock: SapiSocket, namespace: String, ctx: Arc<ServerCtx>) {
         match st.socket.recv() {
             // Requests carry no fds (`recv` refuses, and closes, any).
             Ok((msg, _no_fds)) => {
-                Stats::bump(&ctx.stats.records_in);
+                SharedCounters::bump(&ctx.counters.records_in);
                 if let Err(e) = handle(&ctx, &st, msg) {
                     tracing::debug!(pid = cred.pid, error = %e, "reply not sent");
                     break DetachReason::Hangup;
@@ -170,7 +170,7 @@ fn serve(sock: SapiSocket, namespace: String, ctx: Arc<ServerCtx>) {
 }
 
 fn bad_record(ctx: &ServerCtx, st: &Arc<AppState>, what: &dyn std::fmt::Display) {
-    Stats::bump(&ctx.stats.bad_records);
+    SharedCounters::bump(&ctx.counters.bad_records);
     ctx.ops.strikes.strike(st, what);
 }
 

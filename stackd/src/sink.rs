@@ -1,16 +1,16 @@
 //! [`StackdSink`]: the [`AppSink`] of an app in another process. Called on
-//! the session's worker with each message for one of the app's workers, it
-//! encodes the message as a [`StackMsg`] onto that worker's `evt_q[thread]`;
-//! when the app said it sleeps, the worker owes it a wake-up
-//! ([`OwedSignals`]), paid once at the end of the worker's poll. A new
+//! the session's worker with each [`AppEvent`] for one of the app's
+//! workers, it encodes the event as a [`StackMsg`] onto that worker's
+//! `evt_q[thread]`; when the app said it sleeps, the worker owes it a
+//! wake-up ([`OwedSignals`]), paid once at the end of the worker's poll. A new
 //! segment's fd goes over the app socket first, so the app never reads an
 //! `AddSegment` for a segment it cannot map. A full queue (or socket) hands
-//! the message back: the session layer keeps it and retries.
+//! the event back: the session layer keeps it and retries.
 
 use std::sync::Arc;
 
 use ct_app_interface::wire::{CTRL_MSG_SIZE, FifoRef, SessionRef, StackMsg, WireEndpoint};
-use ct_app_worker::{AppMessage, AppSink, AppWorkerHandle, SessionFifos};
+use ct_app_worker::{AppEvent, AppSink, AppWorkerHandle, SessionFifos};
 use ct_fifo_segment::{FifoSegment, MsgQueueError};
 use ct_segment_manager::{SegmentHandle, SegmentManagers};
 use ct_session::{SessionCleanupNtf, SessionError, SessionState, Worker};
@@ -21,14 +21,14 @@ use crate::control::Strikes;
 use crate::convert::{
     connection_ends, error_code, fifo_ref, segment_of, segment_ref, session_ref, wire_endpoint,
 };
-use crate::counters::Stats;
+use crate::counters::SharedCounters;
 use crate::local::StackdLocal;
 
 /// The sink of one app: its workers' queues.
 pub(crate) struct StackdSink {
     workers: RwLock<Vec<Arc<AppWorkerConn>>>,
     sms: Arc<SegmentManagers>,
-    stats: Arc<Stats>,
+    counters: Arc<SharedCounters>,
     strikes: Strikes,
 }
 
@@ -49,11 +49,15 @@ enum Out {
 }
 
 impl StackdSink {
-    pub(crate) fn new(sms: Arc<SegmentManagers>, stats: Arc<Stats>, strikes: Strikes) -> Self {
+    pub(crate) fn new(
+        sms: Arc<SegmentManagers>,
+        counters: Arc<SharedCounters>,
+        strikes: Strikes,
+    ) -> Self {
         StackdSink {
             workers: RwLock::new(Vec::new()),
             sms,
-            stats,
+            counters,
             strikes,
         }
     }
@@ -153,7 +157,7 @@ impl StackdSink {
         match conn.send_segment_fd(h, seg) {
             Ok(sent) => {
                 if sent {
-                    Stats::bump(&self.stats.segment_fds);
+                    SharedCounters::bump(&self.counters.segment_fds);
                 }
                 Ok(())
             }
@@ -168,15 +172,19 @@ impl StackdSink {
         }
     }
 
-    /// The wire message for `msg`; sends a new segment's fd first.
+    /// The wire message for `msg` (an event); sends a new segment's fd
+    /// first.
     fn convert(
         &self,
         wrk: &Worker,
         conn: &AppWorkerConn,
-        msg: &AppMessage,
+        msg: &AppEvent,
     ) -> Result<Out, Congestion> {
         Ok(Out::Send(match msg {
-            AppMessage::Accepted { fifos, listener } => {
+            AppEvent::Accepted {
+                session: fifos,
+                listener,
+            } => {
                 let f = match self.session_fields(wrk, conn, fifos) {
                     Ok(f) => f,
                     Err(Conv::Congested) => return Err(Congestion),
@@ -193,7 +201,7 @@ impl StackdSink {
                     lcl: f.lcl,
                 }
             }
-            AppMessage::Connected { opaque, result } => {
+            AppEvent::Connected { opaque, result } => {
                 let fields = match result {
                     Ok(fifos) => self.session_fields(wrk, conn, fifos),
                     Err(e) => Err(Conv::Gone(*e)),
@@ -212,8 +220,8 @@ impl StackdSink {
                     Err(Conv::Gone(e)) => StackMsg::connect_failed(*opaque, e.code()),
                 }
             }
-            AppMessage::Disconnected(h) => StackMsg::Disconnected(session_ref(*h)),
-            AppMessage::Reset(h) => StackMsg::Reset(session_ref(*h)),
+            AppEvent::Disconnected(h) => StackMsg::Disconnected(session_ref(*h)),
+            AppEvent::Reset(h) => StackMsg::Reset(session_ref(*h)),
             // As VPP's message-queue callbacks (`session_api.c`): an app in
             // another process is not told the transport closed (no
             // callback for it; Disconnected, Reset and the session's
@@ -222,8 +230,8 @@ impl StackdSink {
             // is still `TransportDeleted` when the event is flushed). Each
             // message saved is a write into shared memory the app's core
             // owns.
-            AppMessage::TransportClosed(_) => return Ok(Out::Skip),
-            AppMessage::Cleanup {
+            AppEvent::TransportClosed(_) => return Ok(Out::Skip),
+            AppEvent::Cleanup {
                 session,
                 ntf: SessionCleanupNtf::Transport,
             } if wrk
@@ -232,16 +240,16 @@ impl StackdSink {
             {
                 return Ok(Out::Skip);
             }
-            AppMessage::Cleanup { session, ntf } => StackMsg::Cleanup {
+            AppEvent::Cleanup { session, ntf } => StackMsg::Cleanup {
                 session: session_ref(*session),
                 ntf: match ntf {
                     SessionCleanupNtf::Transport => 0,
                     SessionCleanupNtf::Session => 1,
                 },
             },
-            AppMessage::Rx(h) => StackMsg::Rx(session_ref(*h)),
-            AppMessage::Tx(h) => StackMsg::Tx(session_ref(*h)),
-            AppMessage::AddSegment { handle, segment } => {
+            AppEvent::Rx(h) => StackMsg::Rx(session_ref(*h)),
+            AppEvent::Tx(h) => StackMsg::Tx(session_ref(*h)),
+            AppEvent::AddSegment { handle, segment } => {
                 let Some(seg) = segment else {
                     return Ok(Out::Skip);
                 };
@@ -255,11 +263,11 @@ impl StackdSink {
                     size: seg.size() as u64,
                 }
             }
-            AppMessage::DelSegment(h) => {
+            AppEvent::DelSegment(h) => {
                 conn.forget_segment(*h);
                 StackMsg::DelSegment(segment_ref(*h))
             }
-            AppMessage::Bound {
+            AppEvent::Bound {
                 handle,
                 opaque,
                 error,
@@ -282,7 +290,7 @@ impl StackdSink {
                     error: error_code(*error),
                 }
             }
-            AppMessage::UnlistenReply {
+            AppEvent::UnlistenReply {
                 handle,
                 opaque,
                 error,
@@ -291,6 +299,8 @@ impl StackdSink {
                 listener: session_ref(*handle),
                 error: error_code(*error),
             },
+            // The app layer's own; never delivered to an app.
+            AppEvent::HalfCleanup(_) => return Ok(Out::Skip),
         }))
     }
 }
@@ -327,7 +337,7 @@ pub(crate) fn signal_owed(wrk: &mut Worker) {
     for c in &local.owed.0 {
         c.signal_app();
     }
-    local.stats.app_signals += local.owed.0.len() as u64;
+    local.counters.app_signals += local.owed.0.len() as u64;
     // The list goes back empty, its allocation kept for the next poll.
     local.owed.0.clear();
 }
@@ -357,8 +367,8 @@ impl AppSink for StackdSink {
         &self,
         wrk: &mut Worker,
         app_wrk: AppWorkerHandle,
-        msg: AppMessage,
-    ) -> Result<(), AppMessage> {
+        msg: AppEvent,
+    ) -> Result<(), AppEvent> {
         let Some(conn) = self.worker(app_wrk) else {
             // Not registered yet (its attach is finishing): retry later.
             return Err(msg);
@@ -373,18 +383,16 @@ impl AppSink for StackdSink {
         // try: a full queue changes nothing.)
         let may_send_fd = matches!(
             msg,
-            AppMessage::AddSegment { .. }
-                | AppMessage::Accepted { .. }
-                | AppMessage::Connected { .. }
+            AppEvent::AddSegment { .. } | AppEvent::Accepted { .. } | AppEvent::Connected { .. }
         );
         if may_send_fd && producer.is_full(CTRL_MSG_SIZE) {
-            wrk.local_state_mut::<StackdLocal>().stats.congested += 1;
+            wrk.local_state_mut::<StackdLocal>().counters.congested += 1;
             return Err(msg);
         }
         let out = match self.convert(wrk, &conn, &msg) {
             Ok(o) => o,
             Err(Congestion) => {
-                wrk.local_state_mut::<StackdLocal>().stats.congested += 1;
+                wrk.local_state_mut::<StackdLocal>().counters.congested += 1;
                 return Err(msg);
             }
         };
@@ -397,21 +405,21 @@ impl AppSink for StackdSink {
         smsg.encode_into(&mut local.msg);
         match producer.try_send(&local.msg) {
             Ok(wake) => {
-                local.stats.evt_msgs += 1;
+                local.counters.evt_msgs += 1;
                 if wake {
                     local.owed.owe(&conn);
                 }
                 Ok(())
             }
             Err(MsgQueueError::Full) => {
-                local.stats.congested += 1;
+                local.counters.congested += 1;
                 Err(msg)
             }
             Err(e) => {
                 // The app scribbled over its own queue's indices: it gets
                 // nothing more there, and a strike.
                 tracing::warn!(app_wrk = %app_wrk, thread, error = %e, "event queue unusable");
-                Stats::bump(&self.stats.bad_msgs);
+                SharedCounters::bump(&self.counters.bad_msgs);
                 self.strikes.strike(&conn.app, &e);
                 Ok(())
             }

@@ -82,7 +82,7 @@ fn close_then_detach_right_after_leaves_nothing() {
         });
         assert_eq!(c.app_workers, 1, "{c}");
         drop(server);
-        d.wait_counters(WAIT, ct_stackd::Counters::is_empty);
+        d.wait_counters(WAIT, ct_stackd::StackdCounters::is_empty);
         let left = d.stop();
         assert!(
             left.is_empty(),

@@ -24,10 +24,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ct_session::{
-    AppEvent, AppInterface, Congested, IoEvent, Runtime, SessionConfig, SessionEndpointCfg,
-    SessionError, SessionHandle, SessionMain, SessionState, SessionType, ThreadedConfig, Transport,
-    TransportConnId, TransportConnection, TransportOptions, TransportProto, TransportServiceType,
-    TransportTxType, Verbosity, Worker,
+    AppEvent, AppLayer, Congested, IoEvent, QueuedAppEvent, Runtime, SessionConfig,
+    SessionEndpointCfg, SessionError, SessionHandle, SessionMain, SessionState, SessionType,
+    ThreadedConfig, Transport, TransportConnId, TransportConnection, TransportOptions,
+    TransportProto, TransportServiceType, TransportTxType, Verbosity, Worker,
 };
 use std::fmt;
 use test_harness::bench::{self, BenchArgs};
@@ -116,7 +116,7 @@ impl Transport for Loop {
 /// A builtin app whose rx callback counts.
 struct Counter(AtomicU64);
 
-impl AppInterface for Counter {
+impl AppLayer for Counter {
     fn app_worker_is_valid(&self, app_wrk: u32) -> bool {
         app_wrk == APP_WRK
     }
@@ -126,7 +126,7 @@ impl AppInterface for Counter {
     fn init_connected(&self, _: &mut Worker, _: u32, _: SessionHandle) -> Result<(), SessionError> {
         Ok(())
     }
-    fn deliver(&self, _: &mut Worker, _: u32, e: &AppEvent) -> Result<(), Congested> {
+    fn deliver(&self, _: &mut Worker, _: u32, e: &QueuedAppEvent) -> Result<(), Congested> {
         if let AppEvent::Rx(h) = e {
             black_box(h);
             self.0.fetch_add(1, Ordering::Release);
@@ -159,7 +159,7 @@ fn stack() -> (
         .register(PROTO, true, Arc::new(Loop))
         .expect("register");
     let app = Arc::new(Counter(AtomicU64::new(0)));
-    main.set_app_interface(app.clone()).expect("app");
+    main.set_app_layer(app.clone()).expect("app");
     let wrk = &mut workers[0];
     let sessions = (0..N_SESSIONS)
         .map(|_| {

@@ -1,4 +1,4 @@
-//! One established ct session between two external apps on a threaded
+//! One established ct session between two in-process apps on a threaded
 //! stack: the starting point of the stream and request/response benches,
 //! where app threads drive the session's two ends.
 //!
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ct_app_worker::{
-    AppHandle, AppKind, AppMessage, AppQueue, AppSession, AppWorkerHandle, AttachOptions, Scope,
+    AppEvent, AppHandle, AppKind, AppQueue, AppSession, AppWorkerHandle, AttachOptions, Scope,
     SessionFifos, SessionWaker, Stack,
 };
 use ct_session::{SessionError, ThreadedConfig, WorkerCounters};
@@ -73,7 +73,7 @@ impl PairEnd {
     }
 }
 
-/// Two external apps and one ct session between them, workers threaded.
+/// Two in-process apps and one ct session between them, workers threaded.
 #[derive(Debug)]
 pub struct CtPair {
     /// The stack.
@@ -88,7 +88,7 @@ pub struct CtPair {
 
 fn wait_msg<T>(
     q: &AppQueue,
-    mut pick: impl FnMut(AppMessage) -> Option<T>,
+    mut pick: impl FnMut(AppEvent) -> Option<T>,
 ) -> Result<T, SessionError> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
@@ -117,7 +117,7 @@ impl CtPair {
         });
         ct.register(stack.main(), stack.apps().clone())?;
         let attach = |name: &str| {
-            let mut o = AttachOptions::new(name, AppKind::External)
+            let mut o = AttachOptions::new(name, AppKind::InProcess)
                 .with_scope(Scope::LOCAL)
                 .with_fifo_sizes(fifo_size, fifo_size);
             o.segment_size = segment;
@@ -133,12 +133,12 @@ impl CtPair {
         stack.listen(s.app_wrk, loopback(4321))?;
         stack.connect(c.app_wrk, loopback(4321), 0)?;
         let sf: SessionFifos = wait_msg(&sq, |m| match m {
-            AppMessage::Accepted { fifos, .. } => Some(fifos),
+            AppEvent::Accepted { session: fifos, .. } => Some(fifos),
             _ => None,
         })?;
         stack.accept_reply(s.app_wrk, sf.session, Ok(()))?;
         let cf = wait_msg(&cq, |m| match m {
-            AppMessage::Connected { result, .. } => Some(result),
+            AppEvent::Connected { result, .. } => Some(result),
             _ => None,
         })??;
         let main = stack.main().clone();

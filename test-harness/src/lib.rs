@@ -5,7 +5,7 @@
 //! - [`sim`]: the deterministic simulator (seeded schedules, invariants
 //!   after every step, shrinking); the `ct-sim` program and
 //!   `cargo xtask sim` run it.
-//! - [`ct_pair`]: one ct session between two external apps on a threaded
+//! - [`ct_pair`]: one ct session between two in-process apps on a threaded
 //!   stack, for benches that drive both ends from app threads.
 //! - [`bench`](mod@bench), [`anchors`]: bench plumbing and the anchors every figure is
 //!   compared with; [`anchors_xproc`]: the same between processes (the

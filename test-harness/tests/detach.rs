@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use ct_app_worker::{AppMessage, Scope};
+use ct_app_worker::{AppEvent, Scope};
 use ct_echo::{EchoConfig, EchoMode, EchoRun, RunMode, get};
 
 fn mid_transfer(run_mode: RunMode, detach_client_first: bool) {
@@ -110,7 +110,7 @@ fn detached_external_app_with_unread_data_resets_its_peer() {
     env.idle();
     env.stack.detach(client.app).unwrap();
     let n = env.wait_for(&server.q, |m| {
-        matches!(m, AppMessage::Disconnected(_) | AppMessage::Reset(_)).then(|| name(&m))
+        matches!(m, AppEvent::Disconnected(_) | AppEvent::Reset(_)).then(|| name(&m))
     });
     assert_eq!(n, Some("reset"));
     // The detached app's queue hears nothing more once drained.

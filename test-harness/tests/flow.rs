@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use common::*;
-use ct_app_worker::{AppMessage, IoMode, Scope};
+use ct_app_worker::{AppEvent, IoMode, Scope};
 use ct_echo::{Checksum, Pattern};
 
 #[test]
@@ -49,7 +49,7 @@ fn full_fifo_writer_is_woken_by_the_readers_dequeue_notification() {
                     .q
                     .drain()
                     .iter()
-                    .any(|m| matches!(m, AppMessage::Tx(_))),
+                    .any(|m| matches!(m, AppEvent::Tx(_))),
                 "woken before any dequeue"
             );
         }
@@ -65,7 +65,7 @@ fn full_fifo_writer_is_woken_by_the_readers_dequeue_notification() {
             let msgs = client.q.drain();
             assert!(
                 msgs.iter()
-                    .any(|m| matches!(m, AppMessage::Tx(h) if *h == cf.session)),
+                    .any(|m| matches!(m, AppEvent::Tx(h) if *h == cf.session)),
                 "writer not woken: {:?}",
                 msgs.iter().map(name).collect::<Vec<_>>()
             );
@@ -139,7 +139,7 @@ fn blocking_writer_and_slow_reader_on_threads_move_every_byte() {
     drop((s, c));
     env.stack.disconnect(client.wrk, cf.session).unwrap();
     env.wait_for(&server.q, |m| {
-        matches!(m, AppMessage::Disconnected(_)).then_some(())
+        matches!(m, AppEvent::Disconnected(_)).then_some(())
     })
     .unwrap();
     env.stack.disconnect(server.wrk, sf.session).unwrap();

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use common::*;
-use ct_app_worker::{AppMessage, IoMode, Scope};
+use ct_app_worker::{AppEvent, IoMode, Scope};
 use ct_echo::loopback;
 use ct_session::SessionError;
 
@@ -36,7 +36,7 @@ fn data_both_ways_then_client_close_on_every_worker_count() {
         drain_all(&[&server, &client]);
         env.stack.disconnect(client.wrk, cf.session).unwrap();
         let got = env.wait_for(&server.q, |m| {
-            matches!(m, AppMessage::Disconnected(_) | AppMessage::Reset(_)).then(|| name(&m))
+            matches!(m, AppEvent::Disconnected(_) | AppEvent::Reset(_)).then(|| name(&m))
         });
         assert_eq!(got, Some("disconnected"), "workers {workers}");
         env.stack.disconnect(server.wrk, sf.session).unwrap();
@@ -94,7 +94,7 @@ fn threaded_blocking_reader_sees_data_then_end_of_stream_when_the_server_closes(
     let got = reader.join().unwrap().expect("read to end");
     assert_eq!(got, msg);
     let n = env.wait_for(&client.q, |m| {
-        matches!(m, AppMessage::Disconnected(_) | AppMessage::Reset(_)).then(|| name(&m))
+        matches!(m, AppEvent::Disconnected(_) | AppEvent::Reset(_)).then(|| name(&m))
     });
     assert_eq!(n, Some("disconnected"));
     env.stack.disconnect(client.wrk, cf.session).unwrap();
@@ -111,11 +111,11 @@ fn close_with_unread_data_resets_the_peer_threaded() {
     let (sf, cf) = env.establish(&server, &client, 80);
     let mut s = env.io(&sf);
     s.write(b"you will not read this").unwrap();
-    env.wait_for(&client.q, |m| matches!(m, AppMessage::Rx(_)).then_some(()))
+    env.wait_for(&client.q, |m| matches!(m, AppEvent::Rx(_)).then_some(()))
         .expect("rx");
     env.stack.disconnect(client.wrk, cf.session).unwrap();
     let n = env.wait_for(&server.q, |m| {
-        matches!(m, AppMessage::Disconnected(_) | AppMessage::Reset(_)).then(|| name(&m))
+        matches!(m, AppEvent::Disconnected(_) | AppEvent::Reset(_)).then(|| name(&m))
     });
     assert_eq!(n, Some("reset"));
     env.stack.disconnect(server.wrk, sf.session).unwrap();
@@ -188,7 +188,7 @@ fn an_app_connects_to_its_own_listener() {
     drop((s, c));
     env.stack.reset(app.wrk, cf.session).unwrap();
     let n = env.wait_for(&app.q, |m| {
-        matches!(m, AppMessage::Disconnected(_) | AppMessage::Reset(_)).then(|| name(&m))
+        matches!(m, AppEvent::Disconnected(_) | AppEvent::Reset(_)).then(|| name(&m))
     });
     // A reset is a reset even with nothing unread.
     assert_eq!(n, Some("reset"));

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use ct_app_worker::{AppMessage, NamespaceConfig, Scope};
+use ct_app_worker::{AppEvent, NamespaceConfig, Scope};
 use ct_echo::loopback;
 use ct_session::SessionError;
 
@@ -86,7 +86,7 @@ fn run(workers: u32) {
                         .q
                         .drain()
                         .iter()
-                        .any(|m| matches!(m, AppMessage::Accepted { .. })),
+                        .any(|m| matches!(m, AppEvent::Accepted { .. })),
                     "client {i} reached {}",
                     other.tag
                 );
@@ -104,7 +104,7 @@ fn run(workers: u32) {
                 .q
                 .drain()
                 .iter()
-                .any(|m| matches!(m, AppMessage::Accepted { .. }))
+                .any(|m| matches!(m, AppEvent::Accepted { .. }))
         );
     }
 

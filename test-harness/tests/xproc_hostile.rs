@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ct_app_interface::wire::{AppMsg, SapiMsg, SessionRef, WireEndpoint};
-use ct_stackd::{Counters, Stackd, StackdConfig};
+use ct_stackd::{Stackd, StackdConfig, StackdCounters};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use stackd_common::TestApp;
@@ -47,7 +47,7 @@ fn ep(port: u16) -> WireEndpoint {
 }
 
 /// What the good pair alone holds in the daemon while it streams.
-fn only_the_good_pair(c: &Counters) -> bool {
+fn only_the_good_pair(c: &StackdCounters) -> bool {
     c.apps == 2 && c.stack_apps == 2 && c.sessions == 2 && c.listeners == 1 && c.app_workers == 2
 }
 

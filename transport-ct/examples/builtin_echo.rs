@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use ct_app_worker::{
-    AppCallbacks, AppCtx, AppKind, AppMessage, AppSession, AttachOptions, Scope, Stack,
+    AppCallbacks, AppCtx, AppEvent, AppKind, AppSession, AttachOptions, Scope, Stack,
 };
 use ct_session::{SessionEndpoint, SessionHandle, TransportProto};
 use ct_transport_ct::{CtConfig, CtMain};
@@ -39,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let local = |name, kind| AttachOptions::new(name, kind).with_scope(Scope::LOCAL);
     let server = stack.attach(local("echo", AppKind::Builtin(Arc::new(EchoServer))))?;
-    let client = stack.attach(local("client", AppKind::External))?;
+    let client = stack.attach(local("client", AppKind::InProcess))?;
     let queue = client.queue.ok_or("a queue app has a queue")?;
 
     let ep = SessionEndpoint::new(Ipv4Addr::LOCALHOST.into(), 9000, TransportProto::Tcp);
@@ -50,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .drain()
         .into_iter()
         .find_map(|m| match m {
-            AppMessage::Connected { opaque: 7, result } => Some(result),
+            AppEvent::Connected { opaque: 7, result } => Some(result),
             _ => None,
         })
         .ok_or("no connect reply")??;

@@ -16,8 +16,8 @@ use crate::connection::{INVALID_GENERATION, INVALID_WRK};
 use crate::ct_main::CtMain;
 use crate::pool::CtConnId;
 use crate::segments::{CtSegRef, CtSegments, RemovedSegment, SegCtxKey, Side};
-use crate::session_fifos::{CtSegmentEvents, SessionFifos};
-use crate::worker::CtWorker;
+use crate::server_fifos::{CtSegmentEvents, CtServerFifos};
+use crate::worker::CtWorkerState;
 
 impl CtMain {
     /// Accepts one connect on this worker: moves the half-open here, creates
@@ -31,13 +31,16 @@ impl CtMain {
             return;
         };
         let t = wrk.thread_index();
-        let cct_id = wrk.local_state_mut::<CtWorker>().conns.insert_with(|id| {
-            let mut c = ho.clone();
-            c.tc.conn_id = id;
-            c.tc.thread_index = t;
-            c.flags |= CtConnFlags::HALF_OPEN;
-            c
-        });
+        let cct_id = wrk
+            .local_state_mut::<CtWorkerState>()
+            .conns
+            .insert_with(|id| {
+                let mut c = ho.clone();
+                c.tc.conn_id = id;
+                c.tc.thread_index = t;
+                c.flags |= CtConnFlags::HALF_OPEN;
+                c
+            });
         let cct_tc = Self::conn(wrk, cct_id).map(|c| c.tc);
         if let Some(tc) = cct_tc {
             // The half-open session learns where its connection went.
@@ -81,28 +84,31 @@ impl CtMain {
                 return;
             }
         };
-        let sct_id = wrk.local_state_mut::<CtWorker>().conns.insert_with(|id| {
-            let mut c = CtConnection::new(id, t);
-            c.tc.lcl_port = lcl_port;
-            c.tc.rmt_port = 0;
-            c.tc.lcl_ip = ho.tc.rmt_ip;
-            c.tc.rmt_ip = if is_ip4 {
-                std::net::Ipv4Addr::UNSPECIFIED.into()
-            } else {
-                std::net::Ipv6Addr::UNSPECIFIED.into()
-            };
-            c.tc.proto = TransportProto::Ct;
-            // Accepted ct connections are never in the lookup tables.
-            c.tc.flags |= TransportConnectionFlags::NO_LOOKUP;
-            c.tc.session = Some(ss);
-            c.client_wrk = ho.client_wrk;
-            c.client_generation = ho.client_generation;
-            c.server_wrk = server_wrk;
-            c.client_opaque = ho.client_opaque;
-            c.actual_tp = ho.actual_tp;
-            c.peer = Some(cct_id);
-            c
-        });
+        let sct_id = wrk
+            .local_state_mut::<CtWorkerState>()
+            .conns
+            .insert_with(|id| {
+                let mut c = CtConnection::new(id, t);
+                c.tc.lcl_port = lcl_port;
+                c.tc.rmt_port = 0;
+                c.tc.lcl_ip = ho.tc.rmt_ip;
+                c.tc.rmt_ip = if is_ip4 {
+                    std::net::Ipv4Addr::UNSPECIFIED.into()
+                } else {
+                    std::net::Ipv6Addr::UNSPECIFIED.into()
+                };
+                c.tc.proto = TransportProto::Ct;
+                // Accepted ct connections are never in the lookup tables.
+                c.tc.flags |= TransportConnectionFlags::NO_LOOKUP;
+                c.tc.session = Some(ss);
+                c.client_wrk = ho.client_wrk;
+                c.client_generation = ho.client_generation;
+                c.server_wrk = server_wrk;
+                c.client_opaque = ho.client_opaque;
+                c.actual_tp = ho.actual_tp;
+                c.peer = Some(cct_id);
+                c
+            });
         if let Some(cct) = Self::conn_mut(wrk, cct_id) {
             cct.peer = Some(sct_id);
             cct.server_wrk = server_wrk;
@@ -191,7 +197,7 @@ impl CtMain {
             client_wrk,
             client_generation,
         };
-        let SessionFifos {
+        let CtServerFifos {
             seg_ref,
             segment: seg_h,
             rx,
@@ -431,7 +437,7 @@ impl CtMain {
 /// segments, the server's segment manager deletes removed ones.
 pub(crate) struct AppSegmentEvents<'a> {
     pub(crate) wrk: &'a mut Worker,
-    pub(crate) apps: &'a std::sync::Arc<dyn crate::apps::CtAppLayer>,
+    pub(crate) apps: &'a std::sync::Arc<dyn crate::app_layer::CtAppLayer>,
     pub(crate) sm: &'a Arc<ct_segment_manager::SegmentManager>,
     pub(crate) server_wrk: u32,
     pub(crate) client_wrk: u32,
@@ -503,7 +509,7 @@ impl CtSegmentEvents for AppSegmentEvents<'_> {
 /// its index now names another worker.
 pub(crate) fn tell_client_removed(
     wrk: &mut Worker,
-    apps: &dyn crate::apps::CtAppLayer,
+    apps: &dyn crate::app_layer::CtAppLayer,
     removed: &RemovedSegment,
 ) {
     let client_wrk = removed.key.client_wrk;
@@ -526,7 +532,7 @@ fn delete_segment(sm: &Arc<ct_segment_manager::SegmentManager>, index: u32) {
 /// detached client's index may name another app's worker by now.
 fn client_attached(
     wrk: &Worker,
-    apps: &dyn crate::apps::CtAppLayer,
+    apps: &dyn crate::app_layer::CtAppLayer,
     client_wrk: u32,
     generation: u32,
 ) -> bool {

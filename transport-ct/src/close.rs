@@ -11,7 +11,7 @@ use crate::connection::{CtConnFlags, CtConnection};
 use crate::ct_main::CtMain;
 use crate::pool::CtConnId;
 use crate::segments::Side;
-use crate::worker::{CtWorker, MAX_CLEANUPS_PER_RUN};
+use crate::worker::{CtWorkerState, MAX_CLEANUPS_PER_RUN};
 
 impl CtMain {
     /// The app closed its session: unlink the peer (refusing a client that
@@ -51,7 +51,7 @@ impl CtMain {
     }
 
     fn program_cleanup(&self, wrk: &mut Worker, ct_id: CtConnId) {
-        let ctw = wrk.local_state_mut::<CtWorker>();
+        let ctw = wrk.local_state_mut::<CtWorkerState>();
         ctw.pending_cleanups.push_back(ct_id);
         if ctw.have_cleanups {
             return;
@@ -75,13 +75,13 @@ impl CtMain {
     /// TX runs now.
     pub(crate) fn handle_cleanups(&self, wrk: &mut Worker) {
         let n = {
-            let ctw = wrk.local_state_mut::<CtWorker>();
+            let ctw = wrk.local_state_mut::<CtWorkerState>();
             ctw.have_cleanups = false;
             ctw.pending_cleanups.len().min(MAX_CLEANUPS_PER_RUN)
         };
         for _ in 0..n {
             let Some(id) = wrk
-                .local_state_mut::<CtWorker>()
+                .local_state_mut::<CtWorkerState>()
                 .pending_cleanups
                 .pop_front()
             else {
@@ -113,14 +113,14 @@ impl CtMain {
             }
             let busy = (tx_evt && !app_gone) || rx_evt;
             if busy {
-                wrk.local_state_mut::<CtWorker>()
+                wrk.local_state_mut::<CtWorkerState>()
                     .pending_cleanups
                     .push_back(id);
             } else {
                 self.postponed_cleanup(wrk, id);
             }
         }
-        let ctw = wrk.local_state_mut::<CtWorker>();
+        let ctw = wrk.local_state_mut::<CtWorkerState>();
         if !ctw.pending_cleanups.is_empty() {
             ctw.have_cleanups = true;
             self.schedule_cleanups(wrk);

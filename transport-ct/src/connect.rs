@@ -12,7 +12,7 @@ use crate::connection::{CtConnFlags, CtConnection};
 use crate::ct_main::CtMain;
 use crate::pending::MAX_CONNECTS_PER_RUN;
 use crate::pool::CtConnId;
-use crate::worker::CtWorker;
+use crate::worker::CtWorkerState;
 
 impl CtMain {
     /// Whether `ll` is a catch-all (proxy) listener of the connecting app:
@@ -160,14 +160,14 @@ impl CtMain {
         let Some(pending) = layout.pending.get(t as usize) else {
             return;
         };
-        let mut burst = std::mem::take(&mut wrk.local_state_mut::<CtWorker>().new_connects);
+        let mut burst = std::mem::take(&mut wrk.local_state_mut::<CtWorkerState>().new_connects);
         burst.clear();
         let again = pending.take_burst(MAX_CONNECTS_PER_RUN, &mut burst);
         for &ho in &burst {
             self.accept_one(wrk, ho);
         }
         burst.clear();
-        wrk.local_state_mut::<CtWorker>().new_connects = burst;
+        wrk.local_state_mut::<CtWorkerState>().new_connects = burst;
         if again {
             let me = self.me();
             if let Err(e) = wrk.send_rpc_evt_to_thread_force(t, move |w| me.accept_rpc(w)) {

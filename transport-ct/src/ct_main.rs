@@ -9,13 +9,13 @@ use ct_session::{SessionError, SessionHandle, SessionMain, TransportProto, Worke
 use ct_sync::RwLock;
 use ct_sync::atomic::{AtomicU32, Ordering};
 
-use crate::apps::CtAppLayer;
+use crate::app_layer::CtAppLayer;
 use crate::connection::CtConnection;
 use crate::half_open::HalfOpens;
 use crate::pending::{FwrkPending, PendingConnects};
 use crate::pool::{CtConnId, Pool};
 use crate::segments::{CtSegmentInfo, CtSegments, DEFAULT_MIN_SEGMENT_SIZE};
-use crate::worker::CtWorker;
+use crate::worker::CtWorkerState;
 
 /// ct's tunables.
 #[derive(Debug, Clone)]
@@ -176,8 +176,8 @@ impl CtMain {
     }
 
     /// `wrk`'s ct state (connections, pending cleanups).
-    pub fn worker_state<'a>(&self, wrk: &'a Worker) -> Option<&'a CtWorker> {
-        wrk.local_state::<CtWorker>()
+    pub fn worker_state<'a>(&self, wrk: &'a Worker) -> Option<&'a CtWorkerState> {
+        wrk.local_state::<CtWorkerState>()
     }
 
     /// Bytes of ct bookkeeping: shared state plus `wrk`'s pools.
@@ -185,7 +185,9 @@ impl CtMain {
         std::mem::size_of::<CtMain>()
             + self.segments.footprint()
             + self.listeners.read().footprint()
-            + wrk.local_state::<CtWorker>().map_or(0, CtWorker::footprint)
+            + wrk
+                .local_state::<CtWorkerState>()
+                .map_or(0, CtWorkerState::footprint)
     }
 
     // ---- connection helpers ----
@@ -199,7 +201,7 @@ impl CtMain {
     ) -> Result<(CtConnId, CtConnection), SessionError> {
         let s = wrk.session_get(h)?;
         let ctw = wrk
-            .local_state::<CtWorker>()
+            .local_state::<CtWorkerState>()
             .ok_or(SessionError::NoSession)?;
         let id = s.connection_id;
         let ct = ctw.conns.get(id).ok_or(SessionError::NoSession)?;
@@ -210,15 +212,15 @@ impl CtMain {
     }
 
     pub(crate) fn conn(wrk: &Worker, id: CtConnId) -> Option<&CtConnection> {
-        wrk.local_state::<CtWorker>()?.conns.get(id)
+        wrk.local_state::<CtWorkerState>()?.conns.get(id)
     }
 
     pub(crate) fn conn_mut(wrk: &mut Worker, id: CtConnId) -> Option<&mut CtConnection> {
-        wrk.local_state_mut::<CtWorker>().conns.get_mut(id)
+        wrk.local_state_mut::<CtWorkerState>().conns.get_mut(id)
     }
 
     pub(crate) fn conn_free(wrk: &mut Worker, id: CtConnId) -> Option<CtConnection> {
-        let ct = wrk.local_state_mut::<CtWorker>().conns.remove(id);
+        let ct = wrk.local_state_mut::<CtWorkerState>().conns.remove(id);
         if ct.is_some() {
             tracing::trace!(thread = wrk.thread_index(), conn = %id, "ct connection free");
         }

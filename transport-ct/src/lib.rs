@@ -27,7 +27,7 @@
 //!
 //! ```
 //! use std::net::Ipv4Addr;
-//! use ct_app_worker::{AppKind, AppMessage, AppSession, AttachOptions, Scope, Stack};
+//! use ct_app_worker::{AppKind, AppEvent, AppSession, AttachOptions, Scope, Stack};
 //! use ct_session::{SessionEndpoint, TransportProto};
 //! use ct_transport_ct::{CtConfig, CtMain};
 //!
@@ -36,7 +36,7 @@
 //! let ct = CtMain::new(CtConfig { min_segment_size: 1 << 20, ..Default::default() });
 //! ct.register(stack.main(), stack.apps().clone()).unwrap();
 //!
-//! let app = |name| AttachOptions::new(name, AppKind::External).with_scope(Scope::LOCAL);
+//! let app = |name| AttachOptions::new(name, AppKind::InProcess).with_scope(Scope::LOCAL);
 //! let server = stack.attach(app("server")).unwrap();
 //! let client = stack.attach(app("client")).unwrap();
 //! let ep = SessionEndpoint::new(Ipv4Addr::LOCALHOST.into(), 8000, TransportProto::Tcp);
@@ -47,13 +47,13 @@
 //! // The server accepts; only then is the client connected.
 //! let (sq, cq) = (server.queue.unwrap(), client.queue.unwrap());
 //! let sf = sq.drain().into_iter().find_map(|m| match m {
-//!     AppMessage::Accepted { fifos, .. } => Some(fifos),
+//!     AppEvent::Accepted { session: fifos, .. } => Some(fifos),
 //!     _ => None,
 //! }).unwrap();
 //! stack.accept_reply(server.app_wrk, sf.session, Ok(())).unwrap();
 //! stack.run_until_idle().unwrap();
 //! let cf = cq.drain().into_iter().find_map(|m| match m {
-//!     AppMessage::Connected { opaque: 42, result } => Some(result.unwrap()),
+//!     AppEvent::Connected { opaque: 42, result } => Some(result.unwrap()),
 //!     _ => None,
 //! }).unwrap();
 //!
@@ -70,7 +70,7 @@
 
 mod accept;
 mod app_layer;
-mod apps;
+mod app_layer_impl;
 mod close;
 mod connect;
 mod connection;
@@ -80,12 +80,12 @@ mod linger;
 mod pending;
 mod pool;
 mod segments;
-mod session_fifos;
+mod server_fifos;
 mod transport;
 mod tx;
 mod worker;
 
-pub use apps::CtAppLayer;
+pub use app_layer::CtAppLayer;
 pub use connection::{CtConnFlags, CtConnection, INVALID_GENERATION, INVALID_WRK};
 pub use ct_main::{CtConfig, CtMain};
 pub use half_open::HalfOpens;
@@ -95,5 +95,5 @@ pub use segments::{
     CtSegRef, CtSegmentFlags, CtSegmentInfo, CtSegments, DEFAULT_MIN_SEGMENT_SIZE,
     FIFO_PAIR_MARGIN, RemovedSegment, SegCtxKey, Side,
 };
-pub use session_fifos::{CtSegmentEvents, SessionFifos};
-pub use worker::{CtWorker, MAX_CLEANUPS_PER_RUN};
+pub use server_fifos::{CtSegmentEvents, CtServerFifos};
+pub use worker::{CtWorkerState, MAX_CLEANUPS_PER_RUN};

@@ -9,7 +9,7 @@ use ct_session::{StackTime, Worker};
 use crate::accept::{AppSegmentEvents, tell_client_removed};
 use crate::connection::{INVALID_GENERATION, INVALID_WRK};
 use crate::ct_main::CtMain;
-use crate::session_fifos::CtSegmentEvents;
+use crate::server_fifos::CtSegmentEvents;
 
 impl CtMain {
     /// Removes the lingering segments whose linger passed by `now` (the

@@ -7,7 +7,7 @@ use ct_session::{SessionError, SessionHandle, SessionState, TransportConnection,
 
 use crate::connection::CtConnFlags;
 use crate::ct_main::CtMain;
-use crate::worker::CtWorker;
+use crate::worker::CtWorkerState;
 
 impl CtMain {
     /// A TX event: clear the tx fifo's event flag first (an app write after
@@ -90,7 +90,7 @@ impl CtMain {
         }
         let rx = s.rx_fifo.clone();
         let ct = wrk
-            .local_state::<CtWorker>()
+            .local_state::<CtWorkerState>()
             .and_then(|w| w.conns.get(tc.conn_id))
             .cloned()
             .filter(|c| c.tc.session == Some(h))

@@ -13,7 +13,7 @@ pub const MAX_CLEANUPS_PER_RUN: usize = 100;
 
 /// One worker's ct state.
 #[derive(Debug, Default)]
-pub struct CtWorker {
+pub struct CtWorkerState {
     pub(crate) conns: Pool<CtConnection>,
     pub(crate) pending_cleanups: VecDeque<CtConnId>,
     pub(crate) have_cleanups: bool,
@@ -21,7 +21,7 @@ pub struct CtWorker {
     pub(crate) new_connects: Vec<CtConnId>,
 }
 
-impl CtWorker {
+impl CtWorkerState {
     /// Live connections on this worker.
     pub fn n_connections(&self) -> usize {
         self.conns.len()

@@ -1,5 +1,5 @@
 //! An app that closes a session and detaches right after, with the TX event
-//! of its last write never read by the stack (an external app's queue is
+//! of its last write never read by the stack (an in-process app's queue is
 //! abandoned at detach; stackd's apps hit this): the detach still closes
 //! and cleans the session, the peer still hears of the data and of the
 //! close, nothing leaks. Stepped on the test thread, so each case is

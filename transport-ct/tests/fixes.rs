@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use ct_app_worker::{AppKind, AppMessage, AttachOptions, Scope};
+use ct_app_worker::{AppEvent, AppKind, AttachOptions, Scope};
 use ct_fifo_segment::DeqNtf;
 use ct_session::{SessionError, SessionFlags};
 
@@ -122,7 +122,7 @@ fn get_peer_of_a_session_whose_peer_was_freed() {
 fn cleanup_waits_for_a_pending_rx_event() {
     let mut env = Env::new(0);
     let server = env.attach("server", Scope::LOCAL);
-    let mut opts = AttachOptions::new("client", AppKind::External).with_scope(Scope::LOCAL);
+    let mut opts = AttachOptions::new("client", AppKind::InProcess).with_scope(Scope::LOCAL);
     opts.evt_q_size = 1;
     let client = env.attach_opts(opts);
     env.listen(&server, 80);
@@ -271,7 +271,7 @@ fn client_segment_handles_do_not_collide_across_app_workers() {
         .drain()
         .into_iter()
         .filter_map(|m| match m {
-            AppMessage::AddSegment { handle, .. } => Some(handle),
+            AppEvent::AddSegment { handle, .. } => Some(handle),
             _ => None,
         })
         .collect();

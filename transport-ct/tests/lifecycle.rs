@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use ct_app_worker::{AppMessage, Scope};
+use ct_app_worker::{AppEvent, Scope};
 use ct_session::SessionError;
 
 #[test]
@@ -106,7 +106,7 @@ fn client_closes_before_the_server_accepts_is_refused_and_nothing_leaks() {
     env.idle();
     let cmsgs = drain(&client.q);
     let err = cmsgs.iter().find_map(|m| match m {
-        AppMessage::Connected {
+        AppEvent::Connected {
             result: Err(e),
             opaque,
         } => Some((*e, *opaque)),
@@ -161,7 +161,7 @@ fn client_gone_before_the_server_accepts_disconnects_the_server() {
 #[test]
 fn fifo_allocation_failure_is_alloc_and_frees_everything() {
     let mut env = Env::new(0);
-    let mut opts = ct_app_worker::AttachOptions::new("server", ct_app_worker::AppKind::External)
+    let mut opts = ct_app_worker::AttachOptions::new("server", ct_app_worker::AppKind::InProcess)
         .with_scope(Scope::LOCAL);
     // Fifos larger than the segment ct adds: the pair does not fit.
     opts.segment_size = 1 << 20;
@@ -184,7 +184,7 @@ fn fifo_allocation_failure_is_alloc_and_frees_everything() {
 fn a_full_segment_makes_ct_use_a_second_one() {
     let mut env = Env::new(0);
     let server = env.attach_opts(
-        ct_app_worker::AttachOptions::new("server", ct_app_worker::AppKind::External)
+        ct_app_worker::AttachOptions::new("server", ct_app_worker::AppKind::InProcess)
             .with_scope(Scope::LOCAL)
             .with_fifo_sizes(256 << 10, 256 << 10),
     );

@@ -113,7 +113,7 @@ fn segment_refused_by_the_client_is_undone() {
 #[test]
 fn cleanups_run_in_batches_of_100() {
     let mut env = Env::new(0);
-    let mut o = ct_app_worker::AttachOptions::new("server", ct_app_worker::AppKind::External)
+    let mut o = ct_app_worker::AttachOptions::new("server", ct_app_worker::AppKind::InProcess)
         .with_scope(Scope::LOCAL);
     o.evt_q_size = 1 << 14;
     let server = env.attach_opts(o.clone());

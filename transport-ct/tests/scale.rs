@@ -5,10 +5,10 @@
 mod common;
 
 use common::*;
-use ct_app_worker::{AppKind, AppMessage, AttachOptions, Scope};
+use ct_app_worker::{AppEvent, AppKind, AttachOptions, Scope};
 
 fn big_queue(name: &str) -> AttachOptions {
-    let mut o = AttachOptions::new(name, AppKind::External).with_scope(Scope::LOCAL);
+    let mut o = AttachOptions::new(name, AppKind::InProcess).with_scope(Scope::LOCAL);
     o.evt_q_size = 1 << 16;
     o
 }
@@ -27,7 +27,7 @@ fn open_many(
     env.idle();
     let mut servers = Vec::new();
     for m in drain(&server.q) {
-        if let AppMessage::Accepted { fifos, .. } = m {
+        if let AppEvent::Accepted { session: fifos, .. } = m {
             env.stack
                 .accept_reply(server.wrk, fifos.session, Ok(()))
                 .unwrap();
@@ -37,7 +37,7 @@ fn open_many(
     env.idle();
     let mut by_opaque = vec![None; n];
     for m in drain(&client.q) {
-        if let AppMessage::Connected {
+        if let AppEvent::Connected {
             opaque,
             result: Ok(f),
         } = m
@@ -50,7 +50,7 @@ fn open_many(
     servers.into_iter().zip(clients).collect()
 }
 
-fn count(msgs: &[AppMessage], what: &str) -> usize {
+fn count(msgs: &[AppEvent], what: &str) -> usize {
     names(msgs).iter().filter(|m| **m == what).count()
 }
 
@@ -197,7 +197,7 @@ fn more_than_a_burst_of_connects_per_worker() {
         env.stack.step();
         let n = drain(&server.q)
             .iter()
-            .filter(|m| matches!(m, AppMessage::Accepted { .. }))
+            .filter(|m| matches!(m, AppEvent::Accepted { .. }))
             .count();
         if n > 0 {
             per_step.push(n);

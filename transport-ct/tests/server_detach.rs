@@ -19,7 +19,7 @@ mod common;
 use std::collections::HashMap;
 
 use common::*;
-use ct_app_worker::{AppKind, AppMessage, AttachOptions, DetachHow, Scope, SessionFifos};
+use ct_app_worker::{AppEvent, AppKind, AttachOptions, DetachHow, Scope, SessionFifos};
 use ct_session::{SessionError, SessionHandle};
 
 const PORT: u16 = 4300;
@@ -57,7 +57,7 @@ struct Case {
 impl Case {
     fn new(n_workers: u32, server_q: usize) -> Case {
         let mut env = Env::new(n_workers);
-        let mut opts = AttachOptions::new("server", AppKind::External)
+        let mut opts = AttachOptions::new("server", AppKind::InProcess)
             .with_scope(Scope::LOCAL)
             .with_fifo_sizes(4096, 4096);
         opts.evt_q_size = server_q;
@@ -104,7 +104,7 @@ impl Case {
     fn server_reads(&mut self) -> usize {
         let mut n = 0;
         for m in drain(&self.server.q) {
-            if let AppMessage::Accepted { fifos, .. } = m {
+            if let AppEvent::Accepted { session: fifos, .. } = m {
                 self.unanswered_accepts.push(fifos);
                 n += 1;
             }
@@ -132,7 +132,7 @@ impl Case {
     /// Files the client's answers.
     fn client_reads(&mut self) {
         for m in drain(&self.client.q) {
-            if let AppMessage::Connected { opaque, result } = m {
+            if let AppEvent::Connected { opaque, result } = m {
                 let r = result.map(|f| f.session);
                 if let Ok(s) = r {
                     self.sessions.push(s);

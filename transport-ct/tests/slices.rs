@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use ct_app_worker::{AppKind, AppMessage, AttachOptions, Scope};
+use ct_app_worker::{AppEvent, AppKind, AttachOptions, Scope};
 use ct_fifo_segment::FifoSegment;
 use ct_session::SessionHandle;
 use ct_transport_ct::{CtConfig, FIFO_PAIR_MARGIN};
@@ -15,7 +15,7 @@ const FIFO: u32 = 64 << 10;
 const SEGMENT: usize = 7 * (2 * FIFO as usize + FIFO_PAIR_MARGIN);
 
 fn opts(name: &str) -> AttachOptions {
-    let mut o = AttachOptions::new(name, AppKind::External)
+    let mut o = AttachOptions::new(name, AppKind::InProcess)
         .with_scope(Scope::LOCAL)
         .with_fifo_sizes(FIFO, FIFO);
     o.evt_q_size = 1 << 12;
@@ -32,7 +32,7 @@ fn connect_n(env: &mut Env, server: &App, client: &App, n: usize) -> (Vec<Sessio
     env.idle();
     let mut servers = Vec::new();
     for m in drain(&server.q) {
-        if let AppMessage::Accepted { fifos, .. } = m {
+        if let AppEvent::Accepted { session: fifos, .. } = m {
             env.stack
                 .accept_reply(server.wrk, fifos.session, Ok(()))
                 .unwrap();
@@ -43,8 +43,8 @@ fn connect_n(env: &mut Env, server: &App, client: &App, n: usize) -> (Vec<Sessio
     let (mut connected, mut failed) = (0, 0);
     for m in drain(&client.q) {
         match m {
-            AppMessage::Connected { result: Ok(_), .. } => connected += 1,
-            AppMessage::Connected { result: Err(e), .. } => {
+            AppEvent::Connected { result: Ok(_), .. } => connected += 1,
+            AppEvent::Connected { result: Err(e), .. } => {
                 assert_eq!(e, ct_session::SessionError::Alloc);
                 failed += 1;
             }
@@ -61,7 +61,7 @@ fn close(env: &mut Env, server: &App, client: &App, ss: SessionHandle) {
     env.stack.disconnect(server.wrk, ss).unwrap();
     env.idle();
     for m in drain(&client.q) {
-        if let AppMessage::Disconnected(cs) = m {
+        if let AppEvent::Disconnected(cs) = m {
             env.stack.disconnect(client.wrk, cs).unwrap();
         }
     }

@@ -7,22 +7,18 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ct_app_worker::{AppKind, AppMessage, AppSession, AttachOptions, Scope};
+use ct_app_worker::{AppEvent, AppKind, AppSession, AttachOptions, Scope};
 use ct_session::ThreadedConfig;
 
 const WAIT: Duration = Duration::from_secs(20);
 
 fn opts(name: &str) -> AttachOptions {
-    let mut o = AttachOptions::new(name, AppKind::External).with_scope(Scope::LOCAL);
+    let mut o = AttachOptions::new(name, AppKind::InProcess).with_scope(Scope::LOCAL);
     o.evt_q_size = 1 << 14;
     o
 }
 
-fn recv_until(
-    app: &App,
-    mut done: impl FnMut(&AppMessage) -> bool,
-    want: usize,
-) -> Vec<AppMessage> {
+fn recv_until(app: &App, mut done: impl FnMut(&AppEvent) -> bool, want: usize) -> Vec<AppEvent> {
     let deadline = Instant::now() + WAIT;
     let mut got = Vec::new();
     let mut n = 0;
@@ -48,8 +44,8 @@ fn run(n_workers: u32, n: usize) {
         env.stack.connect(client.wrk, lo(80), i as u32).unwrap();
     }
     let mut servers = HashMap::new();
-    for m in recv_until(&server, |m| matches!(m, AppMessage::Accepted { .. }), n) {
-        if let AppMessage::Accepted { fifos, .. } = m {
+    for m in recv_until(&server, |m| matches!(m, AppEvent::Accepted { .. }), n) {
+        if let AppEvent::Accepted { session: fifos, .. } = m {
             env.stack
                 .accept_reply(server.wrk, fifos.session, Ok(()))
                 .unwrap();
@@ -58,8 +54,8 @@ fn run(n_workers: u32, n: usize) {
         }
     }
     let mut clients = Vec::new();
-    for m in recv_until(&client, |m| matches!(m, AppMessage::Connected { .. }), n) {
-        if let AppMessage::Connected { result, .. } = m {
+    for m in recv_until(&client, |m| matches!(m, AppEvent::Connected { .. }), n) {
+        if let AppEvent::Connected { result, .. } = m {
             let f = result.expect("connect failed");
             clients.push(AppSession::from_fifos(env.stack.main().clone(), &f).unwrap());
         }
@@ -106,7 +102,7 @@ fn run(n_workers: u32, n: usize) {
     for c in &clients {
         env.stack.disconnect(client.wrk, c.handle()).unwrap();
     }
-    recv_until(&server, |m| matches!(m, AppMessage::Disconnected(_)), n);
+    recv_until(&server, |m| matches!(m, AppEvent::Disconnected(_)), n);
     for h in servers.keys() {
         env.stack.disconnect(server.wrk, *h).unwrap();
     }

@@ -56,6 +56,10 @@ pub enum AppMsg {
 }
 
 /// Stack to app, on `evt_q[t]` of the session's thread.
+///
+/// Kept apart from the stack's in-process app events: these are bytes in
+/// shared memory that another process decodes, so they carry offsets and
+/// wire handles where the stack's events carry fifos and segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StackMsg {
     /// Reply to [`AppMsg::Listen`].

@@ -685,13 +685,13 @@ pub fn assert_nothing_left(stack: &mut ct_app_worker::Stack) {
     }
 }
 
-/// Messages of an external app until `pred` matches one (drives the stack
+/// Messages of an in-process app until `pred` matches one (drives the stack
 /// between tries).
 pub fn wait_msg(
     stack: &mut ct_app_worker::Stack,
     q: &ct_app_worker::AppQueue,
-    mut pred: impl FnMut(&ct_app_worker::AppMessage) -> bool,
-) -> ct_app_worker::AppMessage {
+    mut pred: impl FnMut(&ct_app_worker::AppEvent) -> bool,
+) -> ct_app_worker::AppEvent {
     for _ in 0..1000 {
         while let Some(m) = q.try_recv().unwrap() {
             if pred(&m) {
@@ -703,7 +703,7 @@ pub fn wait_msg(
     panic!("message never came");
 }
 
-/// An external server listening on 0.0.0.0:`port` and an external client
+/// An in-process server listening on 0.0.0.0:`port` and an in-process client
 /// connected to it on 10.0.0.1 (global scope, the TCP loop transport), with
 /// their session ends.
 pub struct Pair {
@@ -714,9 +714,9 @@ pub struct Pair {
 }
 
 pub fn ext_pair(stack: &mut ct_app_worker::Stack, port: u16, fifo: u32, evt_q: usize) -> Pair {
-    use ct_app_worker::{AppKind, AppMessage, AttachOptions};
+    use ct_app_worker::{AppEvent, AppKind, AttachOptions};
     let mk = |name: &str| {
-        let mut o = AttachOptions::new(format!("{name}-{port}"), AppKind::External)
+        let mut o = AttachOptions::new(format!("{name}-{port}"), AppKind::InProcess)
             .with_fifo_sizes(fifo, fifo);
         o.evt_q_size = evt_q;
         o
@@ -728,8 +728,8 @@ pub fn ext_pair(stack: &mut ct_app_worker::Stack, port: u16, fifo: u32, evt_q: u
         .connect(client.app_wrk, ep("10.0.0.1", port), 99)
         .unwrap();
     let sq = server.queue.clone().unwrap();
-    let m = wait_msg(stack, &sq, |m| matches!(m, AppMessage::Accepted { .. }));
-    let AppMessage::Accepted { fifos, .. } = m else {
+    let m = wait_msg(stack, &sq, |m| matches!(m, AppEvent::Accepted { .. }));
+    let AppEvent::Accepted { session: fifos, .. } = m else {
         unreachable!()
     };
     let ss = ct_app_worker::AppSession::from_fifos(stack.main().clone(), &fifos).unwrap();
@@ -737,8 +737,8 @@ pub fn ext_pair(stack: &mut ct_app_worker::Stack, port: u16, fifo: u32, evt_q: u
         .accept_reply(server.app_wrk, fifos.session, Ok(()))
         .unwrap();
     let cq = client.queue.clone().unwrap();
-    let m = wait_msg(stack, &cq, |m| matches!(m, AppMessage::Connected { .. }));
-    let AppMessage::Connected { opaque, result } = m else {
+    let m = wait_msg(stack, &cq, |m| matches!(m, AppEvent::Connected { .. }));
+    let AppEvent::Connected { opaque, result } = m else {
         unreachable!()
     };
     assert_eq!(opaque, 99);

@@ -9,9 +9,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, Weak};
 
 use ct_session::{
-    AppEvent, AppInterface, Congested, SessionConfig, SessionEndpoint, SessionEndpointCfg,
-    SessionError, SessionHandle, SessionMain, SessionState, SessionType, Transport,
-    TransportConnId, TransportConnection, TransportConnectionFlags, TransportOptions,
+    AppEvent, AppLayer, Congested, QueuedAppEvent, SessionConfig, SessionEndpoint,
+    SessionEndpointCfg, SessionError, SessionHandle, SessionMain, SessionState, SessionType,
+    Transport, TransportConnId, TransportConnection, TransportConnectionFlags, TransportOptions,
     TransportProto, TransportServiceType, TransportTxType, Verbosity, Worker, format_cli_line,
 };
 use ct_sync::Mutex;
@@ -427,7 +427,7 @@ impl TestApp {
     }
 }
 
-impl AppInterface for TestApp {
+impl AppLayer for TestApp {
     fn app_worker_is_valid(&self, app_wrk: u32) -> bool {
         self.valid.lock().contains(&app_wrk)
     }
@@ -445,11 +445,16 @@ impl AppInterface for TestApp {
         Ok(())
     }
 
-    fn deliver(&self, wrk: &mut Worker, app_wrk: u32, event: &AppEvent) -> Result<(), Congested> {
+    fn deliver(
+        &self,
+        wrk: &mut Worker,
+        app_wrk: u32,
+        event: &QueuedAppEvent,
+    ) -> Result<(), Congested> {
         if self.congested.load(Ordering::Relaxed) {
             return Err(Congested);
         }
-        if let AppEvent::Accepted(h) = event
+        if let AppEvent::Accepted { session: h, .. } = event
             && self.accept_on_notify.load(Ordering::Relaxed)
             && let Ok(s) = wrk.session_get_mut(*h)
             && s.state() == SessionState::Accepting
@@ -495,7 +500,7 @@ pub fn stack(
     main.transports().register(PROTO, true, t.clone()).unwrap();
     main.transports().register(PROTO, false, t.clone()).unwrap();
     let app = TestApp::new(app_wrks);
-    main.set_app_interface(app.clone()).unwrap();
+    main.set_app_layer(app.clone()).unwrap();
     (main, workers, t, app)
 }
 

@@ -18,7 +18,7 @@ use ct_app_interface::wire::{
 };
 use ct_fifo_segment::eventfd::EventFd;
 use ct_fifo_segment::{Fifo, FifoSegment, MsgConsumer, MsgProducer, MsgQueue};
-use ct_stackd::{Counters, Stackd, StackdConfig};
+use ct_stackd::{Stackd, StackdConfig, StackdCounters};
 use hashbrown::HashMap;
 
 /// Collects the events a `SessionIo` owes the worker; the test sends them
@@ -56,7 +56,11 @@ pub fn daemon(workers: u32, tag: &str) -> (Stackd, PathBuf) {
 }
 
 /// Waits until `f` holds for the daemon's counters.
-pub fn wait_counters(d: &Stackd, what: &str, f: impl Fn(&Counters) -> bool) -> Counters {
+pub fn wait_counters(
+    d: &Stackd,
+    what: &str,
+    f: impl Fn(&StackdCounters) -> bool,
+) -> StackdCounters {
     let c = d.wait_counters(WAIT, &f);
     assert!(f(&c), "timed out waiting for {what}: {c}");
     c

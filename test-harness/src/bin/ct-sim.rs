@@ -41,7 +41,7 @@ fn main() -> ExitCode {
         None => (a.first, a.seeds),
     };
     let t = Instant::now();
-    let (stats, failures) = sim::run_seeds(first, n, a.steps, a.max_failures.max(1));
+    let (counters, failures) = sim::run_seeds(first, n, a.steps, a.max_failures.max(1));
     for f in &failures {
         println!("{f}");
     }
@@ -51,14 +51,14 @@ fn main() -> ExitCode {
         a.steps,
         failures.len(),
         t.elapsed().as_secs_f64(),
-        stats.pairs,
-        stats.connected,
-        stats.bytes_read,
-        stats.full_writes,
-        stats.disconnects,
-        stats.resets,
-        stats.connect_failures,
-        stats.detaches
+        counters.pairs,
+        counters.connected,
+        counters.bytes_read,
+        counters.full_writes,
+        counters.disconnects,
+        counters.resets,
+        counters.connect_failures,
+        counters.detaches
     );
     if failures.is_empty() {
         ExitCode::SUCCESS

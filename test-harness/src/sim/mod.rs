@@ -1,6 +1,6 @@
 //! The deterministic simulator: seeded random schedules of attach, listen,
 //! connect, accept, write, read, close, reset and detach across several
-//! external apps (one in another namespace) and 0-2 workers, on a stepped
+//! in-process apps (one in another namespace) and 0-2 workers, on a stepped
 //! stack with ct. After every step it checks what always holds (counters
 //! agree, no byte read that was not written, every byte read equals the
 //! byte written at that place of that session's stream); after every
@@ -13,8 +13,8 @@
 //! ```
 //! use test_harness::sim;
 //!
-//! let stats = sim::run_seed(7, sim::DEFAULT_STEPS).unwrap_or_else(|f| panic!("{f}"));
-//! assert!(stats.pairs > 0);
+//! let counters = sim::run_seed(7, sim::DEFAULT_STEPS).unwrap_or_else(|f| panic!("{f}"));
+//! assert!(counters.pairs > 0);
 //! ```
 
 mod check;
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 pub use op::{APP_SLOTS, Op, PORTS};
 pub use rng::Rng;
-pub use world::{SimResult, SimStats, World};
+pub use world::{SimCounters, SimResult, World};
 
 /// Steps a seed's schedule has by default.
 pub const DEFAULT_STEPS: usize = 150;
@@ -67,28 +67,30 @@ pub fn workers_for(seed: u64) -> u32 {
 
 /// Runs `steps` on a fresh world with `workers`; a panic anywhere counts
 /// as a failure. Returns the index of the failing step with the message.
-pub fn run_schedule(workers: u32, steps: &[Op]) -> Result<SimStats, (usize, String)> {
-    let r = catch_unwind(AssertUnwindSafe(|| -> Result<SimStats, (usize, String)> {
-        let mut w = World::new(workers).map_err(|e| (0, e))?;
-        for (i, op) in steps.iter().enumerate() {
-            w.apply(*op).map_err(|e| (i, e))?;
-            w.check_always().map_err(|e| (i, e))?;
-            if *op == Op::Settle {
-                w.check_settled().map_err(|e| (i, e))?;
+pub fn run_schedule(workers: u32, steps: &[Op]) -> Result<SimCounters, (usize, String)> {
+    let r = catch_unwind(AssertUnwindSafe(
+        || -> Result<SimCounters, (usize, String)> {
+            let mut w = World::new(workers).map_err(|e| (0, e))?;
+            for (i, op) in steps.iter().enumerate() {
+                w.apply(*op).map_err(|e| (i, e))?;
+                w.check_always().map_err(|e| (i, e))?;
+                if *op == Op::Settle {
+                    w.check_settled().map_err(|e| (i, e))?;
+                }
             }
-        }
-        let end = steps.len();
-        w.settle().map_err(|e| (end, e))?;
-        w.check_settled()
-            .map_err(|e| (end, format!("at the end: {e}")))?;
-        w.detach_all().map_err(|e| (end, e))?;
-        w.check_settled()
-            .map_err(|e| (end, format!("after detaching all: {e}")))?;
-        if !w.stack.segment_managers().is_empty() {
-            return Err((end, "segment managers left after detaching all".into()));
-        }
-        Ok(w.stats)
-    }));
+            let end = steps.len();
+            w.settle().map_err(|e| (end, e))?;
+            w.check_settled()
+                .map_err(|e| (end, format!("at the end: {e}")))?;
+            w.detach_all().map_err(|e| (end, e))?;
+            w.check_settled()
+                .map_err(|e| (end, format!("after detaching all: {e}")))?;
+            if !w.stack.segment_managers().is_empty() {
+                return Err((end, "segment managers left after detaching all".into()));
+            }
+            Ok(w.counters)
+        },
+    ));
     match r {
         Ok(r) => r,
         Err(p) => {
@@ -157,11 +159,11 @@ pub fn shrink_by(
 
 /// Runs one seed's schedule of `steps` steps; on failure shrinks it (with
 /// the panic hook silenced meanwhile) and returns the report.
-pub fn run_seed(seed: u64, steps: usize) -> Result<SimStats, SimFailure> {
+pub fn run_seed(seed: u64, steps: usize) -> Result<SimCounters, SimFailure> {
     let workers = workers_for(seed);
     let schedule = Op::schedule(seed, steps);
     let first = match run_schedule(workers, &schedule) {
-        Ok(stats) => return Ok(stats),
+        Ok(counters) => return Ok(counters),
         Err((_, first)) => first,
     };
     let hook = std::panic::take_hook();
@@ -187,9 +189,9 @@ pub fn run_seeds(
     n: u64,
     steps: usize,
     max_failures: usize,
-) -> (SimStats, Vec<SimFailure>) {
+) -> (SimCounters, Vec<SimFailure>) {
     let mut out = Vec::new();
-    let mut total = SimStats::default();
+    let mut total = SimCounters::default();
     for seed in first..first + n {
         match run_seed(seed, steps) {
             Ok(s) => total += s,
@@ -302,18 +304,24 @@ mod tests {
 
     #[test]
     fn a_few_seeds_pass_and_exercise_every_path() {
-        let (stats, failures) = run_seeds(0, 24, DEFAULT_STEPS, 1);
+        let (counters, failures) = run_seeds(0, 24, DEFAULT_STEPS, 1);
         assert!(failures.is_empty(), "{}", failures[0]);
         // Schedules that do nothing would pass too: make sure they do.
-        assert!(stats.pairs > 20 && stats.connected > 10, "{stats:?}");
         assert!(
-            stats.bytes_read > 10_000 && stats.full_writes > 0,
-            "{stats:?}"
+            counters.pairs > 20 && counters.connected > 10,
+            "{counters:?}"
         );
-        assert!(stats.disconnects > 0 && stats.resets > 0, "{stats:?}");
         assert!(
-            stats.connect_failures > 0 && stats.detaches > 0,
-            "{stats:?}"
+            counters.bytes_read > 10_000 && counters.full_writes > 0,
+            "{counters:?}"
+        );
+        assert!(
+            counters.disconnects > 0 && counters.resets > 0,
+            "{counters:?}"
+        );
+        assert!(
+            counters.connect_failures > 0 && counters.detaches > 0,
+            "{counters:?}"
         );
     }
 }

@@ -1,4 +1,4 @@
-//! The simulated world: a stepped stack with ct, external apps in slots,
+//! The simulated world: a stepped stack with ct, in-process apps in slots,
 //! and the model of what the apps did (session ends, bytes written and
 //! read per direction, how each side closed), updated by the steps and by
 //! the messages the apps receive.
@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ct_app_worker::{
-    AppHandle, AppKind, AppListenerHandle, AppMessage, AppQueue, AppSession, AppWorkerHandle,
+    AppEvent, AppHandle, AppKind, AppListenerHandle, AppQueue, AppSession, AppWorkerHandle,
     AttachOptions, NamespaceConfig, Scope, SessionFifos, Stack,
 };
 use ct_session::{SessionCleanupNtf, SessionError, SessionHandle};
@@ -107,12 +107,12 @@ pub struct World {
     /// Errors the stack returned that are allowed (counted, not failures).
     pub errors_allowed: u64,
     /// What happened, for the report.
-    pub stats: SimStats,
+    pub counters: SimCounters,
 }
 
 /// What a schedule did (to see that schedules exercise something).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SimStats {
+pub struct SimCounters {
     /// Sessions accepted (pairs).
     pub pairs: u64,
     /// Clients connected.
@@ -131,8 +131,8 @@ pub struct SimStats {
     pub detaches: u64,
 }
 
-impl std::ops::AddAssign for SimStats {
-    fn add_assign(&mut self, o: SimStats) {
+impl std::ops::AddAssign for SimCounters {
+    fn add_assign(&mut self, o: SimCounters) {
         self.pairs += o.pairs;
         self.connected += o.connected;
         self.bytes_read += o.bytes_read;
@@ -184,7 +184,7 @@ impl World {
             pattern: Pattern::new(),
             attaches: 0,
             errors_allowed: 0,
-            stats: SimStats::default(),
+            counters: SimCounters::default(),
         })
     }
 
@@ -317,7 +317,7 @@ impl World {
                     Ok(n) => {
                         st.written += n as u64;
                         if n < chunk.len() {
-                            self.stats.full_writes += 1;
+                            self.counters.full_writes += 1;
                         }
                         Ok(())
                     }
@@ -360,7 +360,7 @@ impl World {
         }
         self.attaches += 1;
         let fifo = if slot.is_multiple_of(2) { 4096 } else { 8192 };
-        let mut o = AttachOptions::new(format!("app{slot}-{}", self.attaches), AppKind::External)
+        let mut o = AttachOptions::new(format!("app{slot}-{}", self.attaches), AppKind::InProcess)
             .with_scope(Scope::LOCAL)
             .with_fifo_sizes(fifo, fifo);
         o.segment_size = 1 << 20;
@@ -368,7 +368,7 @@ impl World {
             o = o.with_namespace(OTHER_NS.0, OTHER_NS.1);
         }
         let r = ok(format!("attach app{slot}"), self.stack.attach(o))?;
-        let q = r.queue.ok_or("external app without a queue")?;
+        let q = r.queue.ok_or("in-process app without a queue")?;
         self.apps[slot as usize] = Some(SimApp {
             app: r.app,
             wrk: r.app_wrk,
@@ -382,7 +382,7 @@ impl World {
         let Some(a) = self.apps[slot as usize].take() else {
             return Ok(());
         };
-        self.stats.detaches += 1;
+        self.counters.detaches += 1;
         // The app is gone: its ends with it (the stack cleans them up).
         let mut i = 0;
         while i < self.ends.len() {
@@ -433,7 +433,7 @@ impl World {
             off += want.len();
         }
         st.read += n as u64;
-        self.stats.bytes_read += n as u64;
+        self.counters.bytes_read += n as u64;
         Ok(())
     }
 
@@ -482,10 +482,10 @@ impl World {
             .map_err(|e| format!("app{slot}: fifos of {}: {e}", f.session))
     }
 
-    fn handle(&mut self, slot: u8, m: AppMessage) -> SimResult {
+    fn handle(&mut self, slot: u8, m: AppEvent) -> SimResult {
         match m {
-            AppMessage::Accepted { fifos, .. } => {
-                self.stats.pairs += 1;
+            AppEvent::Accepted { session: fifos, .. } => {
+                self.counters.pairs += 1;
                 let io = self.new_end(slot, &fifos)?;
                 let id = self.pairs.len() as u64;
                 self.pairs.push(Pair {
@@ -510,10 +510,10 @@ impl World {
                     closed_by_app: false,
                 });
             }
-            AppMessage::Connected {
+            AppEvent::Connected {
                 result: Ok(fifos), ..
             } => {
-                self.stats.connected += 1;
+                self.counters.connected += 1;
                 let io = self.new_end(slot, &fifos)?;
                 // ct crosses the server's fifos: find the server end.
                 let pair = self
@@ -544,12 +544,12 @@ impl World {
                     closed_by_app: false,
                 });
             }
-            AppMessage::Disconnected(h) | AppMessage::Reset(h) => {
-                let was_reset = matches!(m, AppMessage::Reset(_));
+            AppEvent::Disconnected(h) | AppEvent::Reset(h) => {
+                let was_reset = matches!(m, AppEvent::Reset(_));
                 if was_reset {
-                    self.stats.resets += 1;
+                    self.counters.resets += 1;
                 } else {
-                    self.stats.disconnects += 1;
+                    self.counters.disconnects += 1;
                 }
                 let Some(i) = self.end_index(h) else {
                     return Ok(());
@@ -569,10 +569,10 @@ impl World {
                 }
                 self.close(i, false)?;
             }
-            AppMessage::Connected { result: Err(_), .. } => {
-                self.stats.connect_failures += 1;
+            AppEvent::Connected { result: Err(_), .. } => {
+                self.counters.connect_failures += 1;
             }
-            AppMessage::Cleanup {
+            AppEvent::Cleanup {
                 session,
                 ntf: SessionCleanupNtf::Session,
             } => {

@@ -1,4 +1,4 @@
-//! A stack with ct registered and external (queue) apps, stepped on the
+//! A stack with ct registered and in-process (queue) apps, stepped on the
 //! test thread or threaded, plus the leak checks scenarios end with.
 #![allow(dead_code)]
 
@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ct_app_worker::{
-    AppHandle, AppKind, AppListenerHandle, AppMessage, AppQueue, AppSession, AppWorkerHandle,
+    AppEvent, AppHandle, AppKind, AppListenerHandle, AppQueue, AppSession, AppWorkerHandle,
     AttachOptions, Scope, SessionFifos, Stack,
 };
 use ct_echo::loopback;
@@ -55,7 +55,7 @@ impl Env {
     }
 
     pub fn opts(name: &str, scope: Scope, fifo: u32) -> AttachOptions {
-        let mut o = AttachOptions::new(name, AppKind::External)
+        let mut o = AttachOptions::new(name, AppKind::InProcess)
             .with_scope(scope)
             .with_fifo_sizes(fifo, fifo);
         o.segment_size = SEGMENT;
@@ -85,7 +85,7 @@ impl Env {
     pub fn wait_for<T>(
         &mut self,
         q: &AppQueue,
-        mut pick: impl FnMut(AppMessage) -> Option<T>,
+        mut pick: impl FnMut(AppEvent) -> Option<T>,
     ) -> Option<T> {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -190,36 +190,37 @@ impl Env {
     }
 }
 
-pub fn accepted(m: AppMessage) -> Option<SessionFifos> {
+pub fn accepted(m: AppEvent) -> Option<SessionFifos> {
     match m {
-        AppMessage::Accepted { fifos, .. } => Some(fifos),
+        AppEvent::Accepted { session: fifos, .. } => Some(fifos),
         _ => None,
     }
 }
 
-pub fn connected(m: AppMessage) -> Option<Result<SessionFifos, SessionError>> {
+pub fn connected(m: AppEvent) -> Option<Result<SessionFifos, SessionError>> {
     match m {
-        AppMessage::Connected { result, .. } => Some(result),
+        AppEvent::Connected { result, .. } => Some(result),
         _ => None,
     }
 }
 
 /// A short name per message.
-pub fn name(m: &AppMessage) -> &'static str {
+pub fn name(m: &AppEvent) -> &'static str {
     match m {
-        AppMessage::Accepted { .. } => "accepted",
-        AppMessage::Connected { result: Ok(_), .. } => "connected",
-        AppMessage::Connected { result: Err(_), .. } => "connect-failed",
-        AppMessage::Disconnected(_) => "disconnected",
-        AppMessage::Reset(_) => "reset",
-        AppMessage::TransportClosed(_) => "transport-closed",
-        AppMessage::Cleanup { .. } => "cleanup",
-        AppMessage::Rx(_) => "rx",
-        AppMessage::Tx(_) => "tx",
-        AppMessage::AddSegment { .. } => "add-segment",
-        AppMessage::DelSegment(_) => "del-segment",
-        AppMessage::Bound { .. } => "bound",
-        AppMessage::UnlistenReply { .. } => "unlisten-reply",
+        AppEvent::Accepted { .. } => "accepted",
+        AppEvent::Connected { result: Ok(_), .. } => "connected",
+        AppEvent::Connected { result: Err(_), .. } => "connect-failed",
+        AppEvent::Disconnected(_) => "disconnected",
+        AppEvent::Reset(_) => "reset",
+        AppEvent::TransportClosed(_) => "transport-closed",
+        AppEvent::Cleanup { .. } => "cleanup",
+        AppEvent::Rx(_) => "rx",
+        AppEvent::Tx(_) => "tx",
+        AppEvent::AddSegment { .. } => "add-segment",
+        AppEvent::DelSegment(_) => "del-segment",
+        AppEvent::Bound { .. } => "bound",
+        AppEvent::UnlistenReply { .. } => "unlisten-reply",
+        AppEvent::HalfCleanup(_) => "half-cleanup",
     }
 }
 
@@ -228,6 +229,6 @@ pub fn names(q: &AppQueue) -> Vec<&'static str> {
 }
 
 /// Handle of a session for messages about it.
-pub fn about(m: &AppMessage, h: SessionHandle) -> bool {
+pub fn about(m: &AppEvent, h: SessionHandle) -> bool {
     m.session() == Some(h)
 }

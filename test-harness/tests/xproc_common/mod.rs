@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use ct_app_client::{AppClient, AttachConfig, CtListener, CtStream};
 use ct_echo::{KvLine, KvRecord, Role, RoleChild};
-use ct_stackd::{Counters, Stackd, StackdConfig};
+use ct_stackd::{Stackd, StackdConfig, StackdCounters};
 
 const ENV_ROLE: &str = "CT_XPROC_ROLE";
 const ENV_ARGS: &str = "CT_XPROC_ARGS";
@@ -96,7 +96,11 @@ pub fn daemon(tag: &str) -> (Stackd, PathBuf) {
 }
 
 /// Waits until `f` holds for the daemon's counters.
-pub fn wait_counters(d: &Stackd, what: &str, f: impl Fn(&Counters) -> bool) -> Counters {
+pub fn wait_counters(
+    d: &Stackd,
+    what: &str,
+    f: impl Fn(&StackdCounters) -> bool,
+) -> StackdCounters {
     let c = d.wait_counters(WAIT, &f);
     assert!(f(&c), "timed out waiting for {what}: {c}");
     c

@@ -1,4 +1,4 @@
-//! A stack with ct registered and external (queue) apps, stepped on the
+//! A stack with ct registered and in-process (queue) apps, stepped on the
 //! test thread, plus the checks every test ends with.
 #![allow(dead_code)]
 
@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use ct_app_worker::{
-    AppHandle, AppKind, AppListenerHandle, AppMessage, AppQueue, AppSession, AppWorkerHandle,
+    AppEvent, AppHandle, AppKind, AppListenerHandle, AppQueue, AppSession, AppWorkerHandle,
     AttachOptions, Scope, SessionFifos, Stack,
 };
 use ct_session::{SessionEndpoint, SessionError, SessionHandle, TransportProto};
@@ -60,7 +60,7 @@ impl Env {
 
     pub fn attach(&self, name: &str, scope: Scope) -> App {
         self.attach_opts(
-            AttachOptions::new(name, AppKind::External)
+            AttachOptions::new(name, AppKind::InProcess)
                 .with_scope(scope)
                 .with_fifo_sizes(4096, 4096),
         )
@@ -136,14 +136,14 @@ impl Env {
     }
 }
 
-pub fn drain(q: &AppQueue) -> Vec<AppMessage> {
+pub fn drain(q: &AppQueue) -> Vec<AppEvent> {
     q.drain()
 }
 
 /// Drains the queue and returns the first accept.
 pub fn accepted(q: &AppQueue) -> Option<SessionFifos> {
     drain(q).into_iter().find_map(|m| match m {
-        AppMessage::Accepted { fifos, .. } => Some(fifos),
+        AppEvent::Accepted { session: fifos, .. } => Some(fifos),
         _ => None,
     })
 }
@@ -151,28 +151,29 @@ pub fn accepted(q: &AppQueue) -> Option<SessionFifos> {
 /// Drains the queue and returns the first connect reply.
 pub fn connected(q: &AppQueue) -> Option<Result<SessionFifos, SessionError>> {
     drain(q).into_iter().find_map(|m| match m {
-        AppMessage::Connected { result, .. } => Some(result),
+        AppEvent::Connected { result, .. } => Some(result),
         _ => None,
     })
 }
 
 /// A short name per message, for order checks.
-pub fn names(msgs: &[AppMessage]) -> Vec<&'static str> {
+pub fn names(msgs: &[AppEvent]) -> Vec<&'static str> {
     msgs.iter()
         .map(|m| match m {
-            AppMessage::Accepted { .. } => "accepted",
-            AppMessage::Connected { result: Ok(_), .. } => "connected",
-            AppMessage::Connected { result: Err(_), .. } => "connect-failed",
-            AppMessage::Disconnected(_) => "disconnected",
-            AppMessage::Reset(_) => "reset",
-            AppMessage::TransportClosed(_) => "transport-closed",
-            AppMessage::Cleanup { .. } => "cleanup",
-            AppMessage::Rx(_) => "rx",
-            AppMessage::Tx(_) => "tx",
-            AppMessage::AddSegment { .. } => "add-segment",
-            AppMessage::DelSegment(_) => "del-segment",
-            AppMessage::Bound { .. } => "bound",
-            AppMessage::UnlistenReply { .. } => "unlisten-reply",
+            AppEvent::Accepted { .. } => "accepted",
+            AppEvent::Connected { result: Ok(_), .. } => "connected",
+            AppEvent::Connected { result: Err(_), .. } => "connect-failed",
+            AppEvent::Disconnected(_) => "disconnected",
+            AppEvent::Reset(_) => "reset",
+            AppEvent::TransportClosed(_) => "transport-closed",
+            AppEvent::Cleanup { .. } => "cleanup",
+            AppEvent::Rx(_) => "rx",
+            AppEvent::Tx(_) => "tx",
+            AppEvent::AddSegment { .. } => "add-segment",
+            AppEvent::DelSegment(_) => "del-segment",
+            AppEvent::Bound { .. } => "bound",
+            AppEvent::UnlistenReply { .. } => "unlisten-reply",
+            AppEvent::HalfCleanup(_) => "half-cleanup",
         })
         .collect()
 }

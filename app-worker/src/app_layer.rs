@@ -1,20 +1,20 @@
-//! The session layer's app interface, implemented by [`Apps`] (VPP's
+//! The session layer's [`AppLayer`], implemented by [`Apps`] (VPP's
 //! `app_worker_*` calls the session layer makes, and the delivery of async
 //! events: session_cb_vft_t callbacks for builtin apps, messages for
-//! external ones).
+//! in-process and out-of-process ones).
 
 use std::sync::Arc;
 
 use ct_fifo_segment::{Fifo, SegmentFlags};
 use ct_segment_manager::SmError;
 use ct_session::{
-    AppEvent, AppInterface, Congested, SessionCleanupNtf, SessionError, SessionHandle, Worker,
+    AppEvent, AppLayer, Congested, QueuedAppEvent, SessionCleanupNtf, SessionError, SessionFifos,
+    SessionHandle, Worker,
 };
 
-use crate::app_worker::{AppWorker, Sink};
+use crate::app_worker::{AppWorker, Delivery};
 use crate::apps::Apps;
 use crate::callbacks::{AppCallbacks, AppCtx};
-use crate::queue::{AppMessage, SessionFifos};
 
 /// A segment-manager error as the session layer reports it.
 pub(crate) fn sm_err(e: SmError) -> SessionError {
@@ -39,45 +39,39 @@ impl Apps {
         }
     }
 
-    /// The message an external app gets for `event`; `None` for events that
-    /// are the app layer's own business.
-    fn to_message(&self, wrk: &Worker, event: &AppEvent) -> Option<AppMessage> {
+    /// `event` as an in-process or out-of-process app receives it: the
+    /// session's fifos and the segment as they are now (see [`AppEvent`]);
+    /// `None` for an accepted session gone meanwhile and for the app
+    /// layer's own events.
+    fn resolve(&self, wrk: &Worker, event: &QueuedAppEvent) -> Option<AppEvent> {
         Some(match event {
-            AppEvent::Rx(h) => AppMessage::Rx(*h),
-            AppEvent::Tx(h) => AppMessage::Tx(*h),
-            AppEvent::Accepted(h) => AppMessage::Accepted {
-                fifos: Self::session_fifos(wrk, *h).ok()?,
-                listener: wrk.session_get(*h).ok()?.listener_handle,
+            AppEvent::Rx(h) => AppEvent::Rx(*h),
+            AppEvent::Tx(h) => AppEvent::Tx(*h),
+            AppEvent::Accepted { session, listener } => AppEvent::Accepted {
+                session: Self::session_fifos(wrk, *session).ok()?,
+                listener: *listener,
             },
-            AppEvent::Connected {
-                session,
-                opaque,
-                error,
-            } => AppMessage::Connected {
+            AppEvent::Connected { opaque, result } => AppEvent::Connected {
                 opaque: *opaque,
-                result: match (session, error) {
-                    (_, Some(e)) => Err(*e),
-                    (Some(h), None) => Self::session_fifos(wrk, *h),
-                    (None, None) => Err(SessionError::Unknown),
-                },
+                result: result.and_then(|h| Self::session_fifos(wrk, h)),
             },
-            AppEvent::Disconnected(h) => AppMessage::Disconnected(*h),
-            AppEvent::Reset(h) => AppMessage::Reset(*h),
-            AppEvent::TransportClosed(h) => AppMessage::TransportClosed(*h),
-            AppEvent::Cleanup { session, ntf, .. } => AppMessage::Cleanup {
+            AppEvent::Disconnected(h) => AppEvent::Disconnected(*h),
+            AppEvent::Reset(h) => AppEvent::Reset(*h),
+            AppEvent::TransportClosed(h) => AppEvent::TransportClosed(*h),
+            AppEvent::Cleanup { session, ntf } => AppEvent::Cleanup {
                 session: *session,
                 ntf: *ntf,
             },
-            AppEvent::AddSegment(h) => AppMessage::AddSegment {
-                handle: *h,
-                segment: self.sms.segment(*h).ok(),
+            AppEvent::AddSegment { handle, .. } => AppEvent::AddSegment {
+                handle: *handle,
+                segment: self.sms.segment(*handle).ok(),
             },
-            AppEvent::DelSegment(h) => AppMessage::DelSegment(*h),
+            AppEvent::DelSegment(h) => AppEvent::DelSegment(*h),
             AppEvent::Bound {
                 handle,
                 opaque,
                 error,
-            } => AppMessage::Bound {
+            } => AppEvent::Bound {
                 handle: *handle,
                 opaque: *opaque,
                 error: *error,
@@ -86,7 +80,7 @@ impl Apps {
                 handle,
                 opaque,
                 error,
-            } => AppMessage::UnlistenReply {
+            } => AppEvent::UnlistenReply {
                 handle: *handle,
                 opaque: *opaque,
                 error: *error,
@@ -101,35 +95,24 @@ impl Apps {
         wrk: &mut Worker,
         w: &Arc<AppWorker>,
         cb: &Arc<dyn AppCallbacks>,
-        event: &AppEvent,
+        event: &QueuedAppEvent,
     ) {
         let mut ctx = AppCtx::new(wrk, self, w);
         match event {
-            AppEvent::Accepted(h) => {
+            AppEvent::Accepted { session: h, .. } => {
                 let accepted = cb.accept(&mut ctx, *h).is_ok();
                 if let Err(e) = ctx.wrk.session_accepted_reply(*h, accepted) {
                     tracing::debug!(session = %h, error = %e, "accept reply");
                 }
             }
-            AppEvent::Connected {
-                session,
-                opaque,
-                error,
-            } => {
-                let result = match (session, error) {
-                    (_, Some(e)) => Err(*e),
-                    (Some(h), None) => Ok(*h),
-                    (None, None) => Err(SessionError::Unknown),
-                };
-                cb.connected(&mut ctx, *opaque, result);
-            }
+            AppEvent::Connected { opaque, result } => cb.connected(&mut ctx, *opaque, *result),
             AppEvent::Rx(h) => cb.rx(&mut ctx, *h),
             AppEvent::Tx(h) => cb.tx(&mut ctx, *h),
             AppEvent::Disconnected(h) => cb.disconnect(&mut ctx, *h),
             AppEvent::Reset(h) => cb.reset(&mut ctx, *h),
             AppEvent::TransportClosed(h) => cb.transport_closed(&mut ctx, *h),
             AppEvent::Cleanup { session, ntf, .. } => cb.cleanup(&mut ctx, *session, *ntf),
-            AppEvent::AddSegment(h) => cb.add_segment(&mut ctx, *h),
+            AppEvent::AddSegment { handle, .. } => cb.add_segment(&mut ctx, *handle),
             AppEvent::DelSegment(h) => cb.del_segment(&mut ctx, *h),
             AppEvent::Bound { .. } | AppEvent::UnlistenReply { .. } | AppEvent::HalfCleanup(_) => {}
         }
@@ -157,7 +140,7 @@ impl Apps {
     }
 }
 
-impl AppInterface for Apps {
+impl AppLayer for Apps {
     fn app_worker_is_valid(&self, app_wrk: u32) -> bool {
         self.app_worker_is_live(app_wrk)
     }
@@ -213,7 +196,12 @@ impl AppInterface for Apps {
         Ok(())
     }
 
-    fn deliver(&self, wrk: &mut Worker, app_wrk: u32, event: &AppEvent) -> Result<(), Congested> {
+    fn deliver(
+        &self,
+        wrk: &mut Worker,
+        app_wrk: u32,
+        event: &QueuedAppEvent,
+    ) -> Result<(), Congested> {
         let Some(w) = self.app_worker_get_if_valid(app_wrk) else {
             // Detached meanwhile: nobody to tell; the session layer still
             // runs the event's cleanup.
@@ -223,20 +211,20 @@ impl AppInterface for Apps {
             w.half_opens.lock().remove(ho);
             return Ok(());
         }
-        match &w.sink {
-            Sink::Queue(q) => {
-                if let Some(msg) = self.to_message(wrk, event) {
-                    q.try_send(msg).map_err(|_| Congested)?;
+        match &w.delivery {
+            Delivery::InProcess(q) => {
+                if let Some(ev) = self.resolve(wrk, event) {
+                    q.try_send(ev).map_err(|_| Congested)?;
                 }
             }
-            Sink::External(s) => {
-                if let Some(msg) = self.to_message(wrk, event) {
-                    // A handed-back message is dropped here and rebuilt
-                    // from the kept event on the retry.
-                    s.deliver(wrk, w.handle, msg).map_err(|_| Congested)?;
+            Delivery::OutOfProcess(s) => {
+                if let Some(ev) = self.resolve(wrk, event) {
+                    // A handed-back event is dropped here and resolved
+                    // again from the kept one on the retry.
+                    s.deliver(wrk, w.handle, ev).map_err(|_| Congested)?;
                 }
             }
-            Sink::Builtin(cb) => self.run_callback(wrk, &w, cb, event),
+            Delivery::Builtin(cb) => self.run_callback(wrk, &w, cb, event),
         }
         if let Some(h) = event.session()
             && w.has_wakers()

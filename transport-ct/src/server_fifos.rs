@@ -37,7 +37,7 @@ pub trait CtSegmentEvents {
 
 /// A server session's fifos and where they are accounted.
 #[derive(Debug)]
-pub struct SessionFifos {
+pub struct CtServerFifos {
     /// Its place in the accounting.
     pub seg_ref: CtSegRef,
     /// The segment holding the fifos.
@@ -61,7 +61,7 @@ impl CtSegments {
         slice: u32,
         sizes: [u32; 2],
         events: &mut impl CtSegmentEvents,
-    ) -> Result<SessionFifos, SessionError> {
+    ) -> Result<CtServerFifos, SessionError> {
         let (mut seg_ref, mut segment, mut added) = match self.try_count_session(key, sm, slice) {
             Some((r, h)) => (r, h, false),
             None => self.slow_path(key, sm, slice, false, events)?,
@@ -72,7 +72,7 @@ impl CtSegments {
                 .and_then(|g| g.try_alloc_fifos(slice, sizes[0], sizes[1]));
             let e = match fifos {
                 Ok((rx, tx)) => {
-                    return Ok(SessionFifos {
+                    return Ok(CtServerFifos {
                         seg_ref,
                         segment,
                         rx,

@@ -52,16 +52,16 @@ const CHECKS_PER_DRAIN: u32 = 16;
 
 /// The ids the stack gave this worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct WorkerIds {
+pub(crate) struct AppWorkerIds {
     pub(crate) app_index: u32,
     pub(crate) app_wrk: u32,
     pub(crate) wrk_index: u32,
 }
 
 /// One app worker.
-pub(crate) struct WorkerShared {
+pub(crate) struct AppWorkerShared {
     pub(crate) app: Arc<AppShared>,
-    pub(crate) ids: WorkerIds,
+    pub(crate) ids: AppWorkerIds,
     /// The mapping the queues live in (kept for as long as they are used).
     _mq_segment: FifoSegment,
     pub(crate) ctrl: Ctrl,
@@ -75,9 +75,9 @@ pub(crate) struct WorkerShared {
     broken: OnceLock<String>,
 }
 
-impl std::fmt::Debug for WorkerShared {
+impl std::fmt::Debug for AppWorkerShared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerShared")
+        f.debug_struct("AppWorkerShared")
             .field("ids", &self.ids)
             .field("threads", &self.ctrl.n_threads())
             .finish_non_exhaustive()
@@ -88,16 +88,16 @@ fn mq_fatal(e: MsgQueueError) -> ClientError {
     ClientError::protocol(format_args!("event queue: {e}"))
 }
 
-impl WorkerShared {
+impl AppWorkerShared {
     pub(crate) fn new(
         app: Arc<AppShared>,
-        ids: WorkerIds,
+        ids: AppWorkerIds,
         mq_segment: FifoSegment,
         ctrl: Ctrl,
         events: Events,
         app_evtfd: EventFd,
     ) -> Self {
-        WorkerShared {
+        AppWorkerShared {
             app,
             ids,
             _mq_segment: mq_segment,
@@ -117,7 +117,7 @@ impl WorkerShared {
     }
 
     /// The filing sequence: take it before looking at a condition, hand it
-    /// to [`WorkerShared::wait`].
+    /// to [`AppWorkerShared::wait`].
     pub(crate) fn seq(&self) -> u64 {
         self.seq.load(Ordering::Acquire)
     }
@@ -205,7 +205,7 @@ impl WorkerShared {
     }
 
     /// Drains now (the app's poll loop). Clears the sleep flags the app
-    /// armed with [`WorkerShared::prepare_sleep`] unless a thread of ours
+    /// armed with [`AppWorkerShared::prepare_sleep`] unless a thread of ours
     /// sleeps on them. Returns the messages handled, or the first protocol
     /// error among them (the rest were still filed).
     pub(crate) fn poll(&self) -> Result<usize, ClientError> {
@@ -252,7 +252,7 @@ impl WorkerShared {
             .map(drop)
     }
 
-    /// [`WorkerShared::wait`], ending too when `ready` (the caller's own
+    /// [`AppWorkerShared::wait`], ending too when `ready` (the caller's own
     /// condition, looked at in shared memory: cheap, consuming nothing)
     /// says so while spinning for `spell`. Returns whether the spell ran
     /// out and the waiter slept.
