@@ -5,7 +5,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::transport_format::Verbosity;
+use crate::transport_format::{CliLine, Verbosity};
 use crate::transport_id::TransportConnId;
 use crate::worker::Worker;
 use crate::{SessionEndpointCfg, SessionError, SessionHandle, TransportProto};
@@ -244,32 +244,62 @@ pub trait Transport: Send + Sync {
         false
     }
 
-    /// Writes the connection's `show session` text into `f`.
+    /// Writes the connection's `show session` text into `f`. The default
+    /// writes VPP's row for what [`Transport::get_connection`] gives (its
+    /// id, "ESTABLISHED" when verbose) and nothing for an unknown id.
     fn format_connection(
         &self,
         wrk: &Worker,
         conn: TransportConnId,
         verbosity: Verbosity,
         f: &mut fmt::Formatter<'_>,
-    ) -> fmt::Result;
+    ) -> fmt::Result {
+        write_row(f, self.get_connection(wrk, conn), verbosity, "ESTABLISHED")
+    }
 
-    /// Writes the listener's `show session` text into `f`.
+    /// Writes the listener's `show session` text into `f` (by default as
+    /// [`Transport::format_connection`], state "LISTEN").
     fn format_listener(
         &self,
         wrk: &Worker,
         listener: TransportConnId,
         verbosity: Verbosity,
         f: &mut fmt::Formatter<'_>,
-    ) -> fmt::Result;
+    ) -> fmt::Result {
+        write_row(f, self.get_listener(wrk, listener), verbosity, "LISTEN")
+    }
 
-    /// Writes the half-open's `show session` text into `f`.
+    /// Writes the half-open's `show session` text into `f` (by default as
+    /// [`Transport::format_connection`], state "HALF-OPEN").
     fn format_half_open(
         &self,
         wrk: &Worker,
         ho: TransportConnId,
         verbosity: Verbosity,
         f: &mut fmt::Formatter<'_>,
-    ) -> fmt::Result;
+    ) -> fmt::Result {
+        write_row(f, self.get_half_open(wrk, ho), verbosity, "HALF-OPEN")
+    }
+}
+
+/// The default `format_*` row: the connection's id, and `state` when the
+/// verbosity shows states.
+fn write_row(
+    f: &mut fmt::Formatter<'_>,
+    tc: Option<TransportConnection>,
+    verbosity: Verbosity,
+    state: &str,
+) -> fmt::Result {
+    match tc {
+        Some(tc) => fmt::Display::fmt(
+            &CliLine {
+                id: &tc.to_string(),
+                state: verbosity.shows_state().then_some(state),
+            },
+            f,
+        ),
+        None => Ok(()),
+    }
 }
 
 impl fmt::Display for TransportConnection {

@@ -394,9 +394,7 @@ fn migrating_half_open_given_up_is_deleted_on_migration() {
 
 #[test]
 fn transport_trait_defaults() {
-    use ct_session::{TransportConnId as Id, Verbosity as V};
-    use std::fmt::{Formatter, Result as FmtResult};
-    type Fmt<'a> = Formatter<'a>;
+    use ct_session::{TransportConnId as Id, TransportDisplay, Verbosity, format_cli_line};
     struct Minimal;
     impl Transport for Minimal {
         fn options(&self) -> ct_session::TransportOptions {
@@ -432,9 +430,11 @@ fn transport_trait_defaults() {
         fn get_connection(
             &self,
             _: &ct_session::Worker,
-            _: Id,
+            id: Id,
         ) -> Option<ct_session::TransportConnection> {
-            None
+            // One live connection, for the default `show session` row.
+            (id == Id::new(1, 0))
+                .then(|| ct_session::TransportConnection::new(TransportProto::Udp, 0, id))
         }
         fn get_listener(
             &self,
@@ -449,15 +449,6 @@ fn transport_trait_defaults() {
             _: Id,
         ) -> Option<ct_session::TransportConnection> {
             None
-        }
-        fn format_connection(&self, _: &ct_session::Worker, _: Id, _: V, _: &mut Fmt) -> FmtResult {
-            Ok(())
-        }
-        fn format_listener(&self, _: &ct_session::Worker, _: Id, _: V, _: &mut Fmt) -> FmtResult {
-            Ok(())
-        }
-        fn format_half_open(&self, _: &ct_session::Worker, _: Id, _: V, _: &mut Fmt) -> FmtResult {
-            Ok(())
         }
     }
     let (main, mut workers) = SessionMain::new(SessionConfig::new(0));
@@ -475,6 +466,21 @@ fn transport_trait_defaults() {
     );
     assert_eq!(t.app_rx_evt(w, &tc), Err(SessionError::NoSupport));
     assert!(!t.worker_poll(w));
+    // The default rows: the id, the state when verbose, nothing for an id
+    // the transport does not know.
+    let live = Id::new(1, 0);
+    let id = t.get_connection(w, live).unwrap().to_string();
+    let shown = |id, v| TransportDisplay::connection(&*t, w, id, v).to_string();
+    assert_eq!(shown(live, Verbosity::Brief), format_cli_line(&id, None));
+    assert_eq!(
+        shown(live, Verbosity::Verbose),
+        format_cli_line(&id, Some("ESTABLISHED"))
+    );
+    assert_eq!(shown(Id::new(1, 1), Verbosity::Verbose), "");
+    assert_eq!(
+        TransportDisplay::listener(&*t, w, live, Verbosity::Verbose).to_string(),
+        ""
+    );
     // Connectionless transports are not opened through session_open.
     let mut sep = SessionEndpointCfg::new(ep("127.0.0.1", 53), 0);
     sep.endpoint.transport_proto = TransportProto::Udp;

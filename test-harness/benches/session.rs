@@ -84,25 +84,7 @@ impl Transport for Loop {
         wrk.session_enqueue_notify(session)?;
         Ok(1)
     }
-    fn format_connection(
-        &self,
-        _: &Worker,
-        _: TransportConnId,
-        _: Verbosity,
-        _: &mut fmt::Formatter<'_>,
-    ) -> fmt::Result {
-        Ok(())
-    }
     fn format_listener(
-        &self,
-        _: &Worker,
-        _: TransportConnId,
-        _: Verbosity,
-        _: &mut fmt::Formatter<'_>,
-    ) -> fmt::Result {
-        Ok(())
-    }
-    fn format_half_open(
         &self,
         _: &Worker,
         _: TransportConnId,

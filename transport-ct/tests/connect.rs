@@ -79,25 +79,7 @@ impl Transport for ListenOnly {
     fn get_half_open(&self, _: &Worker, _: TransportConnId) -> Option<TransportConnection> {
         None
     }
-    fn format_connection(
-        &self,
-        _: &Worker,
-        _: TransportConnId,
-        _: Verbosity,
-        _: &mut fmt::Formatter<'_>,
-    ) -> fmt::Result {
-        Ok(())
-    }
     fn format_listener(
-        &self,
-        _: &Worker,
-        _: TransportConnId,
-        _: Verbosity,
-        _: &mut fmt::Formatter<'_>,
-    ) -> fmt::Result {
-        Ok(())
-    }
-    fn format_half_open(
         &self,
         _: &Worker,
         _: TransportConnId,
