@@ -66,21 +66,7 @@ impl TestSink {
 }
 
 fn name(m: &AppEvent) -> &'static str {
-    match m {
-        AppEvent::Accepted { .. } => "accepted",
-        AppEvent::Connected { .. } => "connected",
-        AppEvent::Disconnected(_) => "disconnected",
-        AppEvent::Reset(_) => "reset",
-        AppEvent::TransportClosed(_) => "transport-closed",
-        AppEvent::Cleanup { .. } => "cleanup",
-        AppEvent::Rx(_) => "rx",
-        AppEvent::Tx(_) => "tx",
-        AppEvent::AddSegment { .. } => "add-segment",
-        AppEvent::DelSegment(_) => "del-segment",
-        AppEvent::Bound { .. } => "bound",
-        AppEvent::UnlistenReply { .. } => "unlisten-reply",
-        AppEvent::HalfCleanup(_) => "half-cleanup",
-    }
+    m.name().trim_start_matches("app-")
 }
 
 #[test]

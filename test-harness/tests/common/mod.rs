@@ -204,23 +204,12 @@ pub fn connected(m: AppEvent) -> Option<Result<SessionFifos, SessionError>> {
     }
 }
 
-/// A short name per message.
+/// A short name per message: the event's name, a failed connect told
+/// apart, segment events without VPP's `app-` prefix.
 pub fn name(m: &AppEvent) -> &'static str {
     match m {
-        AppEvent::Accepted { .. } => "accepted",
-        AppEvent::Connected { result: Ok(_), .. } => "connected",
         AppEvent::Connected { result: Err(_), .. } => "connect-failed",
-        AppEvent::Disconnected(_) => "disconnected",
-        AppEvent::Reset(_) => "reset",
-        AppEvent::TransportClosed(_) => "transport-closed",
-        AppEvent::Cleanup { .. } => "cleanup",
-        AppEvent::Rx(_) => "rx",
-        AppEvent::Tx(_) => "tx",
-        AppEvent::AddSegment { .. } => "add-segment",
-        AppEvent::DelSegment(_) => "del-segment",
-        AppEvent::Bound { .. } => "bound",
-        AppEvent::UnlistenReply { .. } => "unlisten-reply",
-        AppEvent::HalfCleanup(_) => "half-cleanup",
+        m => m.name().trim_start_matches("app-"),
     }
 }
 

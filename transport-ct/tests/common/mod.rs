@@ -160,20 +160,8 @@ pub fn connected(q: &AppQueue) -> Option<Result<SessionFifos, SessionError>> {
 pub fn names(msgs: &[AppEvent]) -> Vec<&'static str> {
     msgs.iter()
         .map(|m| match m {
-            AppEvent::Accepted { .. } => "accepted",
-            AppEvent::Connected { result: Ok(_), .. } => "connected",
             AppEvent::Connected { result: Err(_), .. } => "connect-failed",
-            AppEvent::Disconnected(_) => "disconnected",
-            AppEvent::Reset(_) => "reset",
-            AppEvent::TransportClosed(_) => "transport-closed",
-            AppEvent::Cleanup { .. } => "cleanup",
-            AppEvent::Rx(_) => "rx",
-            AppEvent::Tx(_) => "tx",
-            AppEvent::AddSegment { .. } => "add-segment",
-            AppEvent::DelSegment(_) => "del-segment",
-            AppEvent::Bound { .. } => "bound",
-            AppEvent::UnlistenReply { .. } => "unlisten-reply",
-            AppEvent::HalfCleanup(_) => "half-cleanup",
+            m => m.name().trim_start_matches("app-"),
         })
         .collect()
 }
