@@ -27,9 +27,8 @@ use ct_session::{
     AppEvent, AppLayer, Congested, IoEvent, QueuedAppEvent, Runtime, SessionConfig,
     SessionEndpointCfg, SessionError, SessionHandle, SessionMain, SessionState, SessionType,
     ThreadedConfig, Transport, TransportConnId, TransportConnection, TransportOptions,
-    TransportProto, TransportServiceType, TransportTxType, Verbosity, Worker,
+    TransportProto, TransportServiceType, TransportTxType, Worker,
 };
-use std::fmt;
 use test_harness::bench::{self, BenchArgs};
 
 const N_SESSIONS: usize = 1024;
@@ -83,15 +82,6 @@ impl Transport for Loop {
     fn custom_tx(&self, wrk: &mut Worker, session: SessionHandle) -> Result<u32, SessionError> {
         wrk.session_enqueue_notify(session)?;
         Ok(1)
-    }
-    fn format_listener(
-        &self,
-        _: &Worker,
-        _: TransportConnId,
-        _: Verbosity,
-        _: &mut fmt::Formatter<'_>,
-    ) -> fmt::Result {
-        Ok(())
     }
 }
 

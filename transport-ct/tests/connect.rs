@@ -14,9 +14,8 @@ use ct_app_worker::Scope;
 use ct_session::{
     IpPrefix, RuleAction, SessionEndpoint, SessionEndpointCfg, SessionError, SessionHandle,
     SessionRule, TableId, Transport, TransportConnId, TransportConnection, TransportOptions,
-    TransportProto, TransportServiceType, TransportTxType, Verbosity, Worker,
+    TransportProto, TransportServiceType, TransportTxType, Worker,
 };
-use std::fmt;
 
 /// Listens only: what a global listener of the app's protocol needs.
 #[derive(Default)]
@@ -78,15 +77,6 @@ impl Transport for ListenOnly {
     }
     fn get_half_open(&self, _: &Worker, _: TransportConnId) -> Option<TransportConnection> {
         None
-    }
-    fn format_listener(
-        &self,
-        _: &Worker,
-        _: TransportConnId,
-        _: Verbosity,
-        _: &mut fmt::Formatter<'_>,
-    ) -> fmt::Result {
-        Ok(())
     }
 }
 
