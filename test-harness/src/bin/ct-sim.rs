@@ -46,7 +46,7 @@ fn main() -> ExitCode {
         println!("{f}");
     }
     println!(
-        "sim: seeds {first}..{} ({} steps each): {} failed, {:.1}s; {} sessions accepted, {} connected, {} bytes checked, {} full writes, {} disconnects, {} resets, {} failed connects, {} detaches",
+        "sim: seeds {first}..{} ({} steps each): {} failed, {:.1}s; {} sessions accepted, {} connected, {} bytes checked, {} full writes, {} disconnects, {} resets, {} failed connects, {} detaches; ct segments: {} lingered, {} revived, {} removed after lingering",
         first + n,
         a.steps,
         failures.len(),
@@ -58,7 +58,10 @@ fn main() -> ExitCode {
         counters.disconnects,
         counters.resets,
         counters.connect_failures,
-        counters.detaches
+        counters.detaches,
+        counters.linger.lingered,
+        counters.linger.revived,
+        counters.linger.removed
     );
     if failures.is_empty() {
         ExitCode::SUCCESS

@@ -3,6 +3,9 @@
 
 use std::collections::BTreeSet;
 
+use ct_session::StackTime;
+use ct_transport_ct::{CtSegmentFlags, CtSegmentInfo};
+
 use crate::sim::world::{SimResult, World};
 
 /// What the workers hold, summed over threads.
@@ -51,8 +54,12 @@ impl World {
         Ok(v)
     }
 
-    /// Holds after any step.
+    /// Holds after any step. Also notes which ct segments are empty, and
+    /// since when, for [`World::check_settled`].
     pub fn check_always(&mut self) -> SimResult {
+        let now = self.stack.runtime_mut().now();
+        self.linger_watch.observe(&self.ct.segments(), now);
+        self.counters.linger = self.linger_watch.counts;
         let v = self.view()?;
         if v.allocated - v.freed != v.pool_len as u64 {
             return Err(format!(
@@ -142,13 +149,8 @@ impl World {
                 "ct accounting: {clients} client / {servers} server sessions counted, apps hold {model_clients} / {model_servers}"
             ));
         }
-        if model.is_empty() && (!segs.is_empty() || self.ct.n_segment_contexts() > 0) {
-            return Err(format!(
-                "no session but ct keeps {} segments, {} contexts",
-                segs.len(),
-                self.ct.n_segment_contexts()
-            ));
-        }
+        let now = self.stack.runtime_mut().now();
+        self.check_segments_settled(&segs, model.is_empty(), now)?;
         let apps = self.apps.iter().flatten().count();
         let listeners: usize = self.apps.iter().flatten().map(|a| a.listeners.len()).sum();
         if self.stack.apps().n_apps() != apps {
@@ -171,6 +173,72 @@ impl World {
             return Err(format!(
                 "{sms} segment managers for {apps} apps and {listeners} listeners ({} sessions)",
                 model.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Settled: every ct segment counts sessions or waits out its linger
+    /// (empty on both sides, on ct's retiring list, not past its linger);
+    /// with no session at all, only lingering ones are left.
+    fn check_segments_settled(
+        &self,
+        segs: &[CtSegmentInfo],
+        no_session: bool,
+        now: StackTime,
+    ) -> SimResult {
+        let both = CtSegmentFlags::CLIENT_DETACHED | CtSegmentFlags::SERVER_DETACHED;
+        let mut keys = BTreeSet::new();
+        let mut live = 0;
+        for s in segs {
+            keys.insert(s.key);
+            if s.client_n_sessions > 0 || s.server_n_sessions > 0 {
+                live += 1;
+            } else if !s.flags.contains(both) {
+                return Err(format!(
+                    "ct segment {} counts no session but is not detached on both sides ({:?})",
+                    s.segment, s.flags
+                ));
+            }
+        }
+        let empty = segs.len() - live;
+        // The retiring list holds every lingering segment, and revived ones
+        // until a worker's next look at it.
+        let retiring = self.ct.n_lingering_segments();
+        if self.linger.is_zero() && (empty > 0 || retiring > 0) {
+            return Err(format!(
+                "no linger, yet {empty} empty ct segments and {retiring} retiring"
+            ));
+        }
+        if empty > retiring {
+            return Err(format!(
+                "{empty} empty ct segments but only {retiring} retiring: leaked"
+            ));
+        }
+        if no_session && live > 0 {
+            return Err(format!(
+                "no session but ct keeps {live} segments counting sessions"
+            ));
+        }
+        if self.ct.n_segment_contexts() != keys.len() {
+            return Err(format!(
+                "{} ct segment contexts for {} with segments",
+                self.ct.n_segment_contexts(),
+                keys.len()
+            ));
+        }
+        self.linger_watch.check_none_overdue(now, self.linger)
+    }
+
+    /// Settled after the clock passed the linger and the workers ran: what
+    /// [`World::check_settled`] demands, and nothing lingers any more.
+    pub fn check_nothing_lingers(&mut self) -> SimResult {
+        self.check_settled()?;
+        let empty = self.linger_watch.n_empty();
+        let retiring = self.ct.n_lingering_segments();
+        if empty > 0 || retiring > 0 {
+            return Err(format!(
+                "past the linger, {empty} empty ct segments and {retiring} retiring are left"
             ));
         }
         Ok(())

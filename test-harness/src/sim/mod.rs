@@ -1,14 +1,19 @@
 //! The deterministic simulator: seeded random schedules of attach, listen,
-//! connect, accept, write, read, close, reset and detach across several
-//! in-process apps (one in another namespace) and 0-2 workers, on a stepped
-//! stack with ct. After every step it checks what always holds (counters
-//! agree, no byte read that was not written, every byte read equals the
-//! byte written at that place of that session's stream); after every
-//! settle, that nothing leaked (sessions, ct connections, half-opens,
-//! segments and their accounting, segment managers, listeners, queued
-//! events). A schedule ends by detaching everyone: then nothing may be
-//! left at all. A failing schedule is shrunk to the shortest step list
-//! that still fails, and printed with its seed.
+//! connect, accept, write, read, close, reset, detach and clock advances
+//! across several in-process apps (one in another namespace) and 0-2
+//! workers, on a stepped stack with ct. For half the seeds ct keeps an
+//! emptied segment a few milliseconds ([`linger_for`]) on the workers'
+//! clock, which moves only when a schedule advances it. After every step it
+//! checks what always holds (counters agree, no byte read that was not
+//! written, every byte read equals the byte written at that place of that
+//! session's stream); after every settle, that nothing leaked (sessions, ct
+//! connections, half-opens, segments and their accounting, segment
+//! managers, listeners, queued events), where an empty segment is allowed
+//! only while it lingers: on ct's retiring list and not past its linger. A
+//! schedule ends by detaching everyone, moving the clock past the linger
+//! and settling: then nothing may be left at all. A failing schedule is
+//! shrunk to the shortest step list that still fails, and printed with its
+//! seed.
 //!
 //! ```
 //! use test_harness::sim;
@@ -18,6 +23,9 @@
 //! ```
 
 mod check;
+mod linger;
+#[cfg(test)]
+mod linger_tests;
 mod op;
 mod rng;
 mod world;
@@ -25,6 +33,7 @@ mod world;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
+pub use linger::LingerCounts;
 pub use op::{APP_SLOTS, Op, PORTS};
 pub use rng::Rng;
 pub use world::{SimCounters, SimResult, World};
@@ -39,6 +48,8 @@ pub struct SimFailure {
     pub seed: u64,
     /// Workers of the stack.
     pub workers: u32,
+    /// ct's segment linger.
+    pub linger: Duration,
     /// What broke.
     pub message: String,
     /// The shortest failing step list found.
@@ -49,8 +60,8 @@ impl std::fmt::Display for SimFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "sim seed {} ({} workers) failed: {}",
-            self.seed, self.workers, self.message
+            "sim seed {} ({} workers, segment linger {:?}) failed: {}",
+            self.seed, self.workers, self.linger, self.message
         )?;
         writeln!(f, "shortest failing schedule ({} steps):", self.steps.len())?;
         for (i, op) in self.steps.iter().enumerate() {
@@ -65,12 +76,31 @@ pub fn workers_for(seed: u64) -> u32 {
     (seed % 3) as u32
 }
 
-/// Runs `steps` on a fresh world with `workers`; a panic anywhere counts
-/// as a failure. Returns the index of the failing step with the message.
-pub fn run_schedule(workers: u32, steps: &[Op]) -> Result<SimCounters, (usize, String)> {
+/// ct's segment linger a seed runs with: none for half the seeds (the
+/// reference's removal at once), a few milliseconds of the workers' clock
+/// for the others; independent of [`workers_for`], so every worker count
+/// meets both.
+pub fn linger_for(seed: u64) -> Duration {
+    const LINGERS: [Duration; 4] = [
+        Duration::ZERO,
+        Duration::from_millis(2),
+        Duration::ZERO,
+        Duration::from_millis(5),
+    ];
+    LINGERS[((seed / 3) % 4) as usize]
+}
+
+/// Runs `steps` on a fresh world with `workers` and ct's segment `linger`;
+/// a panic anywhere counts as a failure. Returns the index of the failing
+/// step with the message.
+pub fn run_schedule(
+    workers: u32,
+    linger: Duration,
+    steps: &[Op],
+) -> Result<SimCounters, (usize, String)> {
     let r = catch_unwind(AssertUnwindSafe(
         || -> Result<SimCounters, (usize, String)> {
-            let mut w = World::new(workers).map_err(|e| (0, e))?;
+            let mut w = World::new(workers, linger).map_err(|e| (0, e))?;
             for (i, op) in steps.iter().enumerate() {
                 w.apply(*op).map_err(|e| (i, e))?;
                 w.check_always().map_err(|e| (i, e))?;
@@ -85,6 +115,19 @@ pub fn run_schedule(workers: u32, steps: &[Op]) -> Result<SimCounters, (usize, S
             w.detach_all().map_err(|e| (end, e))?;
             w.check_settled()
                 .map_err(|e| (end, format!("after detaching all: {e}")))?;
+            // Lingering segments go once their linger passed, apps or not.
+            w.expire_linger().map_err(|e| (end, e))?;
+            w.check_nothing_lingers()
+                .map_err(|e| (end, format!("after detaching all, past the linger: {e}")))?;
+            if !w.ct.segments().is_empty() || w.ct.n_segment_contexts() > 0 {
+                return Err((
+                    end,
+                    format!(
+                        "ct segments left after detaching all: {:?}",
+                        w.ct.segments()
+                    ),
+                ));
+            }
             if !w.stack.segment_managers().is_empty() {
                 return Err((end, "segment managers left after detaching all".into()));
             }
@@ -106,8 +149,15 @@ pub fn run_schedule(workers: u32, steps: &[Op]) -> Result<SimCounters, (usize, S
 
 /// Shrinks a failing schedule: drops chunks of steps (halves, quarters, ...
 /// single steps) while it still fails, within `budget`.
-pub fn shrink(workers: u32, steps: Vec<Op>, budget: Duration) -> (Vec<Op>, String) {
-    shrink_by(steps, budget, |s| run_schedule(workers, s).map(drop))
+pub fn shrink(
+    workers: u32,
+    linger: Duration,
+    steps: Vec<Op>,
+    budget: Duration,
+) -> (Vec<Op>, String) {
+    shrink_by(steps, budget, |s| {
+        run_schedule(workers, linger, s).map(drop)
+    })
 }
 
 /// [`shrink`] against any check that fails with (step index, message).
@@ -160,19 +210,20 @@ pub fn shrink_by(
 /// Runs one seed's schedule of `steps` steps; on failure shrinks it (with
 /// the panic hook silenced meanwhile) and returns the report.
 pub fn run_seed(seed: u64, steps: usize) -> Result<SimCounters, SimFailure> {
-    let workers = workers_for(seed);
+    let (workers, linger) = (workers_for(seed), linger_for(seed));
     let schedule = Op::schedule(seed, steps);
-    let first = match run_schedule(workers, &schedule) {
+    let first = match run_schedule(workers, linger, &schedule) {
         Ok(counters) => return Ok(counters),
         Err((_, first)) => first,
     };
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let (steps, message) = shrink(workers, schedule, Duration::from_secs(30));
+    let (steps, message) = shrink(workers, linger, schedule, Duration::from_secs(30));
     std::panic::set_hook(hook);
     Err(SimFailure {
         seed,
         workers,
+        linger,
         message: if message == first {
             message
         } else {
@@ -249,7 +300,7 @@ mod tests {
 
     /// Two apps, one established session, settled.
     fn world_with_a_session() -> World {
-        let mut w = World::new(1).unwrap();
+        let mut w = World::new(1, Duration::ZERO).unwrap();
         for op in [
             Op::Attach { slot: 0 },
             Op::Attach { slot: 1 },
@@ -321,6 +372,12 @@ mod tests {
         );
         assert!(
             counters.connect_failures > 0 && counters.detaches > 0,
+            "{counters:?}"
+        );
+        // Half the seeds linger: segments linger, are revived, and go.
+        let l = counters.linger;
+        assert!(
+            l.lingered > 0 && l.revived > 0 && l.removed > 0,
             "{counters:?}"
         );
     }

@@ -3,6 +3,7 @@
 //! replays, which is what shrinking needs.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::sim::rng::Rng;
 
@@ -84,7 +85,19 @@ pub enum Op {
     /// Run until idle and let the apps answer until nothing moves; then
     /// check the quiescent invariants (nothing leaked).
     Settle,
+    /// Move the stepped workers' clock `us` microseconds forward (nothing
+    /// runs until the next step or settle): what lets ct's segment linger
+    /// pass, or not, between a close and the next connect.
+    Advance {
+        /// Microseconds.
+        us: u32,
+    },
 }
+
+/// Clock advances a schedule draws from: below and above the lingers
+/// [`crate::sim::linger_for`] picks, so a segment sometimes outlives a
+/// short wait and sometimes not.
+const ADVANCES_US: [u32; 6] = [100, 500, 1_000, 2_000, 5_000, 20_000];
 
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -107,6 +120,7 @@ impl fmt::Display for Op {
             Op::Reset { pick } => write!(f, "session #{pick} reset"),
             Op::Step { n } => write!(f, "step x{n}"),
             Op::Settle => write!(f, "settle"),
+            Op::Advance { us } => write!(f, "clock +{:?}", Duration::from_micros(u64::from(*us))),
         }
     }
 }
@@ -119,7 +133,7 @@ impl Op {
         let pick = rng.below(64) as u32;
         let sizes = [1u32, 100, 1000, 4096, 9000];
         let len = sizes[rng.below(sizes.len() as u64) as usize];
-        match rng.below(100) {
+        match rng.below(104) {
             0..=7 => Op::Attach { slot },
             8 => Op::Detach { slot },
             9..=14 => Op::Listen { slot, port },
@@ -136,7 +150,12 @@ impl Op {
             87..=93 => Op::Step {
                 n: 1 + rng.below(4) as u8,
             },
-            _ => Op::Settle,
+            94..=99 => Op::Settle,
+            // About one step in 26: a 150-step schedule moves the clock
+            // past a linger a few times, with closes and connects between.
+            _ => Op::Advance {
+                us: ADVANCES_US[rng.below(ADVANCES_US.len() as u64) as usize],
+            },
         }
     }
 

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ct_app_worker::{
     AppEvent, AppHandle, AppKind, AppListenerHandle, AppQueue, AppSession, AppWorkerHandle,
@@ -13,6 +14,7 @@ use ct_app_worker::{
 use ct_session::{SessionCleanupNtf, SessionError, SessionHandle};
 use ct_transport_ct::{CtConfig, CtMain};
 
+use crate::sim::linger::{LingerCounts, LingerWatch};
 use crate::sim::op::Op;
 use ct_echo::{Pattern, loopback};
 
@@ -102,6 +104,10 @@ pub struct World {
     pub(crate) apps: [Option<SimApp>; 4],
     pub(crate) ends: Vec<End>,
     pub(crate) pairs: Vec<Pair>,
+    /// ct's segment linger (zero: emptied segments go at once).
+    pub(crate) linger: Duration,
+    /// The emptied segments seen after each step.
+    pub(crate) linger_watch: LingerWatch,
     pattern: Pattern,
     attaches: u64,
     /// Errors the stack returned that are allowed (counted, not failures).
@@ -129,6 +135,8 @@ pub struct SimCounters {
     pub connect_failures: u64,
     /// Detaches.
     pub detaches: u64,
+    /// Emptied ct segments that lingered, were revived, went.
+    pub linger: LingerCounts,
 }
 
 impl std::ops::AddAssign for SimCounters {
@@ -141,6 +149,9 @@ impl std::ops::AddAssign for SimCounters {
         self.resets += o.resets;
         self.connect_failures += o.connect_failures;
         self.detaches += o.detaches;
+        self.linger.lingered += o.linger.lingered;
+        self.linger.revived += o.linger.revived;
+        self.linger.removed += o.linger.removed;
     }
 }
 
@@ -158,12 +169,14 @@ fn ok<T>(what: impl std::fmt::Display, r: Result<T, SessionError>) -> Result<T, 
 }
 
 impl World {
-    /// A world with `workers` workers.
-    pub fn new(workers: u32) -> Result<World, String> {
+    /// A world with `workers` workers whose ct keeps emptied segments
+    /// `linger` on the workers' clock (zero: the reference's removal at
+    /// once).
+    pub fn new(workers: u32, linger: Duration) -> Result<World, String> {
         let stack = ok("stack", Stack::new(workers))?;
         let ct = CtMain::new(CtConfig {
             min_segment_size: 1 << 20,
-            ..Default::default()
+            segment_linger: linger,
         });
         ok(
             "register ct",
@@ -181,6 +194,8 @@ impl World {
             apps: [None, None, None, None],
             ends: Vec::new(),
             pairs: Vec::new(),
+            linger,
+            linger_watch: LingerWatch::default(),
             pattern: Pattern::new(),
             attaches: 0,
             errors_allowed: 0,
@@ -351,6 +366,12 @@ impl World {
                 self.deliver().map(drop)
             }
             Op::Settle => self.settle(),
+            Op::Advance { us } => {
+                self.stack
+                    .runtime_mut()
+                    .advance_clock(Duration::from_micros(u64::from(us)));
+                Ok(())
+            }
         }
     }
 
@@ -608,6 +629,15 @@ impl World {
         for slot in 0..4 {
             self.detach(slot)?;
         }
+        self.settle()
+    }
+
+    /// Moves the clock past the linger and settles: every segment that
+    /// lingers is then due, and a worker's poll removes it.
+    pub fn expire_linger(&mut self) -> SimResult {
+        self.stack
+            .runtime_mut()
+            .advance_clock(self.linger + Duration::from_millis(1));
         self.settle()
     }
 }
