@@ -11,7 +11,9 @@
 //!   stack thread, `ctrl_q[t]` to it, and the eventfds that wake a
 //!   sleeping side.
 //! - [`CtListener`] / [`CtStream`]: `bind`, `accept`, `connect`, `Read`,
-//!   `Write`, `shutdown`, non-blocking mode, timeouts, zero-copy slices;
+//!   `Write`, `shutdown`, non-blocking mode, timeouts (as std on Unix: an
+//!   expired one is `WouldBlock`, a zero one `InvalidInput`; set through
+//!   `&self`), zero-copy slices;
 //!   [`CtConnecting`] for connects in flight without blocking.
 //! - No thread of its own: whoever waits drains the queues and files what
 //!   came per session, listener and request. An app with its own poll
@@ -56,6 +58,7 @@ mod listener;
 mod segments;
 mod sock;
 mod stream;
+mod timeout;
 
 pub use client::{AppClient, ClientCounters};
 pub use config::{AttachConfig, scope};

@@ -11,6 +11,7 @@
 //! non-blocking ones look at the event queues once and return
 //! `WouldBlock`.
 
+use ct_sync::atomic::{AtomicBool, Ordering};
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use crate::client::{AppClient, ClientInner};
 use crate::connecting::CtConnecting;
 use crate::error::ClientError;
 use crate::events::{NewSession, SessionStatus, status};
+use crate::timeout::Timeout;
 
 /// How long `connect` waits for the stack's answer unless told otherwise.
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -86,9 +88,9 @@ pub struct CtStream {
     thread: u32,
     lcl: SocketAddr,
     rmt: SocketAddr,
-    nonblocking: bool,
-    read_timeout: Option<Duration>,
-    write_timeout: Option<Duration>,
+    nonblocking: AtomicBool,
+    read_timeout: Timeout,
+    write_timeout: Timeout,
     /// How long a blocking call spins on the fifo before it sleeps.
     spell: SpinSpell,
     /// Events sent by fifo pairs this stream held before (closed).
@@ -122,9 +124,9 @@ impl CtStream {
             thread,
             lcl: s.lcl.socket_addr(),
             rmt: s.rmt.socket_addr(),
-            nonblocking: false,
-            read_timeout: None,
-            write_timeout: None,
+            nonblocking: AtomicBool::new(false),
+            read_timeout: Timeout::default(),
+            write_timeout: Timeout::default(),
             spell: SpinSpell::new(),
             counters: StreamCounters::default(),
         }
@@ -207,31 +209,32 @@ impl CtStream {
 
     /// Non-blocking mode: reads and writes that cannot progress return
     /// `WouldBlock`.
-    pub fn set_nonblocking(&mut self, nonblocking: bool) -> io::Result<()> {
-        self.nonblocking = nonblocking;
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.nonblocking.store(nonblocking, Ordering::Relaxed);
         Ok(())
     }
 
-    /// How long a blocking read waits (`None`: forever); past it, `TimedOut`.
-    pub fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
-        self.read_timeout = t;
-        Ok(())
+    /// How long a blocking read waits (`None`: forever); past it,
+    /// `WouldBlock`, as `std::net` on Unix. `Some(Duration::ZERO)` is
+    /// `InvalidInput`, as in std.
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.read_timeout.set(t)
     }
 
-    /// How long a blocking write waits (`None`: forever); past it, `TimedOut`.
-    pub fn set_write_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
-        self.write_timeout = t;
-        Ok(())
+    /// How long a blocking write waits (`None`: forever); past it,
+    /// `WouldBlock`. `Some(Duration::ZERO)` is `InvalidInput`.
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.write_timeout.set(t)
     }
 
     /// The read timeout.
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.read_timeout)
+        Ok(self.read_timeout.get())
     }
 
     /// The write timeout.
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.write_timeout)
+        Ok(self.write_timeout.get())
     }
 
     /// Closes the session, whatever `how` says: the session layer has no
@@ -328,7 +331,7 @@ impl CtStream {
     /// bytes to read; returns how many, 0 at end of stream.
     pub fn readable(&mut self) -> io::Result<usize> {
         self.wait_for(
-            self.read_timeout,
+            self.read_timeout.get(),
             |io| io.max_dequeue().map_err(fifo_err),
             true,
         )
@@ -338,7 +341,7 @@ impl CtStream {
     /// room to write; returns how much.
     pub fn writable(&mut self) -> io::Result<usize> {
         self.wait_for(
-            self.write_timeout,
+            self.write_timeout.get(),
             |io| {
                 let n = io.max_enqueue().map_err(fifo_err)?;
                 if n == 0 {
@@ -403,7 +406,7 @@ impl CtStream {
             // The field, not `self.wrk()`: the counters below are borrowed too.
             let wrk = &*self.client.wrk;
             wrk.check()?;
-            if self.nonblocking {
+            if self.nonblocking.load(Ordering::Relaxed) {
                 if !polled && wrk.poll_quiet()? > 0 {
                     polled = true;
                     continue;
@@ -411,7 +414,8 @@ impl CtStream {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(io::ErrorKind::TimedOut.into());
+                // std on Unix: an expired socket timeout is EAGAIN.
+                return Err(io::ErrorKind::WouldBlock.into());
             }
             // The data (or the room) usually lands in the fifo before the
             // event that announces it: look there while spinning. The late
@@ -448,7 +452,7 @@ impl io::Read for CtStream {
         if buf.is_empty() {
             return Ok(0);
         }
-        let timeout = self.read_timeout;
+        let timeout = self.read_timeout.get();
         self.wait_for(
             timeout,
             |io| io.read(buf).map(|n| n as u32).map_err(io_err),
@@ -462,7 +466,7 @@ impl io::Write for CtStream {
         if buf.is_empty() {
             return Ok(0);
         }
-        let timeout = self.write_timeout;
+        let timeout = self.write_timeout.get();
         self.wait_for(
             timeout,
             |io| io.write(buf).map(|n| n as u32).map_err(io_err),

@@ -356,9 +356,42 @@ fn nonblocking_mode_and_timeouts() {
         .set_read_timeout(Some(Duration::from_millis(30)))
         .unwrap();
     assert_eq!(
-        stream.read(&mut buf).unwrap_err().kind(),
-        io::ErrorKind::TimedOut
+        stream.read_timeout().unwrap(),
+        Some(Duration::from_millis(30))
     );
+    // As std on Unix: an expired timeout is `WouldBlock` (EAGAIN).
+    let t0 = std::time::Instant::now();
+    assert_eq!(
+        stream.read(&mut buf).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
+    assert!(t0.elapsed() >= Duration::from_millis(30));
+    // The tx fifo is full again: a timed write expires the same way.
+    assert_eq!(stream.write(&big).unwrap(), 4096);
+    stream
+        .set_write_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    assert_eq!(
+        stream.write_timeout().unwrap(),
+        Some(Duration::from_millis(20))
+    );
+    assert_eq!(
+        stream.write(&big).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
+    // Zero is refused, as std does; the timeouts stay as they were.
+    for e in [
+        stream.set_read_timeout(Some(Duration::ZERO)).unwrap_err(),
+        stream.set_write_timeout(Some(Duration::ZERO)).unwrap_err(),
+    ] {
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    }
+    assert_eq!(
+        stream.read_timeout().unwrap(),
+        Some(Duration::from_millis(30))
+    );
+    stream.set_read_timeout(None).unwrap();
+    assert_eq!(stream.read_timeout().unwrap(), None);
 }
 
 #[test]
