@@ -126,7 +126,8 @@ mod tests {
         fn send<T: Send>() {}
         send_sync::<crate::AppClient>();
         send_sync::<crate::CtListener>();
-        send::<crate::CtStream>();
+        send_sync::<crate::CtStream>();
+        send::<crate::CtConnecting>();
         send_sync::<ClientError>();
     }
 

@@ -13,7 +13,12 @@
 //! - [`CtListener`] / [`CtStream`]: `bind`, `accept`, `connect`, `Read`,
 //!   `Write`, `shutdown`, non-blocking mode, timeouts (as std on Unix: an
 //!   expired one is `WouldBlock`, a zero one `InvalidInput`; set through
-//!   `&self`), zero-copy slices;
+//!   `&self`), zero-copy slices ([`ReadSlices`], [`WriteSlices`]);
+//!   `Read` / `Write` on `&CtStream` too, `Send + Sync`, with
+//!   [`CtStream::try_clone`], [`CtStream::split`] and
+//!   [`CtStream::into_split`]: a reader thread and a writer thread share
+//!   one stream (one lock per direction: readers take turns, writers take
+//!   turns, neither waits for the other);
 //!   [`CtConnecting`] for connects in flight without blocking.
 //! - No thread of its own: whoever waits drains the queues and files what
 //!   came per session, listener and request. An app with its own poll
@@ -54,10 +59,14 @@ mod connecting;
 mod ctrl;
 mod error;
 mod events;
+mod halves;
 mod listener;
 mod segments;
+mod slices;
 mod sock;
 mod stream;
+mod stream_ends;
+mod stream_inner;
 mod timeout;
 
 pub use client::{AppClient, ClientCounters};
@@ -65,5 +74,7 @@ pub use config::{AttachConfig, scope};
 pub use connecting::CtConnecting;
 pub use ct_app_interface::SessionError;
 pub use error::{ClientError, client_error, error_kind, session_error, to_io};
+pub use halves::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 pub use listener::CtListener;
+pub use slices::{ReadSlices, WriteSlices};
 pub use stream::{CtStream, StreamCounters};

@@ -473,18 +473,22 @@ fn stream_counters_count_events_and_waits() {
 #[test]
 fn zero_copy_slices() {
     let (mut stack, client) = FakeStack::attach(2);
-    let (_l, mut stream, mut peer, s) = accepted_pair(&mut stack, &client);
-    let (a, _b) = stream.write_slices().unwrap();
+    let (_l, stream, mut peer, s) = accepted_pair(&mut stack, &client);
+    let mut w = stream.write_slices();
+    let (a, _b) = w.slices().unwrap();
     a[..3].copy_from_slice(b"abc");
-    stream.commit(3).unwrap();
+    w.commit(3).unwrap();
+    drop(w);
     assert_eq!(peer.read_exact(3), b"abc");
     assert_eq!(stack.recv(1), AppMsg::IoTx(s));
 
     assert_eq!(peer.to_app.enqueue(b"xyz").unwrap(), 3);
     assert_eq!(stream.readable().unwrap(), 3);
-    let (a, b) = stream.read_slices().unwrap();
+    let mut r = stream.read_slices();
+    let (a, b) = r.slices().unwrap();
     assert_eq!([a, b].concat(), b"xyz");
-    stream.release(3).unwrap();
+    r.release(3).unwrap();
+    drop(r);
     assert_eq!(stream.max_dequeue().unwrap(), 0);
 }
 

@@ -142,7 +142,7 @@ fn run_streams(
     }
     let elapsed = start.elapsed();
     stats.add_latencies(&latencies);
-    for mut s in sessions {
+    for s in sessions {
         let _ = s.s.shutdown(Shutdown::Both);
         bump(&stats.sessions_closed, 1);
     }
