@@ -4,7 +4,10 @@
 //!
 //! Reads return the data first, then end of stream (0) once the peer
 //! closed, or `ConnectionReset` once it reset. Writes after a close fail
-//! with `BrokenPipe` (`ConnectionReset` after a reset). Blocking calls
+//! with `BrokenPipe` (`ConnectionReset` after a reset). Once the app is
+//! detached or the daemon is gone (its socket hung up), writes and reads
+//! that would block fail `NotConnected`: nobody carries the data any more
+//! (bytes already in the rx fifo can still be read). Blocking calls
 //! wait on the worker (see `app_worker.rs`), first spinning on the fifo
 //! (readable bytes or free space) for the direction's adaptive spell;
 //! non-blocking ones look at the event queues once and return

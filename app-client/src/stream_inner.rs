@@ -165,8 +165,14 @@ impl StreamInner {
                     Err(io::ErrorKind::BrokenPipe.into())
                 };
             };
-            if !reading && flags & status::ENDED != 0 {
-                return Err(ended(flags));
+            if !reading {
+                // Nobody would carry the data: data written after the app
+                // is detached (or the daemon went) is lost, so say so
+                // rather than take it.
+                wrk.check()?;
+                if flags & status::ENDED != 0 {
+                    return Err(ended(flags));
+                }
             }
             let n = op(e, &self.stats)?;
             if n > 0 {
