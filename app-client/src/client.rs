@@ -10,7 +10,7 @@
 
 use ct_sync::atomic::{AtomicBool, Ordering};
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,9 +73,9 @@ impl Drop for ClientInner {
 /// An app attached to the stack; one of its workers. Cheap to clone (all
 /// clones are the same worker); `Send + Sync`.
 ///
-/// Its [`AsFd`] is the worker's event fd: readable when the stack has
-/// news, after [`AppClient::prepare_sleep`] said so (see
-/// [`AppClient::poll_events`]).
+/// Its [`AsFd`] / [`AsRawFd`] is the worker's event fd: readable when the
+/// stack has news, after [`AppClient::prepare_sleep`] said so (see
+/// [`AppClient::poll_events`]). Listeners and streams give the same fd.
 #[derive(Debug, Clone)]
 pub struct AppClient {
     pub(crate) inner: Arc<ClientInner>,
@@ -297,6 +297,12 @@ impl AppClient {
 impl AsFd for AppClient {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.inner.wrk.evtfd()
+    }
+}
+
+impl AsRawFd for AppClient {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
     }
 }
 

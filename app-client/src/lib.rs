@@ -22,8 +22,9 @@
 //!   [`CtConnecting`] for connects in flight without blocking.
 //! - No thread of its own: whoever waits drains the queues and files what
 //!   came per session, listener and request. An app with its own poll
-//!   loop polls [`AppClient`]'s fd ([`AsFd`](std::os::fd::AsFd)) and calls
-//!   [`AppClient::poll_events`].
+//!   loop polls [`AppClient`]'s fd ([`AsFd`](std::os::fd::AsFd),
+//!   [`AsRawFd`](std::os::fd::AsRawFd); a listener's and a stream's are
+//!   the same fd, the worker's) and calls [`AppClient::poll_events`].
 //! - Errors are `std::io::Error`s of the kinds `std::net` uses
 //!   (`ConnectionRefused`, `AddrInUse`, `ConnectionReset`, `WouldBlock`...)
 //!   with the stack's [`SessionError`] inside ([`session_error`]), or a

@@ -22,6 +22,7 @@
 
 use std::io;
 use std::net::{Shutdown, SocketAddr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -275,6 +276,25 @@ impl io::Write for &CtStream {
     fn flush(&mut self) -> io::Result<()> {
         // Written data is in the fifo, and its event went out with it.
         Ok(())
+    }
+}
+
+/// The app worker's event fd ([`AppClient`]'s), shared by every stream
+/// and listener of the worker: readable (once [`AppClient::prepare_sleep`]
+/// armed it) when the stack sent the worker anything, this stream's data
+/// or close among it. Not the stream's own readiness: data can sit in the
+/// fifo with the fd quiet (its event was taken by an earlier drain). When
+/// it fires, call [`AppClient::poll_events`], then read or write in
+/// non-blocking mode until `WouldBlock`.
+impl AsFd for CtStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.client.wrk.evtfd()
+    }
+}
+
+impl AsRawFd for CtStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
     }
 }
 

@@ -7,7 +7,7 @@ mod common;
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::Duration;
 
 use common::{CtSeg, FakeStack, Peer, accepted, addr, bind, ep};
@@ -548,7 +548,10 @@ fn own_poll_loop_on_the_eventfd() {
     assert!(client.prepare_sleep().unwrap());
     assert_eq!(peer.to_app.enqueue(b"ev").unwrap(), 2);
     stack.send(1, &StackMsg::Rx(s));
-    let mut fds = [PollFd::new(&client, PollFlags::IN)];
+    // A stream's and a listener's fd are the worker's.
+    assert_eq!(stream.as_raw_fd(), client.as_raw_fd());
+    assert_eq!(_l.as_raw_fd(), client.as_raw_fd());
+    let mut fds = [PollFd::new(&stream, PollFlags::IN)];
     let ts = rustix::event::Timespec {
         tv_sec: 5,
         tv_nsec: 0,
