@@ -108,7 +108,9 @@ fn sapi_io(e: ct_app_interface::sapi::SapiError) -> io::Error {
 }
 
 impl AppClient {
-    /// Attaches to the stack listening on `socket_path`.
+    /// Attaches to the stack listening on `socket_path`. A name another
+    /// app is attached with is `AddrInUse` ([`ClientError::NameInUse`]);
+    /// [`AttachConfig::default`] makes a name of its own.
     ///
     /// # Examples
     ///
@@ -135,6 +137,8 @@ impl AppClient {
     /// Attaches over an app socket already connected to the stack (one
     /// end of [`SapiSocket::pair`], or a socket the program inherited).
     pub fn attach_socket(sock: SapiSocket, cfg: AttachConfig) -> io::Result<AppClient> {
+        cfg.validate()?;
+        let name = cfg.name.clone();
         let app = Arc::new(AppShared::new(sock)?);
         let req = SapiMsg::AttachReq(AttachReq {
             name: cfg.name,
@@ -155,6 +159,12 @@ impl AppClient {
         let SapiMsg::AttachReply(reply) = reply else {
             return Err(ClientError::protocol("not an attach reply").into());
         };
+        if SessionError::check_code(reply.error) == Err(SessionError::Invalid) {
+            // The stack's word for a name in use (VPP has no code of its
+            // own for it); what else it refuses so was checked above.
+            let source = SessionError::Invalid;
+            return Err(ClientError::NameInUse { name, source }.into());
+        }
         let wrk = worker_from_reply(app.clone(), &reply, fds).inspect_err(|_| {
             // Attached but unusable: say so, the stack frees what it made.
             let _ = app.send(&SapiMsg::DetachReq);

@@ -7,7 +7,8 @@
 //! layer: the stack lives in another process.
 //!
 //! - [`AppClient`] attaches (one app worker; [`AppClient::add_worker`]
-//!   for more) and owns the worker's message queues: `evt_q[t]` from each
+//!   for more; [`AttachConfig::default`] picks an app name of its own, a
+//!   name in use is `AddrInUse`) and owns the worker's message queues: `evt_q[t]` from each
 //!   stack thread, `ctrl_q[t]` to it, and the eventfds that wake a
 //!   sleeping side.
 //! - [`CtListener`] / [`CtStream`]: `bind`, `accept`, `connect`, `Read`,
