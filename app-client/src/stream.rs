@@ -229,14 +229,17 @@ impl CtStream {
 
     /// Zero-copy read: the rx end, held (other reads wait) until the
     /// guard goes; its [`ReadSlices::slices`] are the readable bytes, its
-    /// [`ReadSlices::release`] consumes them. Never waits for data.
+    /// [`ReadSlices::release`] consumes them. Never waits for data. Drop
+    /// the guard before closing the stream from the same thread (the
+    /// close takes the end).
     pub fn read_slices(&self) -> ReadSlices<'_> {
         ReadSlices::new(&self.inner)
     }
 
     /// Zero-copy write: the tx end, held until the guard goes; fill
     /// [`WriteSlices::slices`], then [`WriteSlices::commit`]. Never waits
-    /// for room.
+    /// for room. Drop the guard before closing the stream from the same
+    /// thread.
     pub fn write_slices(&self) -> WriteSlices<'_> {
         WriteSlices::new(&self.inner)
     }

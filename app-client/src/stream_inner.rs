@@ -18,6 +18,7 @@ use std::time::Instant;
 use ct_app_interface::io::SpinSpell;
 use ct_app_interface::wire::{AppMsg, SessionRef};
 
+use crate::app_worker::AppWorkerShared;
 use crate::client::ClientInner;
 use crate::error::ClientError;
 use crate::events::{NewSession, SessionStatus, status};
@@ -220,12 +221,9 @@ impl StreamInner {
             return Ok(());
         }
         let wrk = &*self.client.wrk;
-        // A blocked reader or writer holds its end: woken, it sees the
-        // close and lets go.
-        wrk.wake();
         // Our fifo handles go before the stack may free (and reuse) them.
-        drop(self.rx.lock().take());
-        drop(self.tx.lock().take());
+        drop(take_end(&self.rx, wrk));
+        drop(take_end(&self.tx, wrk));
         let sref = self.status.sref;
         wrk.events().forget_session(sref);
         if self.status.flags() & status::CLEANED != 0 || wrk.app.is_closed() {
@@ -241,6 +239,17 @@ impl Drop for StreamInner {
     fn drop(&mut self) {
         let _ = self.close(AppMsg::Disconnect);
     }
+}
+
+/// Takes a closing stream's end. A reader or writer blocked in another
+/// thread holds it: woken, it sees the close and lets go. Only then is
+/// the worker woken (every waiter re-checks), not on every close.
+fn take_end<E>(end: &Mutex<Option<E>>, wrk: &AppWorkerShared) -> Option<E> {
+    if let Some(mut g) = end.try_lock() {
+        return g.take();
+    }
+    wrk.wake();
+    end.lock().take()
 }
 
 /// The error a write sees once the session ended.
