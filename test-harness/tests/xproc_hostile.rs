@@ -304,9 +304,12 @@ fn fuzzed_control_queues_never_break_the_daemon_or_the_good_pair() {
         drop(app);
         // Whatever it did, once it is gone only the good pair is left,
         // and the daemon's books agree with themselves.
-        let c = wait_counters(&d, "fuzz app gone", only_the_good_pair);
+        // The fuzz app's sessions go before their fifos and ct connections
+        // (freed by the cleanup that follows on a worker): wait for both.
+        let c = wait_counters(&d, "fuzz app gone", |c| {
+            only_the_good_pair(c) && c.fifos == 2 && c.ct_connections == 2
+        });
         prop_assert!(c.bad_msgs <= c.ctrl_msgs, "{c}");
-        prop_assert!(c.fifos == 2 && c.ct_connections == 2, "{c}");
         prop_assert!(d.apps().iter().all(|a| a.name != "fuzz"));
         Ok(())
     });
