@@ -195,11 +195,8 @@ impl StreamInner {
             }
             wrk.check()?;
             if self.nonblocking.load(Ordering::Relaxed) {
-                if !polled && wrk.poll_quiet()? > 0 {
-                    polled = true;
-                    continue;
-                }
-                return Err(io::ErrorKind::WouldBlock.into());
+                wrk.poll_once(&mut polled)?;
+                continue;
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 // std on Unix: an expired socket timeout is EAGAIN.
