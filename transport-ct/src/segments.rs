@@ -7,12 +7,21 @@
 //! The hand-off, as in the reference: the contexts sit behind a
 //! reader-writer lock; accepts look a segment up and count a session on it
 //! under the read side (many workers at once), fifo frees count down under
-//! the read side too, and only the side whose counter reached zero takes the
-//! write side, re-checks the counter (an accept may have counted a new
-//! session meanwhile), marks its side detached and, when both sides are,
-//! removes the segment. Counters and flags are atomics because readers
-//! change them concurrently (the reference writes the flags under the read
-//! lock with plain stores; here they are `fetch_and` / `fetch_or`).
+//! the read side too, and only the release that would take its side's
+//! counter to zero takes the write side, counts down there (an accept may
+//! have counted a new session meanwhile: then it is not the last), marks
+//! its side detached and, when both sides are, removes the segment.
+//! Counters and flags are atomics because readers change them concurrently
+//! (the reference writes the flags under the read lock with plain stores;
+//! here they are `fetch_and` / `fetch_or`).
+//!
+//! One deviation: the reference counts the last session down under the read
+//! lock, before the write lock. Between the two, the count no longer holds
+//! the segment, so an accept can revive it and that session's two releases
+//! (or, with a linger, a reap) remove it; the first release then looks up a
+//! segment that is gone, or a new one in the reused slot. Here a release
+//! keeps its count until the write lock, so a counted `CtSegRef` is always
+//! accounted (loom models `last_release_window_*`).
 //!
 //! A segment whose last session went is removed at once, as in the reference,
 //! unless the accounting has a linger ([`CtSegments::with_linger`]): then it
@@ -364,10 +373,12 @@ impl CtSegments {
     }
 
     /// One side of a session gave its fifos back: counts it down under the
-    /// read lock; at zero, under the write lock, re-checks, marks the side
-    /// detached and, once both sides are, removes the segment (and its
-    /// context when empty) and runs `on_remove` before the lock drops (VPP
-    /// `ct_session_dealloc_fifos`, second half). Returns the removal, if
+    /// read lock unless it is the side's last count; that one goes under
+    /// the write lock and, if it was still the last (no accept counted
+    /// meanwhile), marks the side detached and, once both sides are,
+    /// removes the segment (and its context when empty) and runs
+    /// `on_remove` before the lock drops (VPP `ct_session_dealloc_fifos`,
+    /// second half). Returns the removal, if
     /// any. With a linger, and `sm` (the server's manager, which holds the
     /// segment) still attached to its app, the emptied segment retires
     /// instead: [`CtSegments::reap`] removes it later unless an accept
@@ -383,16 +394,30 @@ impl CtSegments {
         {
             let segs = self.inner.read();
             let seg = get_seg(&segs, r)?;
-            let prev = seg.counter(side).fetch_sub(1, Ordering::AcqRel);
-            debug_assert!(prev > 0, "ct segment {r:?} {side:?} count underflow");
-            if prev != 1 {
-                return None;
+            // Counts above one go down here. The last one is kept until the
+            // write lock: a count is what keeps the segment (and `r`)
+            // accounted, and given up here it would leave a window where an
+            // accept revives the segment and the new session's releases (or
+            // a reap) remove it before this thread's write lock finds it
+            // gone, or finds another segment in its reused slot.
+            let above_one =
+                seg.counter(side)
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                        (n > 1).then(|| n - 1)
+                    });
+            match above_one {
+                Ok(_) => return None,
+                Err(n) => debug_assert!(n > 0, "ct segment {r:?} {side:?} count underflow"),
             }
         }
         let mut segs = self.inner.write();
         let seg = get_seg(&segs, r)?;
-        if seg.counter(side).load(Ordering::Acquire) != 0 {
-            // An accept counted a new session in between.
+        // Exclusive here: no accept counts and no release counts down
+        // meanwhile. An accept may have counted a new session since the
+        // read lock; then this is not the last one.
+        let prev = seg.counter(side).fetch_sub(1, Ordering::AcqRel);
+        debug_assert!(prev > 0, "ct segment {r:?} {side:?} count underflow");
+        if prev != 1 {
             return None;
         }
         let flags = CtSegmentFlags::from_bits_truncate(
@@ -578,7 +603,11 @@ fn get_seg(segs: &AppSegs, r: CtSegRef) -> Option<&CtSegment> {
         .get(r.ctx as usize)
         .and_then(|c| c.segments.get(r.ct_seg as usize));
     if seg.is_none() {
-        debug_assert!(false, "ct segment {r:?} is not accounted");
+        // Every caller holds a count on `r`, which keeps it accounted. Loom
+        // models build in release: they check this too.
+        if cfg!(any(debug_assertions, loom)) {
+            panic!("ct segment {r:?} is not accounted");
+        }
         tracing::error!(?r, "ct segment is not accounted");
     }
     seg

@@ -11,6 +11,9 @@
 //!   falls back to a new segment, accounting exact;
 //! - a lingering segment (`CtSegments::with_linger`): an accept reviving it
 //!   under the read lock against a reap removing it under the write lock;
+//! - a last release waiting for the write lock while an accept revives its
+//!   segment and that session's releases (and a reap) empty it again: the
+//!   waiting release still finds its segment;
 //! - the half-open pool and its reuse list ([`HalfOpens`]);
 //! - the pending-connects hand-off ([`PendingConnects`]).
 //!
@@ -258,6 +261,68 @@ fn lingering_segment_accept_vs_reap() {
         assert_eq!(segs.n_contexts(), 0);
         assert_eq!(sm.num_segments(), 0);
     });
+}
+
+/// The last client session of a segment whose server side already detached
+/// releases on one thread, while on another an accept counts a new session
+/// on the same segment and that session ends at once (both sides released;
+/// with `linger`, the segment retires and a reap takes it). The release
+/// that went first must still find its segment under the write lock (the
+/// accounting panics under loom when a counted segment is gone): its count
+/// has to hold the segment until then. Whatever the order, the segments go
+/// once each and nothing is left.
+fn last_release_window(linger: bool) {
+    loom::model(move || {
+        let sms = SegmentManagers::new(2);
+        let sm = manager(&sms);
+        let segs = Arc::new(if linger {
+            CtSegments::with_linger(SEG, Duration::from_secs(3600))
+        } else {
+            CtSegments::new(SEG)
+        });
+        let (r0, _, rx0, tx0) = accept(&segs, &sm);
+        rx0.ref_inc();
+        tx0.ref_inc();
+        release(&segs, &sm, Side::Server, r0, &rx0, &tx0);
+        assert_eq!(segs.snapshot()[0].flags, CtSegmentFlags::SERVER_DETACHED);
+
+        let client = {
+            let (segs, sm) = (segs.clone(), sm.clone());
+            thread::spawn(move || release(&segs, &sm, Side::Client, r0, &rx0, &tx0))
+        };
+        let (r1, _, rx1, tx1) = accept(&segs, &sm);
+        rx1.ref_inc();
+        tx1.ref_inc();
+        release(&segs, &sm, Side::Server, r1, &rx1, &tx1);
+        release(&segs, &sm, Side::Client, r1, &rx1, &tx1);
+        if linger {
+            let mut events = Events::new(&sm);
+            segs.reap(StackTime::ZERO, true, |r| events.segment_removed(r));
+        }
+        client.join().unwrap();
+
+        if linger {
+            let mut events = Events::new(&sm);
+            segs.reap(StackTime::ZERO, true, |r| events.segment_removed(r));
+            assert_eq!(segs.n_retiring(), 0);
+        }
+        assert!(segs.snapshot().is_empty(), "{:?}", segs.snapshot());
+        assert_eq!(segs.n_contexts(), 0);
+        assert_eq!(sm.num_segments(), 0);
+    });
+}
+
+/// [`last_release_window`], segments removed at once (the reference).
+#[test]
+fn last_release_window_vs_accept_and_release() {
+    last_release_window(false);
+}
+
+/// [`last_release_window`] with a linger: the revived segment empties
+/// again, retires and is reaped while the first release waits.
+#[test]
+fn last_release_window_vs_accept_release_and_reap() {
+    last_release_window(true);
 }
 
 /// Both sides of one session release on two threads: exactly one of them
