@@ -59,7 +59,6 @@ mod client;
 mod config;
 mod connecting;
 mod ctrl;
-mod ctrl_sink;
 mod error;
 mod events;
 mod halves;
@@ -68,6 +67,7 @@ mod segments;
 mod slices;
 mod sock;
 mod stream;
+mod stream_ends;
 mod stream_inner;
 mod timeout;
 

@@ -150,8 +150,11 @@ impl CtListener {
             }
             wrk.check()?;
             if self.nonblocking.load(Ordering::Relaxed) {
-                wrk.poll_once(&mut polled)?;
-                continue;
+                if !polled && wrk.poll_quiet()? > 0 {
+                    polled = true;
+                    continue;
+                }
+                return Err(io::ErrorKind::WouldBlock.into());
             }
             // An accept needs an event: the wait spins draining the queues.
             wrk.wait_or(seen, None, &self.spell, || false)?;

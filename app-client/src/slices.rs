@@ -4,9 +4,7 @@
 
 use std::io;
 
-use ct_app_interface::io::{RxEnd, TxEnd};
-
-use crate::error::{end_err, fifo_err};
+use crate::stream_ends::{RxEnd, TxEnd};
 use crate::stream_inner::{EndGuard, StreamInner};
 
 /// The rx end, held: see [`CtStream::read_slices`](crate::CtStream::read_slices).
@@ -34,7 +32,7 @@ impl<'a> ReadSlices<'a> {
     /// The readable bytes as two slices (empty when none, or closed).
     pub fn slices(&self) -> io::Result<(&[u8], &[u8])> {
         match self.end.as_ref() {
-            Some(e) => e.read_slices().map_err(fifo_err),
+            Some(e) => e.read_slices(),
             None => Ok((&[], &[])),
         }
     }
@@ -42,7 +40,7 @@ impl<'a> ReadSlices<'a> {
     /// Consumes `n` bytes seen through [`ReadSlices::slices`].
     pub fn release(&mut self, n: u32) -> io::Result<()> {
         match self.end.as_mut() {
-            Some(e) => e.release(n, &mut self.inner.sink()).map_err(end_err),
+            Some(e) => e.release(n, &self.inner.stats.rx_events),
             None => Err(io::ErrorKind::NotConnected.into()),
         }
     }
@@ -73,7 +71,7 @@ impl<'a> WriteSlices<'a> {
     /// The free space as two slices; `NotConnected` once closed.
     pub fn slices(&mut self) -> io::Result<(&mut [u8], &mut [u8])> {
         match self.end.as_mut() {
-            Some(e) => e.write_slices().map_err(fifo_err),
+            Some(e) => e.write_slices(),
             None => Err(io::ErrorKind::NotConnected.into()),
         }
     }
@@ -81,7 +79,7 @@ impl<'a> WriteSlices<'a> {
     /// Publishes `n` bytes written through [`WriteSlices::slices`].
     pub fn commit(&mut self, n: u32) -> io::Result<()> {
         match self.end.as_mut() {
-            Some(e) => e.commit(n, &mut self.inner.sink()).map_err(end_err),
+            Some(e) => e.commit(n, &self.inner.stats.tx_events),
             None => Err(io::ErrorKind::NotConnected.into()),
         }
     }

@@ -31,7 +31,6 @@ use ct_sync::atomic::Ordering;
 
 use crate::client::{AppClient, ClientInner};
 use crate::connecting::CtConnecting;
-use crate::error::{end_err, fifo_err};
 use crate::events::NewSession;
 use crate::halves::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::slices::{ReadSlices, WriteSlices};
@@ -220,18 +219,12 @@ impl CtStream {
 
     /// Bytes waiting to be read (waits for a read in progress).
     pub fn max_dequeue(&self) -> io::Result<u32> {
-        self.inner
-            .rx()
-            .as_ref()
-            .map_or(Ok(0), |e| e.max_dequeue().map_err(fifo_err))
+        self.inner.rx().as_ref().map_or(Ok(0), |e| e.max_dequeue())
     }
 
     /// Room to write (waits for a write in progress).
     pub fn max_enqueue(&self) -> io::Result<u32> {
-        self.inner
-            .tx()
-            .as_ref()
-            .map_or(Ok(0), |e| e.max_enqueue().map_err(fifo_err))
+        self.inner.tx().as_ref().map_or(Ok(0), |e| e.max_enqueue())
     }
 
     /// Zero-copy read: the rx end, held (other reads wait) until the
@@ -254,13 +247,13 @@ impl CtStream {
     /// Waits (in blocking mode; up to the read timeout) until there are
     /// bytes to read; returns how many, 0 at end of stream.
     pub fn readable(&self) -> io::Result<usize> {
-        self.inner.wait_rx(|e, _| e.max_dequeue().map_err(fifo_err))
+        self.inner.wait_rx(|e, _| e.max_dequeue())
     }
 
     /// Waits (in blocking mode; up to the write timeout) until there is
     /// room to write; returns how much.
     pub fn writable(&self) -> io::Result<usize> {
-        self.inner.wait_tx(|e, _| e.room().map_err(fifo_err))
+        self.inner.wait_tx(|e, _| e.room())
     }
 }
 
@@ -270,7 +263,7 @@ impl io::Read for &CtStream {
             return Ok(0);
         }
         self.inner
-            .wait_rx(|e, mut sink| e.read(buf, &mut sink).map(|n| n as u32).map_err(end_err))
+            .wait_rx(|e, st| e.read(buf, &st.rx_events).map(|n| n as u32))
     }
 }
 
@@ -280,7 +273,7 @@ impl io::Write for &CtStream {
             return Ok(0);
         }
         self.inner
-            .wait_tx(|e, mut sink| e.write(buf, &mut sink).map(|n| n as u32).map_err(end_err))
+            .wait_tx(|e, st| e.write(buf, &st.tx_events).map(|n| n as u32))
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -5,10 +5,20 @@
 
 use std::time::Duration;
 
-use crate::sim::tests::ESTABLISH;
 use crate::sim::{Op, World, run_schedule};
 
 const LINGER: Duration = Duration::from_millis(5);
+
+/// Two apps with one established session; app1 is the client.
+const ESTABLISH: [Op; 7] = [
+    Op::Attach { slot: 0 },
+    Op::Attach { slot: 1 },
+    Op::Listen { slot: 0, port: 0 },
+    Op::Connect { slot: 1, port: 0 },
+    Op::Settle,
+    Op::AcceptReply { pick: 0, ok: true },
+    Op::Settle,
+];
 
 /// The client closes (the server app hears and closes too): the session
 /// and its segment's last counts go.

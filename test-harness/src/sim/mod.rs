@@ -261,18 +261,6 @@ pub fn run_seeds(
 mod tests {
     use super::*;
 
-    /// Two apps with one established session; app1 is the client
-    /// (`ESTABLISH[3..]` connects again between the same two).
-    pub(super) const ESTABLISH: [Op; 7] = [
-        Op::Attach { slot: 0 },
-        Op::Attach { slot: 1 },
-        Op::Listen { slot: 0, port: 0 },
-        Op::Connect { slot: 1, port: 0 },
-        Op::Settle,
-        Op::AcceptReply { pick: 0, ok: true },
-        Op::Settle,
-    ];
-
     #[test]
     fn schedules_replay() {
         assert_eq!(Op::schedule(3, 50), Op::schedule(3, 50));
@@ -313,7 +301,15 @@ mod tests {
     /// Two apps, one established session, settled.
     fn world_with_a_session() -> World {
         let mut w = World::new(1, Duration::ZERO).unwrap();
-        for op in ESTABLISH {
+        for op in [
+            Op::Attach { slot: 0 },
+            Op::Attach { slot: 1 },
+            Op::Listen { slot: 0, port: 0 },
+            Op::Connect { slot: 1, port: 0 },
+            Op::Settle,
+            Op::AcceptReply { pick: 0, ok: true },
+            Op::Settle,
+        ] {
             w.apply(op).unwrap();
         }
         w.check_settled().unwrap();
