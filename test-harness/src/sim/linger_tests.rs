@@ -10,7 +10,7 @@ use crate::sim::{Op, World, run_schedule};
 const LINGER: Duration = Duration::from_millis(5);
 
 /// Two apps with one established session; app1 is the client.
-const ESTABLISH: [Op; 7] = [
+pub(crate) const ESTABLISH: [Op; 7] = [
     Op::Attach { slot: 0 },
     Op::Attach { slot: 1 },
     Op::Listen { slot: 0, port: 0 },

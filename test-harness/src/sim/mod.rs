@@ -301,15 +301,7 @@ mod tests {
     /// Two apps, one established session, settled.
     fn world_with_a_session() -> World {
         let mut w = World::new(1, Duration::ZERO).unwrap();
-        for op in [
-            Op::Attach { slot: 0 },
-            Op::Attach { slot: 1 },
-            Op::Listen { slot: 0, port: 0 },
-            Op::Connect { slot: 1, port: 0 },
-            Op::Settle,
-            Op::AcceptReply { pick: 0, ok: true },
-            Op::Settle,
-        ] {
+        for op in super::linger_tests::ESTABLISH {
             w.apply(op).unwrap();
         }
         w.check_settled().unwrap();
