@@ -5,7 +5,6 @@
 //! ```text
 //! cargo run -p ct-echo --example echo_in_process
 //! ```
-#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 

@@ -33,7 +33,6 @@
 //! assert_eq!(report.tx_bytes, 2 * (256 << 10));
 //! assert_eq!(report.verified, 2);
 //! ```
-#![forbid(unsafe_code)]
 
 mod app_client;
 mod app_server;
