@@ -46,7 +46,7 @@ pub const STEPS: &[Step] = &[
     },
     Step {
         name: "layering",
-        about: "crate graph, lints forbid unsafe (fifo-segment aside), sync shim, benches",
+        about: "crate graph, lints forbid unsafe_code (fifo-segment aside), sync shim, benches",
         run: layering_step,
     },
     Step {

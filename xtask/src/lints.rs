@@ -1,10 +1,11 @@
-//! Where `unsafe` may live: the half of the rule the compiler cannot check.
+//! Which crates may allow `unsafe_code`: the half of the rule the compiler
+//! cannot check.
 //!
 //! `[workspace.lints.rust] unsafe_code = "forbid"` makes rustc reject
-//! `unsafe` in every crate that inherits the workspace's lints (tests,
+//! `unsafe_code` in every crate that inherits the workspace's lints (tests,
 //! benches and examples included, and `#[allow]` cannot lift a forbid). What
 //! is left to check is the manifests: the workspace forbids it, every member
-//! inherits (`[lints] workspace = true`), and the crates allowed `unsafe`,
+//! inherits (`[lints] workspace = true`), and the crates allowed `unsafe_code`,
 //! which cannot inherit (cargo cannot override one inherited lint), repeat
 //! the workspace's tables without that one line.
 
@@ -14,7 +15,7 @@ use toml::{Table, Value};
 
 use crate::workspace::Workspace;
 
-/// The crates that may contain `unsafe`: the segment storage seam and
+/// The crates that may allow `unsafe_code`: the segment storage seam and
 /// in-place headers. Each has its own `[lints]` tables.
 pub const UNSAFE_CRATES: &[&str] = &["ct-fifo-segment"];
 
@@ -57,7 +58,7 @@ fn check_manifests(root: &Table, members: &[(String, Table)]) -> Vec<String> {
     if !forbids {
         errors.push(
             "Cargo.toml: [workspace.lints.rust] must set unsafe_code = \"forbid\" \
-             (unsafe lives only in the crates of UNSAFE_CRATES, xtask/src/lints.rs)"
+             (unsafe_code is allowed only in the crates of UNSAFE_CRATES, xtask/src/lints.rs)"
                 .to_string(),
         );
     }
@@ -71,13 +72,13 @@ fn check_manifests(root: &Table, members: &[(String, Table)]) -> Vec<String> {
             if !inherits {
                 errors.push(format!(
                     "{name}: Cargo.toml needs [lints] workspace = true (the workspace's lints \
-                     forbid unsafe_code; only {} may hold unsafe)",
+                     forbid unsafe_code; only {} may allow it)",
                     UNSAFE_CRATES.join(", ")
                 ));
             }
             continue;
         }
-        // An unsafe crate's own tables must be the workspace's minus the
+        // An UNSAFE_CRATES member's own tables must be the workspace's minus the
         // forbid, so it drifts from no other lint.
         let mut want = ws_lints.cloned().unwrap_or_default();
         if let Some(Value::Table(rust)) = want.get_mut("rust") {
@@ -87,7 +88,7 @@ fn check_manifests(root: &Table, members: &[(String, Table)]) -> Vec<String> {
         if have != want {
             errors.push(format!(
                 "{name}: its [lints.rust] / [lints.clippy] must equal [workspace.lints] without \
-                 unsafe_code (it may hold unsafe, so it cannot inherit); have {have:?}, want {want:?}"
+                 unsafe_code (it allows unsafe_code, so it cannot inherit); have {have:?}, want {want:?}"
             ));
         }
     }

@@ -42,7 +42,7 @@ commands:
   bench [NAME] [--quick]    run test-harness benches whose name starts with NAME
   sim [--seeds N] [ARGS]    run the deterministic simulator (test-harness's ct-sim, release)
                             over N seeds; a failure prints its seed and shrunk schedule
-  layering                  check the crate graph, lint inheritance (unsafe only in
+  layering                  check the crate graph, lint inheritance (unsafe_code only in
                             ct-fifo-segment), the sync shim, bench registration
   miri                      run fifo-segment's tests under Miri (needs nightly:
                             cargo +nightly xtask miri)";

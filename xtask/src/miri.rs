@@ -1,4 +1,4 @@
-//! Miri over fifo-segment, the crate with the `unsafe`: `cargo +nightly
+//! Miri over fifo-segment, the crate allowed `unsafe_code`: `cargo +nightly
 //! xtask miri` by hand, and the `miri` CI step where a nightly toolchain
 //! with Miri is installed (skipped, not failed, elsewhere: Miri ships only
 //! with nightly, and CI has a job of its own for it).

@@ -140,7 +140,7 @@ mod tests {
     const VIOLATING: &str = concat!(
         "use std::sync::atomic::{AtomicU32, Ordering};\n",
         "use core::sync::atomic::AtomicBool;\n",
-        "static M: std::sync::Mutex<u8> = todo!();\n",
+        "static M: std::sync::Mutex<u8> = std::sync::Mutex::new(0);\n",
         "use std::sync::{Arc, RwLock};\n",
         "use std::sync::{\n",
         "    Arc,\n",
