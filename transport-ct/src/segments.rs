@@ -222,6 +222,17 @@ pub struct CtSegments {
     next_due_ns: AtomicU64,
 }
 
+/// What a [`CtSegments::release`] asks of its caller, only when it needs
+/// it: the time (read only when an emptied segment retires, not on every
+/// release: fifo frees are on every session's close) and the removal
+/// notice, run under the write lock.
+pub trait ReleaseHooks {
+    /// The worker's clock.
+    fn now(&self) -> StackTime;
+    /// The segment went.
+    fn removed(&mut self, removed: &RemovedSegment);
+}
+
 impl CtSegments {
     /// Empty accounting; new segments are at least `min_segment_size`
     /// bytes; an emptied segment is removed at once (the reference).
@@ -388,8 +399,7 @@ impl CtSegments {
         side: Side,
         r: CtSegRef,
         sm: &SegmentManager,
-        now: StackTime,
-        on_remove: impl FnOnce(&RemovedSegment),
+        hooks: &mut impl ReleaseHooks,
     ) -> Option<RemovedSegment> {
         {
             let segs = self.inner.read();
@@ -428,11 +438,11 @@ impl CtSegments {
             return None;
         }
         if !self.linger.is_zero() && !sm.app_detached() {
-            self.retire_locked(&mut segs, r, sm.handle(), now);
+            self.retire_locked(&mut segs, r, sm.handle(), hooks.now());
             return None;
         }
         let removed = remove_locked(&mut segs, r, None);
-        on_remove(&removed);
+        hooks.removed(&removed);
         Some(removed)
     }
 

@@ -9,7 +9,7 @@ use ct_fifo_segment::Fifo;
 use ct_segment_manager::{SegmentHandle, SegmentManager, SmError};
 use ct_session::{SessionError, StackTime};
 
-use crate::segments::{CtSegRef, CtSegments, RemovedSegment, SegCtxKey, Side};
+use crate::segments::{CtSegRef, CtSegments, ReleaseHooks, RemovedSegment, SegCtxKey, Side};
 
 /// What the caller does around the accounting: tell apps about a new
 /// segment, give up a removed one. Runs under the accounting's write lock.
@@ -31,8 +31,19 @@ pub trait CtSegmentEvents {
     fn segment_removed(&mut self, removed: &RemovedSegment);
 
     /// The time on the caller's clock (a worker's [`ct_session::Worker::now`]):
-    /// an emptied segment's linger counts from it.
+    /// an emptied segment's linger counts from it. Asked only when one
+    /// retires.
     fn now(&self) -> StackTime;
+}
+
+/// A release's hooks are the caller's events.
+impl<E: CtSegmentEvents + ?Sized> ReleaseHooks for E {
+    fn now(&self) -> StackTime {
+        CtSegmentEvents::now(self)
+    }
+    fn removed(&mut self, removed: &RemovedSegment) {
+        self.segment_removed(removed);
+    }
 }
 
 /// A server session's fifos and where they are accounted.
@@ -85,10 +96,7 @@ impl CtSegments {
             // Both sides' counts go back; an emptied segment goes too
             // (the reference leaves it until a later session ends).
             for side in [Side::Server, Side::Client] {
-                let now = events.now();
-                self.release(side, seg_ref, sm, now, |removed| {
-                    events.segment_removed(removed)
-                });
+                self.release(side, seg_ref, sm, events);
             }
             // A new segment with no room is not worth a second (the forced
             // add always makes one, so this runs once).
@@ -144,10 +152,7 @@ impl CtSegments {
             a.and(b).map(drop)
         });
         if let Some(seg) = seg {
-            let now = events.now();
-            self.release(side, seg, sm, now, |removed| {
-                events.segment_removed(removed)
-            });
+            self.release(side, seg, sm, events);
         }
         freed
     }
