@@ -204,6 +204,13 @@ impl AppWorkerShared {
         }
     }
 
+    /// Wakes every waiter to re-check its condition (a stream closed
+    /// under a blocked reader or writer, which must let go of its end).
+    pub(crate) fn wake(&self) {
+        let ev = self.events.lock();
+        self.filed(&ev);
+    }
+
     /// Drains now (the app's poll loop). Clears the sleep flags the app
     /// armed with [`AppWorkerShared::prepare_sleep`] unless a thread of ours
     /// sleeps on them. Returns the messages handled, or the first protocol

@@ -33,6 +33,16 @@ pub enum ClientError {
     /// violation, never trusted.
     #[error("protocol violation by the stack: {0}")]
     Protocol(String),
+    /// The stack refused to attach an app by this name: another app is
+    /// attached with it (the stack says `Invalid`; the options it refuses
+    /// so were checked before asking).
+    #[error("app name {name:?} is in use at the stack: another app is attached with it ({source})")]
+    NameInUse {
+        /// The name asked for.
+        name: String,
+        /// The stack's answer.
+        source: SessionError,
+    },
     /// The app socket is closed (the stack went away) or the app detached.
     #[error("detached from the stack")]
     Detached,
@@ -55,6 +65,7 @@ impl ClientError {
             e @ ClientError::Reset => io::Error::new(io::ErrorKind::ConnectionReset, e),
             e @ ClientError::Protocol(_) => io::Error::new(io::ErrorKind::InvalidData, e),
             e @ ClientError::Detached => io::Error::new(io::ErrorKind::NotConnected, e),
+            e @ ClientError::NameInUse { .. } => io::Error::new(io::ErrorKind::AddrInUse, e),
         }
     }
 }
@@ -106,7 +117,7 @@ pub fn session_error(e: &io::Error) -> Option<SessionError> {
         return Some(*s);
     }
     match inner.downcast_ref::<ClientError>() {
-        Some(ClientError::Session(s)) => Some(*s),
+        Some(ClientError::Session(s) | ClientError::NameInUse { source: s, .. }) => Some(*s),
         _ => None,
     }
 }
@@ -126,7 +137,8 @@ mod tests {
         fn send<T: Send>() {}
         send_sync::<crate::AppClient>();
         send_sync::<crate::CtListener>();
-        send::<crate::CtStream>();
+        send_sync::<crate::CtStream>();
+        send::<crate::CtConnecting>();
         send_sync::<ClientError>();
     }
 

@@ -8,6 +8,7 @@
 use ct_sync::atomic::{AtomicBool, Ordering};
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -163,6 +164,24 @@ impl CtListener {
     /// An endless iterator over [`CtListener::accept`]'s streams.
     pub fn incoming(&self) -> impl Iterator<Item = io::Result<CtStream>> + '_ {
         std::iter::repeat_with(|| self.accept().map(|(s, _)| s))
+    }
+}
+
+/// The app worker's event fd ([`AppClient`]'s): shared by every listener
+/// and stream of the worker, readable (once [`AppClient::prepare_sleep`]
+/// armed it) when the stack sent the worker anything, a new session for
+/// this listener or news of another. Not this listener's own readiness:
+/// when it fires, call [`AppClient::poll_events`] (or a non-blocking
+/// [`CtListener::accept`], which drains the queues itself).
+impl AsFd for CtListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.client.wrk.evtfd()
+    }
+}
+
+impl AsRawFd for CtListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
     }
 }
 
