@@ -238,6 +238,18 @@ impl AppWorkerShared {
         self.drain_locked(&mut ev, false, &mut Vec::new())
     }
 
+    /// A non-blocking call found nothing. What it looks for may sit in
+    /// the queues undrained, so the first time drain them: `Ok` (look
+    /// again) if that brought news; `WouldBlock` if not, or on a second
+    /// call (`polled` remembers), so a busy queue cannot keep it spinning.
+    pub(crate) fn poll_once(&self, polled: &mut bool) -> std::io::Result<()> {
+        if !*polled && self.poll_quiet()? > 0 {
+            *polled = true;
+            return Ok(());
+        }
+        Err(std::io::ErrorKind::WouldBlock.into())
+    }
+
     /// Arms every event queue for sleep (the app's own poll loop): true
     /// when all are empty and `app_evtfd` will be signalled on the next
     /// message; false when a message is already there (drain it first).

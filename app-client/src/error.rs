@@ -16,6 +16,8 @@
 use std::io;
 
 use ct_app_interface::SessionError;
+use ct_app_interface::io::IoError;
+use ct_fifo_segment::FifoError;
 use thiserror::Error;
 
 /// What went wrong on the app side (or in what the stack sent it).
@@ -108,6 +110,20 @@ pub fn error_kind(e: SessionError) -> io::ErrorKind {
 /// `e` as an `io::Error` of the matching kind, with `e` inside.
 pub fn to_io(e: SessionError) -> io::Error {
     io::Error::new(error_kind(e), e)
+}
+
+/// A fifo error as the app sees it.
+pub(crate) fn fifo_err(e: FifoError) -> io::Error {
+    to_io(SessionError::from(e))
+}
+
+/// A stream end's failure as the app sees it: the fifo's, or the control
+/// queue's (already an `io::Error`).
+pub(crate) fn end_err(e: IoError<io::Error>) -> io::Error {
+    match e {
+        IoError::Fifo(f) => fifo_err(f),
+        IoError::Sink(e) => e,
+    }
 }
 
 /// The session error inside `e`, if the stack's answer caused it.

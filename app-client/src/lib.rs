@@ -59,6 +59,7 @@ mod client;
 mod config;
 mod connecting;
 mod ctrl;
+mod ctrl_sink;
 mod error;
 mod events;
 mod halves;
@@ -67,7 +68,6 @@ mod segments;
 mod slices;
 mod sock;
 mod stream;
-mod stream_ends;
 mod stream_inner;
 mod timeout;
 

@@ -150,11 +150,8 @@ impl CtListener {
             }
             wrk.check()?;
             if self.nonblocking.load(Ordering::Relaxed) {
-                if !polled && wrk.poll_quiet()? > 0 {
-                    polled = true;
-                    continue;
-                }
-                return Err(io::ErrorKind::WouldBlock.into());
+                wrk.poll_once(&mut polled)?;
+                continue;
             }
             // An accept needs an event: the wait spins draining the queues.
             wrk.wait_or(seen, None, &self.spell, || false)?;

@@ -4,7 +4,9 @@
 
 use std::io;
 
-use crate::stream_ends::{RxEnd, TxEnd};
+use ct_app_interface::io::{RxEnd, TxEnd};
+
+use crate::error::{end_err, fifo_err};
 use crate::stream_inner::{EndGuard, StreamInner};
 
 /// The rx end, held: see [`CtStream::read_slices`](crate::CtStream::read_slices).
@@ -32,7 +34,7 @@ impl<'a> ReadSlices<'a> {
     /// The readable bytes as two slices (empty when none, or closed).
     pub fn slices(&self) -> io::Result<(&[u8], &[u8])> {
         match self.end.as_ref() {
-            Some(e) => e.read_slices(),
+            Some(e) => e.read_slices().map_err(fifo_err),
             None => Ok((&[], &[])),
         }
     }
@@ -40,7 +42,7 @@ impl<'a> ReadSlices<'a> {
     /// Consumes `n` bytes seen through [`ReadSlices::slices`].
     pub fn release(&mut self, n: u32) -> io::Result<()> {
         match self.end.as_mut() {
-            Some(e) => e.release(n, &self.inner.stats.rx_events),
+            Some(e) => e.release(n, &mut self.inner.sink()).map_err(end_err),
             None => Err(io::ErrorKind::NotConnected.into()),
         }
     }
@@ -71,7 +73,7 @@ impl<'a> WriteSlices<'a> {
     /// The free space as two slices; `NotConnected` once closed.
     pub fn slices(&mut self) -> io::Result<(&mut [u8], &mut [u8])> {
         match self.end.as_mut() {
-            Some(e) => e.write_slices(),
+            Some(e) => e.write_slices().map_err(fifo_err),
             None => Err(io::ErrorKind::NotConnected.into()),
         }
     }
@@ -79,7 +81,7 @@ impl<'a> WriteSlices<'a> {
     /// Publishes `n` bytes written through [`WriteSlices::slices`].
     pub fn commit(&mut self, n: u32) -> io::Result<()> {
         match self.end.as_mut() {
-            Some(e) => e.commit(n, &self.inner.stats.tx_events),
+            Some(e) => e.commit(n, &mut self.inner.sink()).map_err(end_err),
             None => Err(io::ErrorKind::NotConnected.into()),
         }
     }

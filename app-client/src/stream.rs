@@ -31,6 +31,7 @@ use ct_sync::atomic::Ordering;
 
 use crate::client::{AppClient, ClientInner};
 use crate::connecting::CtConnecting;
+use crate::error::{end_err, fifo_err};
 use crate::events::NewSession;
 use crate::halves::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 use crate::slices::{ReadSlices, WriteSlices};
@@ -219,12 +220,18 @@ impl CtStream {
 
     /// Bytes waiting to be read (waits for a read in progress).
     pub fn max_dequeue(&self) -> io::Result<u32> {
-        self.inner.rx().as_ref().map_or(Ok(0), |e| e.max_dequeue())
+        self.inner
+            .rx()
+            .as_ref()
+            .map_or(Ok(0), |e| e.max_dequeue().map_err(fifo_err))
     }
 
     /// Room to write (waits for a write in progress).
     pub fn max_enqueue(&self) -> io::Result<u32> {
-        self.inner.tx().as_ref().map_or(Ok(0), |e| e.max_enqueue())
+        self.inner
+            .tx()
+            .as_ref()
+            .map_or(Ok(0), |e| e.max_enqueue().map_err(fifo_err))
     }
 
     /// Zero-copy read: the rx end, held (other reads wait) until the
@@ -247,13 +254,13 @@ impl CtStream {
     /// Waits (in blocking mode; up to the read timeout) until there are
     /// bytes to read; returns how many, 0 at end of stream.
     pub fn readable(&self) -> io::Result<usize> {
-        self.inner.wait_rx(|e, _| e.max_dequeue())
+        self.inner.wait_rx(|e, _| e.max_dequeue().map_err(fifo_err))
     }
 
     /// Waits (in blocking mode; up to the write timeout) until there is
     /// room to write; returns how much.
     pub fn writable(&self) -> io::Result<usize> {
-        self.inner.wait_tx(|e, _| e.room())
+        self.inner.wait_tx(|e, _| e.room().map_err(fifo_err))
     }
 }
 
@@ -263,7 +270,7 @@ impl io::Read for &CtStream {
             return Ok(0);
         }
         self.inner
-            .wait_rx(|e, st| e.read(buf, &st.rx_events).map(|n| n as u32))
+            .wait_rx(|e, mut sink| e.read(buf, &mut sink).map(|n| n as u32).map_err(end_err))
     }
 }
 
@@ -273,7 +280,7 @@ impl io::Write for &CtStream {
             return Ok(0);
         }
         self.inner
-            .wait_tx(|e, st| e.write(buf, &st.tx_events).map(|n| n as u32))
+            .wait_tx(|e, mut sink| e.write(buf, &mut sink).map(|n| n as u32).map_err(end_err))
     }
 
     fn flush(&mut self) -> io::Result<()> {

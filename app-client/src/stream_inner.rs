@@ -15,22 +15,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ct_app_interface::io::SpinSpell;
+use ct_app_interface::io::{RxEnd, SpinSpell, TxEnd};
 use ct_app_interface::wire::{AppMsg, SessionRef};
 
 use crate::app_worker::AppWorkerShared;
 use crate::client::ClientInner;
+use crate::ctrl_sink::CtrlSink;
 use crate::error::ClientError;
 use crate::events::{NewSession, SessionStatus, status};
 use crate::stream::StreamCounters;
-use crate::stream_ends::{CtrlSink, RxEnd, TxEnd};
 use crate::timeout::Timeout;
 
-/// The counters, as atomics: any handle's calls add to them.
+/// The wait counters, as atomics: any handle's calls add to them (the
+/// event counts are the sink's).
 #[derive(Debug, Default)]
-pub(crate) struct Stats {
-    pub(crate) tx_events: AtomicU64,
-    pub(crate) rx_events: AtomicU64,
+struct Stats {
     waits: AtomicU64,
     sleeps: AtomicU64,
 }
@@ -45,6 +44,8 @@ pub(crate) struct StreamInner {
     pub(crate) rmt: SocketAddr,
     rx: Mutex<Option<RxEnd>>,
     tx: Mutex<Option<TxEnd>>,
+    /// Both ends' events go here (each end's lock held, not this).
+    sink: CtrlSink,
     /// This side closed (shutdown, reset, last handle): a waiter holding
     /// an end lets it go.
     closing: AtomicBool,
@@ -55,15 +56,15 @@ pub(crate) struct StreamInner {
     /// direction (a reader and a writer wait for different things).
     rx_spell: SpinSpell,
     tx_spell: SpinSpell,
-    pub(crate) stats: Stats,
+    stats: Stats,
 }
 
 impl StreamInner {
     pub(crate) fn new(client: Arc<ClientInner>, s: NewSession) -> Self {
-        let sink = CtrlSink::new(client.wrk.clone(), s.status.sref);
         StreamInner {
-            rx: Mutex::new(Some(RxEnd::new(s.rx, sink.clone()))),
-            tx: Mutex::new(Some(TxEnd::new(s.tx, sink))),
+            rx: Mutex::new(Some(RxEnd::new(s.rx))),
+            tx: Mutex::new(Some(TxEnd::new(s.tx))),
+            sink: CtrlSink::new(client.wrk.clone(), s.status.sref),
             client,
             status: s.status,
             lcl: s.lcl.socket_addr(),
@@ -85,8 +86,8 @@ impl StreamInner {
     pub(crate) fn counters(&self) -> StreamCounters {
         let s = &self.stats;
         StreamCounters {
-            tx_events: s.tx_events.load(Ordering::Relaxed),
-            rx_events: s.rx_events.load(Ordering::Relaxed),
+            tx_events: self.sink.tx_events.load(Ordering::Relaxed),
+            rx_events: self.sink.rx_events.load(Ordering::Relaxed),
             waits: s.waits.load(Ordering::Relaxed),
             sleeps: s.sleeps.load(Ordering::Relaxed),
         }
@@ -103,6 +104,11 @@ impl StreamInner {
         g
     }
 
+    /// Where both ends send their events.
+    pub(crate) fn sink(&self) -> &CtrlSink {
+        &self.sink
+    }
+
     /// The rx end, locked (waits for a read in progress).
     pub(crate) fn rx(&self) -> EndGuard<'_, RxEnd> {
         self.lock(&self.rx)
@@ -117,7 +123,7 @@ impl StreamInner {
     /// stream, `ConnectionReset` after a reset.
     pub(crate) fn wait_rx(
         &self,
-        op: impl FnMut(&mut RxEnd, &Stats) -> io::Result<u32>,
+        op: impl FnMut(&mut RxEnd, &CtrlSink) -> io::Result<u32>,
     ) -> io::Result<usize> {
         let ready = |e: &RxEnd| e.max_dequeue().map_or(true, |n| n > 0);
         self.wait_for(&self.rx, true, op, ready)
@@ -127,7 +133,7 @@ impl StreamInner {
     /// once the session ended (`ConnectionReset` after a reset).
     pub(crate) fn wait_tx(
         &self,
-        op: impl FnMut(&mut TxEnd, &Stats) -> io::Result<u32>,
+        op: impl FnMut(&mut TxEnd, &CtrlSink) -> io::Result<u32>,
     ) -> io::Result<usize> {
         let ready = |e: &TxEnd| e.max_enqueue().map_or(true, |n| n > 0);
         self.wait_for(&self.tx, false, op, ready)
@@ -141,7 +147,7 @@ impl StreamInner {
         &self,
         end: &Mutex<Option<E>>,
         reading: bool,
-        mut op: impl FnMut(&mut E, &Stats) -> io::Result<u32>,
+        mut op: impl FnMut(&mut E, &CtrlSink) -> io::Result<u32>,
         ready: impl Fn(&E) -> bool,
     ) -> io::Result<usize> {
         let (timeout, spell) = if reading {
@@ -175,7 +181,7 @@ impl StreamInner {
                     return Err(ended(flags));
                 }
             }
-            let n = op(e, &self.stats)?;
+            let n = op(e, &self.sink)?;
             if n > 0 {
                 return Ok(n as usize);
             }
@@ -189,11 +195,8 @@ impl StreamInner {
             }
             wrk.check()?;
             if self.nonblocking.load(Ordering::Relaxed) {
-                if !polled && wrk.poll_quiet()? > 0 {
-                    polled = true;
-                    continue;
-                }
-                return Err(io::ErrorKind::WouldBlock.into());
+                wrk.poll_once(&mut polled)?;
+                continue;
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 // std on Unix: an expired socket timeout is EAGAIN.
