@@ -5,10 +5,31 @@
 mod daemon;
 
 use std::io::{ErrorKind, Read, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use ct_app_client::{CtListener, CtStream};
+use ct_app_client::{AppClient, CtListener, CtStream};
 use daemon::Daemon;
+
+/// The daemon's stop resets every session, then hangs up every app socket:
+/// a read sees whichever the app files first, the end of the stream
+/// (`Ok(0)`, as a TCP peer that went) or the hang-up (`NotConnected`).
+/// Then the app drains until it has seen the hang-up too.
+fn read_sees_the_daemon_go(app: &AppClient, mut stream: &CtStream) {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    match stream.read(&mut [0u8; 8]) {
+        Ok(0) => {}
+        Err(e) => assert_eq!(e.kind(), ErrorKind::NotConnected, "{e}"),
+        Ok(n) => panic!("read {n} bytes nobody wrote"),
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.is_attached() {
+        assert!(Instant::now() < deadline, "the hang-up never seen");
+        let _ = app.poll_events();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
 
 #[test]
 fn the_daemon_stopped_under_an_open_stream() {
@@ -21,18 +42,16 @@ fn the_daemon_stopped_under_an_open_stream() {
     let mut buf = [0u8; 6];
     (&srv).read_exact(&mut buf).unwrap();
     d.kill();
-    // A read that would block waits on the worker, which sees the app
-    // socket hang up.
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    read_sees_the_daemon_go(&client, &c);
+    // Once the client knows, a read that would block and a write fail
+    // NotConnected, though the fifo has room.
     let e = (&c).read(&mut buf).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotConnected, "{e}");
-    assert!(!client.is_attached());
-    // The client knows: a write fails too, though its fifo has room.
     assert!(c.max_enqueue().unwrap() > 0);
     let e = (&c).write(b"after").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotConnected, "{e}");
     // The other app learns it on its next wait, and then the same.
-    srv.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    read_sees_the_daemon_go(&server, &srv);
     let e = (&srv).read(&mut buf).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotConnected, "{e}");
     let e = (&srv).write(b"after").unwrap_err();
