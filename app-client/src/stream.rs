@@ -218,20 +218,16 @@ impl CtStream {
         self.inner.close(AppMsg::Reset)
     }
 
-    /// Bytes waiting to be read (waits for a read in progress).
+    /// Bytes waiting to be read (a read in progress on another thread may
+    /// take them first).
     pub fn max_dequeue(&self) -> io::Result<u32> {
-        self.inner
-            .rx()
-            .as_ref()
-            .map_or(Ok(0), |e| e.max_dequeue().map_err(fifo_err))
+        self.inner.peek_max_dequeue().map_err(fifo_err)
     }
 
-    /// Room to write (waits for a write in progress).
+    /// Room to write (a write in progress on another thread may take it
+    /// first).
     pub fn max_enqueue(&self) -> io::Result<u32> {
-        self.inner
-            .tx()
-            .as_ref()
-            .map_or(Ok(0), |e| e.max_enqueue().map_err(fifo_err))
+        self.inner.peek_max_enqueue().map_err(fifo_err)
     }
 
     /// Zero-copy read: the rx end, held (other reads wait) until the

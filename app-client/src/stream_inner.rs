@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use ct_app_interface::io::{RxEnd, SpinSpell, TxEnd};
 use ct_app_interface::wire::{AppMsg, SessionRef};
+use ct_fifo_segment::{Fifo, FifoError};
 
 use crate::app_worker::AppWorkerShared;
 use crate::client::ClientInner;
@@ -44,6 +45,11 @@ pub(crate) struct StreamInner {
     pub(crate) rmt: SocketAddr,
     rx: Mutex<Option<RxEnd>>,
     tx: Mutex<Option<TxEnd>>,
+    /// The two fifos again, for looks that take no lock (`max_dequeue`,
+    /// `max_enqueue`: a polling reader calls them in a spin, and a lock
+    /// per look made every poll a locked instruction).
+    rx_fifo: Fifo,
+    tx_fifo: Fifo,
     /// Both ends' events go here (each end's lock held, not this).
     sink: CtrlSink,
     /// This side closed (shutdown, reset, last handle): a waiter holding
@@ -62,6 +68,8 @@ pub(crate) struct StreamInner {
 impl StreamInner {
     pub(crate) fn new(client: Arc<ClientInner>, s: NewSession) -> Self {
         StreamInner {
+            rx_fifo: s.rx.fifo().clone(),
+            tx_fifo: s.tx.fifo().clone(),
             rx: Mutex::new(Some(RxEnd::new(s.rx))),
             tx: Mutex::new(Some(TxEnd::new(s.tx))),
             sink: CtrlSink::new(client.wrk.clone(), s.status.sref),
@@ -91,6 +99,29 @@ impl StreamInner {
             waits: s.waits.load(Ordering::Relaxed),
             sleeps: s.sleeps.load(Ordering::Relaxed),
         }
+    }
+
+    /// Whether the session's fifos are still ours to look at.
+    fn fifos_ours(&self) -> bool {
+        self.status.flags() & status::CLEANED == 0 && self.is_open()
+    }
+
+    /// Bytes waiting in the rx fifo, without the rx lock: 0 once the
+    /// session is over for us. A read in progress may take them first.
+    pub(crate) fn peek_max_dequeue(&self) -> Result<u32, FifoError> {
+        if !self.fifos_ours() {
+            return Ok(0);
+        }
+        self.rx_fifo.max_dequeue()
+    }
+
+    /// Room in the tx fifo, without the tx lock: 0 once the session is
+    /// over for us.
+    pub(crate) fn peek_max_enqueue(&self) -> Result<u32, FifoError> {
+        if !self.fifos_ours() {
+            return Ok(0);
+        }
+        self.tx_fifo.max_enqueue()
     }
 
     /// `end`, locked, let go first if the session is over for us.
