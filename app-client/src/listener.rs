@@ -82,7 +82,14 @@ impl CtListener {
         wrk.check()?;
         let opaque = wrk.events().start_bind();
         let ep = endpoint(addr);
-        if let Err(e) = wrk.ctrl.send(0, &AppMsg::Listen { opaque, ep }) {
+        if let Err(e) = wrk.ctrl.send(
+            0,
+            &AppMsg::Listen {
+                opaque,
+                ep,
+                backlog: 0,
+            },
+        ) {
             wrk.events().cancel_bind(opaque);
             return Err(e.into());
         }

@@ -565,7 +565,7 @@ fn detach_and_add_worker() {
     // The new worker has queues of its own.
     std::thread::scope(|sc| {
         let h = sc.spawn(|| CtListener::bind(&worker, addr("127.0.0.1:7003")));
-        let AppMsg::Listen { opaque, ep } = stack2.recv(0) else {
+        let AppMsg::Listen { opaque, ep, .. } = stack2.recv(0) else {
             panic!()
         };
         stack2.send(
