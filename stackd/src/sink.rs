@@ -412,10 +412,13 @@ impl StackdSink {
             Ok(Sent::Dropped) => {
                 // The app will not hear of it (the session or the app's
                 // socket went): not the app's to take. A session still
-                // there is refused.
-                conn.mark_refused(session);
+                // there is refused (its close is not the app's either);
+                // one gone needs no record.
                 if wrk.session_is_valid(session) {
+                    conn.mark_refused(session);
                     Self::accept_reply(wrk, session, false);
+                } else {
+                    conn.take_accepted(session);
                 }
                 Ok(())
             }
