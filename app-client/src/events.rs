@@ -85,7 +85,9 @@ impl std::fmt::Debug for NewSession {
     }
 }
 
-/// A listener's accepted sessions, waiting for `accept()`.
+/// A listener's accepted sessions, waiting for `accept()` (the stack
+/// accepted them; each holds a slot of the listener's backlog until
+/// `accept()` answers it).
 #[derive(Debug)]
 pub(crate) struct ListenerSlot {
     generation: u32,
@@ -456,7 +458,7 @@ impl Events {
     ) -> Result<(), ClientError> {
         let thread = ctx.thread_of(session)?;
         if self.listener(listener).is_none() {
-            // Unlistened meanwhile: refuse.
+            // Unlistened meanwhile: refuse (the stack resets it).
             self.counters.ignored += 1;
             let error = SessionError::NoListen.code();
             return ctx
@@ -465,8 +467,9 @@ impl Events {
         }
         match self.open_session(ctx, session, rx, tx, lcl, rmt) {
             Ok(s) => {
-                ctx.ctrl
-                    .send(thread, &AppMsg::AcceptReply { session, error: 0 })?;
+                // The stack accepted it already (its peer is connected);
+                // the reply that frees its backlog slot goes when
+                // `accept()` hands it to the app.
                 if let Some(slot) = self.listener(listener) {
                     slot.backlog.push_back(Ok(s));
                 }

@@ -35,13 +35,19 @@
 //!
 //! # Example
 //!
-//! ```no_run
+//! One thread can bind, connect and then accept: the stack accepts for
+//! the server app (up to its listen backlog), so the connect completes
+//! before the server's `accept`.
+//!
+//! ```
 //! use std::io::{Read, Write};
 //! use ct_app_client::{AppClient, AttachConfig, CtListener, CtStream};
 //!
 //! # fn main() -> std::io::Result<()> {
-//! let server = AppClient::attach("/run/ct-stackd.sock", AttachConfig::new("server"))?;
-//! let client = AppClient::attach("/run/ct-stackd.sock", AttachConfig::new("client"))?;
+//! # let sock = std::env::temp_dir().join(format!("app-client-doc-lib-{}.sock", std::process::id()));
+//! # let daemon = ct_stackd::Stackd::start(ct_stackd::StackdConfig::new(&sock)).unwrap();
+//! let server = AppClient::attach(&sock, AttachConfig::new("server"))?;
+//! let client = AppClient::attach(&sock, AttachConfig::new("client"))?;
 //! let addr = "127.0.0.1:7000".parse().unwrap();
 //! let listener = CtListener::bind(&server, addr)?;
 //! let mut c = CtStream::connect(&client, addr)?;
@@ -50,6 +56,8 @@
 //! let mut buf = [0u8; 4];
 //! s.read_exact(&mut buf)?;
 //! assert_eq!(&buf, b"ping");
+//! # drop((c, s, listener, server, client));
+//! # assert!(daemon.stop().is_empty());
 //! # Ok(())
 //! # }
 //! ```
@@ -77,6 +85,6 @@ pub use connecting::CtConnecting;
 pub use ct_app_interface::SessionError;
 pub use error::{ClientError, client_error, error_kind, session_error, to_io};
 pub use halves::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
-pub use listener::CtListener;
+pub use listener::{CtListener, DEFAULT_BACKLOG};
 pub use slices::{ReadSlices, WriteSlices};
 pub use stream::{CtStream, StreamCounters};

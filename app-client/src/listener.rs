@@ -1,9 +1,12 @@
 //! [`CtListener`]: a listen session, `std::net::TcpListener`-shaped.
 //!
-//! `bind` sends `Listen` on `ctrl_q[0]` and waits for `Bound`; sessions
-//! the stack accepts on it are answered (`AcceptReply`) as they are
-//! filed, like a kernel's backlog, and wait there for `accept()`.
-//! Dropping the listener unlistens and closes what was never accepted.
+//! `bind` sends `Listen` (with the listen backlog) on `ctrl_q[0]` and
+//! waits for `Bound`. The stack accepts sessions on it by itself, as a
+//! kernel queues connections on a listening socket, so a peer's connect
+//! completes without this app's thread; they wait here for `accept()`,
+//! which answers each (`AcceptReply`) to free its backlog slot. Dropping
+//! the listener unlistens and resets what was never accepted, as closing
+//! a listening TCP socket does.
 
 use ct_sync::atomic::{AtomicBool, Ordering};
 use std::io;
@@ -18,7 +21,13 @@ use ct_app_interface::wire::{AppMsg, SessionRef, WireEndpoint};
 
 use crate::client::{AppClient, ClientInner};
 use crate::error::ClientError;
+use crate::events::status;
 use crate::stream::CtStream;
+
+/// The listen backlog [`CtListener::bind`] gets (the stack's default:
+/// Linux's `SOMAXCONN` of old, what `std::net::TcpListener::bind` asks
+/// for).
+pub const DEFAULT_BACKLOG: u32 = 128;
 
 /// How long `bind` waits for the stack's answer.
 const BIND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,7 +65,9 @@ impl std::fmt::Debug for CtListener {
 }
 
 impl CtListener {
-    /// Listens on `addr`. `AddrInUse` when something listens there already.
+    /// Listens on `addr` with the default listen backlog
+    /// ([`DEFAULT_BACKLOG`]; see [`CtListener::bind_with_backlog`]).
+    /// `AddrInUse` when something listens there already.
     ///
     /// # Examples
     ///
@@ -78,12 +89,63 @@ impl CtListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn bind(client: &AppClient, addr: SocketAddr) -> io::Result<CtListener> {
+        Self::listen(client, addr, 0)
+    }
+
+    /// Listens on `addr` with a listen backlog of `backlog` sessions (as
+    /// `listen(2)`'s, or tokio's `TcpSocket::listen`): the stack accepts
+    /// up to `backlog` sessions the app has not taken with
+    /// [`accept`](CtListener::accept) yet, and refuses connects beyond
+    /// them (`ConnectionRefused` at the peer). [`bind`](CtListener::bind)
+    /// uses the stack's default, [`DEFAULT_BACKLOG`]. 0 is taken as 1 (one
+    /// session may always wait, as on Linux); the stack bounds large
+    /// values (ct-stackd at 4096).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use ct_app_client::{AppClient, AttachConfig, CtListener, CtStream};
+    /// # let sock = std::env::temp_dir().join(format!("app-client-doc-backlog-{}.sock", std::process::id()));
+    /// # let daemon = ct_stackd::Stackd::start(ct_stackd::StackdConfig::new(&sock)).unwrap();
+    ///
+    /// let server = AppClient::attach(&sock, AttachConfig::new("doc-backlog-server"))?;
+    /// let client = AppClient::attach(&sock, AttachConfig::new("doc-backlog-client"))?;
+    /// let addr = "127.0.0.1:7102".parse().unwrap();
+    /// let listener = CtListener::bind_with_backlog(&server, addr, 1)?;
+    /// // One connect completes before the server accepts; the next is refused.
+    /// let first = CtStream::connect(&client, addr)?;
+    /// let refused = CtStream::connect(&client, addr).unwrap_err();
+    /// assert_eq!(refused.kind(), ErrorKind::ConnectionRefused);
+    /// // Accepting frees the slot (a later connect completes).
+    /// let (_s, _) = listener.accept()?;
+    /// # drop((first, _s, listener, server, client));
+    /// # assert!(daemon.stop().is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind_with_backlog(
+        client: &AppClient,
+        addr: SocketAddr,
+        backlog: u32,
+    ) -> io::Result<CtListener> {
+        Self::listen(client, addr, backlog.max(1))
+    }
+
+    /// `Listen` with `backlog` on the wire (0: the stack's default).
+    fn listen(client: &AppClient, addr: SocketAddr, backlog: u32) -> io::Result<CtListener> {
         let inner = &client.inner;
         let wrk = &inner.wrk;
         wrk.check()?;
         let opaque = wrk.events().start_bind();
         let ep = endpoint(addr);
-        if let Err(e) = wrk.ctrl.send(0, &AppMsg::Listen { opaque, ep }) {
+        if let Err(e) = wrk.ctrl.send(
+            0,
+            &AppMsg::Listen {
+                opaque,
+                ep,
+                backlog,
+            },
+        ) {
             wrk.events().cancel_bind(opaque);
             return Err(e.into());
         }
@@ -141,7 +203,20 @@ impl CtListener {
             };
             match next {
                 Some(Ok(s)) => {
+                    // The app takes it: its backlog slot frees (a session
+                    // the stack cleaned up meanwhile holds none).
+                    let sref = s.status.sref;
+                    let reply = AppMsg::AcceptReply {
+                        session: sref,
+                        error: 0,
+                    };
+                    let sent = if s.status.flags() & status::CLEANED == 0 {
+                        wrk.ctrl.send(sref.thread(), &reply)
+                    } else {
+                        Ok(())
+                    };
                     let stream = CtStream::new(self.client.clone(), s);
+                    sent?;
                     let rmt = stream.peer_addr()?;
                     return Ok((stream, rmt));
                 }
@@ -189,7 +264,7 @@ impl Drop for CtListener {
         for s in pending {
             let sref = s.status.sref;
             drop(s);
-            let _ = wrk.ctrl.send(sref.thread(), &AppMsg::Disconnect(sref));
+            let _ = wrk.ctrl.send(sref.thread(), &AppMsg::Reset(sref));
         }
         if !wrk.app.is_closed() {
             let _ = wrk.ctrl.send(

@@ -373,14 +373,21 @@ mod tests {
     #[test]
     fn a_deadline_gives_up_connects_nobody_answers() {
         let (d, sock) = daemon();
-        let server = attach(&sock, "cps-server");
-        // Bound but never accepting: connects wait for the accept.
+        // A server that never reads its events, with the smallest event
+        // queue: the daemon accepts for it only as it delivers the
+        // accepts (ARCHITECTURE.md, "Accepts without the app"), so once
+        // that queue is full the connects wait.
+        let mut cfg = AttachConfig::new("cps-server").with_fifo_size(4 << 10);
+        cfg.segment_size = 4 << 20;
+        cfg.evt_q_size = 16;
+        let server = AppClient::attach(&sock, cfg).unwrap();
         let l = CtListener::bind(&server, addr(7103)).unwrap();
         let client = attach(&sock, "cps-client");
         let mut p = CpsPipeline::new(4);
         p.deadline = Some(Instant::now() + Duration::from_millis(200));
+        // More connects than the server's queue holds accepts.
         let e = p
-            .run(&client, addr(7103), 10, &mut Log::default())
+            .run(&client, addr(7103), 100, &mut Log::default())
             .unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
         assert!(e.to_string().contains("deadline reached"), "{e}");

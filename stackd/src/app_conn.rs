@@ -25,6 +25,7 @@ use ct_sync::Mutex;
 use hashbrown::{HashMap, HashSet};
 
 use crate::app_state::AppState;
+use crate::backlog::{AcceptBacklog, Unaccepted};
 use crate::convert::segment_ref;
 use crate::error::StackdError;
 
@@ -102,6 +103,9 @@ impl Queues {
 pub(crate) struct ListenerEntry {
     pub(crate) alh: AppListenerHandle,
     pub(crate) endpoint: SessionEndpoint,
+    /// Sessions the stack may accept before the app took them
+    /// ([`crate::backlog`]).
+    pub(crate) backlog: u32,
 }
 
 /// One app worker's queues, eventfd and socket.
@@ -124,6 +128,10 @@ pub(crate) struct AppWorkerConn {
     /// This worker's listeners by listen session (the handle the app got
     /// in `Bound` and names in `Unlisten`).
     listeners: Mutex<HashMap<SessionHandle, ListenerEntry>>,
+    /// Sessions accepted for this worker and not yet taken: taken on the
+    /// sessions' threads (each delivery and accept reply), so contended
+    /// only between threads accepting for one app worker at once.
+    backlog: Mutex<AcceptBacklog>,
 }
 
 impl std::fmt::Debug for AppWorkerConn {
@@ -165,6 +173,7 @@ impl AppWorkerConn {
             app_evtfd: q.app_evtfd,
             sent_segments: Mutex::new(HashSet::new()),
             listeners: Mutex::new(HashMap::new()),
+            backlog: Mutex::new(AcceptBacklog::default()),
         }
     }
 
@@ -287,5 +296,42 @@ impl AppWorkerConn {
     /// Forgets a listener (after an unlisten).
     pub(crate) fn remove_listener(&self, ls: SessionHandle) -> Option<ListenerEntry> {
         self.listeners.lock().remove(&ls)
+    }
+
+    /// Files a session the stack accepted on `listener` for this worker:
+    /// whether it waits for the app (false: the listener's backlog is
+    /// full, or the listener is not this worker's any more; refuse it).
+    pub(crate) fn admit_accepted(&self, session: SessionHandle, listener: SessionHandle) -> bool {
+        let limit = self.listener(listener).map(|l| l.backlog);
+        self.backlog.lock().admit(session, listener, limit)
+    }
+
+    /// Records `session` as refused: the app will not hear of it (its
+    /// `Accepted` could not go out).
+    pub(crate) fn mark_refused(&self, session: SessionHandle) {
+        let mut b = self.backlog.lock();
+        b.remove(session);
+        b.refuse(session);
+    }
+
+    /// Whether the stack refused `session` for this worker (the app never
+    /// heard of it, so it hears nothing of its close either).
+    pub(crate) fn is_refused(&self, session: SessionHandle) -> bool {
+        self.backlog.lock().is_refused(session)
+    }
+
+    /// The app took `session` (or it is gone): its backlog entry goes.
+    pub(crate) fn take_accepted(&self, session: SessionHandle) -> Option<Unaccepted> {
+        self.backlog.lock().remove(session)
+    }
+
+    /// The sessions accepted for this worker the app has not taken.
+    pub(crate) fn unaccepted_sessions(&self) -> Vec<SessionHandle> {
+        self.backlog.lock().waiting_sessions()
+    }
+
+    /// Sessions the backlog records (waiting or refused).
+    pub(crate) fn n_unaccepted(&self) -> usize {
+        self.backlog.lock().len()
     }
 }

@@ -51,6 +51,9 @@ pub(crate) struct WorkerMqCounters {
     /// Wake-ups sent to apps' eventfds (at most one per app worker per
     /// poll).
     pub(crate) app_signals: u64,
+    /// Sessions refused because their listener's backlog was full (or the
+    /// listener gone).
+    pub(crate) backlog_refused: u64,
 }
 
 impl WorkerMqCounters {
@@ -60,6 +63,7 @@ impl WorkerMqCounters {
         c.evt_msgs += self.evt_msgs;
         c.congested += self.congested;
         c.app_signals += self.app_signals;
+        c.backlog_refused += self.backlog_refused;
     }
 }
 
@@ -76,6 +80,10 @@ pub struct StackdCounters {
     pub sessions: usize,
     /// Listen sessions.
     pub listeners: usize,
+    /// Sessions the daemon accepted for apps that the apps have not taken
+    /// yet (or refused and not yet cleaned up): what fills listen
+    /// backlogs.
+    pub unaccepted: usize,
     /// Segments: every segment manager's segments plus the apps' message
     /// queue segments.
     pub segments: usize,
@@ -104,6 +112,9 @@ pub struct StackdCounters {
     /// Wake-ups sent to apps sleeping on their eventfd (at most one per
     /// app worker per worker poll).
     pub app_signals: u64,
+    /// Connects refused because the listener's backlog was full (or the
+    /// listener was gone when the session was accepted).
+    pub backlog_refused: u64,
     /// See [`SharedCounters::segment_fds`].
     pub segment_fds: u64,
     /// See [`SharedCounters::strike_detaches`].
@@ -125,14 +136,15 @@ impl StackdCounters {
         self
     }
 
-    /// Nothing held: no app, app worker, session, listener, segment,
-    /// segment manager, fifo or ct connection left.
+    /// Nothing held: no app, app worker, session, listener, unaccepted
+    /// session, segment, segment manager, fifo or ct connection left.
     pub fn is_empty(&self) -> bool {
         self.apps == 0
             && self.stack_apps == 0
             && self.app_workers == 0
             && self.sessions == 0
             && self.listeners == 0
+            && self.unaccepted == 0
             && self.segments == 0
             && self.segment_managers == 0
             && self.fifos == 0
@@ -145,15 +157,16 @@ impl std::fmt::Display for StackdCounters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "apps {} (stack {}) app-workers {} sessions {} listeners {} segments {} \
+            "apps {} (stack {}) app-workers {} sessions {} listeners {} unaccepted {} segments {} \
              segment-managers {} fifos {} ct-connections {} ct-segments {} | records {} \
-             (bad {}) ctrl {} (bad {}, failed {}) evt {} congested {} app-signals {} segment-fds {} \
-             detached: strikes {} hangups {}",
+             (bad {}) ctrl {} (bad {}, failed {}) evt {} congested {} app-signals {} \
+             backlog-refused {} segment-fds {} detached: strikes {} hangups {}",
             self.apps,
             self.stack_apps,
             self.app_workers,
             self.sessions,
             self.listeners,
+            self.unaccepted,
             self.segments,
             self.segment_managers,
             self.fifos,
@@ -167,6 +180,7 @@ impl std::fmt::Display for StackdCounters {
             self.evt_msgs,
             self.congested,
             self.app_signals,
+            self.backlog_refused,
             self.segment_fds,
             self.strike_detaches,
             self.hangup_detaches,

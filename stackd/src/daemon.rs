@@ -172,6 +172,7 @@ impl Stackd {
         let mut c = StackdCounters {
             apps: self.ops.n_apps(),
             app_workers: self.ops.registry.len(),
+            unaccepted: self.ops.registry.n_unaccepted(),
             segments: self.ops.registry.n_mq_segments(),
             ct_segments: self.ct.segments().len() + self.ct.n_segment_contexts(),
             ct_connections: self.ct.n_half_opens(),

@@ -17,6 +17,7 @@ use ct_app_worker::Apps;
 use ct_session::{IoEvent, SessionError, SessionHandle, Worker, WorkerInput};
 
 use crate::app_conn::{AppWorkerConn, ListenerEntry};
+use crate::backlog::listen_backlog;
 use crate::control::Strikes;
 use crate::convert::{session_endpoint, session_handle};
 use crate::counters::SharedCounters;
@@ -93,8 +94,12 @@ impl CtrlInput {
             }
         };
         let r = match msg {
-            AppMsg::Listen { opaque, ep } => self.on_main(wrk, |me, wrk| {
-                me.listen(wrk, conn, opaque, session_endpoint(&ep));
+            AppMsg::Listen {
+                opaque,
+                ep,
+                backlog,
+            } => self.on_main(wrk, |me, wrk| {
+                me.listen(wrk, conn, opaque, session_endpoint(&ep), backlog);
                 Ok(())
             }),
             AppMsg::Unlisten { opaque, listener } => self.on_main(wrk, |me, wrk| {
@@ -111,13 +116,9 @@ impl CtrlInput {
             AppMsg::Reset(s) => self
                 .local(wrk, s)
                 .and_then(|h| Ok(self.apps.reset_session(wrk, conn.handle, h)?)),
-            AppMsg::AcceptReply { session, error } => self.local(wrk, session).and_then(|h| {
-                let result = match error {
-                    0 => Ok(()),
-                    e => Err(SessionError::from_code(e).unwrap_or(SessionError::Refused)),
-                };
-                Ok(self.apps.accept_reply(wrk, conn.handle, h, result)?)
-            }),
+            AppMsg::AcceptReply { session, error } => self
+                .local(wrk, session)
+                .and_then(|h| self.accept_reply(wrk, conn, h, error)),
             AppMsg::IoTx(s) => self.io(wrk, conn, s, IoEvent::Tx),
             AppMsg::IoRxDequeue(s) => self.io(wrk, conn, s, IoEvent::RxDequeue),
         };
@@ -176,12 +177,42 @@ impl CtrlInput {
         wrk.io_event(h, ev).map_err(Fault::Failed)
     }
 
+    /// The app took (0) or rejects an accepted session. The stack accepted
+    /// it already (ARCHITECTURE.md, "Accepts without the app"): taking it
+    /// frees its backlog slot, rejecting it resets it. A session not in
+    /// the backlog goes to the app layer as VPP's reply would (another
+    /// app's is a strike, one taken already a failed request).
+    fn accept_reply(
+        &self,
+        wrk: &mut Worker,
+        conn: &AppWorkerConn,
+        h: SessionHandle,
+        error: i32,
+    ) -> Result<(), Fault> {
+        if conn.is_refused(h) {
+            // The app was never told of it: a guess, answered as stale.
+            return Err(Fault::Failed(SessionError::NoSession));
+        }
+        if conn.take_accepted(h).is_some() {
+            if error != 0 {
+                self.apps.reset_session(wrk, conn.handle, h)?;
+            }
+            return Ok(());
+        }
+        let result = match error {
+            0 => Ok(()),
+            e => Err(SessionError::from_code(e).unwrap_or(SessionError::Refused)),
+        };
+        Ok(self.apps.accept_reply(wrk, conn.handle, h, result)?)
+    }
+
     fn listen(
         &self,
         wrk: &mut Worker,
         conn: &AppWorkerConn,
         opaque: u32,
         sep: Result<ct_session::SessionEndpoint, SessionError>,
+        backlog: u32,
     ) {
         let idx = conn.handle.index();
         let r = sep.and_then(|sep| {
@@ -191,7 +222,14 @@ impl CtrlInput {
                 .local_session()
                 .or(al.global_session())
                 .ok_or(SessionError::NoListen)?;
-            conn.add_listener(ls, ListenerEntry { alh, endpoint: sep });
+            conn.add_listener(
+                ls,
+                ListenerEntry {
+                    alh,
+                    endpoint: sep,
+                    backlog: listen_backlog(backlog),
+                },
+            );
             Ok(ls)
         });
         match r {

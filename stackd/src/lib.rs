@@ -13,6 +13,11 @@
 //!   `WorkerInput`: IO events, disconnect, reset, accept reply; listen,
 //!   unlisten and connect on thread 0). A segment's fd goes over the socket
 //!   before the message that names it.
+//! - The daemon accepts a session for the app as it delivers `Accepted`,
+//!   so the peer's connect completes without the app's thread; sessions
+//!   the app has not taken yet (its accept reply) fill the listener's
+//!   backlog ([`DEFAULT_LISTEN_BACKLOG`], at most [`MAX_LISTEN_BACKLOG`]),
+//!   and a connect beyond it is refused.
 //! - Apps in one namespace with local scope connect over ct: data moves
 //!   through fifos in segments both apps map, the daemon only moves events.
 //! - Everything an app sends is untrusted: bad records and messages are
@@ -37,6 +42,7 @@
 
 mod app_conn;
 mod app_state;
+mod backlog;
 mod config;
 mod control;
 mod convert;
@@ -53,6 +59,7 @@ mod sink;
 
 pub use app_conn::{DEFAULT_EVT_Q_SIZE, MAX_EVT_Q_SIZE};
 pub use app_state::PeerCred;
+pub use backlog::{DEFAULT_LISTEN_BACKLOG, MAX_LISTEN_BACKLOG};
 pub use config::{
     DEFAULT_CT_SEGMENT_LINGER, DEFAULT_FIFO_SIZE, DEFAULT_MAX_STRIKES, DEFAULT_SEGMENT_SIZE,
     DEFAULT_SOCKET, NamespaceCfg, StackdConfig,

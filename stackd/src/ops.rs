@@ -250,6 +250,7 @@ impl AppOps {
             .worker_by_map_index(wrk_map_index)
             .ok_or(SessionError::InvalidAppWrk)?;
         let h = conn.handle;
+        self.reset_unaccepted(std::slice::from_ref(&conn));
         let mut stack = self.stack.clone();
         for l in conn.take_listeners() {
             if let Err(e) = stack.unlisten(h, l.alh) {
@@ -283,7 +284,13 @@ impl AppOps {
         // peers get a reset, never what looks like an orderly close.
         let r = match why {
             DetachReason::Hangup | DetachReason::Strikes => self.stack.clone().detach_reset(app),
-            DetachReason::Request | DetachReason::Stop => self.stack.clone().detach(app),
+            DetachReason::Request | DetachReason::Stop => {
+                let sink = self.apps.lock().get(&app).map(|e| e.sink.clone());
+                if let Some(sink) = sink {
+                    self.reset_unaccepted(&sink.workers());
+                }
+                self.stack.clone().detach(app)
+            }
         };
         self.registry.remove_app(app);
         if let Some(e) = self.apps.lock().remove(&app) {
@@ -297,6 +304,34 @@ impl AppOps {
             Err(e) => tracing::warn!(app = %app, ?why, error = %e, "app detach"),
         }
         r
+    }
+
+    /// Resets the sessions the stack accepted for `conns` that their app
+    /// never took (ARCHITECTURE.md, "Accepts without the app"), each on
+    /// its thread: an app going away closes the rest of its sessions in
+    /// order, but the peers of these never had a server, as a TCP client
+    /// whose connection sat in a closed listener's queue gets a reset.
+    fn reset_unaccepted(&self, conns: &[Arc<AppWorkerConn>]) {
+        let apps = self.stack.apps().clone();
+        for conn in conns {
+            let mut by_thread: HashMap<u32, Vec<_>> = HashMap::new();
+            for h in conn.unaccepted_sessions() {
+                by_thread.entry(h.thread_index()).or_default().push(h);
+            }
+            for (t, hs) in by_thread {
+                let (apps, app_wrk) = (apps.clone(), conn.handle);
+                let r = self.stack.main().call_blocking(t, move |w| {
+                    for h in hs {
+                        if let Err(e) = apps.reset_session(w, app_wrk, h) {
+                            tracing::debug!(session = %h, error = %e, "reset unaccepted");
+                        }
+                    }
+                });
+                if let Err(e) = r {
+                    tracing::debug!(thread = t, error = %e, "reset unaccepted");
+                }
+            }
+        }
     }
 
     /// Apps attached.

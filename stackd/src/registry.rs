@@ -65,4 +65,9 @@ impl Registry {
     pub(crate) fn n_mq_segments(&self) -> usize {
         self.len()
     }
+
+    /// Sessions accepted for app workers and not taken yet.
+    pub(crate) fn n_unaccepted(&self) -> usize {
+        self.list.read().iter().map(|w| w.n_unaccepted()).sum()
+    }
 }

@@ -13,7 +13,7 @@ use ct_app_interface::wire::{CTRL_MSG_SIZE, FifoRef, SessionRef, StackMsg, WireE
 use ct_app_worker::{AppEvent, AppSink, AppWorkerHandle, SessionFifos};
 use ct_fifo_segment::{FifoSegment, MsgQueueError};
 use ct_segment_manager::{SegmentHandle, SegmentManagers};
-use ct_session::{SessionCleanupNtf, SessionError, SessionState, Worker};
+use ct_session::{SessionCleanupNtf, SessionError, SessionHandle, SessionState, Worker};
 use ct_sync::RwLock;
 
 use crate::app_conn::AppWorkerConn;
@@ -75,6 +75,11 @@ impl StackdSink {
     /// Drops every worker (detach).
     pub(crate) fn clear(&self) {
         self.workers.write().clear();
+    }
+
+    /// The workers delivered to.
+    pub(crate) fn workers(&self) -> Vec<Arc<AppWorkerConn>> {
+        self.workers.read().clone()
     }
 
     /// Workers delivered to.
@@ -362,20 +367,90 @@ struct Fields {
     rmt: WireEndpoint,
 }
 
-impl AppSink for StackdSink {
-    fn deliver(
+/// What became of a message handed to [`StackdSink::send`].
+#[derive(PartialEq, Eq)]
+enum Sent {
+    /// On the app's queue.
+    Queued,
+    /// Not for the app (or the app cannot take it): dropped.
+    Dropped,
+}
+
+impl StackdSink {
+    /// A session the stack accepted for the app (ARCHITECTURE.md, "Accepts
+    /// without the app"): filed in the listener's backlog and delivered,
+    /// then accepted on the app's behalf, so ct connects the peer now;
+    /// refused (the peer's connect fails) when the backlog is full or the
+    /// listener is gone.
+    fn deliver_accepted(
         &self,
         wrk: &mut Worker,
-        app_wrk: AppWorkerHandle,
+        conn: &Arc<AppWorkerConn>,
         msg: AppEvent,
+        session: SessionHandle,
+        listener: Option<SessionHandle>,
     ) -> Result<(), AppEvent> {
-        let Some(conn) = self.worker(app_wrk) else {
-            // Not registered yet (its attach is finishing): retry later.
-            return Err(msg);
+        let admitted = match listener {
+            Some(l) => conn.admit_accepted(session, l),
+            None => {
+                conn.mark_refused(session);
+                false
+            }
         };
+        if !admitted {
+            wrk.local_state_mut::<StackdLocal>()
+                .counters
+                .backlog_refused += 1;
+            Self::accept_reply(wrk, session, false);
+            return Ok(());
+        }
+        match self.send(wrk, conn, msg) {
+            Ok(Sent::Queued) => {
+                Self::accept_reply(wrk, session, true);
+                Ok(())
+            }
+            Ok(Sent::Dropped) => {
+                // The app will not hear of it (the session or the app's
+                // socket went): not the app's to take. A session still
+                // there is refused (its close is not the app's either);
+                // one gone needs no record.
+                if wrk.session_is_valid(session) {
+                    conn.mark_refused(session);
+                    Self::accept_reply(wrk, session, false);
+                } else {
+                    conn.take_accepted(session);
+                }
+                Ok(())
+            }
+            Err(msg) => {
+                // Retried later, and admitted again then.
+                conn.take_accepted(session);
+                Err(msg)
+            }
+        }
+    }
+
+    /// The session layer's accept reply, given on the app's behalf (as a
+    /// builtin app's accept callback does, from its delivery).
+    fn accept_reply(wrk: &mut Worker, session: SessionHandle, accept: bool) {
+        if let Err(e) = wrk.session_accepted_reply(session, accept) {
+            tracing::debug!(%session, accept, error = %e, "stackd accept reply");
+        }
+    }
+
+    /// Puts `msg` on the app worker's `evt_q` of this thread (after a new
+    /// segment's fd, if it names one). A full queue or socket hands it
+    /// back.
+    fn send(
+        &self,
+        wrk: &mut Worker,
+        conn: &Arc<AppWorkerConn>,
+        msg: AppEvent,
+    ) -> Result<Sent, AppEvent> {
+        let app_wrk = conn.handle;
         let thread = wrk.thread_index();
         let Some(q) = conn.evt_q(thread) else {
-            return Ok(());
+            return Ok(Sent::Dropped);
         };
         let mut producer = q.lock();
         // Room first for the messages that may send a segment fd: the fd
@@ -389,7 +464,7 @@ impl AppSink for StackdSink {
             wrk.local_state_mut::<StackdLocal>().counters.congested += 1;
             return Err(msg);
         }
-        let out = match self.convert(wrk, &conn, &msg) {
+        let out = match self.convert(wrk, conn, &msg) {
             Ok(o) => o,
             Err(Congestion) => {
                 wrk.local_state_mut::<StackdLocal>().counters.congested += 1;
@@ -397,7 +472,7 @@ impl AppSink for StackdSink {
             }
         };
         let Out::Send(smsg) = out else {
-            return Ok(());
+            return Ok(Sent::Dropped);
         };
         // Encoded in the worker's buffer: a fresh one would be cleared
         // for every event.
@@ -407,9 +482,9 @@ impl AppSink for StackdSink {
             Ok(wake) => {
                 local.counters.evt_msgs += 1;
                 if wake {
-                    local.owed.owe(&conn);
+                    local.owed.owe(conn);
                 }
-                Ok(())
+                Ok(Sent::Queued)
             }
             Err(MsgQueueError::Full) => {
                 local.counters.congested += 1;
@@ -421,9 +496,55 @@ impl AppSink for StackdSink {
                 tracing::warn!(app_wrk = %app_wrk, thread, error = %e, "event queue unusable");
                 SharedCounters::bump(&self.counters.bad_msgs);
                 self.strikes.strike(&conn.app, &e);
-                Ok(())
+                Ok(Sent::Dropped)
             }
         }
+    }
+}
+
+impl AppSink for StackdSink {
+    fn deliver(
+        &self,
+        wrk: &mut Worker,
+        app_wrk: AppWorkerHandle,
+        msg: AppEvent,
+    ) -> Result<(), AppEvent> {
+        let Some(conn) = self.worker(app_wrk) else {
+            // Not registered yet (its attach is finishing): retry later.
+            return Err(msg);
+        };
+        let closing = match &msg {
+            AppEvent::Accepted {
+                session: f,
+                listener,
+            } => {
+                let (s, l) = (f.session, *listener);
+                return self.deliver_accepted(wrk, &conn, msg, s, l);
+            }
+            AppEvent::Disconnected(h) | AppEvent::Reset(h) | AppEvent::TransportClosed(h) => {
+                Some((*h, false))
+            }
+            AppEvent::Cleanup { session, ntf } => {
+                Some((*session, *ntf == SessionCleanupNtf::Session))
+            }
+            _ => None,
+        };
+        // Only a session's close can follow its refusal (it never got
+        // data), so only those events look the session up.
+        if let Some((h, _)) = closing
+            && conn.is_refused(h)
+        {
+            if let Some((h, true)) = closing {
+                conn.take_accepted(h);
+            }
+            return Ok(());
+        }
+        self.send(wrk, &conn, msg)?;
+        if let Some((h, true)) = closing {
+            // Gone before the app took it: its backlog slot frees.
+            conn.take_accepted(h);
+        }
+        Ok(())
     }
 
     /// Whether any of the app's workers has a full event queue on

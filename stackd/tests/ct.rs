@@ -73,6 +73,7 @@ fn connected(
         AppMsg::Listen {
             opaque: 7,
             ep: ep(port),
+            backlog: 0,
         },
     );
     let listener = server.wait_for("bound", |_, m| match *m {
@@ -145,6 +146,7 @@ fn listen_bound_and_unlisten_reply() {
         AppMsg::Listen {
             opaque: 1,
             ep: ep(5000),
+            backlog: 0,
         },
     );
     let l = app.wait_for("bound", |_, m| match *m {
@@ -163,6 +165,7 @@ fn listen_bound_and_unlisten_reply() {
         AppMsg::Listen {
             opaque: 2,
             ep: ep(5000),
+            backlog: 0,
         },
     );
     let e = app.wait_for("second bound", |_, m| match *m {
@@ -454,6 +457,7 @@ fn two_workers_of_one_app_share_a_listener() {
         AppMsg::Listen {
             opaque: 1,
             ep: ep(7500),
+            backlog: 0,
         },
     );
     let l0 = server.wait_for("bound 0", |_, m| match *m {
@@ -467,6 +471,7 @@ fn two_workers_of_one_app_share_a_listener() {
         AppMsg::Listen {
             opaque: 2,
             ep: ep(7500),
+            backlog: 0,
         },
     );
     let deadline = Instant::now() + WAIT;

@@ -28,6 +28,7 @@ fn pair(path: &std::path::Path, port: u16) -> (TestApp, SessionRef, TestApp, Ses
         AppMsg::Listen {
             opaque: 1,
             ep: ep(port),
+            backlog: 0,
         },
     );
     server.wait_for("bound", |_, m| {
@@ -112,6 +113,7 @@ fn another_apps_session_or_thread_is_a_strike_and_changes_nothing() {
         AppMsg::Listen {
             opaque: 9,
             ep: ep(8101),
+            backlog: 0,
         },
     );
     let c = wait_counters(&d, "strikes", |c| c.bad_msgs >= 6);
@@ -220,7 +222,11 @@ proptest! {
         let n = msgs.len() as u64;
         wait_counters(&d, "all read", |c| c.ctrl_msgs >= n);
         // Still serving: a listen gets its answer.
-        app.w.send(0, AppMsg::Listen { opaque: 77, ep: ep(9000) });
+        app.w.send(0, AppMsg::Listen {
+                opaque: 77,
+                ep: ep(9000),
+                backlog: 0,
+            });
         app.wait_for("bound", |_, m| {
             matches!(m, StackMsg::Bound { opaque: 77, .. }).then_some(())
         });

@@ -120,10 +120,13 @@ fn server_goes_with_connects_in_flight(workers: u32, going: Going, rounds: u32) 
         let srv = std::thread::spawn(move || serve(server, n, going));
         let (connected, refused) = client_run(&mut client, n + 3 * IN_FLIGHT);
         srv.join().unwrap();
-        // Accept replies still on the server's queue when it went are
-        // not read: those connects are refused too.
-        assert!(connected <= n, "round {round}: {connected} > {n} connected");
-        assert!(refused >= 3 * IN_FLIGHT, "round {round}: {refused} refused");
+        // The stack accepts for the server (each session the client
+        // closes frees its backlog slot), so every session the server was
+        // told of connected, and more may have; the connects after it went
+        // are refused.
+        let total = n + 3 * IN_FLIGHT;
+        assert!(connected >= n, "round {round}: {connected} < {n} connected");
+        assert_eq!(connected + refused, total, "round {round}");
         // The client's sessions go (their server side was reset or closed).
         wait_counters(&d, "sessions gone", |c| {
             c.apps == 1 && c.sessions == 0 && c.ct_connections == 0 && c.fifos == 0

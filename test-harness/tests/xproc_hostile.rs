@@ -174,6 +174,7 @@ fn foreign_worker_app(path: &Path, round: u32) {
         AppMsg::Listen {
             opaque: 5,
             ep: ep(4500),
+            backlog: 0,
         },
     );
     a.w.send(
@@ -181,6 +182,7 @@ fn foreign_worker_app(path: &Path, round: u32) {
         AppMsg::Listen {
             opaque: 6,
             ep: ep(4501 + round as u16),
+            backlog: 0,
         },
     );
     let mut errors = [None, None];
@@ -247,7 +249,13 @@ fn fuzz() -> impl Strategy<Value = Fuzz> {
     // reach its server.
     let port = 4601u16..4605;
     let msg = prop_oneof![
-        (any::<u32>(), port.clone()).prop_map(|(opaque, p)| AppMsg::Listen { opaque, ep: ep(p) }),
+        (any::<u32>(), port.clone(), any::<u32>()).prop_map(|(opaque, p, backlog)| {
+            AppMsg::Listen {
+                opaque,
+                ep: ep(p),
+                backlog,
+            }
+        }),
         (any::<u32>(), port).prop_map(|(opaque, p)| AppMsg::Connect { opaque, ep: ep(p) }),
         (any::<u32>(), session_ref())
             .prop_map(|(opaque, listener)| AppMsg::Unlisten { opaque, listener }),

@@ -141,6 +141,37 @@ fn kill_9_server_with_100_live_sessions_resets_every_client_session() {
     assert!(d.stop().is_empty());
 }
 
+/// A server that never accepts, killed: its clients connected anyway (the
+/// daemon accepts for it, up to its listen backlog: ARCHITECTURE.md,
+/// "Accepts without the app"), and each one is reset, none left hanging.
+#[test]
+fn kill_9_server_that_never_accepted_resets_its_clients() {
+    const TEST: &str = "kill_9_server_that_never_accepted_resets_its_clients";
+    if child_role(custom) {
+        return;
+    }
+    let (d, path) = daemon("kill-never-accepts");
+    let sock = path.to_string_lossy().into_owned();
+    let mut server = spawn(TEST, "hold-server", &args(&[&sock, &4350, &0]));
+    server.expect("READY", WAIT).unwrap();
+    let mut client = spawn(TEST, "hold-client", &args(&[&sock, &4350, &20]));
+    client.expect("CONNECTED", WAIT).unwrap();
+    let c = wait_counters(&d, "20 sessions waiting", |c| {
+        c.unaccepted == 20 && c.sessions == 40
+    });
+    assert_eq!(c.backlog_refused, 0, "{c}");
+    server.kill();
+    let ended = client.expect("ENDED", WAIT).unwrap();
+    assert_eq!(
+        nums(&ended, &["resets", "eof", "other"]),
+        [20, 0, 0],
+        "{ended:?}"
+    );
+    assert!(client.wait_timeout(WAIT).unwrap().success());
+    wait_counters(&d, "everything freed", |c| c.is_empty());
+    assert!(d.stop().is_empty());
+}
+
 /// One listener, three client processes in turn: the first completes,
 /// the second is killed mid-transfer, the third (a restart) connects to
 /// the same listener and completes; the server saw two verified streams

@@ -297,7 +297,10 @@ pub fn bind(
 ) -> ct_app_client::CtListener {
     std::thread::scope(|s| {
         let h = s.spawn(|| ct_app_client::CtListener::bind(client, addr(at)));
-        let AppMsg::Listen { opaque, ep: got } = stack.recv(0) else {
+        let AppMsg::Listen {
+            opaque, ep: got, ..
+        } = stack.recv(0)
+        else {
             panic!("not a listen")
         };
         assert_eq!(got, ep(at));

@@ -21,6 +21,11 @@ pub enum AppMsg {
         opaque: u32,
         /// Where to listen.
         ep: WireEndpoint,
+        /// The listen backlog: how many sessions the stack may accept on
+        /// the listener before the app took them (its
+        /// [`AppMsg::AcceptReply`]); a connect beyond it is refused. 0
+        /// asks for the stack's default; the stack bounds larger values.
+        backlog: u32,
     },
     /// Stop listening; answered by [`StackMsg::UnlistenReply`].
     Unlisten {
@@ -40,8 +45,9 @@ pub enum AppMsg {
     Disconnect(SessionRef),
     /// Reset the session.
     Reset(SessionRef),
-    /// The app's answer to [`StackMsg::Accepted`]: 0 accepts, a negative
-    /// `SessionError` code rejects.
+    /// The app's answer to [`StackMsg::Accepted`]: 0 says the app took the
+    /// session (its listen backlog slot is free again), a negative
+    /// `SessionError` code rejects it (the session is reset).
     AcceptReply {
         /// The accepted session.
         session: SessionRef,
@@ -82,8 +88,10 @@ pub enum StackMsg {
         /// 0 or a `SessionError` code.
         error: i32,
     },
-    /// A new session on one of the app's listeners; answer with
-    /// [`AppMsg::AcceptReply`].
+    /// A new session on one of the app's listeners, already accepted by
+    /// the stack (its peer is connected); [`AppMsg::AcceptReply`] says the
+    /// app took it (0: frees its backlog slot) or rejects it (the session
+    /// is reset).
     Accepted {
         /// The listener it arrived on.
         listener: SessionRef,
@@ -175,10 +183,15 @@ impl AppMsg {
     pub fn encode(&self) -> MsgBuf {
         let mut w = MsgBuf::new();
         match self {
-            AppMsg::Listen { opaque, ep } => {
+            AppMsg::Listen {
+                opaque,
+                ep,
+                backlog,
+            } => {
                 w.u8(A_LISTEN);
                 w.u32(*opaque);
                 ep.put(&mut w);
+                w.u32(*backlog);
             }
             AppMsg::Unlisten { opaque, listener } => {
                 w.u8(A_UNLISTEN);
@@ -211,6 +224,7 @@ impl AppMsg {
             A_LISTEN => AppMsg::Listen {
                 opaque: r.u32()?,
                 ep: WireEndpoint::get(&mut r)?,
+                backlog: r.u32()?,
             },
             A_UNLISTEN => AppMsg::Unlisten {
                 opaque: r.u32()?,

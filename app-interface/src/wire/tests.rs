@@ -44,10 +44,12 @@ fn app_msgs() -> Vec<AppMsg> {
         AppMsg::Listen {
             opaque: 1,
             ep: ep4(),
+            backlog: 0,
         },
         AppMsg::Listen {
             opaque: u32::MAX,
             ep: ep6(),
+            backlog: u32::MAX,
         },
         AppMsg::Unlisten {
             opaque: 2,
@@ -301,6 +303,7 @@ fn bad_endpoints_are_errors() {
     let good = AppMsg::Listen {
         opaque: 1,
         ep: ep4(),
+        backlog: 128,
     }
     .encode()
     .to_vec();
@@ -464,7 +467,11 @@ fn arb_ep() -> impl Strategy<Value = WireEndpoint> {
 
 fn arb_app_msg() -> impl Strategy<Value = AppMsg> {
     prop_oneof![
-        (any::<u32>(), arb_ep()).prop_map(|(opaque, ep)| AppMsg::Listen { opaque, ep }),
+        (any::<u32>(), arb_ep(), any::<u32>()).prop_map(|(opaque, ep, backlog)| AppMsg::Listen {
+            opaque,
+            ep,
+            backlog
+        }),
         (any::<u32>(), arb_session())
             .prop_map(|(opaque, listener)| AppMsg::Unlisten { opaque, listener }),
         (any::<u32>(), arb_ep()).prop_map(|(opaque, ep)| AppMsg::Connect { opaque, ep }),

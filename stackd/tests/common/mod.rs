@@ -321,6 +321,7 @@ impl TestApp {
             AppMsg::Listen {
                 opaque: 1,
                 ep: ep(port),
+                backlog: 0,
             },
         );
         self.wait_for("bound", |_, m| {
