@@ -191,7 +191,14 @@ impl CtrlInput {
                 .local_session()
                 .or(al.global_session())
                 .ok_or(SessionError::NoListen)?;
-            conn.add_listener(ls, ListenerEntry { alh, endpoint: sep });
+            // The endpoint as listened on: a port 0 became the port picked.
+            conn.add_listener(
+                ls,
+                ListenerEntry {
+                    alh,
+                    endpoint: *al.endpoint(),
+                },
+            );
             Ok(ls)
         });
         match r {

@@ -6,6 +6,8 @@ mod common;
 
 use common::*;
 use ct_app_worker::{AppEvent, Scope};
+use std::net::SocketAddr;
+
 use ct_session::SessionError;
 
 #[test]
@@ -217,11 +219,17 @@ fn show_lines_have_vpp_shape() {
     let w = env.stack.runtime_mut().worker_mut(0).unwrap();
     let line = w.format_session(sf.session, 1).unwrap();
     assert!(line.starts_with("[0:"), "{line}");
-    assert!(line.contains("[CT:T] 127.0.0.1:1234->0.0.0.0:0"), "{line}");
+    // The reference leaves a ct server's remote end and its client's local
+    // end zero (0.0.0.0:0); here they are the client's address and port, so
+    // the two lines mirror each other.
+    assert!(
+        line.contains("[CT:T] 127.0.0.1:1234->127.0.0.1:32768"),
+        "{line}"
+    );
     assert!(line.contains("ESTABLISHED"), "{line}");
     let cline = w.format_session(cf.session, 1).unwrap();
     assert!(
-        cline.contains("[CT:T] 0.0.0.0:0->127.0.0.1:1234"),
+        cline.contains("[CT:T] 127.0.0.1:32768->127.0.0.1:1234"),
         "{cline}"
     );
     let _ = (sf, cf);
@@ -247,5 +255,78 @@ fn segment_allocation_failure_is_alloc() {
         Some(Err(SessionError::Alloc))
     );
     assert!(accepted(&server.q).is_none());
+    env.assert_clean();
+}
+
+/// A session's (local, remote) ends as its transport reports them.
+fn ends(env: &mut Env, h: ct_session::SessionHandle) -> (SocketAddr, SocketAddr) {
+    let w = env
+        .stack
+        .runtime_mut()
+        .worker_mut(h.thread_index())
+        .unwrap();
+    let s = w.session_get(h).unwrap();
+    let tc = w
+        .transport_for(s.session_type)
+        .unwrap()
+        .get_connection(w, s.connection_id)
+        .unwrap();
+    (
+        SocketAddr::new(tc.lcl_ip, tc.lcl_port),
+        SocketAddr::new(tc.rmt_ip, tc.rmt_port),
+    )
+}
+
+/// Each end sees the other's address as its remote one, and two clients of
+/// the same listener get different local ports, given back when they close.
+#[test]
+fn client_and_server_ends_mirror_each_other() {
+    let mut env = Env::new(0);
+    let server = env.attach("server", Scope::LOCAL);
+    let client = env.attach("client", Scope::LOCAL);
+    env.listen(&server, 1234);
+    let a = env.establish(&server, &client, 1234);
+    let b = env.establish(&server, &client, 1234);
+    let mut client_ports = Vec::new();
+    for (sf, cf) in [&a, &b] {
+        let (s_lcl, s_rmt) = ends(&mut env, sf.session);
+        let (c_lcl, c_rmt) = ends(&mut env, cf.session);
+        assert_eq!(s_lcl, "127.0.0.1:1234".parse().unwrap());
+        assert_eq!(c_rmt, s_lcl);
+        assert_eq!(s_rmt, c_lcl);
+        assert_eq!(c_lcl.ip(), s_lcl.ip());
+        assert!(ct_session::EPHEMERAL_PORTS.contains(&c_lcl.port()));
+        client_ports.push(c_lcl.port());
+    }
+    assert_ne!(client_ports[0], client_ports[1]);
+    assert_eq!(env.ct.n_client_ports(), 2);
+    for (sf, cf) in [a, b] {
+        env.stack.disconnect(client.wrk, cf.session).unwrap();
+        env.stack.disconnect(server.wrk, sf.session).unwrap();
+    }
+    env.assert_clean();
+}
+
+/// A listen on port 0 gets a free ephemeral port; a second one another.
+#[test]
+fn listen_on_port_zero_picks_a_free_port() {
+    let mut env = Env::new(0);
+    let server = env.attach("server", Scope::LOCAL);
+    let client = env.attach("client", Scope::LOCAL);
+    let l1 = env.stack.listen(server.wrk, lo(0)).unwrap();
+    let l2 = env.stack.listen(server.wrk, lo(0)).unwrap();
+    let p1 = env.stack.apps().app_listener(l1).unwrap().endpoint().port;
+    let p2 = env.stack.apps().app_listener(l2).unwrap().endpoint().port;
+    assert!(ct_session::EPHEMERAL_PORTS.contains(&p1), "{p1}");
+    assert!(ct_session::EPHEMERAL_PORTS.contains(&p2), "{p2}");
+    assert_ne!(p1, p2);
+    env.idle();
+    // The port picked is the one connects reach.
+    let (sf, cf) = env.establish(&server, &client, p2);
+    assert_eq!(ends(&mut env, sf.session).0.port(), p2);
+    env.stack.disconnect(client.wrk, cf.session).unwrap();
+    env.stack.disconnect(server.wrk, sf.session).unwrap();
+    env.stack.unlisten(server.wrk, l1).unwrap();
+    env.stack.unlisten(server.wrk, l2).unwrap();
     env.assert_clean();
 }
