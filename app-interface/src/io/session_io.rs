@@ -107,10 +107,41 @@ impl<S: IoEvtSink> SessionIo<S> {
         Ok(())
     }
 
+    /// Shuts this side's direction (a half-close): the peer reads what was
+    /// written, then the end of the stream, and may still write back; our
+    /// writes from here on are [`FifoError::Shutdown`]. A TX event goes out
+    /// even if one is pending (the transport turns it into an RX event for
+    /// the peer, so a peer asleep on an empty fifo wakes and sees the end).
+    /// Shutting again sends nothing.
+    pub fn shutdown_tx(&mut self) -> Result<(), IoError<S::Error>> {
+        if self.tx.is_shut() {
+            return Ok(());
+        }
+        self.tx.shutdown()?;
+        self.tx.fifo().set_event();
+        self.tx_events += 1;
+        self.sink.io_evt(IoEvt::Tx).map_err(IoError::Sink)
+    }
+
+    /// Whether this side shut its direction ([`SessionIo::shutdown_tx`]).
+    pub fn tx_shut(&self) -> bool {
+        self.tx.is_shut()
+    }
+
+    /// The end of the peer's stream: the peer shut its direction and
+    /// everything it wrote was read.
+    pub fn peer_shutdown(&self) -> Result<bool, FifoError> {
+        self.rx.at_eof()
+    }
+
     /// Writes as much of `data` as fits; returns how much. 0 means full: a
     /// dequeue notification is armed and a TX event will come back when
-    /// the reader makes room.
+    /// the reader makes room. After [`SessionIo::shutdown_tx`], every write
+    /// (even an empty one) is [`FifoError::Shutdown`].
     pub fn write(&mut self, data: &[u8]) -> Result<usize, IoError<S::Error>> {
+        if self.tx.is_shut() {
+            return Err(FifoError::Shutdown.into());
+        }
         if data.is_empty() {
             return Ok(0);
         }
