@@ -204,6 +204,13 @@ impl AppWorkerShared {
         }
     }
 
+    /// Wakes every waiter to re-check its condition (a stream closed
+    /// under a blocked reader or writer, which must let go of its end).
+    pub(crate) fn wake(&self) {
+        let ev = self.events.lock();
+        self.filed(&ev);
+    }
+
     /// Drains now (the app's poll loop). Clears the sleep flags the app
     /// armed with [`AppWorkerShared::prepare_sleep`] unless a thread of ours
     /// sleeps on them. Returns the messages handled, or the first protocol
@@ -229,6 +236,18 @@ impl AppWorkerShared {
     pub(crate) fn poll_quiet(&self) -> Result<usize, ClientError> {
         let mut ev = self.events.lock();
         self.drain_locked(&mut ev, false, &mut Vec::new())
+    }
+
+    /// A non-blocking call found nothing. What it looks for may sit in
+    /// the queues undrained, so the first time drain them: `Ok` (look
+    /// again) if that brought news; `WouldBlock` if not, or on a second
+    /// call (`polled` remembers), so a busy queue cannot keep it spinning.
+    pub(crate) fn poll_once(&self, polled: &mut bool) -> std::io::Result<()> {
+        if !*polled && self.poll_quiet()? > 0 {
+            *polled = true;
+            return Ok(());
+        }
+        Err(std::io::ErrorKind::WouldBlock.into())
     }
 
     /// Arms every event queue for sleep (the app's own poll loop): true

@@ -10,7 +10,7 @@
 
 use ct_sync::atomic::{AtomicBool, Ordering};
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,9 +73,9 @@ impl Drop for ClientInner {
 /// An app attached to the stack; one of its workers. Cheap to clone (all
 /// clones are the same worker); `Send + Sync`.
 ///
-/// Its [`AsFd`] is the worker's event fd: readable when the stack has
-/// news, after [`AppClient::prepare_sleep`] said so (see
-/// [`AppClient::poll_events`]).
+/// Its [`AsFd`] / [`AsRawFd`] is the worker's event fd: readable when the
+/// stack has news, after [`AppClient::prepare_sleep`] said so (see
+/// [`AppClient::poll_events`]). Listeners and streams give the same fd.
 #[derive(Debug, Clone)]
 pub struct AppClient {
     pub(crate) inner: Arc<ClientInner>,
@@ -108,7 +108,9 @@ fn sapi_io(e: ct_app_interface::sapi::SapiError) -> io::Error {
 }
 
 impl AppClient {
-    /// Attaches to the stack listening on `socket_path`.
+    /// Attaches to the stack listening on `socket_path`. A name another
+    /// app is attached with is `AddrInUse` ([`ClientError::NameInUse`]);
+    /// [`AttachConfig::default`] makes a name of its own.
     ///
     /// # Examples
     ///
@@ -135,6 +137,8 @@ impl AppClient {
     /// Attaches over an app socket already connected to the stack (one
     /// end of [`SapiSocket::pair`], or a socket the program inherited).
     pub fn attach_socket(sock: SapiSocket, cfg: AttachConfig) -> io::Result<AppClient> {
+        cfg.validate()?;
+        let name = cfg.name.clone();
         let app = Arc::new(AppShared::new(sock)?);
         let req = SapiMsg::AttachReq(AttachReq {
             name: cfg.name,
@@ -155,6 +159,12 @@ impl AppClient {
         let SapiMsg::AttachReply(reply) = reply else {
             return Err(ClientError::protocol("not an attach reply").into());
         };
+        if SessionError::check_code(reply.error) == Err(SessionError::Invalid) {
+            // The stack's word for a name in use (VPP has no code of its
+            // own for it); what else it refuses so was checked above.
+            let source = SessionError::Invalid;
+            return Err(ClientError::NameInUse { name, source }.into());
+        }
         let wrk = worker_from_reply(app.clone(), &reply, fds).inspect_err(|_| {
             // Attached but unusable: say so, the stack frees what it made.
             let _ = app.send(&SapiMsg::DetachReq);
@@ -297,6 +307,12 @@ impl AppClient {
 impl AsFd for AppClient {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.inner.wrk.evtfd()
+    }
+}
+
+impl AsRawFd for AppClient {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
     }
 }
 

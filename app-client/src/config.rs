@@ -1,6 +1,18 @@
 //! What an app asks for when it attaches (VPP's attach options as VCL
 //! fills them from `vcl.conf`).
 
+use ct_sync::unmodeled::atomic::{AtomicU32, Ordering};
+use std::io;
+use std::path::Path;
+
+/// Default names handed out in this process, so that two default configs
+/// of one process differ too. Process-private bookkeeping: unmodeled.
+static DEFAULT_NAMES: AtomicU32 = AtomicU32::new(0);
+
+/// Longest program-name part of a default name (the stack names the app's
+/// shared memory after it, and names have limits there).
+const MAX_PROGRAM_NAME: usize = 32;
+
 /// Session lookup scope bits (VPP `APP_OPTIONS_FLAGS_USE_{GLOBAL,LOCAL}_SCOPE`).
 pub mod scope {
     /// The global session table.
@@ -11,6 +23,19 @@ pub mod scope {
 
 /// Attach options. [`AttachConfig::new`] gives local scope (ct between
 /// programs), the default namespace and 64 KiB fifos.
+///
+/// The stack refuses a second app with a name in use. [`AttachConfig::default`]
+/// makes a name no other running app has: `{program}-{pid}-{n}` (the
+/// program's file name, this process's id, a counter), so two copies of
+/// a program, or two attaches in one, each get their own:
+///
+/// ```
+/// use ct_app_client::AttachConfig;
+///
+/// let (a, b) = (AttachConfig::default(), AttachConfig::default());
+/// assert_ne!(a.name, b.name);
+/// assert!(a.name.contains(&std::process::id().to_string()));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttachConfig {
     /// The app's name (shows in the stack's listings).
@@ -34,6 +59,43 @@ pub struct AttachConfig {
 }
 
 impl AttachConfig {
+    /// A name unique among running apps: `{program}-{pid}-{n}`.
+    pub fn unique_name() -> String {
+        let arg0 = std::env::args_os().next();
+        let program = arg0
+            .as_deref()
+            .map(Path::new)
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "app".to_owned());
+        let program: String = program.chars().take(MAX_PROGRAM_NAME).collect();
+        let n = DEFAULT_NAMES.fetch_add(1, Ordering::Relaxed);
+        format!("{program}-{}-{n}", std::process::id())
+    }
+
+    /// Refuses here what the stack would refuse with the same error code
+    /// as a name in use (`SessionError::Invalid`), so that code, when it
+    /// comes, means the name.
+    pub(crate) fn validate(&self) -> io::Result<()> {
+        let bad = |what: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, what));
+        if self.name.is_empty() {
+            return bad("empty app name");
+        }
+        if self.scope & !(scope::GLOBAL | scope::LOCAL) != 0 {
+            return bad("unknown scope bits");
+        }
+        let fifos = u64::from(self.rx_fifo_size) + u64::from(self.tx_fifo_size);
+        if self.segment_size != 0
+            && self.rx_fifo_size != 0
+            && self.tx_fifo_size != 0
+            && fifos > self.segment_size
+        {
+            return bad("a session's fifos do not fit the segment");
+        }
+        Ok(())
+    }
+
     /// Defaults for an app called `name`.
     pub fn new(name: impl Into<String>) -> Self {
         AttachConfig {
@@ -63,5 +125,12 @@ impl AttachConfig {
         self.rx_fifo_size = size;
         self.tx_fifo_size = size;
         self
+    }
+}
+
+impl Default for AttachConfig {
+    /// [`AttachConfig::new`] with [`AttachConfig::unique_name`].
+    fn default() -> Self {
+        Self::new(Self::unique_name())
     }
 }

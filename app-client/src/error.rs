@@ -16,6 +16,8 @@
 use std::io;
 
 use ct_app_interface::SessionError;
+use ct_app_interface::io::IoError;
+use ct_fifo_segment::FifoError;
 use thiserror::Error;
 
 /// What went wrong on the app side (or in what the stack sent it).
@@ -33,6 +35,16 @@ pub enum ClientError {
     /// violation, never trusted.
     #[error("protocol violation by the stack: {0}")]
     Protocol(String),
+    /// The stack refused to attach an app by this name: another app is
+    /// attached with it (the stack says `Invalid`; the options it refuses
+    /// so were checked before asking).
+    #[error("app name {name:?} is in use at the stack: another app is attached with it ({source})")]
+    NameInUse {
+        /// The name asked for.
+        name: String,
+        /// The stack's answer.
+        source: SessionError,
+    },
     /// The app socket is closed (the stack went away) or the app detached.
     #[error("detached from the stack")]
     Detached,
@@ -55,6 +67,7 @@ impl ClientError {
             e @ ClientError::Reset => io::Error::new(io::ErrorKind::ConnectionReset, e),
             e @ ClientError::Protocol(_) => io::Error::new(io::ErrorKind::InvalidData, e),
             e @ ClientError::Detached => io::Error::new(io::ErrorKind::NotConnected, e),
+            e @ ClientError::NameInUse { .. } => io::Error::new(io::ErrorKind::AddrInUse, e),
         }
     }
 }
@@ -99,6 +112,20 @@ pub fn to_io(e: SessionError) -> io::Error {
     io::Error::new(error_kind(e), e)
 }
 
+/// A fifo error as the app sees it.
+pub(crate) fn fifo_err(e: FifoError) -> io::Error {
+    to_io(SessionError::from(e))
+}
+
+/// A stream end's failure as the app sees it: the fifo's, or the control
+/// queue's (already an `io::Error`).
+pub(crate) fn end_err(e: IoError<io::Error>) -> io::Error {
+    match e {
+        IoError::Fifo(f) => fifo_err(f),
+        IoError::Sink(e) => e,
+    }
+}
+
 /// The session error inside `e`, if the stack's answer caused it.
 pub fn session_error(e: &io::Error) -> Option<SessionError> {
     let inner = e.get_ref()?;
@@ -106,7 +133,7 @@ pub fn session_error(e: &io::Error) -> Option<SessionError> {
         return Some(*s);
     }
     match inner.downcast_ref::<ClientError>() {
-        Some(ClientError::Session(s)) => Some(*s),
+        Some(ClientError::Session(s) | ClientError::NameInUse { source: s, .. }) => Some(*s),
         _ => None,
     }
 }
@@ -126,7 +153,8 @@ mod tests {
         fn send<T: Send>() {}
         send_sync::<crate::AppClient>();
         send_sync::<crate::CtListener>();
-        send::<crate::CtStream>();
+        send_sync::<crate::CtStream>();
+        send::<crate::CtConnecting>();
         send_sync::<ClientError>();
     }
 

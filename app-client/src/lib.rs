@@ -7,16 +7,25 @@
 //! layer: the stack lives in another process.
 //!
 //! - [`AppClient`] attaches (one app worker; [`AppClient::add_worker`]
-//!   for more) and owns the worker's message queues: `evt_q[t]` from each
+//!   for more; [`AttachConfig::default`] picks an app name of its own, a
+//!   name in use is `AddrInUse`) and owns the worker's message queues: `evt_q[t]` from each
 //!   stack thread, `ctrl_q[t]` to it, and the eventfds that wake a
 //!   sleeping side.
 //! - [`CtListener`] / [`CtStream`]: `bind`, `accept`, `connect`, `Read`,
-//!   `Write`, `shutdown`, non-blocking mode, timeouts, zero-copy slices;
+//!   `Write`, `shutdown`, non-blocking mode, timeouts (as std on Unix: an
+//!   expired one is `WouldBlock`, a zero one `InvalidInput`; set through
+//!   `&self`), zero-copy slices ([`ReadSlices`], [`WriteSlices`]);
+//!   `Read` / `Write` on `&CtStream` too, `Send + Sync`, with
+//!   [`CtStream::try_clone`], [`CtStream::split`] and
+//!   [`CtStream::into_split`]: a reader thread and a writer thread share
+//!   one stream (one lock per direction: readers take turns, writers take
+//!   turns, neither waits for the other);
 //!   [`CtConnecting`] for connects in flight without blocking.
 //! - No thread of its own: whoever waits drains the queues and files what
 //!   came per session, listener and request. An app with its own poll
-//!   loop polls [`AppClient`]'s fd ([`AsFd`](std::os::fd::AsFd)) and calls
-//!   [`AppClient::poll_events`].
+//!   loop polls [`AppClient`]'s fd ([`AsFd`](std::os::fd::AsFd),
+//!   [`AsRawFd`](std::os::fd::AsRawFd); a listener's and a stream's are
+//!   the same fd, the worker's) and calls [`AppClient::poll_events`].
 //! - Errors are `std::io::Error`s of the kinds `std::net` uses
 //!   (`ConnectionRefused`, `AddrInUse`, `ConnectionReset`, `WouldBlock`...)
 //!   with the stack's [`SessionError`] inside ([`session_error`]), or a
@@ -50,17 +59,24 @@ mod client;
 mod config;
 mod connecting;
 mod ctrl;
+mod ctrl_sink;
 mod error;
 mod events;
+mod halves;
 mod listener;
 mod segments;
+mod slices;
 mod sock;
 mod stream;
+mod stream_inner;
+mod timeout;
 
 pub use client::{AppClient, ClientCounters};
 pub use config::{AttachConfig, scope};
 pub use connecting::CtConnecting;
 pub use ct_app_interface::SessionError;
 pub use error::{ClientError, client_error, error_kind, session_error, to_io};
+pub use halves::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 pub use listener::CtListener;
+pub use slices::{ReadSlices, WriteSlices};
 pub use stream::{CtStream, StreamCounters};

@@ -8,6 +8,7 @@
 use ct_sync::atomic::{AtomicBool, Ordering};
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -149,11 +150,8 @@ impl CtListener {
             }
             wrk.check()?;
             if self.nonblocking.load(Ordering::Relaxed) {
-                if !polled && wrk.poll_quiet()? > 0 {
-                    polled = true;
-                    continue;
-                }
-                return Err(io::ErrorKind::WouldBlock.into());
+                wrk.poll_once(&mut polled)?;
+                continue;
             }
             // An accept needs an event: the wait spins draining the queues.
             wrk.wait_or(seen, None, &self.spell, || false)?;
@@ -163,6 +161,24 @@ impl CtListener {
     /// An endless iterator over [`CtListener::accept`]'s streams.
     pub fn incoming(&self) -> impl Iterator<Item = io::Result<CtStream>> + '_ {
         std::iter::repeat_with(|| self.accept().map(|(s, _)| s))
+    }
+}
+
+/// The app worker's event fd ([`AppClient`]'s): shared by every listener
+/// and stream of the worker, readable (once [`AppClient::prepare_sleep`]
+/// armed it) when the stack sent the worker anything, a new session for
+/// this listener or news of another. Not this listener's own readiness:
+/// when it fires, call [`AppClient::poll_events`] (or a non-blocking
+/// [`CtListener::accept`], which drains the queues itself).
+impl AsFd for CtListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.client.wrk.evtfd()
+    }
+}
+
+impl AsRawFd for CtListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
     }
 }
 

@@ -7,7 +7,7 @@ mod common;
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::Duration;
 
 use common::{CtSeg, FakeStack, Peer, accepted, addr, bind, ep};
@@ -356,9 +356,42 @@ fn nonblocking_mode_and_timeouts() {
         .set_read_timeout(Some(Duration::from_millis(30)))
         .unwrap();
     assert_eq!(
-        stream.read(&mut buf).unwrap_err().kind(),
-        io::ErrorKind::TimedOut
+        stream.read_timeout().unwrap(),
+        Some(Duration::from_millis(30))
     );
+    // As std on Unix: an expired timeout is `WouldBlock` (EAGAIN).
+    let t0 = std::time::Instant::now();
+    assert_eq!(
+        stream.read(&mut buf).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
+    assert!(t0.elapsed() >= Duration::from_millis(30));
+    // The tx fifo is full again: a timed write expires the same way.
+    assert_eq!(stream.write(&big).unwrap(), 4096);
+    stream
+        .set_write_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    assert_eq!(
+        stream.write_timeout().unwrap(),
+        Some(Duration::from_millis(20))
+    );
+    assert_eq!(
+        stream.write(&big).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
+    // Zero is refused, as std does; the timeouts stay as they were.
+    for e in [
+        stream.set_read_timeout(Some(Duration::ZERO)).unwrap_err(),
+        stream.set_write_timeout(Some(Duration::ZERO)).unwrap_err(),
+    ] {
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    }
+    assert_eq!(
+        stream.read_timeout().unwrap(),
+        Some(Duration::from_millis(30))
+    );
+    stream.set_read_timeout(None).unwrap();
+    assert_eq!(stream.read_timeout().unwrap(), None);
 }
 
 #[test]
@@ -440,18 +473,22 @@ fn stream_counters_count_events_and_waits() {
 #[test]
 fn zero_copy_slices() {
     let (mut stack, client) = FakeStack::attach(2);
-    let (_l, mut stream, mut peer, s) = accepted_pair(&mut stack, &client);
-    let (a, _b) = stream.write_slices().unwrap();
+    let (_l, stream, mut peer, s) = accepted_pair(&mut stack, &client);
+    let mut w = stream.write_slices();
+    let (a, _b) = w.slices().unwrap();
     a[..3].copy_from_slice(b"abc");
-    stream.commit(3).unwrap();
+    w.commit(3).unwrap();
+    drop(w);
     assert_eq!(peer.read_exact(3), b"abc");
     assert_eq!(stack.recv(1), AppMsg::IoTx(s));
 
     assert_eq!(peer.to_app.enqueue(b"xyz").unwrap(), 3);
     assert_eq!(stream.readable().unwrap(), 3);
-    let (a, b) = stream.read_slices().unwrap();
+    let mut r = stream.read_slices();
+    let (a, b) = r.slices().unwrap();
     assert_eq!([a, b].concat(), b"xyz");
-    stream.release(3).unwrap();
+    r.release(3).unwrap();
+    drop(r);
     assert_eq!(stream.max_dequeue().unwrap(), 0);
 }
 
@@ -511,7 +548,10 @@ fn own_poll_loop_on_the_eventfd() {
     assert!(client.prepare_sleep().unwrap());
     assert_eq!(peer.to_app.enqueue(b"ev").unwrap(), 2);
     stack.send(1, &StackMsg::Rx(s));
-    let mut fds = [PollFd::new(&client, PollFlags::IN)];
+    // A stream's and a listener's fd are the worker's.
+    assert_eq!(stream.as_raw_fd(), client.as_raw_fd());
+    assert_eq!(_l.as_raw_fd(), client.as_raw_fd());
+    let mut fds = [PollFd::new(&stream, PollFlags::IN)];
     let ts = rustix::event::Timespec {
         tv_sec: 5,
         tv_nsec: 0,

@@ -9,9 +9,10 @@
 //! - [`wire`]: [`AppMsg`] (app to stack) and [`StackMsg`] (stack to app) on
 //!   an app worker's queues, [`SapiMsg`] records on the app socket. Every
 //!   decoder is total: a peer's bytes give a message or a [`WireError`].
-//! - [`io`]: [`SessionIo`], the app's end of a session's fifos (reads,
-//!   writes, zero-copy slices) and the events it owes the worker, sent
-//!   through an [`IoEvtSink`].
+//! - [`io`]: the app's end of a session's fifos (reads, writes, zero-copy
+//!   slices) and the events it owes the worker, sent through an
+//!   [`IoEvtSink`]: one direction each in [`io::RxEnd`] and
+//!   [`io::TxEnd`], both in [`SessionIo`].
 //! - [`sapi`]: the app socket ([`SapiListener`], [`SapiSocket`]): records
 //!   with fds over `SCM_RIGHTS`, peer credentials, every received fd
 //!   closed when a record is refused.

@@ -80,7 +80,7 @@ fn run_streams(
     for id in 0..u64::from(cfg.sessions) {
         bump(&stats.connects_started, 1);
         match CtStream::connect(client, addr) {
-            Ok(mut s) => {
+            Ok(s) => {
                 s.set_nonblocking(true)?;
                 bump(&stats.connected, 1);
                 sessions.push(Sess {
@@ -142,7 +142,7 @@ fn run_streams(
     }
     let elapsed = start.elapsed();
     stats.add_latencies(&latencies);
-    for mut s in sessions {
+    for s in sessions {
         let _ = s.s.shutdown(Shutdown::Both);
         bump(&stats.sessions_closed, 1);
     }

@@ -66,7 +66,7 @@ pub fn serve(
         let mut moved = false;
         loop {
             match listener.accept() {
-                Ok((mut s, _)) => {
+                Ok((s, _)) => {
                     s.set_nonblocking(true)?;
                     conns.push(Conn {
                         s,

@@ -149,7 +149,7 @@ pub fn hold_client(args: &[String]) {
     let client = attach(&socket, "hold-client");
     let mut streams: Vec<Option<CtStream>> = (0..n)
         .map(|_| {
-            let mut s = CtStream::connect(&client, addr(port)).unwrap();
+            let s = CtStream::connect(&client, addr(port)).unwrap();
             s.set_nonblocking(true).unwrap();
             Some(s)
         })
