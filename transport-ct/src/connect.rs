@@ -118,7 +118,16 @@ impl CtMain {
             c
         });
         tracing::debug!(half_open = %id, listener = %lh, "ct connect");
-        self.program_connect_to_wrk(wrk, id)?;
+        if let Err(e) = self.program_connect_to_wrk(wrk, id) {
+            // Nobody will accept it, and the caller never learns its id:
+            // the half-open and its port go now.
+            if let Some(c) = self.half_opens.get(id)
+                && self.half_opens.free(id)
+            {
+                self.release_client_port(&c);
+            }
+            return Err(e);
+        }
         Ok(id)
     }
 
