@@ -330,3 +330,48 @@ fn listen_on_port_zero_picks_a_free_port() {
     env.stack.unlisten(server.wrk, l2).unwrap();
     env.assert_clean();
 }
+
+/// Half-close through the stack: the client writes, shuts its direction,
+/// and the forced TX event reaches the server as an RX event even though
+/// the write's event was still pending; the server reads the data, then
+/// the end, and its reply still reaches the client.
+#[test]
+fn half_close_reaches_the_peer_and_the_reply_comes_back() {
+    let mut env = Env::new(0);
+    let server = env.attach("server", Scope::LOCAL);
+    let client = env.attach("client", Scope::LOCAL);
+    env.listen(&server, 1234);
+    let (sf, cf) = env.establish(&server, &client, 1234);
+    let (mut s_io, mut c_io) = (env.io(&sf), env.io(&cf));
+    assert_eq!(c_io.write(b"req").unwrap(), 3);
+    c_io.shutdown_tx().unwrap();
+    assert_eq!(c_io.tx_events_sent(), 2);
+    assert_eq!(c_io.write(b"x"), Err(SessionError::WrongState));
+    env.idle();
+    assert!(names(&drain(&server.q)).contains(&"rx"));
+    let mut buf = [0u8; 16];
+    assert!(!s_io.peer_shutdown().unwrap());
+    assert_eq!(s_io.read(&mut buf).unwrap(), 3);
+    assert!(s_io.peer_shutdown().unwrap());
+    // Nothing else woke the server: a second shutdown sends nothing.
+    c_io.shutdown_tx().unwrap();
+    assert_eq!(c_io.tx_events_sent(), 2);
+    assert_eq!(s_io.write(b"reply").unwrap(), 5);
+    env.idle();
+    assert_eq!(names(&drain(&client.q)), ["rx"]);
+    assert_eq!(c_io.read(&mut buf).unwrap(), 5);
+    assert_eq!(&buf[..5], b"reply");
+    assert!(!c_io.peer_shutdown().unwrap());
+
+    // A shutdown alone (nothing written) wakes the peer too.
+    s_io.shutdown_tx().unwrap();
+    env.idle();
+    assert_eq!(names(&drain(&client.q)), ["rx"]);
+    assert!(c_io.peer_shutdown().unwrap());
+
+    env.stack.disconnect(client.wrk, cf.session).unwrap();
+    env.idle();
+    env.stack.disconnect(server.wrk, sf.session).unwrap();
+    drop((s_io, c_io));
+    env.assert_clean();
+}
