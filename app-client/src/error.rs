@@ -114,7 +114,11 @@ pub fn to_io(e: SessionError) -> io::Error {
 
 /// A fifo error as the app sees it.
 pub(crate) fn fifo_err(e: FifoError) -> io::Error {
-    to_io(SessionError::from(e))
+    match e {
+        // A write after `shutdown(Write)`, as a socket's EPIPE.
+        FifoError::Shutdown => io::Error::new(io::ErrorKind::BrokenPipe, e),
+        e => to_io(SessionError::from(e)),
+    }
 }
 
 /// A stream end's failure as the app sees it: the fifo's, or the control

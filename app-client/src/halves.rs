@@ -2,7 +2,8 @@
 //! ([`CtStream::split`]) or owned ([`CtStream::into_split`]), for a
 //! reader thread and a writer thread. Each half reads or writes only;
 //! both are the same session, which closes when the stream and every half
-//! are gone (there is no half-close to give a dropped write half).
+//! are gone (a dropped write half shuts nothing; `shutdown(Write)` through
+//! any handle is the half-close).
 
 use std::io::{self, Read, Write};
 

@@ -67,7 +67,9 @@ impl std::fmt::Debug for CtListener {
 impl CtListener {
     /// Listens on `addr` with the default listen backlog
     /// ([`DEFAULT_BACKLOG`]; see [`CtListener::bind_with_backlog`]).
-    /// `AddrInUse` when something listens there already.
+    /// `AddrInUse` when something listens there already. Port 0 picks a
+    /// free port (from 32768..=60999, as Linux's default range);
+    /// [`CtListener::local_addr`] shows it.
     ///
     /// # Examples
     ///
@@ -184,9 +186,8 @@ impl CtListener {
         Ok(())
     }
 
-    /// The next accepted session and its peer's address (as the stack
-    /// reports it: VPP's ct leaves a server session's remote end zero, so
-    /// over ct this is `0.0.0.0:0`). A session the
+    /// The next accepted session and its peer's address (the client's
+    /// local address and port, which its `local_addr` shows). A session the
     /// stack described wrongly (a segment never sent, a fifo outside its
     /// segment) is an `InvalidData` error here, and was refused.
     pub fn accept(&self) -> io::Result<(CtStream, SocketAddr)> {

@@ -31,8 +31,12 @@ impl<'a> ReadSlices<'a> {
         }
     }
 
-    /// The readable bytes as two slices (empty when none, or closed).
+    /// The readable bytes as two slices (empty when none, closed, or
+    /// reads were shut).
     pub fn slices(&self) -> io::Result<(&[u8], &[u8])> {
+        if self.inner.read_is_shut() {
+            return Ok((&[], &[]));
+        }
         match self.end.as_ref() {
             Some(e) => e.read_slices().map_err(fifo_err),
             None => Ok((&[], &[])),

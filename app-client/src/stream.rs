@@ -3,8 +3,10 @@
 //! stack, on the control queue of the session's thread.
 //!
 //! Reads return the data first, then end of stream (0) once the peer
-//! closed, or `ConnectionReset` once it reset. Writes after a close fail
-//! with `BrokenPipe` (`ConnectionReset` after a reset). Once the app is
+//! closed or shut its direction (a half-close: the tx fifo's shutdown
+//! flag), or `ConnectionReset` once it reset. Writes after a close or our
+//! `shutdown(Write)` fail with `BrokenPipe` (`ConnectionReset` after a
+//! reset). Once the app is
 //! detached or the daemon is gone (its socket hung up), writes and reads
 //! that would block fail `NotConnected`: nobody carries the data any more
 //! (bytes already in the rx fifo can still be read). Blocking calls
@@ -149,7 +151,8 @@ impl CtStream {
     }
 
     /// Owned read and write halves: the session closes when both are
-    /// gone (the session layer has no half-close).
+    /// gone (dropping one alone shuts nothing; [`CtStream::shutdown`]
+    /// through either does).
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
         let read = OwnedReadHalf::new(CtStream {
             inner: self.inner.clone(),
@@ -202,14 +205,26 @@ impl CtStream {
         Ok(self.inner.write_timeout.get())
     }
 
-    /// Closes the session, whatever `how` says, for every handle: the
-    /// session layer has no half-close, so the peer sees the end of stream
-    /// (a reset if data this side never read is left). Reads return 0
-    /// afterwards, writes `BrokenPipe`; a read or write blocked in another
-    /// thread returns so.
+    /// Shuts down one or both directions, for every handle (as
+    /// `TcpStream::shutdown`):
+    ///
+    /// - `Write`: a half-close. The peer reads what was written, then the
+    ///   end of the stream (0), and can still write back; this side's reads
+    ///   go on and see that reply. Writes fail `BrokenPipe` from now on.
+    /// - `Read`: reads return 0 at once; what the peer sends is dropped,
+    ///   so its writes go on succeeding.
+    /// - `Both`: closes the session: the peer sees the end of stream (a
+    ///   reset if data this side never read is left), reads return 0,
+    ///   writes `BrokenPipe`.
+    ///
+    /// A read or write blocked in another thread returns as the next one
+    /// would. Shutting a direction again, or after a close, does nothing.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        let _ = how;
-        self.inner.close(AppMsg::Disconnect)
+        match how {
+            Shutdown::Write => self.inner.shutdown_write(),
+            Shutdown::Read => self.inner.shutdown_read(),
+            Shutdown::Both => self.inner.close(AppMsg::Disconnect),
+        }
     }
 
     /// Resets the session: the peer sees `ConnectionReset`, unread data is

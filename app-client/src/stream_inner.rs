@@ -22,7 +22,7 @@ use ct_fifo_segment::{Fifo, FifoError};
 use crate::app_worker::AppWorkerShared;
 use crate::client::ClientInner;
 use crate::ctrl_sink::CtrlSink;
-use crate::error::ClientError;
+use crate::error::{ClientError, end_err};
 use crate::events::{NewSession, SessionStatus, status};
 use crate::stream::StreamCounters;
 use crate::timeout::Timeout;
@@ -55,6 +55,11 @@ pub(crate) struct StreamInner {
     /// This side closed (shutdown, reset, last handle): a waiter holding
     /// an end lets it go.
     closing: AtomicBool,
+    /// `shutdown(Read)`: reads return 0 at once (what arrives is dropped).
+    read_shut: AtomicBool,
+    /// `shutdown(Write)`: writes fail `BrokenPipe`; the tx fifo carries the
+    /// end of our stream to the peer, which can still write back.
+    write_shut: AtomicBool,
     pub(crate) nonblocking: AtomicBool,
     pub(crate) read_timeout: Timeout,
     pub(crate) write_timeout: Timeout,
@@ -78,6 +83,8 @@ impl StreamInner {
             lcl: s.lcl.socket_addr(),
             rmt: s.rmt.socket_addr(),
             closing: AtomicBool::new(false),
+            read_shut: AtomicBool::new(false),
+            write_shut: AtomicBool::new(false),
             nonblocking: AtomicBool::new(false),
             read_timeout: Timeout::default(),
             write_timeout: Timeout::default(),
@@ -151,23 +158,79 @@ impl StreamInner {
     }
 
     /// A blocking read step: `op` until it makes progress; 0 at end of
-    /// stream, `ConnectionReset` after a reset.
+    /// stream (the peer closed, or shut its direction and everything it
+    /// wrote was read) and after our `shutdown(Read)`, `ConnectionReset`
+    /// after a reset.
     pub(crate) fn wait_rx(
         &self,
         op: impl FnMut(&mut RxEnd, &CtrlSink) -> io::Result<u32>,
     ) -> io::Result<usize> {
-        let ready = |e: &RxEnd| e.max_dequeue().map_or(true, |n| n > 0);
-        self.wait_for(&self.rx, true, op, ready)
+        // The peer's shutdown flag wakes a spinning reader as data does.
+        let ready = |e: &RxEnd| e.max_dequeue().map_or(true, |n| n > 0) || e.fifo().is_shut();
+        let eof = |e: &RxEnd| e.peer_shutdown().unwrap_or(false);
+        // After shutdown(Read), what arrived since goes too, so the peer's
+        // writes go on succeeding.
+        let when_shut = |e: &mut RxEnd| self.discard(e).map(|()| 0);
+        self.wait_for(&self.rx, true, op, ready, eof, when_shut)
     }
 
     /// A blocking write step: `op` until it makes progress; `BrokenPipe`
-    /// once the session ended (`ConnectionReset` after a reset).
+    /// once the session ended (`ConnectionReset` after a reset) or after
+    /// our `shutdown(Write)`.
     pub(crate) fn wait_tx(
         &self,
         op: impl FnMut(&mut TxEnd, &CtrlSink) -> io::Result<u32>,
     ) -> io::Result<usize> {
         let ready = |e: &TxEnd| e.max_enqueue().map_or(true, |n| n > 0);
-        self.wait_for(&self.tx, false, op, ready)
+        let when_shut = |_: &mut TxEnd| Err(io::ErrorKind::BrokenPipe.into());
+        self.wait_for(&self.tx, false, op, ready, |_| false, when_shut)
+    }
+
+    /// Whether reads were shut (`shutdown(Read)`).
+    pub(crate) fn read_is_shut(&self) -> bool {
+        self.read_shut.load(Ordering::SeqCst)
+    }
+
+    /// `shutdown(Read)`: from now on reads return 0 at once, in every
+    /// handle (a read blocked in another thread returns 0). What the peer
+    /// sent and sends is dropped, here and by each later read, with the
+    /// notifications a read sends, so the peer's writes go on succeeding
+    /// (as a kernel keeps taking a half-closed reader's data).
+    pub(crate) fn shutdown_read(&self) -> io::Result<()> {
+        self.read_shut.store(true, Ordering::SeqCst);
+        let mut g = lock_waking(&self.rx, &self.client.wrk);
+        if self.status.flags() & status::CLEANED != 0 || !self.is_open() {
+            *g = None;
+        }
+        match g.as_mut() {
+            Some(e) => self.discard(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Drops what the rx fifo holds (after `shutdown(Read)`).
+    fn discard(&self, e: &mut RxEnd) -> io::Result<()> {
+        e.drop_bytes(u32::MAX, &mut self.sink())
+            .map(drop)
+            .map_err(end_err)
+    }
+
+    /// `shutdown(Write)`: a half-close. The tx fifo's shutdown flag tells
+    /// the peer, which reads what we wrote, then the end of the stream,
+    /// and can still write back; our reads go on. Writes fail
+    /// `BrokenPipe` from now on, in every handle (a write blocked in
+    /// another thread returns so). Shutting again, or after a close, does
+    /// nothing.
+    pub(crate) fn shutdown_write(&self) -> io::Result<()> {
+        self.write_shut.store(true, Ordering::SeqCst);
+        let mut g = lock_waking(&self.tx, &self.client.wrk);
+        if self.status.flags() & status::CLEANED != 0 || !self.is_open() {
+            *g = None;
+        }
+        match g.as_mut() {
+            Some(e) => e.shutdown(&mut self.sink()).map_err(end_err),
+            None => Ok(()),
+        }
     }
 
     /// The loop every blocking call shares, holding its direction's lock
@@ -180,11 +243,13 @@ impl StreamInner {
         reading: bool,
         mut op: impl FnMut(&mut E, &CtrlSink) -> io::Result<u32>,
         ready: impl Fn(&E) -> bool,
+        eof: impl Fn(&E) -> bool,
+        when_shut: impl FnOnce(&mut E) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let (timeout, spell) = if reading {
-            (self.read_timeout.get(), &self.rx_spell)
+        let (timeout, spell, shut) = if reading {
+            (self.read_timeout.get(), &self.rx_spell, &self.read_shut)
         } else {
-            (self.write_timeout.get(), &self.tx_spell)
+            (self.write_timeout.get(), &self.tx_spell, &self.write_shut)
         };
         let deadline = timeout.map(|t| Instant::now() + t);
         let wrk = &*self.client.wrk;
@@ -203,6 +268,9 @@ impl StreamInner {
                     Err(io::ErrorKind::BrokenPipe.into())
                 };
             };
+            if shut.load(Ordering::SeqCst) {
+                return when_shut(e);
+            }
             if !reading {
                 // Nobody would carry the data: data written after the app
                 // is detached (or the daemon went) is lost, so say so
@@ -224,6 +292,9 @@ impl StreamInner {
                     Ok(0)
                 };
             }
+            if eof(e) {
+                return Ok(0);
+            }
             wrk.check()?;
             if self.nonblocking.load(Ordering::Relaxed) {
                 wrk.poll_once(&mut polled)?;
@@ -240,7 +311,7 @@ impl StreamInner {
             self.stats.waits.fetch_add(1, Ordering::Relaxed);
             let e = end.as_ref();
             let slept = wrk.wait_or(seen, deadline, spell, || {
-                !self.is_open() || e.is_none_or(&ready)
+                !self.is_open() || shut.load(Ordering::Relaxed) || e.is_none_or(&ready)
             })?;
             self.stats
                 .sleeps
@@ -284,6 +355,17 @@ fn take_end<E>(end: &Mutex<Option<E>>, wrk: &AppWorkerShared) -> Option<E> {
     }
     wrk.wake();
     end.lock().take()
+}
+
+/// `end`, locked: a call blocked in another thread holds it, so the
+/// worker is woken (every waiter re-checks its flags and lets go) when
+/// the lock is busy.
+fn lock_waking<'a, E>(end: &'a Mutex<Option<E>>, wrk: &AppWorkerShared) -> EndGuard<'a, E> {
+    if let Some(g) = end.try_lock() {
+        return g;
+    }
+    wrk.wake();
+    end.lock()
 }
 
 /// The error a write sees once the session ended.

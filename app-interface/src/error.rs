@@ -199,12 +199,14 @@ impl SessionError {
 
 impl From<ct_fifo_segment::FifoError> for SessionError {
     /// What an app sees when its fifo fails: a freed fifo means the session
-    /// is gone; a corrupted header, a taken role or a bad range is invalid
+    /// is gone; a write after a shutdown is the wrong state; a corrupted header, a taken role or a bad range is invalid
     /// input.
     fn from(e: ct_fifo_segment::FifoError) -> Self {
         use ct_fifo_segment::FifoError;
         match e {
             FifoError::Freed => SessionError::NoSession,
+            // Writing after this side shut its direction.
+            FifoError::Shutdown => SessionError::WrongState,
             FifoError::Corrupted(_) | FifoError::RoleTaken | FifoError::OutOfRange => {
                 SessionError::Invalid
             }

@@ -62,6 +62,10 @@ pub struct Apps {
     pub(crate) notes: Arc<SegmentNotes>,
     /// Serializes attach/detach/listen bookkeeping that spans the lock.
     pub(crate) control: Mutex<()>,
+    /// Where the next listen on port 0 starts looking for a free port (an
+    /// offset into `EPHEMERAL_PORTS`; moved past each port picked, so a
+    /// port just released is not handed out again at once).
+    pub(crate) listen_port_cursor: ct_sync::atomic::AtomicU32,
     /// Itself, for RPCs that outlive the caller's borrow.
     pub(crate) me: Weak<Apps>,
 }
@@ -97,6 +101,7 @@ impl Apps {
             state: RwLock::new(state),
             notes: Arc::new(SegmentNotes::default()),
             control: Mutex::new(()),
+            listen_port_cursor: ct_sync::atomic::AtomicU32::new(0),
             me: me.clone(),
         }))
     }

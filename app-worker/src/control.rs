@@ -14,8 +14,8 @@ use std::sync::Arc;
 use ct_fifo_segment::SegmentFlags;
 use ct_segment_manager::SegmentManager;
 use ct_session::{
-    ListenerHandle, SessionEndpoint, SessionEndpointCfg, SessionError, SessionHandle, SessionType,
-    TransportConnectionFlags, TransportProto, Worker,
+    EPHEMERAL_PORTS, ListenerHandle, SessionEndpoint, SessionEndpointCfg, SessionError,
+    SessionHandle, SessionType, TableId, TransportConnectionFlags, TransportProto, Worker,
 };
 use ct_sync::Arc as SmArc;
 
@@ -72,7 +72,10 @@ impl Apps {
         let _c = self.control.lock();
         let w = self.app_worker(app_wrk)?;
         let app = w.app.clone();
-        let sep = Self::endpoint_for_app(&app, sep);
+        let mut sep = Self::endpoint_for_app(&app, sep);
+        if sep.port == 0 {
+            sep.port = self.pick_listen_port(wrk, &app, &sep)?;
+        }
         let existing = {
             let st = self.state.read();
             st.listeners
@@ -97,6 +100,32 @@ impl Apps {
         }
         tracing::debug!(listener = %alh, endpoint = %sep, app_wrk = %app_wrk, "listen");
         Ok(alh)
+    }
+
+    /// A free port for a listen on port 0 (VPP binds port 0 literally; here,
+    /// as a kernel does, the listener gets an ephemeral port): free in the
+    /// tables the listener would go in, the namespace's local table and the
+    /// fib's global one. Runs under `control`, so no other listen takes it
+    /// before this one registers.
+    fn pick_listen_port(
+        &self,
+        wrk: &Worker,
+        app: &Application,
+        sep: &SessionEndpoint,
+    ) -> Result<u16, SessionError> {
+        use ct_sync::atomic::Ordering;
+        let mut tables = Vec::with_capacity(2);
+        if let Some(local) = app.local_session_table().filter(|_| sep.is_local()) {
+            tables.push(TableId::Local(local));
+        }
+        if app.has_global_scope() {
+            tables.push(TableId::for_endpoint(sep));
+        }
+        let start = self.listen_port_cursor.load(Ordering::Relaxed);
+        let port = wrk.main().lookup().free_listen_port(&tables, sep, start)?;
+        let next = u32::from(port - EPHEMERAL_PORTS.start()) + 1;
+        self.listen_port_cursor.store(next, Ordering::Relaxed);
+        Ok(port)
     }
 
     /// VPP `app_listener_alloc_and_init`: the listen sessions and table

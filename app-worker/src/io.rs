@@ -158,6 +158,19 @@ impl AppSession {
         Ok(self.io.write(data)?)
     }
 
+    /// Shuts this side's direction (a half-close): the peer reads what was
+    /// written, then the end of the stream, and can still write back.
+    /// Writes from here on are [`SessionError::WrongState`].
+    pub fn shutdown_tx(&mut self) -> Result<(), SessionError> {
+        Ok(self.io.shutdown_tx()?)
+    }
+
+    /// The end of the peer's stream: it shut its direction and everything
+    /// it wrote was read.
+    pub fn peer_shutdown(&self) -> Result<bool, SessionError> {
+        Ok(self.io.peer_shutdown()?)
+    }
+
     /// Reads up to `buf.len()` bytes; 0 when the fifo is empty.
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, SessionError> {
         Ok(self.io.read(buf)?)

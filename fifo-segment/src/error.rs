@@ -16,6 +16,10 @@ pub enum FifoError {
     /// An offset or length outside the readable/writable range.
     #[error("offset or length out of range")]
     OutOfRange,
+    /// The producer shut its direction ([`crate::Producer::shutdown`]): it
+    /// writes no more.
+    #[error("fifo shut for writing")]
+    Shutdown,
 }
 
 /// Errors of segment operations.

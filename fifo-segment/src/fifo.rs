@@ -293,6 +293,7 @@ impl Fifo {
             fifo: self.clone(),
             tail,
             cached_head: head,
+            shut: self.is_shut(),
         })
     }
 
@@ -399,6 +400,14 @@ impl Fifo {
     /// Is an event pending?
     pub fn has_event(&self) -> bool {
         self.inner.shared().ctl.0.has_event.load(Ordering::Acquire) != 0
+    }
+
+    /// Has the producer shut its direction ([`Producer::shutdown`])? The
+    /// data it wrote before is still readable: the consumer's end of the
+    /// stream is [`Consumer::at_eof`]. The flag is the peer's to set, so a
+    /// hostile one can only end the stream early.
+    pub fn is_shut(&self) -> bool {
+        self.inner.shared().ctl.0.shut.load(Ordering::Acquire) != 0
     }
 
     /// Producer side: arm dequeue notifications, then a SeqCst fence. The
@@ -601,6 +610,9 @@ pub struct Producer {
     tail: u32,
     /// Last head seen; re-read only when it says there is too little room.
     cached_head: u32,
+    /// This end shut the fifo: our own record, never re-read from shared
+    /// memory (set from the shared flag when the role was taken).
+    shut: bool,
 }
 
 impl fmt::Debug for Producer {
@@ -627,11 +639,39 @@ impl Producer {
         &self.fifo
     }
 
+    /// Shuts this direction (a half-close): the consumer reads what the
+    /// fifo holds, then sees the end of the stream ([`Consumer::at_eof`]);
+    /// writes from here on are [`FifoError::Shutdown`]. The flag is stored
+    /// after every tail publish (Release), so a consumer that sees it
+    /// (Acquire) and then loads tail sees all the data. Shutting twice is a
+    /// no-op. The caller tells the consumer (an event), as after a write.
+    pub fn shutdown(&mut self) -> Result<(), FifoError> {
+        let f = &*self.fifo.inner;
+        f.check_live()?;
+        self.shut = true;
+        f.shared().ctl.0.shut.store(1, Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether this end shut the fifo.
+    pub fn is_shut(&self) -> bool {
+        self.shut
+    }
+
+    #[inline]
+    fn check_writable(&self) -> Result<(), FifoError> {
+        self.fifo.inner.check_live()?;
+        if self.shut {
+            return Err(FifoError::Shutdown);
+        }
+        Ok(())
+    }
+
     /// Copies as much of `data` as fits; Ok(0) when full.
     #[inline]
     pub fn enqueue(&mut self, data: &[u8]) -> Result<usize, FifoError> {
+        self.check_writable()?;
         let f = &*self.fifo.inner;
-        f.check_live()?;
         let want = data.len().min(f.size as usize) as u32;
         let mut free = f.size - self.tail.wrapping_sub(self.cached_head);
         if free < want {
@@ -680,8 +720,8 @@ impl Producer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write_slices(&mut self) -> Result<(&mut [u8], &mut [u8]), FifoError> {
+        self.check_writable()?;
         let f = &*self.fifo.inner;
-        f.check_live()?;
         let free = refresh_head(f, self.tail, &mut self.cached_head)?;
         let idx = f.index(self.tail);
         let first = (free as usize).min(f.size as usize - idx);
@@ -704,8 +744,8 @@ impl Producer {
     /// Publishes `n` bytes written through `write_slices`; `OutOfRange`
     /// if `n` exceeds the free space.
     pub fn commit(&mut self, n: u32) -> Result<(), FifoError> {
+        self.check_writable()?;
         let f = &*self.fifo.inner;
-        f.check_live()?;
         let mut free = f.size - self.tail.wrapping_sub(self.cached_head);
         if free < n {
             free = refresh_head(f, self.tail, &mut self.cached_head)?;
@@ -833,6 +873,18 @@ impl Consumer {
     pub fn max_dequeue(&self) -> Result<u32, FifoError> {
         self.fifo.inner.check_live()?;
         Ok(self.load_avail()?.1)
+    }
+
+    /// The end of the stream: the producer shut its direction and every
+    /// byte it wrote was read. The flag is loaded before tail (it was stored
+    /// after the last tail publish), so data written before the shutdown is
+    /// never missed.
+    pub fn at_eof(&self) -> Result<bool, FifoError> {
+        self.fifo.inner.check_live()?;
+        if !self.fifo.is_shut() {
+            return Ok(false);
+        }
+        Ok(self.load_avail()?.1 == 0)
     }
 
     /// Zero-copy: readable bytes as up to two slices (second is the wrap).

@@ -402,3 +402,45 @@ fn handles_are_send_and_sync_where_they_should_be() {
     send::<FifoSegment>();
     sync::<FifoSegment>();
 }
+
+#[test]
+fn shutdown_reads_the_data_then_the_end_and_refuses_writes() {
+    let (_s, f) = fifo(64);
+    let mut tx = f.producer().unwrap();
+    let mut rx = f.consumer().unwrap();
+    assert!(!f.is_shut() && !rx.at_eof().unwrap());
+    assert_eq!(tx.enqueue(b"last words").unwrap(), 10);
+    tx.shutdown().unwrap();
+    tx.shutdown().unwrap();
+    assert!(f.is_shut() && tx.is_shut());
+    // Data first, then the end of the stream.
+    assert!(!rx.at_eof().unwrap());
+    let mut buf = [0u8; 4];
+    assert_eq!(rx.dequeue(&mut buf).unwrap(), 4);
+    assert!(!rx.at_eof().unwrap());
+    let mut buf = [0u8; 64];
+    assert_eq!(rx.dequeue(&mut buf).unwrap(), 6);
+    assert_eq!(&buf[..6], b" words");
+    assert!(rx.at_eof().unwrap());
+    // No more writes, by copy or in place.
+    assert_eq!(tx.enqueue(b"x"), Err(FifoError::Shutdown));
+    assert_eq!(tx.write_slices().err(), Some(FifoError::Shutdown));
+    assert_eq!(tx.commit(0), Err(FifoError::Shutdown));
+    // A producer taken again keeps the shutdown.
+    drop(tx);
+    let mut tx = f.producer().unwrap();
+    assert!(tx.is_shut());
+    assert_eq!(tx.enqueue(b"x"), Err(FifoError::Shutdown));
+}
+
+#[test]
+fn a_reused_fifo_starts_open() {
+    let s = seg();
+    let f = s.alloc_fifo_w_slice(0, 64).unwrap();
+    f.producer().unwrap().shutdown().unwrap();
+    assert!(s.free_fifo(&f).unwrap());
+    let g = s.alloc_fifo_w_slice(0, 64).unwrap();
+    assert!(!g.is_shut());
+    assert!(!g.consumer().unwrap().at_eof().unwrap());
+    assert_eq!(g.producer().unwrap().enqueue(b"ok").unwrap(), 2);
+}

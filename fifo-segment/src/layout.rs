@@ -13,8 +13,9 @@ pub(crate) const CACHE_LINE: usize = 64;
 /// "CTSEGMT1", little endian.
 pub(crate) const SEGMENT_MAGIC: u64 = u64::from_le_bytes(*b"CTSEGMT1");
 /// Layout version of [`SegmentHeader`] and [`FifoShared`] (2: the
-/// dequeue-notification flags moved to the consumer's line).
-pub(crate) const SEGMENT_VERSION: u32 = 2;
+/// dequeue-notification flags moved to the consumer's line; 3: the
+/// producer's shutdown flag in the control line).
+pub(crate) const SEGMENT_VERSION: u32 = 3;
 /// Marks a live fifo header ("FIFO").
 pub(crate) const FIFO_MAGIC: u32 = u32::from_le_bytes(*b"FIFO");
 /// Largest fifo: positions are wrapping u32, so distances up to 2^31 stay
@@ -58,7 +59,7 @@ impl SegmentHeader {
 pub(crate) struct Line<T>(pub T);
 
 /// Fields both ends touch rarely, and the event flag: identity, size,
-/// master session, `has_event`. The event flag is written by the producer
+/// master session, `has_event`, the producer's shutdown flag. The event flag is written by the producer
 /// (`set_event`, after every write) and by the worker (`unset_event`);
 /// the consumer's per-dequeue path never reads this line.
 #[repr(C)]
@@ -70,6 +71,10 @@ pub(crate) struct FifoCtl {
     pub master_thread: AtomicU32,
     /// Non-zero while an event for this fifo is pending (VPP `has_event`).
     pub has_event: AtomicU32,
+    /// Non-zero once the producer shut its direction: no data will follow
+    /// what the fifo holds (a half-close). Written once, by the producer,
+    /// after its last tail publish; any non-zero value counts.
+    pub shut: AtomicU32,
 }
 
 /// The consumer's line (VPP's layout): head, which only the consumer
@@ -108,6 +113,7 @@ impl FifoShared {
                 master_session_index: AtomicU32::new(INVALID_INDEX),
                 master_thread: AtomicU32::new(INVALID_INDEX),
                 has_event: AtomicU32::new(0),
+                shut: AtomicU32::new(0),
             }),
             consumer: Line(ConsumerShared {
                 head: AtomicU32::new(start),

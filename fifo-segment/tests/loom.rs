@@ -54,6 +54,40 @@ fn spsc_head_tail_handoff() {
     });
 }
 
+/// Half-close: the producer writes, then shuts its direction; a consumer
+/// that sees the end of the stream has read every byte written before the
+/// shutdown (the flag is stored after the last tail publish and loaded
+/// before tail).
+#[test]
+fn shutdown_after_data_is_seen_after_the_data() {
+    loom::model(|| {
+        let (seg, fifo) = one_fifo(4);
+        let mut tx = fifo.producer().unwrap();
+        let mut rx = fifo.consumer().unwrap();
+        let producer = thread::spawn(move || {
+            assert_eq!(tx.enqueue(&[7, 8, 9]).unwrap(), 3);
+            tx.shutdown().unwrap();
+            tx
+        });
+        let mut got = Vec::new();
+        loop {
+            if rx.at_eof().unwrap() {
+                break;
+            }
+            let mut buf = [0u8; 4];
+            let n = rx.dequeue(&mut buf).unwrap();
+            if n == 0 {
+                thread::yield_now();
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        let tx = producer.join().unwrap();
+        assert_eq!(got, [7, 8, 9]);
+        drop((tx, rx));
+        assert!(seg.free_fifo(&fifo).unwrap());
+    });
+}
+
 /// Zero-copy hand-off: the producer fills through `write_slices` and
 /// commits; the consumer reads through `read_slices` and releases.
 #[test]

@@ -162,8 +162,8 @@ pub use events::{
 };
 pub use handle::{ListenerHandle, SessionHandle};
 pub use lookup::{
-    IpPrefix, LocalLookup, LocalTableId, RuleAction, RulesTable, SessionLookup, SessionRule,
-    TableId,
+    EPHEMERAL_PORTS, IpPrefix, LocalLookup, LocalTableId, RuleAction, RulesTable, SessionLookup,
+    SessionRule, TableId,
 };
 pub use parker::{ThreadParker, WorkerParker, WorkerWake};
 pub use pool::SessionPool;

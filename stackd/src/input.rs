@@ -222,11 +222,12 @@ impl CtrlInput {
                 .local_session()
                 .or(al.global_session())
                 .ok_or(SessionError::NoListen)?;
+            // The endpoint as listened on: a port 0 became the port picked.
             conn.add_listener(
                 ls,
                 ListenerEntry {
                     alh,
-                    endpoint: sep,
+                    endpoint: *al.endpoint(),
                     backlog: listen_backlog(backlog),
                 },
             );

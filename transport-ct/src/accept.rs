@@ -11,6 +11,7 @@ use ct_session::{
 };
 use ct_sync::Arc;
 
+use crate::connect::concrete_ip;
 use crate::connection::{CtConnFlags, CtConnection};
 use crate::connection::{INVALID_GENERATION, INVALID_WRK};
 use crate::ct_main::CtMain;
@@ -89,14 +90,12 @@ impl CtMain {
             .conns
             .insert_with(|id| {
                 let mut c = CtConnection::new(id, t);
+                // The reference leaves the server's remote end zero; here
+                // it is the client's local end.
                 c.tc.lcl_port = lcl_port;
-                c.tc.rmt_port = 0;
-                c.tc.lcl_ip = ho.tc.rmt_ip;
-                c.tc.rmt_ip = if is_ip4 {
-                    std::net::Ipv4Addr::UNSPECIFIED.into()
-                } else {
-                    std::net::Ipv6Addr::UNSPECIFIED.into()
-                };
+                c.tc.lcl_ip = concrete_ip(ho.tc.rmt_ip);
+                c.tc.rmt_port = ho.tc.lcl_port;
+                c.tc.rmt_ip = ho.tc.lcl_ip;
                 c.tc.proto = TransportProto::Ct;
                 // Accepted ct connections are never in the lookup tables.
                 c.tc.flags |= TransportConnectionFlags::NO_LOOKUP;
@@ -124,7 +123,7 @@ impl CtMain {
             if let Err(e) = self.connect_notify(wrk, ss, Some(SessionError::Alloc)) {
                 tracing::debug!(error = %e, "ct connect notify");
             }
-            Self::conn_free(wrk, sct_id);
+            self.conn_free(wrk, sct_id);
             let _ = wrk.session_free(ss);
             return;
         }
@@ -321,7 +320,7 @@ impl CtMain {
         {
             tracing::debug!(error = %e, "ct connect error notify");
         }
-        if let Some(cct) = Self::conn_free(wrk, cct_id)
+        if let Some(cct) = self.conn_free(wrk, cct_id)
             && let (Some(rx), Some(tx)) = (cct.client_rx_fifo, cct.client_tx_fifo)
         {
             self.dealloc_fifos(wrk, Side::Client, cct.seg, rx, tx);
@@ -383,7 +382,7 @@ impl CtMain {
             Ok(mut s) => (s.rx_fifo.take(), s.tx_fifo.take()),
             Err(_) => (None, None),
         };
-        if let Some(sct) = Self::conn_free(wrk, sct_id)
+        if let Some(sct) = self.conn_free(wrk, sct_id)
             && let (Some(rx), Some(tx)) = (rx, tx)
         {
             self.dealloc_fifos(wrk, Side::Server, sct.seg, rx, tx);

@@ -250,7 +250,7 @@ impl CtMain {
 
     /// Frees a connection whose session is gone, unlinking its peer.
     pub(crate) fn free_conn(&self, wrk: &mut Worker, ct_id: CtConnId) {
-        if let Some(ct) = Self::conn_free(wrk, ct_id)
+        if let Some(ct) = self.conn_free(wrk, ct_id)
             && let Some(p) = ct.peer
             && let Some(peer) = Self::conn_mut(wrk, p)
             && peer.peer == Some(ct_id)

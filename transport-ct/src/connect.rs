@@ -3,6 +3,8 @@
 //! worker that accepts them (`ct_program_connect_to_wrk`,
 //! `ct_fwrk_flush_connects`, `ct_accept_rpc_wrk_handler`).
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use ct_session::{
     LocalLookup, Session, SessionEndpointCfg, SessionError, SessionFlags, SessionHandle,
     TransportConnectionFlags, TransportProto, Worker,
@@ -88,12 +90,22 @@ impl CtMain {
             .apps()?
             .app_worker_generation(sep.app_wrk_index)
             .ok_or(SessionError::InvalidAppWrk)?;
+        // The reference leaves the client's local end zero; here it gets a
+        // concrete address and a port of its own, so both apps see real
+        // ends. The address is the listener's, or for a wildcard listener
+        // the address connected to (both ends are on this host, as a
+        // kernel picks the destination's own address as the source).
+        let rmt_ip = concrete_ip(sep.endpoint.ip);
+        let lcl_ip = Self::listener_ip(wrk, lh)
+            .filter(|ip| !ip.is_unspecified() && ip.is_ipv4() == rmt_ip.is_ipv4())
+            .unwrap_or(rmt_ip);
+        let lcl_port = self.client_ports.alloc(lcl_ip, rmt_ip, sep.endpoint.port)?;
         let id = self.half_opens.alloc(|id| {
             let mut c = CtConnection::new(id, fwrk);
-            c.tc.rmt_ip = sep.endpoint.ip;
+            c.tc.rmt_ip = rmt_ip;
             c.tc.rmt_port = sep.endpoint.port;
-            c.tc.lcl_ip = sep.endpoint.fib_proto().zero_ip();
-            c.tc.lcl_port = 0;
+            c.tc.lcl_ip = lcl_ip;
+            c.tc.lcl_port = lcl_port;
             c.tc.proto = TransportProto::Ct;
             c.tc.flags |= TransportConnectionFlags::NO_LOOKUP;
             c.tc.session = Some(ho);
@@ -106,8 +118,27 @@ impl CtMain {
             c
         });
         tracing::debug!(half_open = %id, listener = %lh, "ct connect");
-        self.program_connect_to_wrk(wrk, id)?;
+        if let Err(e) = self.program_connect_to_wrk(wrk, id) {
+            // Nobody will accept it, and the caller never learns its id:
+            // the half-open and its port go now.
+            if let Some(c) = self.half_opens.get(id)
+                && self.half_opens.free(id)
+            {
+                self.release_client_port(&c);
+            }
+            return Err(e);
+        }
         Ok(id)
+    }
+
+    /// The address the listen session `lh` listens on, from its transport
+    /// (the listener need not be ct's).
+    fn listener_ip(wrk: &Worker, lh: SessionHandle) -> Option<IpAddr> {
+        let ll = wrk.main().listen_session_get(lh).ok()?;
+        wrk.transport_for(ll.session_type)
+            .ok()?
+            .get_listener(wrk, ll.connection_id)
+            .map(|tc| tc.lcl_ip)
     }
 
     /// The thread the `n`-th connect is accepted on: round-robin over the
@@ -174,5 +205,15 @@ impl CtMain {
                 tracing::warn!(thread = t, error = %e, "ct accept rpc not rescheduled");
             }
         }
+    }
+}
+
+/// `ip`, or the family's loopback address for the zero address (a connect
+/// to, or a listener on, "any" is a local one).
+pub(crate) fn concrete_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(a) if a.is_unspecified() => Ipv4Addr::LOCALHOST.into(),
+        IpAddr::V6(a) if a.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
+        other => other,
     }
 }

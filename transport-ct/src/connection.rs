@@ -93,6 +93,16 @@ impl CtConnection {
         self.flags.contains(CtConnFlags::CLIENT)
     }
 
+    /// A client connection's ends, as its local port is held by.
+    pub fn client_ends(&self) -> crate::ClientEnds {
+        crate::ClientEnds {
+            lcl_ip: self.tc.lcl_ip,
+            lcl_port: self.tc.lcl_port,
+            rmt_ip: self.tc.rmt_ip,
+            rmt_port: self.tc.rmt_port,
+        }
+    }
+
     /// VPP's connection id text: `[thread:session][CT:T] lcl:port->rmt:port`.
     pub fn format_id(&self) -> String {
         self.tc.format_id("CT", self.actual_tp)

@@ -10,6 +10,7 @@ use ct_sync::RwLock;
 use ct_sync::atomic::{AtomicU32, Ordering};
 
 use crate::app_layer::CtAppLayer;
+use crate::client_ports::ClientPorts;
 use crate::connection::CtConnection;
 use crate::half_open::HalfOpens;
 use crate::pending::{FwrkPending, PendingConnects};
@@ -60,6 +61,8 @@ pub struct CtMain {
     pub(crate) listeners: RwLock<Pool<CtConnection>>,
     pub(crate) segments: CtSegments,
     pub(crate) fwrk_pending: FwrkPending,
+    /// Local ports of ct clients.
+    pub(crate) client_ports: ClientPorts,
 }
 
 impl std::fmt::Debug for CtMain {
@@ -86,6 +89,7 @@ impl CtMain {
             half_opens: HalfOpens::default(),
             listeners: RwLock::new(Pool::default()),
             fwrk_pending: FwrkPending::default(),
+            client_ports: ClientPorts::default(),
         })
     }
 
@@ -219,12 +223,27 @@ impl CtMain {
         wrk.local_state_mut::<CtWorkerState>().conns.get_mut(id)
     }
 
-    pub(crate) fn conn_free(wrk: &mut Worker, id: CtConnId) -> Option<CtConnection> {
+    /// Frees a connection; a client's gives its local port back.
+    pub(crate) fn conn_free(&self, wrk: &mut Worker, id: CtConnId) -> Option<CtConnection> {
         let ct = wrk.local_state_mut::<CtWorkerState>().conns.remove(id);
-        if ct.is_some() {
+        if let Some(c) = &ct {
             tracing::trace!(thread = wrk.thread_index(), conn = %id, "ct connection free");
+            self.release_client_port(c);
         }
         ct
+    }
+
+    /// Gives a client connection's local port back (nothing for a server's).
+    pub(crate) fn release_client_port(&self, c: &CtConnection) {
+        if c.is_client() && c.tc.lcl_port != 0 {
+            self.client_ports.release(&c.client_ends());
+        }
+    }
+
+    /// Local ports ct clients hold now (zero once every client connection
+    /// and half-open is gone).
+    pub fn n_client_ports(&self) -> usize {
+        self.client_ports.len()
     }
 
     /// The session on the other side of `s` (VPP `ct_session_get_peer`):

@@ -71,6 +71,7 @@
 mod accept;
 mod app_layer;
 mod app_layer_impl;
+mod client_ports;
 mod close;
 mod connect;
 mod connection;
@@ -86,6 +87,7 @@ mod tx;
 mod worker;
 
 pub use app_layer::CtAppLayer;
+pub use client_ports::{ClientEnds, ClientPorts};
 pub use connection::{CtConnFlags, CtConnection, INVALID_GENERATION, INVALID_WRK};
 pub use ct_main::{CtConfig, CtMain};
 pub use half_open::HalfOpens;

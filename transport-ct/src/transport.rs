@@ -90,7 +90,13 @@ impl Transport for CtMain {
     }
 
     fn cleanup_ho(&self, _wrk: &mut Worker, ho: CtConnId) {
-        self.half_opens.free(ho);
+        // Only a half-open that never migrated holds its port here; a
+        // migrated one's port goes with the worker's connection.
+        if let Some(c) = self.half_opens.get(ho)
+            && self.half_opens.free(ho)
+        {
+            self.release_client_port(&c);
+        }
     }
 
     fn get_connection(&self, wrk: &Worker, conn: CtConnId) -> Option<TransportConnection> {

@@ -80,3 +80,19 @@ fn ends_move_to_threads_of_their_own() {
     send::<RxEnd>();
     send::<TxEnd>();
 }
+
+#[test]
+fn a_shut_tx_end_has_no_room_and_the_rx_end_sees_the_peers_end() {
+    let seg = seg();
+    let f = seg.alloc_fifo_w_slice(0, 4096).unwrap();
+    let mut w = TxEnd::new(f.producer().unwrap());
+    let r = RxEnd::new(f.consumer().unwrap());
+    let mut sink = Rec::default();
+    assert_eq!(w.room().unwrap(), 4096);
+    assert!(!r.peer_shutdown().unwrap());
+    w.shutdown(&mut sink).unwrap();
+    assert!(w.is_shut());
+    assert_eq!(w.room(), Err(ct_fifo_segment::FifoError::Shutdown));
+    assert!(r.peer_shutdown().unwrap());
+    assert_eq!(sink.0, [IoEvt::Tx]);
+}

@@ -26,6 +26,12 @@ impl RxEnd {
         self.rx.fifo()
     }
 
+    /// The end of the peer's stream: the peer shut its direction and
+    /// everything it wrote was read.
+    pub fn peer_shutdown(&self) -> Result<bool, FifoError> {
+        self.rx.at_eof()
+    }
+
     /// RX-dequeue events this end sent.
     pub fn events_sent(&self) -> u64 {
         self.events

@@ -86,6 +86,21 @@ impl<S: IoEvtSink> SessionIo<S> {
         self.rx.has_unread()
     }
 
+    /// [`TxEnd::shutdown`]: a half-close of this side's direction.
+    pub fn shutdown_tx(&mut self) -> Result<(), IoError<S::Error>> {
+        self.tx.shutdown(&mut self.sink)
+    }
+
+    /// [`TxEnd::is_shut`].
+    pub fn tx_shut(&self) -> bool {
+        self.tx.is_shut()
+    }
+
+    /// [`RxEnd::peer_shutdown`].
+    pub fn peer_shutdown(&self) -> Result<bool, FifoError> {
+        self.rx.peer_shutdown()
+    }
+
     /// [`TxEnd::write`].
     pub fn write(&mut self, data: &[u8]) -> Result<usize, IoError<S::Error>> {
         self.tx.write(data, &mut self.sink)

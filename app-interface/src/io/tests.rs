@@ -183,3 +183,37 @@ fn roles_are_taken() {
         Err(FifoError::RoleTaken)
     ));
 }
+
+#[test]
+fn shutdown_tx_forces_an_event_and_ends_writes() {
+    let mut s = setup(4096);
+    assert_eq!(s.io.write(b"req").unwrap(), 3);
+    assert_eq!(s.io.sink().evts, [IoEvt::Tx]);
+    // An event is still pending; the shutdown sends one anyway.
+    s.io.shutdown_tx().unwrap();
+    assert_eq!(s.io.sink().evts, [IoEvt::Tx, IoEvt::Tx]);
+    assert!(s.io.tx_shut() && s.tx.is_shut());
+    s.io.shutdown_tx().unwrap();
+    assert_eq!(s.io.tx_events_sent(), 2);
+    assert_eq!(s.io.write(b"x"), Err(IoError::Fifo(FifoError::Shutdown)));
+    assert_eq!(s.io.write(b""), Err(IoError::Fifo(FifoError::Shutdown)));
+    assert_eq!(s.io.write_slices().err(), Some(FifoError::Shutdown));
+    assert_eq!(
+        SessionError::from(IoError::<SessionError>::Fifo(FifoError::Shutdown)),
+        SessionError::WrongState
+    );
+    // The peer reads the data, then the end.
+    assert!(!s.tx_cons.at_eof().unwrap());
+    let mut buf = [0u8; 8];
+    assert_eq!(s.tx_cons.dequeue(&mut buf).unwrap(), 3);
+    assert!(s.tx_cons.at_eof().unwrap());
+    // Our direction of reading is untouched: the peer's reply arrives.
+    assert_eq!(s.rx_prod.enqueue(b"reply").unwrap(), 5);
+    assert!(!s.io.peer_shutdown().unwrap());
+    assert_eq!(s.io.read(&mut buf).unwrap(), 5);
+    assert_eq!(&buf[..5], b"reply");
+    assert!(!s.io.peer_shutdown().unwrap());
+    s.rx_prod.shutdown().unwrap();
+    assert!(s.io.peer_shutdown().unwrap());
+    let _ = &s.seg;
+}

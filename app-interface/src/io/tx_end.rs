@@ -37,20 +37,51 @@ impl TxEnd {
 
     /// Free space to write; with none, a dequeue notification is armed
     /// (as by a write that finds the fifo full) so the reader's side says
-    /// when it drains.
+    /// when it drains. After [`TxEnd::shutdown`], [`FifoError::Shutdown`].
     pub fn room(&mut self) -> Result<u32, FifoError> {
+        self.check_open()?;
         let n = self.or_arm(|tx| tx.max_enqueue().map(|n| n as usize))?;
         Ok(n as u32)
     }
 
+    /// Shuts this direction (a half-close): the peer reads what was
+    /// written, then the end of the stream, and may still write back;
+    /// writes from here on are [`FifoError::Shutdown`]. A TX event goes out
+    /// even if one is pending (the transport turns it into an RX event for
+    /// the peer, so a peer asleep on an empty fifo wakes and sees the end).
+    /// Shutting again sends nothing.
+    pub fn shutdown<S: IoEvtSink>(&mut self, sink: &mut S) -> Result<(), IoError<S::Error>> {
+        if self.tx.is_shut() {
+            return Ok(());
+        }
+        self.tx.shutdown()?;
+        self.tx.fifo().set_event();
+        self.events += 1;
+        sink.io_evt(IoEvt::Tx).map_err(IoError::Sink)
+    }
+
+    /// Whether this end shut its direction ([`TxEnd::shutdown`]).
+    pub fn is_shut(&self) -> bool {
+        self.tx.is_shut()
+    }
+
+    fn check_open(&self) -> Result<(), FifoError> {
+        if self.tx.is_shut() {
+            return Err(FifoError::Shutdown);
+        }
+        Ok(())
+    }
+
     /// Writes as much of `data` as fits; returns how much. 0 means full: a
     /// dequeue notification is armed and a TX event will come back when
-    /// the reader makes room.
+    /// the reader makes room. After [`TxEnd::shutdown`], every write (even
+    /// an empty one) is [`FifoError::Shutdown`].
     pub fn write<S: IoEvtSink>(
         &mut self,
         data: &[u8],
         sink: &mut S,
     ) -> Result<usize, IoError<S::Error>> {
+        self.check_open()?;
         if data.is_empty() {
             return Ok(0);
         }

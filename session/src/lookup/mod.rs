@@ -46,6 +46,7 @@
 //! assert_eq!(lookup.lookup_local_endpoint(ns, &lo), Ok(LocalLookup::Listener(listener)));
 //! ```
 
+mod ports;
 mod rules;
 mod table;
 mod tables;
@@ -58,6 +59,7 @@ use std::fmt;
 
 use ct_sync::RwLock;
 
+pub use ports::EPHEMERAL_PORTS;
 pub use rules::{IpPrefix, RuleAction, RulesTable, SessionRule};
 
 use crate::SessionError;

@@ -590,3 +590,59 @@ fn concurrent_readers_see_whole_updates() {
     }
     assert_eq!(l.listener_count(), 0);
 }
+
+#[test]
+fn free_listen_port_skips_overlapping_listeners_and_wraps() {
+    use crate::EPHEMERAL_PORTS;
+    let l = SessionLookup::new();
+    let ns = l.alloc_local_table().unwrap();
+    let first = *EPHEMERAL_PORTS.start();
+    let local = [TableId::Local(ns)];
+    assert_eq!(
+        l.free_listen_port(&local, &sep("127.0.0.1", 0), 0),
+        Ok(first)
+    );
+    // A wildcard listener covers every address; another address does not
+    // block, nor does another family or protocol.
+    l.add_local_listener(ns, &sep("0.0.0.0", first), lh(1))
+        .unwrap();
+    l.add_local_listener(ns, &sep("127.0.0.2", first + 1), lh(2))
+        .unwrap();
+    l.add_local_listener(ns, &sep("::", first + 2), lh(3))
+        .unwrap();
+    l.add_local_listener(
+        ns,
+        &SessionEndpoint::new(ip("127.0.0.1"), first + 3, UDP),
+        lh(4),
+    )
+    .unwrap();
+    assert_eq!(
+        l.free_listen_port(&local, &sep("127.0.0.1", 0), 0),
+        Ok(first + 1)
+    );
+    assert_eq!(
+        l.free_listen_port(&local, &sep("0.0.0.0", 0), 0),
+        Ok(first + 2)
+    );
+    // The start is rotated by the caller and wraps at the range's end.
+    let last = *EPHEMERAL_PORTS.end();
+    let len = u32::from(last - first) + 1;
+    l.add_local_listener(ns, &sep("127.0.0.1", last), lh(5))
+        .unwrap();
+    assert_eq!(
+        l.free_listen_port(&local, &sep("127.0.0.1", 0), len - 1),
+        Ok(first + 1)
+    );
+    // Global tables count too; a stale local table is an error.
+    let global = TableId::for_endpoint(&sep("127.0.0.1", 0));
+    l.add_listener(&sep("127.0.0.1", first + 1), lh(6)).unwrap();
+    assert_eq!(
+        l.free_listen_port(&[TableId::Local(ns), global], &sep("127.0.0.1", 0), 0),
+        Ok(first + 2)
+    );
+    l.free_local_table(ns).unwrap();
+    assert_eq!(
+        l.free_listen_port(&local, &sep("127.0.0.1", 0), 0),
+        Err(SessionError::InvalidNs)
+    );
+}

@@ -129,6 +129,15 @@ impl World {
                 pending_accepts
             ));
         }
+        // A ct client holds its local port as long as its connection
+        // lives: never more ports than client connections.
+        let model_clients = self.ends.iter().filter(|e| e.is_client).count();
+        let ports = self.ct.n_client_ports();
+        if ports < model_clients || ports > model_clients + pending_accepts {
+            return Err(format!(
+                "{ports} ct client ports held for {model_clients} clients and {pending_accepts} pending accepts"
+            ));
+        }
         let segs = self.ct.segments();
         let (clients, servers) = segs.iter().fold((0u64, 0u64), |(c, s), x| {
             (

@@ -132,6 +132,7 @@ impl Env {
         );
         assert_eq!(self.ct.n_segment_contexts(), 0);
         assert_eq!(self.ct.n_half_opens(), 0);
+        assert_eq!(self.ct.n_client_ports(), 0, "client ports held");
         assert_eq!(self.counts(), (0, 0), "(connections, sessions) left");
     }
 }
