@@ -56,6 +56,11 @@ impl ClientPorts {
             let Ok(lcl_port) = u16::try_from(first + off) else {
                 continue;
             };
+            if lcl_ip == rmt_ip && lcl_port == rmt_port {
+                // Never the end connected to (a listener on port 0 took
+                // its port from the same range): no connection to itself.
+                continue;
+            }
             let ends = ClientEnds {
                 lcl_ip,
                 lcl_port,
@@ -111,6 +116,13 @@ mod tests {
         assert_eq!(p.len(), 1);
         p.release(&ends);
         assert_eq!(p.len(), 1);
+    }
+
+    #[test]
+    fn never_the_end_connected_to() {
+        let p = ClientPorts::default();
+        let first = *EPHEMERAL_PORTS.start();
+        assert_ne!(p.alloc(lo(), lo(), first).unwrap(), first);
     }
 
     #[test]
