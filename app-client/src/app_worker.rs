@@ -24,7 +24,7 @@
 //! meanwhile: the syscalls go with the sleep.
 
 use ct_sync::atomic::{AtomicU64, Ordering};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use ct_app_interface::io::{SpinSpell, SpinWait};
@@ -37,6 +37,8 @@ use ct_sync::{Condvar, Mutex, MutexGuard};
 use crate::ctrl::Ctrl;
 use crate::error::ClientError;
 use crate::events::{Events, FileCtx};
+#[cfg(feature = "tokio")]
+use crate::readiness::WakerSlot;
 use crate::sock::AppShared;
 use std::sync::{Arc, OnceLock};
 
@@ -73,6 +75,40 @@ pub(crate) struct AppWorkerShared {
     event_spell: SpinSpell,
     /// A queue failed validation: the worker is unusable.
     broken: OnceLock<String>,
+    /// The worker's one fd for event loops: an epoll instance over
+    /// `app_evtfd` and the app socket, so it is readable when the stack
+    /// has news (once armed) and when the daemon goes (a hang-up).
+    epoll: OwnedFd,
+    /// An async driver of the queues runs (`tokio/driver.rs`).
+    #[cfg(feature = "tokio")]
+    pub(crate) driver_running: ct_sync::unmodeled::atomic::AtomicBool,
+    /// Woken when the worker goes, so its driver ends.
+    #[cfg(feature = "tokio")]
+    pub(crate) driver_gone: Arc<WakerSlot>,
+}
+
+#[cfg(feature = "tokio")]
+impl Drop for AppWorkerShared {
+    fn drop(&mut self) {
+        self.driver_gone.wake();
+    }
+}
+
+/// An epoll instance over `fds`, level-triggered, each for reading.
+fn epoll_over(fds: &[BorrowedFd<'_>]) -> Result<OwnedFd, ClientError> {
+    use rustix::event::epoll;
+    let io = |e: rustix::io::Errno| ClientError::Io(e.into());
+    let ep = epoll::create(epoll::CreateFlags::CLOEXEC).map_err(io)?;
+    for (i, fd) in fds.iter().enumerate() {
+        epoll::add(
+            &ep,
+            fd,
+            epoll::EventData::new_u64(i as u64),
+            epoll::EventFlags::IN,
+        )
+        .map_err(io)?;
+    }
+    Ok(ep)
 }
 
 impl std::fmt::Debug for AppWorkerShared {
@@ -96,8 +132,9 @@ impl AppWorkerShared {
         ctrl: Ctrl,
         events: Events,
         app_evtfd: EventFd,
-    ) -> Self {
-        AppWorkerShared {
+    ) -> Result<Self, ClientError> {
+        let epoll = epoll_over(&[app_evtfd.as_fd(), app.poll_fd()])?;
+        Ok(AppWorkerShared {
             app,
             ids,
             _mq_segment: mq_segment,
@@ -108,12 +145,18 @@ impl AppWorkerShared {
             seq: AtomicU64::new(0),
             event_spell: SpinSpell::new(),
             broken: OnceLock::new(),
-        }
+            epoll,
+            #[cfg(feature = "tokio")]
+            driver_running: ct_sync::unmodeled::atomic::AtomicBool::new(false),
+            #[cfg(feature = "tokio")]
+            driver_gone: Arc::new(WakerSlot::new()),
+        })
     }
 
-    /// The app worker's eventfd.
-    pub(crate) fn evtfd(&self) -> BorrowedFd<'_> {
-        self.app_evtfd.as_fd()
+    /// The worker's fd for event loops (an epoll instance over the
+    /// eventfd and the app socket).
+    pub(crate) fn poll_fd(&self) -> BorrowedFd<'_> {
+        self.epoll.as_fd()
     }
 
     /// The filing sequence: take it before looking at a condition, hand it
@@ -150,6 +193,21 @@ impl AppWorkerShared {
     /// `errors`; an `Err` is fatal (a corrupted queue, a lost socket).
     /// Returns the messages handled.
     pub(crate) fn drain_locked(
+        &self,
+        ev: &mut Events,
+        socket: bool,
+        errors: &mut Vec<ClientError>,
+    ) -> Result<usize, ClientError> {
+        let r = self.drain_inner(ev, socket, errors);
+        if r.is_err() {
+            // The worker is unusable (the daemon went, a queue is
+            // corrupt): every waiting task finds out.
+            ev.wake_all();
+        }
+        r
+    }
+
+    fn drain_inner(
         &self,
         ev: &mut Events,
         socket: bool,
@@ -208,6 +266,13 @@ impl AppWorkerShared {
     /// under a blocked reader or writer, which must let go of its end).
     pub(crate) fn wake(&self) {
         let ev = self.events.lock();
+        self.filed(&ev);
+    }
+
+    /// Wakes every waiter, threads and tasks (the app detached).
+    pub(crate) fn wake_all(&self) {
+        let mut ev = self.events.lock();
+        ev.wake_all();
         self.filed(&ev);
     }
 

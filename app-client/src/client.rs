@@ -73,9 +73,52 @@ impl Drop for ClientInner {
 /// An app attached to the stack; one of its workers. Cheap to clone (all
 /// clones are the same worker); `Send + Sync`.
 ///
-/// Its [`AsFd`] / [`AsRawFd`] is the worker's event fd: readable when the
-/// stack has news, after [`AppClient::prepare_sleep`] said so (see
-/// [`AppClient::poll_events`]). Listeners and streams give the same fd.
+/// Its [`AsFd`] / [`AsRawFd`] is the worker's one fd for event loops (an
+/// epoll instance over the worker's eventfd and its socket to the
+/// daemon): readable for any event of any session, listener or connect of
+/// the worker, after [`AppClient::prepare_sleep`] armed it, and when the
+/// daemon goes away (the socket hangs up). Listeners and streams give the
+/// same fd. The protocol of an app's own loop: arm with `prepare_sleep`
+/// (false: news already waits), wait for the fd, drain with
+/// [`AppClient::poll_events`] (an error once the daemon is gone), then
+/// look at the sessions (non-blocking).
+///
+/// ```
+/// use std::io::{ErrorKind, Read, Write};
+/// use std::os::fd::AsFd;
+/// use rustix::event::{PollFd, PollFlags, poll};
+/// use ct_app_client::{AppClient, AttachConfig, CtListener, CtStream};
+///
+/// # fn main() -> std::io::Result<()> {
+/// # let sock = std::env::temp_dir().join(format!("app-client-doc-poll-{}.sock", std::process::id()));
+/// # let daemon = ct_stackd::Stackd::start(ct_stackd::StackdConfig::new(&sock)).unwrap();
+/// let app = AppClient::attach(&sock, AttachConfig::new("poll-loop"))?;
+/// let peer = AppClient::attach(&sock, AttachConfig::new("poll-peer"))?;
+/// let listener = CtListener::bind(&peer, "127.0.0.1:0".parse().unwrap())?;
+/// let mut c = CtStream::connect(&app, listener.local_addr()?)?;
+/// c.set_nonblocking(true)?;
+/// let (mut s, _) = listener.accept()?;
+/// s.write_all(b"news")?;
+/// let mut got = Vec::new();
+/// while got.len() < 4 {
+///     if app.prepare_sleep()? {
+///         let mut fds = [PollFd::new(&app, PollFlags::IN)];
+///         poll(&mut fds, None)?;
+///     }
+///     app.poll_events()?;
+///     let mut buf = [0u8; 16];
+///     match c.read(&mut buf) {
+///         Ok(n) => got.extend_from_slice(&buf[..n]),
+///         Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+///         Err(e) => return Err(e),
+///     }
+/// }
+/// assert_eq!(got, b"news");
+/// # drop((c, s, listener, app, peer));
+/// # assert!(daemon.stop().is_empty());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct AppClient {
     pub(crate) inner: Arc<ClientInner>,
@@ -237,6 +280,7 @@ impl AppClient {
         if inner.parent.is_none() {
             app.close();
         }
+        inner.wrk.wake_all();
         match r? {
             (SapiMsg::DelWorkerReply { error } | SapiMsg::DetachReply { error }, _) => {
                 SessionError::check_code(error).map_err(crate::error::to_io)
@@ -306,7 +350,7 @@ impl AppClient {
 
 impl AsFd for AppClient {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.wrk.evtfd()
+        self.inner.wrk.poll_fd()
     }
 }
 
@@ -371,7 +415,7 @@ fn worker_from_reply(
         consumers.push(evt_q.consumer().map_err(role)?);
         producers.push(mq(ctrl_off)?.producer().map_err(role)?);
     }
-    Ok(AppWorkerShared::new(
+    AppWorkerShared::new(
         app,
         AppWorkerIds {
             app_index: reply.app_index,
@@ -382,5 +426,5 @@ fn worker_from_reply(
         Ctrl::new(producers, wrk_evtfd),
         Events::new(consumers, max_msg_size),
         app_evtfd,
-    ))
+    )
 }

@@ -95,6 +95,39 @@ impl CtConnecting {
             .map_err(connect_err)
     }
 
+    /// An async finish (the `tokio` feature): the stream once the stack
+    /// answered, or `Pending` with the task registered for the answer.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn poll_finish(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<CtStream>> {
+        use std::task::Poll;
+        let wrk = self.client.wrk.clone();
+        let mut drained = false;
+        let mut registered = false;
+        loop {
+            // try_finish looks at the worker's health when nothing came.
+            match self.try_finish() {
+                Ok(Some(s)) => return Poll::Ready(Ok(s)),
+                Ok(None) => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+            if registered {
+                return Poll::Pending;
+            }
+            if !drained {
+                drained = true;
+                if wrk.poll_quiet().is_ok_and(|n| n > 0) {
+                    continue;
+                }
+            }
+            wrk.events().register_connect(self.opaque, cx.waker());
+            crate::tokio::driver::ensure(&wrk);
+            registered = true;
+        }
+    }
+
     /// Waits up to `timeout` (`None`: forever) for the answer.
     /// `TimedOut` gives the connect up.
     pub fn finish(mut self, timeout: Option<Duration>) -> io::Result<CtStream> {

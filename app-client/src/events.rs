@@ -12,6 +12,7 @@
 use ct_sync::atomic::{AtomicU32, Ordering};
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::task::Waker;
 
 use ct_app_interface::SessionError;
 use ct_app_interface::wire::{AppMsg, FifoRef, SessionRef, StackMsg, WireEndpoint};
@@ -21,6 +22,7 @@ use hashbrown::HashMap;
 
 use crate::ctrl::Ctrl;
 use crate::error::ClientError;
+use crate::readiness::SessionReadiness;
 use crate::sock::AppShared;
 
 /// Session status bits, set by the filer, read by the stream.
@@ -45,6 +47,8 @@ const CLEANUP_SESSION: u8 = 1;
 pub(crate) struct SessionStatus {
     pub(crate) sref: SessionRef,
     flags: AtomicU32,
+    /// The tasks waiting to read and to write (`readiness.rs`).
+    pub(crate) ready: SessionReadiness,
 }
 
 impl SessionStatus {
@@ -52,6 +56,7 @@ impl SessionStatus {
         SessionStatus {
             sref,
             flags: AtomicU32::new(0),
+            ready: SessionReadiness::default(),
         }
     }
 
@@ -60,8 +65,11 @@ impl SessionStatus {
         self.flags.load(Ordering::Acquire)
     }
 
+    /// Sets `bits`, then wakes both directions' tasks (the hand-off
+    /// order of `readiness.rs`).
     fn set(&self, bits: u32) {
         self.flags.fetch_or(bits, Ordering::AcqRel);
+        self.ready.wake_both();
     }
 }
 
@@ -92,6 +100,17 @@ impl std::fmt::Debug for NewSession {
 pub(crate) struct ListenerSlot {
     generation: u32,
     pub(crate) backlog: VecDeque<Result<NewSession, ClientError>>,
+    /// The task waiting in an async `accept`.
+    pub(crate) waker: Option<Waker>,
+}
+
+impl ListenerSlot {
+    fn push(&mut self, s: Result<NewSession, ClientError>) {
+        self.backlog.push_back(s);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
 }
 
 /// Counters of the filer.
@@ -113,6 +132,8 @@ pub(crate) struct Events {
     listeners: HashMap<u64, ListenerSlot>,
     binds: HashMap<u32, Option<BindResult>>,
     connects: HashMap<u32, Option<Result<NewSession, ClientError>>>,
+    /// The tasks waiting in an async connect, by opaque.
+    connect_wakers: HashMap<u32, Waker>,
     next_opaque: u32,
     /// A thread sleeps on the eventfd (see `AppWorkerShared::wait`).
     pub(crate) sleeper: bool,
@@ -189,6 +210,7 @@ impl Events {
             listeners: HashMap::new(),
             binds: HashMap::new(),
             connects: HashMap::new(),
+            connect_wakers: HashMap::new(),
             next_opaque: 1,
             sleeper: false,
             counters: EventCounters::default(),
@@ -231,12 +253,47 @@ impl Events {
     pub(crate) fn take_connect(&mut self, opaque: u32) -> Option<Result<NewSession, ClientError>> {
         let r = self.connects.get_mut(&opaque)?.take()?;
         self.connects.remove(&opaque);
+        self.connect_wakers.remove(&opaque);
         Some(r)
     }
 
     /// Gives up a connect (a late `Connected` is then disconnected).
     pub(crate) fn cancel_connect(&mut self, opaque: u32) {
         self.connects.remove(&opaque);
+        self.connect_wakers.remove(&opaque);
+    }
+
+    /// The task waiting for the connect's answer (registered under the
+    /// lock the answer is filed under, so it is not missed).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn register_connect(&mut self, opaque: u32, w: &Waker) {
+        if self.connects.contains_key(&opaque) {
+            self.connect_wakers.insert(opaque, w.clone());
+        }
+    }
+
+    /// A connect's answer was filed: its task looks.
+    fn connect_filed(&mut self, opaque: u32) {
+        if let Some(w) = self.connect_wakers.remove(&opaque) {
+            w.wake();
+        }
+    }
+
+    /// Wakes every task waiting for anything of this worker: it can no
+    /// longer be used (the daemon went, a queue is corrupt), and each
+    /// finds out when it looks.
+    pub(crate) fn wake_all(&mut self) {
+        for st in self.sessions.values() {
+            st.ready.wake_both();
+        }
+        for slot in self.listeners.values_mut() {
+            if let Some(w) = slot.waker.take() {
+                w.wake();
+            }
+        }
+        for (_, w) in self.connect_wakers.drain() {
+            w.wake();
+        }
     }
 
     /// The listener's slot, if it is this app's.
@@ -372,10 +429,19 @@ impl Events {
                 }
                 Ok(())
             }
-            StackMsg::Rx(s) | StackMsg::Tx(s) => {
-                // The data is in the fifo; the waiter re-checks it.
-                if self.session(s).is_none() {
-                    self.counters.ignored += 1;
+            // The data (or the room) is in the fifo; the waiter re-checks
+            // it.
+            StackMsg::Rx(s) => {
+                match self.session(s) {
+                    Some(st) => st.ready.read.wake(),
+                    None => self.counters.ignored += 1,
+                }
+                Ok(())
+            }
+            StackMsg::Tx(s) => {
+                match self.session(s) {
+                    Some(st) => st.ready.write.wake(),
+                    None => self.counters.ignored += 1,
                 }
                 Ok(())
             }
@@ -434,6 +500,7 @@ impl Events {
                 ListenerSlot {
                     generation: listener.generation,
                     backlog: VecDeque::new(),
+                    waker: None,
                 },
             );
         }
@@ -471,7 +538,7 @@ impl Events {
                 // the reply that frees its backlog slot goes when
                 // `accept()` hands it to the app.
                 if let Some(slot) = self.listener(listener) {
-                    slot.backlog.push_back(Ok(s));
+                    slot.push(Ok(s));
                 }
                 Ok(())
             }
@@ -481,8 +548,7 @@ impl Events {
                     .send(thread, &AppMsg::AcceptReply { session, error })?;
                 let what = e.to_string();
                 if let Some(slot) = self.listener(listener) {
-                    slot.backlog
-                        .push_back(Err(ClientError::Protocol(what.clone())));
+                    slot.push(Err(ClientError::Protocol(what.clone())));
                 }
                 Err(ClientError::Protocol(what))
             }
@@ -505,6 +571,7 @@ impl Events {
         if let Err(e) = SessionError::check_code(error) {
             if waiting {
                 self.connects.insert(opaque, Some(Err(e.into())));
+                self.connect_filed(opaque);
             } else {
                 self.counters.ignored += 1;
             }
@@ -514,6 +581,7 @@ impl Events {
         match self.open_session(ctx, session, rx, tx, lcl, rmt) {
             Ok(s) if waiting => {
                 self.connects.insert(opaque, Some(Ok(s)));
+                self.connect_filed(opaque);
                 Ok(())
             }
             Ok(s) => {
@@ -528,6 +596,7 @@ impl Events {
                 if waiting {
                     self.connects
                         .insert(opaque, Some(Err(ClientError::Protocol(what.clone()))));
+                    self.connect_filed(opaque);
                 }
                 Err(ClientError::Protocol(what))
             }

@@ -25,7 +25,11 @@
 //!   came per session, listener and request. An app with its own poll
 //!   loop polls [`AppClient`]'s fd ([`AsFd`](std::os::fd::AsFd),
 //!   [`AsRawFd`](std::os::fd::AsRawFd); a listener's and a stream's are
-//!   the same fd, the worker's) and calls [`AppClient::poll_events`].
+//!   the same fd, the worker's: readable for any event of the worker and
+//!   when the daemon goes) and calls [`AppClient::poll_events`].
+//! - With the `tokio` feature, `ct_app_client::tokio` has async listeners
+//!   and streams (`AsyncRead` / `AsyncWrite`, halves, async `accept` and
+//!   `connect`) on the same sessions, for any tokio runtime.
 //! - Errors are `std::io::Error`s of the kinds `std::net` uses
 //!   (`ConnectionRefused`, `AddrInUse`, `ConnectionReset`, `WouldBlock`...)
 //!   with the stack's [`SessionError`] inside ([`session_error`]), or a
@@ -72,12 +76,22 @@ mod error;
 mod events;
 mod halves;
 mod listener;
+#[cfg(not(loom))]
+mod readiness;
+// Public under loom only, for the model of its hand-off (tests/loom.rs).
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod readiness;
 mod segments;
 mod slices;
 mod sock;
 mod stream;
 mod stream_inner;
+#[cfg(feature = "tokio")]
+mod stream_poll;
 mod timeout;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 pub use client::{AppClient, ClientCounters};
 pub use config::{AttachConfig, scope};

@@ -195,34 +195,8 @@ impl CtListener {
         let mut polled = false;
         loop {
             let seen = wrk.seq();
-            let next = {
-                let mut ev = wrk.events();
-                match ev.listener(self.lref) {
-                    Some(slot) => slot.backlog.pop_front(),
-                    None => return Err(ClientError::Session(SessionError::NoListen).into()),
-                }
-            };
-            match next {
-                Some(Ok(s)) => {
-                    // The app takes it: its backlog slot frees (a session
-                    // the stack cleaned up meanwhile holds none).
-                    let sref = s.status.sref;
-                    let reply = AppMsg::AcceptReply {
-                        session: sref,
-                        error: 0,
-                    };
-                    let sent = if s.status.flags() & status::CLEANED == 0 {
-                        wrk.ctrl.send(sref.thread(), &reply)
-                    } else {
-                        Ok(())
-                    };
-                    let stream = CtStream::new(self.client.clone(), s);
-                    sent?;
-                    let rmt = stream.peer_addr()?;
-                    return Ok((stream, rmt));
-                }
-                Some(Err(e)) => return Err(e.into()),
-                None => {}
+            if let Some(r) = self.take(None)? {
+                return Ok(r);
             }
             wrk.check()?;
             if self.nonblocking.load(Ordering::Relaxed) {
@@ -231,6 +205,84 @@ impl CtListener {
             }
             // An accept needs an event: the wait spins draining the queues.
             wrk.wait_or(seen, None, &self.spell, || false)?;
+        }
+    }
+
+    /// The next session of the backlog, if one waits; with none, `waker`
+    /// (an async accept's) is registered under the lock the filer pushes
+    /// under, so the next one wakes it.
+    fn take(&self, waker: Option<&std::task::Waker>) -> io::Result<Option<(CtStream, SocketAddr)>> {
+        let wrk = &self.client.wrk;
+        let next = {
+            let mut ev = wrk.events();
+            match ev.listener(self.lref) {
+                Some(slot) => {
+                    let next = slot.backlog.pop_front();
+                    if let (None, Some(w)) = (&next, waker) {
+                        slot.waker = Some(w.clone());
+                    }
+                    next
+                }
+                None => return Err(ClientError::Session(SessionError::NoListen).into()),
+            }
+        };
+        match next {
+            Some(Ok(s)) => {
+                // The app takes it: its backlog slot frees (a session
+                // the stack cleaned up meanwhile holds none).
+                let sref = s.status.sref;
+                let reply = AppMsg::AcceptReply {
+                    session: sref,
+                    error: 0,
+                };
+                let sent = if s.status.flags() & status::CLEANED == 0 {
+                    wrk.ctrl.send(sref.thread(), &reply)
+                } else {
+                    Ok(())
+                };
+                let stream = CtStream::new(self.client.clone(), s);
+                sent?;
+                let rmt = stream.peer_addr()?;
+                Ok(Some((stream, rmt)))
+            }
+            Some(Err(e)) => Err(e.into()),
+            None => Ok(None),
+        }
+    }
+
+    /// An async accept (the `tokio` feature): the next session, or
+    /// `Pending` with the task registered for the next `Accepted`.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn poll_accept(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<(CtStream, SocketAddr)>> {
+        use std::task::Poll;
+        let wrk = &self.client.wrk;
+        let mut drained = false;
+        let mut registered = false;
+        loop {
+            match self.take(registered.then_some(cx.waker())) {
+                Ok(Some(r)) => return Poll::Ready(Ok(r)),
+                Ok(None) => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+            // After the registration too: a worker that broke meanwhile
+            // woke everybody before we were there.
+            if let Err(e) = wrk.check() {
+                return Poll::Ready(Err(e.into()));
+            }
+            if registered {
+                return Poll::Pending;
+            }
+            if !drained {
+                drained = true;
+                if wrk.poll_quiet().is_ok_and(|n| n > 0) {
+                    continue;
+                }
+            }
+            crate::tokio::driver::ensure(wrk);
+            registered = true;
         }
     }
 
@@ -248,7 +300,7 @@ impl CtListener {
 /// [`CtListener::accept`], which drains the queues itself).
 impl AsFd for CtListener {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.client.wrk.evtfd()
+        self.client.wrk.poll_fd()
     }
 }
 

@@ -309,7 +309,7 @@ impl io::Write for &CtStream {
 /// non-blocking mode until `WouldBlock`.
 impl AsFd for CtStream {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.client.wrk.evtfd()
+        self.inner.client.wrk.poll_fd()
     }
 }
 

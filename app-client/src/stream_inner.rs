@@ -43,8 +43,8 @@ pub(crate) struct StreamInner {
     pub(crate) status: Arc<SessionStatus>,
     pub(crate) lcl: SocketAddr,
     pub(crate) rmt: SocketAddr,
-    rx: Mutex<Option<RxEnd>>,
-    tx: Mutex<Option<TxEnd>>,
+    pub(crate) rx: Mutex<Option<RxEnd>>,
+    pub(crate) tx: Mutex<Option<TxEnd>>,
     /// The two fifos again, for looks that take no lock (`max_dequeue`,
     /// `max_enqueue`: a polling reader calls them in a spin, and a lock
     /// per look made every poll a locked instruction).
@@ -56,18 +56,25 @@ pub(crate) struct StreamInner {
     /// an end lets it go.
     closing: AtomicBool,
     /// `shutdown(Read)`: reads return 0 at once (what arrives is dropped).
-    read_shut: AtomicBool,
+    pub(crate) read_shut: AtomicBool,
     /// `shutdown(Write)`: writes fail `BrokenPipe`; the tx fifo carries the
     /// end of our stream to the peer, which can still write back.
-    write_shut: AtomicBool,
+    pub(crate) write_shut: AtomicBool,
     pub(crate) nonblocking: AtomicBool,
     pub(crate) read_timeout: Timeout,
     pub(crate) write_timeout: Timeout,
     /// How long a blocking call spins on its fifo before it sleeps, per
     /// direction (a reader and a writer wait for different things).
-    rx_spell: SpinSpell,
-    tx_spell: SpinSpell,
+    pub(crate) rx_spell: SpinSpell,
+    pub(crate) tx_spell: SpinSpell,
     stats: Stats,
+    /// When an async read (write) first found nothing to do, in
+    /// nanoseconds since `born` plus one (0: it did not): the start of its
+    /// cooperative spin (`stream_poll.rs`).
+    #[cfg(feature = "tokio")]
+    pub(crate) spin_since: [ct_sync::unmodeled::atomic::AtomicU64; 2],
+    #[cfg(feature = "tokio")]
+    pub(crate) born: Instant,
 }
 
 impl StreamInner {
@@ -91,6 +98,10 @@ impl StreamInner {
             rx_spell: SpinSpell::new(),
             tx_spell: SpinSpell::new(),
             stats: Stats::default(),
+            #[cfg(feature = "tokio")]
+            spin_since: Default::default(),
+            #[cfg(feature = "tokio")]
+            born: Instant::now(),
         }
     }
 
@@ -198,6 +209,7 @@ impl StreamInner {
     /// (as a kernel keeps taking a half-closed reader's data).
     pub(crate) fn shutdown_read(&self) -> io::Result<()> {
         self.read_shut.store(true, Ordering::SeqCst);
+        self.status.ready.read.wake();
         let mut g = lock_waking(&self.rx, &self.client.wrk);
         if self.status.flags() & status::CLEANED != 0 || !self.is_open() {
             *g = None;
@@ -209,7 +221,7 @@ impl StreamInner {
     }
 
     /// Drops what the rx fifo holds (after `shutdown(Read)`).
-    fn discard(&self, e: &mut RxEnd) -> io::Result<()> {
+    pub(crate) fn discard(&self, e: &mut RxEnd) -> io::Result<()> {
         e.drop_bytes(u32::MAX, &mut self.sink())
             .map(drop)
             .map_err(end_err)
@@ -223,6 +235,7 @@ impl StreamInner {
     /// nothing.
     pub(crate) fn shutdown_write(&self) -> io::Result<()> {
         self.write_shut.store(true, Ordering::SeqCst);
+        self.status.ready.write.wake();
         let mut g = lock_waking(&self.tx, &self.client.wrk);
         if self.status.flags() & status::CLEANED != 0 || !self.is_open() {
             *g = None;
@@ -325,6 +338,7 @@ impl StreamInner {
         if self.closing.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
+        self.status.ready.wake_both();
         let wrk = &*self.client.wrk;
         // Our fifo handles go before the stack may free (and reuse) them.
         drop(take_end(&self.rx, wrk));
@@ -337,6 +351,17 @@ impl StreamInner {
         wrk.ctrl
             .send(sref.thread(), &msg(sref))
             .map_err(ClientError::into_io)
+    }
+}
+
+impl std::fmt::Debug for StreamInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamInner")
+            .field("session", &self.status.sref)
+            .field("lcl", &self.lcl)
+            .field("rmt", &self.rmt)
+            .field("open", &self.is_open())
+            .finish_non_exhaustive()
     }
 }
 
@@ -369,7 +394,7 @@ fn lock_waking<'a, E>(end: &'a Mutex<Option<E>>, wrk: &AppWorkerShared) -> EndGu
 }
 
 /// The error a write sees once the session ended.
-fn ended(flags: u32) -> io::Error {
+pub(crate) fn ended(flags: u32) -> io::Error {
     if flags & status::RESET != 0 {
         ClientError::Reset.into_io()
     } else {

@@ -68,7 +68,11 @@ fn check(readme: &Path, base: &Path, want: &[&str]) {
 #[test]
 fn the_crate_readme_shows_the_examples_ci_runs() {
     let dir = crate_dir();
-    check(&dir.join("README.md"), &dir, &["examples/std_net.rs"]);
+    check(
+        &dir.join("README.md"),
+        &dir,
+        &["examples/std_net.rs", "examples/tokio_echo.rs"],
+    );
 }
 
 #[test]
@@ -78,6 +82,9 @@ fn the_project_readme_shows_the_examples_ci_runs() {
     check(
         &root.join("README.md"),
         root,
-        &["app-client/examples/std_net.rs"],
+        &[
+            "app-client/examples/std_net.rs",
+            "app-client/examples/tokio_echo.rs",
+        ],
     );
 }

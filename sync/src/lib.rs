@@ -121,7 +121,21 @@ mod loom_locks {
     /// Guard of [`Mutex`]. A wrapper (not loom's guard itself) so that
     /// [`Condvar::wait`] can take it by `&mut` as parking_lot does; it is
     /// `None` only inside a wait.
-    pub struct MutexGuard<'a, T>(Option<loom::sync::MutexGuard<'a, T>>);
+    pub struct MutexGuard<'a, T>(
+        Option<loom::sync::MutexGuard<'a, T>>,
+        &'a loom::sync::Mutex<T>,
+    );
+
+    impl<T> MutexGuard<'_, T> {
+        /// Runs `f` with the lock released, then relocks (parking_lot's
+        /// `MutexGuard::unlocked`).
+        pub fn unlocked<U>(guard: &mut Self, f: impl FnOnce() -> U) -> U {
+            drop(guard.0.take().expect("guard held outside a wait"));
+            let r = f();
+            guard.0 = Some(guard.1.lock().unwrap_or_else(|e| e.into_inner()));
+            r
+        }
+    }
 
     impl<T> std::ops::Deref for MutexGuard<'_, T> {
         type Target = T;
@@ -205,11 +219,14 @@ mod loom_locks {
         }
         /// Locks, returning the guard.
         pub fn lock(&self) -> MutexGuard<'_, T> {
-            MutexGuard(Some(self.0.lock().unwrap_or_else(|e| e.into_inner())))
+            MutexGuard(
+                Some(self.0.lock().unwrap_or_else(|e| e.into_inner())),
+                &self.0,
+            )
         }
         /// Locks if free.
         pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-            self.0.try_lock().ok().map(|g| MutexGuard(Some(g)))
+            self.0.try_lock().ok().map(|g| MutexGuard(Some(g), &self.0))
         }
         /// Mutable access without locking.
         pub fn get_mut(&mut self) -> &mut T {

@@ -253,6 +253,7 @@ fn clippy(ctx: &mut Ctx) -> Result<(), String> {
         "clippy",
         "--workspace",
         "--all-targets",
+        "--all-features",
         "--",
         "-D",
         "warnings",
@@ -288,7 +289,7 @@ fn crate_tests(ctx: &mut Ctx) -> Result<(), String> {
     for name in names {
         println!("--- {name}");
         let mut c = cmd::cargo(&ctx.ws.root);
-        c.args(["test", "--no-fail-fast", "-p", &name]);
+        c.args(["test", "--no-fail-fast", "--all-features", "-p", &name]);
         cmd::run_tests(&mut c, &mut ctx.totals)?;
     }
     Ok(())
@@ -301,6 +302,7 @@ fn test(ctx: &mut Ctx) -> Result<(), String> {
         "test",
         "--no-fail-fast",
         "--workspace",
+        "--all-features",
         "--lib",
         "--bins",
         "--tests",
@@ -319,6 +321,7 @@ fn stress(ctx: &mut Ctx) -> Result<(), String> {
         "test",
         "--no-fail-fast",
         "--workspace",
+        "--all-features",
         "--profile",
         CI_RELEASE,
         "--lib",
@@ -349,14 +352,24 @@ fn miri_step(ctx: &mut Ctx) -> Result<(), String> {
 
 fn doctest(ctx: &mut Ctx) -> Result<(), String> {
     let mut c = cmd::cargo(&ctx.ws.root);
-    c.args(["test", "--no-fail-fast", "--workspace", "--doc"]);
+    c.args([
+        "test",
+        "--no-fail-fast",
+        "--workspace",
+        "--all-features",
+        "--doc",
+    ]);
     cmd::run_tests(&mut c, &mut ctx.totals)
 }
 
 fn doc(ctx: &mut Ctx) -> Result<(), String> {
     let mut c = cmd::cargo(&ctx.ws.root);
-    c.env("RUSTDOCFLAGS", "-D warnings")
-        .args(["doc", "--workspace", "--no-deps"]);
+    c.env("RUSTDOCFLAGS", "-D warnings").args([
+        "doc",
+        "--workspace",
+        "--all-features",
+        "--no-deps",
+    ]);
     cmd::run(&mut c)
 }
 

@@ -1,0 +1,166 @@
+//! A stream's async steps (the `tokio` feature): the blocking loop of
+//! `stream_inner.rs` turned into a poll, on the same ends, locks and
+//! status, so a std stream and an async one are one session.
+//!
+//! A step that finds nothing to do first spins cooperatively for the
+//! direction's adaptive spell (app-interface's `SpinSpell`, shared with
+//! the blocking waits): it asks to be polled again at once and returns
+//! `Pending`, so the runtime runs other tasks between two looks at the
+//! fifo. Then it parks: registers its waker with the session's readiness
+//! (`readiness.rs`), looks again, and returns `Pending`; the worker's
+//! driver (`tokio/driver.rs`) files the event that wakes it. A writer
+//! that finds the fifo full armed the dequeue notification before
+//! (`TxEnd`), so the reader's side says when room frees.
+
+use std::io;
+use std::task::{Context, Poll};
+
+use ct_app_interface::io::{RxEnd, SpinSpell, TxEnd};
+use ct_sync::atomic::Ordering;
+use ct_sync::unmodeled::atomic::{AtomicU64, Ordering as StdOrdering};
+
+use crate::error::{ClientError, end_err};
+use crate::events::status;
+use crate::readiness::WakerSlot;
+use crate::stream_inner::{StreamInner, ended};
+
+/// What one look at a direction found: `Some` ends the call.
+type Step = Option<io::Result<usize>>;
+
+impl StreamInner {
+    /// An async read into `buf` (not empty): as a blocking read's result.
+    pub(crate) fn poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_dir(cx, true, |inner| {
+            let mut g = inner.rx();
+            inner.read_step(&mut g, buf)
+        })
+    }
+
+    /// An async write of `buf` (not empty): as a blocking write's result.
+    pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.poll_dir(cx, false, |inner| {
+            let mut g = inner.tx();
+            inner.write_step(&mut g, buf)
+        })
+    }
+
+    /// One look at the rx side (`wait_for`'s loop body for reads).
+    fn read_step(&self, end: &mut Option<RxEnd>, buf: &mut [u8]) -> Step {
+        let flags = self.status.flags();
+        let Some(e) = end.as_mut() else {
+            return Some(Ok(0));
+        };
+        if self.read_shut.load(Ordering::SeqCst) {
+            return Some(self.discard(e).map(|()| 0));
+        }
+        match e.read(buf, &mut self.sink()).map_err(end_err) {
+            Ok(0) => {}
+            r => return Some(r),
+        }
+        if flags & status::ENDED != 0 {
+            // Everything sent before the close is in the fifo already.
+            return Some(if flags & status::RESET != 0 {
+                Err(ClientError::Reset.into_io())
+            } else {
+                Ok(0)
+            });
+        }
+        if e.peer_shutdown().unwrap_or(false) {
+            return Some(Ok(0));
+        }
+        self.client.wrk.check().err().map(|e| Err(e.into()))
+    }
+
+    /// One look at the tx side (`wait_for`'s loop body for writes).
+    fn write_step(&self, end: &mut Option<TxEnd>, buf: &[u8]) -> Step {
+        let flags = self.status.flags();
+        let Some(e) = end.as_mut() else {
+            return Some(Err(io::ErrorKind::BrokenPipe.into()));
+        };
+        if self.write_shut.load(Ordering::SeqCst) {
+            return Some(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        // Data written once nobody carries it would be lost: say so.
+        if let Err(e) = self.client.wrk.check() {
+            return Some(Err(e.into()));
+        }
+        if flags & status::ENDED != 0 {
+            return Some(Err(ended(flags)));
+        }
+        match e.write(buf, &mut self.sink()).map_err(end_err) {
+            Ok(0) => None,
+            r => Some(r),
+        }
+    }
+
+    /// The poll every async step shares: `step` until it ends the call,
+    /// spinning, then parking on the direction's waker slot.
+    fn poll_dir(
+        &self,
+        cx: &mut Context<'_>,
+        reading: bool,
+        mut step: impl FnMut(&Self) -> Step,
+    ) -> Poll<io::Result<usize>> {
+        let (spell, slot): (&SpinSpell, &WakerSlot) = if reading {
+            (&self.rx_spell, &self.status.ready.read)
+        } else {
+            (&self.tx_spell, &self.status.ready.write)
+        };
+        let since = &self.spin_since[usize::from(!reading)];
+        let wrk = &self.client.wrk;
+        let mut drained = false;
+        let mut registered = false;
+        loop {
+            if let Some(r) = step(self) {
+                self.spun(since, spell);
+                return Poll::Ready(r);
+            }
+            if registered {
+                // Registered, then looked again: the filer wakes us.
+                return Poll::Pending;
+            }
+            if !drained {
+                // What we wait for may be announced in the queues: take
+                // it (this files the events the fd would have signalled).
+                drained = true;
+                if wrk.poll_quiet().is_ok_and(|n| n > 0) {
+                    continue;
+                }
+            }
+            let now = self.clock_ns();
+            let start = match since.load(StdOrdering::Relaxed) {
+                0 => {
+                    since.store(now, StdOrdering::Relaxed);
+                    now
+                }
+                t => t,
+            };
+            if u128::from(now - start) < spell.spell().as_nanos() {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            slot.register(cx.waker());
+            crate::tokio::driver::ensure(wrk);
+            registered = true;
+        }
+    }
+
+    /// A step ended: the spell learns how long the wait took, spin and
+    /// park included.
+    fn spun(&self, since: &AtomicU64, spell: &SpinSpell) {
+        let start = since.swap(0, StdOrdering::Relaxed);
+        if start != 0 {
+            let waited = self.clock_ns().saturating_sub(start);
+            spell.adapt(std::time::Duration::from_nanos(waited), false);
+        }
+    }
+
+    /// Nanoseconds since the stream was made, plus one (never 0).
+    fn clock_ns(&self) -> u64 {
+        u64::try_from(self.born.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1
+    }
+}

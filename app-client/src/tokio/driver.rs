@@ -1,0 +1,129 @@
+//! The driver of one app worker's queues under tokio: a task, spawned on
+//! the first async wait of the worker, that sleeps on the worker's fd
+//! (the epoll instance over `app_evtfd` and the app socket) and, when it
+//! fires, drains the queues (filing wakes the tasks the events are for)
+//! and arms them again (`prepare_sleep`). When the daemon goes (the
+//! socket hangs up) or a queue is corrupt, the drain fails: every task
+//! waiting on the worker is woken (and finds the error), and the driver
+//! ends. It holds the worker weakly and ends when the worker goes too.
+//!
+//! Tasks parked with nobody draining would hang, so every async wait
+//! calls [`ensure`] before it parks; a driver whose runtime was shut down
+//! is gone (its flag cleared on drop) and the next wait spawns another.
+
+use ct_sync::unmodeled::atomic::Ordering;
+use std::future::poll_fn;
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Weak};
+use std::task::Poll;
+
+use ::tokio::io::Interest;
+use ::tokio::io::unix::AsyncFd;
+
+use crate::app_worker::AppWorkerShared;
+use crate::readiness::WakerSlot;
+
+/// Tries to prepare sleep this many times in a row (news keeps coming)
+/// before letting other tasks run.
+const ARM_TRIES: u32 = 8;
+
+/// Makes sure a driver runs for `wrk`, on the current tokio runtime.
+/// Outside a runtime nothing can be spawned: the waits need one.
+pub(crate) fn ensure(wrk: &Arc<AppWorkerShared>) {
+    if wrk.driver_running.load(Ordering::Acquire) {
+        return;
+    }
+    let Ok(rt) = ::tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if wrk.driver_running.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let running = Running(Arc::downgrade(wrk));
+    let fd = match rustix::io::fcntl_dupfd_cloexec(wrk.poll_fd(), 0) {
+        Ok(fd) => fd,
+        Err(_) => return,
+    };
+    // Registered with the runtime's reactor (we are in its context). The
+    // safe constructor is deprecated for fds that may close while
+    // registered (the registering one is unsafe_code, which this crate
+    // forbids); this fd is owned by the AsyncFd, open until it is dropped.
+    #[allow(deprecated)]
+    let Ok(afd) = AsyncFd::with_interest(fd, Interest::READABLE) else {
+        return;
+    };
+    rt.spawn(run(running, afd, wrk.driver_gone.clone()));
+}
+
+/// Clears the worker's driver flag when the driver ends or its runtime
+/// drops it.
+struct Running(Weak<AppWorkerShared>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(w) = self.0.upgrade() {
+            w.driver_running.store(false, Ordering::Release);
+        }
+    }
+}
+
+async fn run(running: Running, afd: AsyncFd<OwnedFd>, gone: Arc<WakerSlot>) {
+    let weak = running.0.clone();
+    if !drain_and_arm(&weak).await {
+        return;
+    }
+    loop {
+        let ready = poll_fn(|cx| {
+            // Register, then look: the worker's drop wakes the slot.
+            gone.register(cx.waker());
+            if weak.strong_count() == 0 {
+                return Poll::Ready(None);
+            }
+            afd.poll_read_ready(cx).map(Some)
+        })
+        .await;
+        let Some(Ok(mut guard)) = ready else {
+            return;
+        };
+        if !drain_and_arm(&weak).await {
+            return;
+        }
+        // Armed with nothing left: a message from now on signals the
+        // eventfd, a new readiness event (the guard clears only the one
+        // it saw).
+        guard.clear_ready();
+    }
+}
+
+/// Drains the worker's queues and socket, then arms them for the fd.
+/// False when the driver should end: the worker is gone or unusable
+/// (every waiting task was woken).
+async fn drain_and_arm(weak: &Weak<AppWorkerShared>) -> bool {
+    let mut tries = 0;
+    loop {
+        {
+            let Some(wrk) = weak.upgrade() else {
+                return false;
+            };
+            // A single bad message was counted and the rest filed; a
+            // fatal error leaves the worker unusable.
+            let _ = wrk.poll();
+            if wrk.check().is_err() {
+                wrk.wake_all();
+                return false;
+            }
+            match wrk.prepare_sleep() {
+                Ok(true) => return true,
+                Ok(false) => {}
+                Err(_) => {
+                    wrk.wake_all();
+                    return false;
+                }
+            }
+        }
+        tries += 1;
+        if tries % ARM_TRIES == 0 {
+            ::tokio::task::yield_now().await;
+        }
+    }
+}
