@@ -35,6 +35,11 @@ pub(crate) struct Ctrl {
     /// Messages in all backlogs (read without the locks: the drain path
     /// of every wait looks at it).
     waiting: AtomicUsize,
+    /// The async driver of the worker (`tokio/driver.rs`), woken when a
+    /// message goes to a backlog: nothing else makes it push the backlog
+    /// again once every task parked.
+    #[cfg(feature = "tokio")]
+    pub(crate) backlogged: crate::readiness::WakerSlot,
 }
 
 impl std::fmt::Debug for Ctrl {
@@ -85,6 +90,8 @@ impl Ctrl {
                 .collect(),
             wrk_evtfd,
             waiting: AtomicUsize::new(0),
+            #[cfg(feature = "tokio")]
+            backlogged: crate::readiness::WakerSlot::new(),
         }
     }
 
@@ -106,8 +113,13 @@ impl Ctrl {
         let mut q = q.lock();
         let before = q.backlog.len();
         let (wake, r) = Self::push(&mut q, bytes);
-        self.account(before, q.backlog.len());
+        let after = q.backlog.len();
+        self.account(before, after);
         drop(q);
+        #[cfg(feature = "tokio")]
+        if after > 0 {
+            self.backlogged.wake();
+        }
         if wake {
             evtfd.signal().map_err(ClientError::Io)?;
         }

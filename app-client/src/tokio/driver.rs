@@ -6,6 +6,10 @@
 //! socket hangs up) or a queue is corrupt, the drain fails: every task
 //! waiting on the worker is woken (and finds the error), and the driver
 //! ends. It holds the worker weakly and ends when the worker goes too.
+//! A message the stack's full control queue could not take waits in a
+//! backlog (`ctrl.rs`) that nothing else would push once every task
+//! parked: the send that left it there wakes the driver, which pushes it
+//! until the stack took it.
 //!
 //! Tasks parked with nobody draining would hang, so every async wait
 //! calls [`ensure`] before it parks; a driver whose runtime was shut down
@@ -55,6 +59,16 @@ pub(crate) fn ensure(wrk: &Arc<AppWorkerShared>) {
     rt.spawn(run(running, afd, wrk.driver_gone.clone()));
 }
 
+/// Why the driver's wait ended.
+enum Wake<'a> {
+    /// The worker went (or the reactor failed us).
+    Gone,
+    /// A control message waits in a backlog: push it.
+    Backlog,
+    /// The worker's fd fired.
+    Fd(::tokio::io::unix::AsyncFdReadyGuard<'a, OwnedFd>),
+}
+
 /// Clears the worker's driver flag when the driver ends or its runtime
 /// drops it.
 struct Running(Weak<AppWorkerShared>);
@@ -74,16 +88,28 @@ async fn run(running: Running, afd: AsyncFd<OwnedFd>, gone: Arc<WakerSlot>) {
     }
     loop {
         let ready = poll_fn(|cx| {
-            // Register, then look: the worker's drop wakes the slot.
+            // Register, then look: the worker's drop wakes `gone`, a
+            // message left in a control backlog wakes `backlogged`.
             gone.register(cx.waker());
-            if weak.strong_count() == 0 {
-                return Poll::Ready(None);
+            let Some(wrk) = weak.upgrade() else {
+                return Poll::Ready(Wake::Gone);
+            };
+            wrk.ctrl.backlogged.register(cx.waker());
+            if wrk.ctrl.backlog() > 0 {
+                return Poll::Ready(Wake::Backlog);
             }
-            afd.poll_read_ready(cx).map(Some)
+            drop(wrk);
+            match afd.poll_read_ready(cx) {
+                Poll::Ready(Ok(guard)) => Poll::Ready(Wake::Fd(guard)),
+                Poll::Ready(Err(_)) => Poll::Ready(Wake::Gone),
+                Poll::Pending => Poll::Pending,
+            }
         })
         .await;
-        let Some(Ok(mut guard)) = ready else {
-            return;
+        let guard = match ready {
+            Wake::Gone => return,
+            Wake::Backlog => None,
+            Wake::Fd(guard) => Some(guard),
         };
         if !drain_and_arm(&weak).await {
             return;
@@ -91,12 +117,15 @@ async fn run(running: Running, afd: AsyncFd<OwnedFd>, gone: Arc<WakerSlot>) {
         // Armed with nothing left: a message from now on signals the
         // eventfd, a new readiness event (the guard clears only the one
         // it saw).
-        guard.clear_ready();
+        if let Some(mut guard) = guard {
+            guard.clear_ready();
+        }
     }
 }
 
-/// Drains the worker's queues and socket, then arms them for the fd.
-/// False when the driver should end: the worker is gone or unusable
+/// Drains the worker's queues and socket, then arms them for the fd;
+/// while a control backlog waits (the stack's queue is full) it keeps
+/// pushing it, letting other tasks run between tries. False when the driver should end: the worker is gone or unusable
 /// (every waiting task was woken).
 async fn drain_and_arm(weak: &Weak<AppWorkerShared>) -> bool {
     let mut tries = 0;
