@@ -292,9 +292,10 @@ impl CtListener {
     }
 }
 
-/// The app worker's event fd ([`AppClient`]'s): shared by every listener
-/// and stream of the worker, readable (once [`AppClient::prepare_sleep`]
-/// armed it) when the stack sent the worker anything, a new session for
+/// The app worker's fd ([`AppClient`]'s): shared by every listener and
+/// stream of the worker, readable (once [`AppClient::prepare_sleep`]
+/// armed the queues) when the stack sent the worker anything (or the
+/// daemon went), a new session for
 /// this listener or news of another. Not this listener's own readiness:
 /// when it fires, call [`AppClient::poll_events`] (or a non-blocking
 /// [`CtListener::accept`], which drains the queues itself).
