@@ -20,6 +20,9 @@
 //! seconds of the server and client processes (`*_cpu_s`, user + system,
 //! median run) say what the spin cost.
 //!
+//! `--only rr|rr100|stream|unix_rr|unix_rr100|unix_stream` runs one
+//! measurement once, without anchors (for `perf` or `strace -c -f`).
+//!
 //! The program re-executes itself for every process: the role is in
 //! `CT_XPROC_ROLE` (`anchors_xproc::ROLE_ENV`).
 
@@ -181,6 +184,33 @@ fn run_parent() -> io::Result<()> {
          current-thread runtimes; ct fifos {} KiB",
         FIFO >> 10
     );
+
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(only) = argv
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| argv.get(i + 1))
+    {
+        let (transport, what) = only.split_once('_').unwrap_or(("ct", only));
+        let transport = if transport == "unix" { "unix" } else { "ct" };
+        let what = if transport == "ct" {
+            only.as_str()
+        } else {
+            what
+        };
+        let r = match what {
+            "rr" => ctx.pair(transport, "rr", 1, rounds)?,
+            "rr100" => ctx.pair(transport, "rr", CONNS, rounds100)?,
+            "stream" => ctx.pair(transport, "stream", 1, total)?,
+            other => return Err(io::Error::other(format!("--only {other}: unknown"))),
+        };
+        println!(
+            "tokio_xproc: {only} {} (cpu {} s)",
+            bench::format_value(r.value),
+            bench::format_value(r.cpu_s)
+        );
+        return ctx.stop();
+    }
 
     let ctx = &mut ctx;
     let cell = std::cell::RefCell::new(ctx);
