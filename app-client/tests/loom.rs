@@ -97,3 +97,31 @@ fn a_second_poll_after_a_wake_registers_again() {
         assert!(seen == 2 || woken >= 1, "seen {seen}, woken {woken}");
     });
 }
+
+#[test]
+#[should_panic(expected = "parked, never woken")]
+fn waking_before_the_condition_holds_loses_the_wake() {
+    // The model has teeth: a filer that wakes first and makes the
+    // condition true after leaves a task parked with nobody to wake it.
+    loom::model(|| {
+        let ready = Arc::new(AtomicBool::new(false));
+        let slot = Arc::new(WakerSlot::new());
+        let filer = {
+            let (ready, slot) = (ready.clone(), slot.clone());
+            thread::spawn(move || {
+                slot.wake();
+                ready.store(true, Ordering::Release);
+            })
+        };
+        let task = std::sync::Arc::new(Task {
+            woken: AtomicU32::new(0),
+        });
+        let waker = Waker::from(task.clone());
+        let saw = poll(&ready, &slot, &waker);
+        filer.join().unwrap();
+        assert!(
+            saw || task.woken.load(Ordering::Acquire) == 1,
+            "parked, never woken"
+        );
+    });
+}
