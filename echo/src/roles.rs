@@ -69,7 +69,7 @@ pub fn leaks_of(c: &StackdCounters) -> Leaks {
     Leaks {
         sessions: c.sessions,
         connections: c.ct_connections,
-        ct_segments: c.ct_segments,
+        ct_segments: c.ct_segments + c.ct_segment_contexts,
         half_opens: 0,
         segment_managers: c.segment_managers,
         pending_events: 0,

@@ -93,8 +93,10 @@ pub struct StackdCounters {
     pub fifos: usize,
     /// ct connections on all workers, half-opens included.
     pub ct_connections: usize,
-    /// ct segments tracked by ct's accounting.
+    /// ct segments (lingering ones included).
     pub ct_segments: usize,
+    /// ct's segment contexts (its accounting of each segment's sessions).
+    pub ct_segment_contexts: usize,
     /// See [`SharedCounters::records_in`].
     pub records_in: u64,
     /// See [`SharedCounters::bad_records`].
@@ -150,6 +152,7 @@ impl StackdCounters {
             && self.fifos == 0
             && self.ct_connections == 0
             && self.ct_segments == 0
+            && self.ct_segment_contexts == 0
     }
 }
 
@@ -158,7 +161,8 @@ impl std::fmt::Display for StackdCounters {
         write!(
             f,
             "apps {} (stack {}) app-workers {} sessions {} listeners {} unaccepted {} segments {} \
-             segment-managers {} fifos {} ct-connections {} ct-segments {} | records {} \
+             segment-managers {} fifos {} ct-connections {} ct-segments {} ct-segment-contexts {} \
+             | records {} \
              (bad {}) ctrl {} (bad {}, failed {}) evt {} congested {} app-signals {} \
              backlog-refused {} segment-fds {} detached: strikes {} hangups {}",
             self.apps,
@@ -172,6 +176,7 @@ impl std::fmt::Display for StackdCounters {
             self.fifos,
             self.ct_connections,
             self.ct_segments,
+            self.ct_segment_contexts,
             self.records_in,
             self.bad_records,
             self.ctrl_msgs,

@@ -61,8 +61,9 @@ pub use app_conn::{DEFAULT_EVT_Q_SIZE, MAX_EVT_Q_SIZE};
 pub use app_state::PeerCred;
 pub use backlog::{DEFAULT_LISTEN_BACKLOG, MAX_LISTEN_BACKLOG};
 pub use config::{
-    DEFAULT_CT_SEGMENT_LINGER, DEFAULT_FIFO_SIZE, DEFAULT_MAX_STRIKES, DEFAULT_SEGMENT_SIZE,
-    DEFAULT_SOCKET, NamespaceCfg, StackdConfig,
+    AccessRules, DEFAULT_CT_SEGMENT_LINGER, DEFAULT_FIFO_SIZE, DEFAULT_MAX_STRIKES,
+    DEFAULT_SEGMENT_SIZE, DEFAULT_SOCKET, NamespaceArg, NamespaceCfg, SOCKET_MODE, StackdConfig,
+    parse_secret, read_secret_file, secret_env_var,
 };
 pub use counters::{SharedCounters, StackdCounters};
 pub use daemon::{STOP_DRAIN_TIMEOUT, Stackd, run_until_signal};

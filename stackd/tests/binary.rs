@@ -1,5 +1,6 @@
-//! The `ct-stackd` program: options, and a clean stop on SIGTERM/SIGINT
-//! with an app attached.
+//! The `ct-stackd` program: options, secrets from a file or the
+//! environment, log lines, and a clean stop on SIGTERM/SIGINT with an app
+//! attached.
 
 mod common;
 
@@ -10,7 +11,9 @@ use common::*;
 use rustix::process::{Pid, Signal, kill_process};
 
 fn stackd() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ct-stackd"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ct-stackd"));
+    c.env_remove("RUST_LOG").env_remove("CT_STACKD_SECRET_BLUE");
+    c
 }
 
 #[test]
@@ -21,6 +24,17 @@ fn bad_options_exit_2() {
         &["--workers", "x"],
         &["--fifo-size", "10"],
         &["--segment-size", "12Q"],
+        &["--max-strikes", "0"],
+        // No secret from anywhere.
+        &["--namespace", "blue:/tmp/ct-stackd-no-secret.sock"],
+        &[
+            "--secret-file",
+            "nobody=/tmp/x",
+            "--socket",
+            "/tmp/ct-stackd-x.sock",
+        ],
+        &["--secret-file", "blue"],
+        &["--socket-group", "no-such-group-here"],
     ] {
         let out = stackd().args(args).stderr(Stdio::piped()).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -38,22 +52,43 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
     }
 }
 
-fn stops_cleanly_on(sig: Signal) {
-    let path = sock_path("bin");
-    let blue = sock_path("bin-blue");
-    let mut child = stackd()
-        .args(["--workers", "2", "--segment-size", "4M", "--socket"])
-        .arg(&path)
-        .arg("--namespace")
-        .arg(format!("blue:7:{}", blue.display()))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+/// Starts `cmd` (stderr piped) and waits for `paths` to appear.
+fn spawn_serving(cmd: &mut Command, paths: &[&std::path::Path]) -> Child {
+    let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
     let deadline = Instant::now() + WAIT;
-    while !(path.exists() && blue.exists()) {
+    while !paths.iter().all(|p| p.exists()) {
+        if let Some(s) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            panic!("exited {s:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
         assert!(Instant::now() < deadline, "sockets never appeared");
         std::thread::sleep(Duration::from_millis(5));
     }
+    child
+}
+
+/// Stops `child` with SIGTERM; its exit status and stderr.
+fn terminate(child: Child) -> (std::process::ExitStatus, String) {
+    kill_process(Pid::from_child(&child), Signal::TERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn stops_cleanly_on(sig: Signal) {
+    let path = sock_path("bin");
+    let blue = sock_path("bin-blue");
+    let mut child = spawn_serving(
+        stackd()
+            .args(["--workers", "2", "--segment-size", "4M", "--socket"])
+            .arg(&path)
+            .arg("--namespace")
+            .arg(format!("blue:{}", blue.display()))
+            .env("CT_STACKD_SECRET_BLUE", "7"),
+        &[&path, &blue],
+    );
     let app = TestApp::attach(&path, "bin-app");
     assert_eq!(app.w.reply.n_threads, 3);
     let mut req = attach_req("blue-app");
@@ -76,4 +111,115 @@ fn sigterm_detaches_and_exits_0() {
 #[test]
 fn sigint_detaches_and_exits_0() {
     stops_cleanly_on(Signal::INT);
+}
+
+#[test]
+fn logs_attach_and_detach_with_pid_uid_and_reason() {
+    let path = sock_path("bin-log");
+    let child = spawn_serving(stackd().arg("--socket").arg(&path), &[&path]);
+    let app = TestApp::attach(&path, "log-app");
+    let mut req = attach_req("log-app");
+    req.namespace_id = "nowhere".into();
+    assert!(TestApp::attach_with(&path, req).is_err());
+    drop(app);
+    // Give the hangup time to be seen before the stop detaches the rest.
+    std::thread::sleep(Duration::from_millis(200));
+    let (status, err) = terminate(child);
+    assert!(status.success(), "{status:?}: {err}");
+    let line = |what: &str| {
+        err.lines()
+            .find(|l| l.contains(what) && l.contains("log-app"))
+            .unwrap_or_else(|| panic!("no {what:?} line in:\n{err}"))
+            .to_owned()
+    };
+    let pid = format!("pid={}", std::process::id());
+    let uid = format!("uid={}", rustix::process::getuid().as_raw());
+    let attached = line("app attached");
+    assert!(attached.contains(" INFO "), "{attached}");
+    for field in [&pid, &uid, "ns=default"] {
+        assert!(attached.contains(field), "{field}: {attached}");
+    }
+    let detached = line("app detached");
+    for field in [&pid, &uid, "ns=default", "hangup"] {
+        assert!(detached.contains(field), "{field}: {detached}");
+    }
+    let refused = line("attach refused");
+    assert!(refused.contains("invalid namespace"), "{refused}");
+    // Nothing below info by default.
+    assert!(!err.contains("DEBUG"), "{err}");
+}
+
+#[test]
+fn namespace_secrets_from_a_file_or_the_environment_and_argv_warns() {
+    let blue = sock_path("bin-secret-blue");
+    let file = sock_path("bin-secret-file");
+    std::fs::write(&file, "31\n").unwrap();
+    let attach = |secret: u64| {
+        let mut req = attach_req("secret-app");
+        req.namespace_secret = secret;
+        TestApp::attach_with(&blue, req).map(drop)
+    };
+    let ns = format!("blue:{}", blue.display());
+    let dflt = sock_path("bin-secret");
+    let from_file = stackd()
+        .arg("--socket")
+        .arg(&dflt)
+        .args(["--namespace", &ns, "--secret-file"])
+        .arg(format!("blue={}", file.display()))
+        // The file wins over the environment.
+        .env("CT_STACKD_SECRET_BLUE", "99")
+        .clone_cmd();
+    for (mut cmd, secret, warns) in [
+        (from_file, 31, false),
+        (
+            stackd()
+                .arg("--socket")
+                .arg(&dflt)
+                .args(["--namespace", &ns])
+                .env("CT_STACKD_SECRET_BLUE", "32")
+                .clone_cmd(),
+            32,
+            false,
+        ),
+        (
+            stackd()
+                .arg("--socket")
+                .arg(&dflt)
+                .args(["--namespace", &format!("blue:33:{}", blue.display())])
+                .clone_cmd(),
+            33,
+            true,
+        ),
+    ] {
+        let child = spawn_serving(&mut cmd, &[&dflt, &blue]);
+        assert_eq!(
+            attach(secret + 1).err(),
+            Some(ct_app_interface::SessionError::WrongNsSecret.code())
+        );
+        assert_eq!(attach(secret), Ok(()));
+        let (status, err) = terminate(child);
+        assert!(status.success(), "{err}");
+        assert_eq!(err.contains("can be read by every user"), warns, "{err}");
+    }
+    std::fs::remove_file(&file).unwrap();
+}
+
+/// A copy of a command's program, arguments and environment (a
+/// `Command` cannot be cloned, and the table above holds several).
+trait CloneCmd {
+    fn clone_cmd(&mut self) -> Command;
+}
+
+impl CloneCmd for Command {
+    fn clone_cmd(&mut self) -> Command {
+        let mut c = Command::new(self.get_program());
+        c.args(self.get_args());
+        for (k, v) in self.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c
+    }
 }
