@@ -96,7 +96,10 @@ pub fn error_kind(e: SessionError) -> io::ErrorKind {
         | SessionError::InvalidRmtIp
         | SessionError::InvalidNs
         | SessionError::Scope => K::InvalidInput,
-        SessionError::Owner | SessionError::WrongNsSecret => K::PermissionDenied,
+        SessionError::Owner | SessionError::WrongNsSecret | SessionError::NotPermitted => {
+            K::PermissionDenied
+        }
+        SessionError::AppAttached => K::AddrInUse,
         SessionError::NoSupport | SessionError::TransportNoReg => K::Unsupported,
         SessionError::Alloc
         | SessionError::SegNoSpace
