@@ -141,3 +141,54 @@ fn a_ct_segment_linger_longer_than_the_stop_drain_is_no_leak() {
     assert!(started.elapsed() < STOP_DRAIN_TIMEOUT + Duration::from_secs(1));
     drop((server, client));
 }
+
+/// Connects to `path` with effective uid `uid` (only this thread's, and
+/// back to root after): `SO_PEERCRED` records the uid at connect time.
+fn connect_as(path: &std::path::Path, uid: u32) -> SapiSocket {
+    let path = path.to_owned();
+    std::thread::spawn(move || {
+        use rustix::process::Uid;
+        rustix::thread::set_thread_res_uid(None, Some(Uid::from_raw(uid)), None).unwrap();
+        let s = SapiSocket::connect(&path);
+        rustix::thread::set_thread_res_uid(None, Some(Uid::ROOT), None).unwrap();
+        s.unwrap()
+    })
+    .join()
+    .unwrap()
+}
+
+fn attach_on(sock: SapiSocket, name: &str) -> Result<SapiSocket, i32> {
+    match request(&sock, &SapiMsg::AttachReq(attach_req(name))).0 {
+        SapiMsg::AttachReply(r) if r.error == 0 => Ok(sock),
+        SapiMsg::AttachReply(r) => Err(r.error),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// One uid can neither take nor block another uid's app name: names are
+/// keyed by uid, so each gets its own app and a clash is only within one
+/// uid. Needs root (to connect as another uid); as another user it checks
+/// nothing and says so.
+#[test]
+fn one_uid_cannot_take_or_block_another_uids_name() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to connect as another uid");
+        return;
+    }
+    let (d, path) = daemon(1, "uids");
+    // The socket's group (root's, 0660) lets a uid of that group connect.
+    let other = 4321;
+    let taken_first = attach_on(connect_as(&path, other), "svc").unwrap();
+    let root_svc = attach_on(SapiSocket::connect(&path).unwrap(), "svc")
+        .expect("another uid's app does not block root's name");
+    assert_eq!(
+        attach_on(connect_as(&path, other), "svc").err(),
+        Some(SessionError::AppAttached.code())
+    );
+    let mut uids: Vec<_> = d.apps().iter().map(|a| a.peer.uid).collect();
+    uids.sort_unstable();
+    assert_eq!(uids, [0, other]);
+    drop((taken_first, root_svc));
+    wait_counters(&d, "detached", |c| c.apps == 0);
+    assert!(d.stop().is_empty());
+}
