@@ -24,6 +24,8 @@ pub struct SharedCounters {
     pub strike_detaches: AtomicU64,
     /// Apps detached because their socket closed.
     pub hangup_detaches: AtomicU64,
+    /// Peers the allow lists refused (`AccessRules`).
+    pub access_refused: AtomicU64,
 }
 
 impl SharedCounters {
@@ -123,6 +125,8 @@ pub struct StackdCounters {
     pub strike_detaches: u64,
     /// See [`SharedCounters::hangup_detaches`].
     pub hangup_detaches: u64,
+    /// See [`SharedCounters::access_refused`].
+    pub access_refused: u64,
 }
 
 impl StackdCounters {
@@ -135,6 +139,7 @@ impl StackdCounters {
         self.segment_fds = SharedCounters::get(&s.segment_fds);
         self.strike_detaches = SharedCounters::get(&s.strike_detaches);
         self.hangup_detaches = SharedCounters::get(&s.hangup_detaches);
+        self.access_refused = SharedCounters::get(&s.access_refused);
         self
     }
 
@@ -164,7 +169,8 @@ impl std::fmt::Display for StackdCounters {
              segment-managers {} fifos {} ct-connections {} ct-segments {} ct-segment-contexts {} \
              | records {} \
              (bad {}) ctrl {} (bad {}, failed {}) evt {} congested {} app-signals {} \
-             backlog-refused {} segment-fds {} detached: strikes {} hangups {}",
+             backlog-refused {} segment-fds {} detached: strikes {} hangups {} \
+             access-refused {}",
             self.apps,
             self.stack_apps,
             self.app_workers,
@@ -189,6 +195,7 @@ impl std::fmt::Display for StackdCounters {
             self.segment_fds,
             self.strike_detaches,
             self.hangup_detaches,
+            self.access_refused,
         )
     }
 }

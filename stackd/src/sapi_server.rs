@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ct_app_interface::sapi::{SapiError, SapiListener, SapiSocket};
 use ct_app_interface::wire::{SapiMsg, WorkerReply};
@@ -120,8 +120,34 @@ pub(crate) fn spawn(ns: NamespaceCfg, ctx: Arc<ServerCtx>) -> Result<JoinHandle<
         .spawn(move || accept_loop(listener, ns, ctx))?)
 }
 
+/// How often a failure that persists (an fd limit) is logged again.
+const ACCEPT_FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Accept failures, logged at most once per
+/// [`ACCEPT_FAILURE_LOG_INTERVAL`] with how many came since the last line.
+#[derive(Default)]
+struct AcceptFailures {
+    last_logged: Option<Instant>,
+    since: u64,
+}
+
+impl AcceptFailures {
+    fn record(&mut self, ns: &NamespaceCfg, e: &SapiError) {
+        self.since += 1;
+        let due = self
+            .last_logged
+            .is_none_or(|t| t.elapsed() >= ACCEPT_FAILURE_LOG_INTERVAL);
+        if due {
+            tracing::warn!(ns = %ns.id, socket = %ns.socket.display(), error = %e, failures = self.since, "app socket accept failed (fd limit?)");
+            self.last_logged = Some(Instant::now());
+            self.since = 0;
+        }
+    }
+}
+
 fn accept_loop(listener: SapiListener, ns: NamespaceCfg, ctx: Arc<ServerCtx>) {
     let mut conns: Vec<JoinHandle<()>> = Vec::new();
+    let mut failures = AcceptFailures::default();
     loop {
         match wait(listener.as_fd(), PollFlags::IN, &ctx.stop, None) {
             Ok(Some(Ready::Stop)) => break,
@@ -136,7 +162,7 @@ fn accept_loop(listener: SapiListener, ns: NamespaceCfg, ctx: Arc<ServerCtx>) {
             Ok(s) => s,
             Err(e) if e.is_would_block() => continue,
             Err(e) => {
-                tracing::warn!(ns = %ns.id, socket = %ns.socket.display(), error = %e, "app socket accept failed (fd limit?)");
+                failures.record(&ns, &e);
                 // A persistent failure (fd limit) must not spin.
                 std::thread::sleep(Duration::from_millis(10));
                 continue;
@@ -173,6 +199,7 @@ fn serve(sock: SapiSocket, namespace: String, ctx: Arc<ServerCtx>) {
     }
     if !ctx.access.allows(cred.uid, cred.gid) {
         tracing::warn!(ns = %namespace, pid = cred.pid, uid = cred.uid, gid = cred.gid, "app refused: uid and gid not allowed to attach");
+        SharedCounters::bump(&ctx.counters.access_refused);
         refuse(&sock, &ctx);
         return;
     }

@@ -54,7 +54,13 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
 
 /// Starts `cmd` (stderr piped) and waits for `paths` to appear.
 fn spawn_serving(cmd: &mut Command, paths: &[&std::path::Path]) -> Child {
-    let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
+    // Not the test's stdout: a daemon a failed test leaves must not keep
+    // the harness's pipe open.
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + WAIT;
     while !paths.iter().all(|p| p.exists()) {
         if let Some(s) = child.try_wait().unwrap() {
@@ -221,5 +227,99 @@ impl CloneCmd for Command {
             };
         }
         c
+    }
+}
+
+/// The fd limit that leaves process `pid` room for `n` more fds (new fds
+/// take the lowest free number, gaps included).
+fn fd_limit_with_room(pid: u32, n: usize) -> u64 {
+    let open: Vec<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    let mut free = 0;
+    let mut limit = 0;
+    while free < n {
+        if !open.contains(&limit) {
+            free += 1;
+        }
+        limit += 1;
+    }
+    // Fds above the limit (inherited ones) stay open and take no room.
+    limit
+}
+
+#[test]
+fn accept_at_the_fd_limit_is_logged_and_the_daemon_recovers() {
+    use rustix::process::{Resource, Rlimit, prlimit};
+    let path = sock_path("bin-emfile");
+    let child = spawn_serving(stackd().arg("--socket").arg(&path), &[&path]);
+    let pid = Pid::from_child(&child);
+    let guard = KillOnDrop(child.id());
+    // Room for two more fds only (the hard limit stays: raising it back
+    // needs a privilege).
+    let cur = fd_limit_with_room(child.id(), 2);
+    let old = rustix::process::getrlimit(Resource::Nofile);
+    prlimit(
+        Some(pid),
+        Resource::Nofile,
+        Rlimit {
+            current: Some(cur),
+            maximum: old.maximum,
+        },
+    )
+    .unwrap();
+    let held: Vec<_> = (0..8)
+        .map(|_| ct_app_interface::sapi::SapiSocket::connect(&path).unwrap())
+        .collect();
+    // The daemon accepts what it can; the rest wait in the backlog while
+    // accept fails.
+    std::thread::sleep(Duration::from_millis(300));
+    drop(held);
+    prlimit(Some(pid), Resource::Nofile, old).unwrap();
+    // Back under the limit, an app attaches again.
+    let deadline = Instant::now() + WAIT;
+    let app = loop {
+        match ct_app_interface::sapi::SapiSocket::connect(&path) {
+            Ok(s) => match request(
+                &s,
+                &ct_app_interface::wire::SapiMsg::AttachReq(attach_req("after")),
+            )
+            .0
+            {
+                ct_app_interface::wire::SapiMsg::AttachReply(r) if r.error == 0 => break s,
+                _ => {}
+            },
+            Err(e) => panic!("{e}"),
+        }
+        assert!(Instant::now() < deadline, "no attach after the fd limit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(app);
+    std::mem::forget(guard);
+    let (status, err) = terminate(child);
+    assert!(status.success(), "{err}");
+    let lines: Vec<_> = err
+        .lines()
+        .filter(|l| l.contains("accept failed"))
+        .collect();
+    assert!(!lines.is_empty(), "{err}");
+    assert!(
+        lines[0].contains("WARN") && lines[0].contains("Too many open files"),
+        "{}",
+        lines[0]
+    );
+    // At most one line a second, not one per failed accept.
+    assert!(lines.len() <= 3, "{err}");
+}
+
+/// Kills process `.0` when a failed test unwinds past it.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = Pid::from_raw(self.0 as i32) {
+            let _ = kill_process(pid, Signal::KILL);
+        }
     }
 }
