@@ -323,3 +323,38 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+#[test]
+fn strikes_and_the_detach_they_cause_are_logged() {
+    let path = sock_path("bin-strikes");
+    let child = spawn_serving(
+        stackd().args(["--max-strikes", "2", "--socket"]).arg(&path),
+        &[&path],
+    );
+    let guard = KillOnDrop(child.id());
+    let app = TestApp::attach(&path, "striker");
+    for _ in 0..2 {
+        app.sock.send_raw(b"garbage!!!!!", &[]).unwrap();
+    }
+    assert!(app.socket_closed(Instant::now() + WAIT));
+    drop(app);
+    std::thread::sleep(Duration::from_millis(100));
+    std::mem::forget(guard);
+    let (status, err) = terminate(child);
+    assert!(status.success(), "{err}");
+    let strikes: Vec<_> = err.lines().filter(|l| l.contains(" strike ")).collect();
+    assert_eq!(strikes.len(), 2, "{err}");
+    assert!(
+        strikes[1].contains("strikes=2") && strikes[1].contains("max=2"),
+        "{err}"
+    );
+    assert!(err.contains("too many bad messages"), "{err}");
+    let detached = err
+        .lines()
+        .find(|l| l.contains("app detached"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        detached.contains("name=striker") && detached.contains("\"strikes\""),
+        "{detached}"
+    );
+}
