@@ -160,6 +160,11 @@ fn namespace_secrets_from_a_file_or_the_environment_and_argv_warns() {
     let blue = sock_path("bin-secret-blue");
     let file = sock_path("bin-secret-file");
     std::fs::write(&file, "31\n").unwrap();
+    let chmod = |mode| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    chmod(0o600);
     let attach = |secret: u64| {
         let mut req = attach_req("secret-app");
         req.namespace_secret = secret;
@@ -206,7 +211,22 @@ fn namespace_secrets_from_a_file_or_the_environment_and_argv_warns() {
         let (status, err) = terminate(child);
         assert!(status.success(), "{err}");
         assert_eq!(err.contains("can be read by every user"), warns, "{err}");
+        assert!(!err.contains("readable by other users"), "{err}");
     }
+    // A secret file others may read works, with a warning.
+    chmod(0o644);
+    let child = spawn_serving(
+        stackd()
+            .arg("--socket")
+            .arg(&dflt)
+            .args(["--namespace", &ns, "--secret-file"])
+            .arg(format!("blue={}", file.display())),
+        &[&dflt, &blue],
+    );
+    assert_eq!(attach(31), Ok(()));
+    let (status, err) = terminate(child);
+    assert!(status.success(), "{err}");
+    assert!(err.contains("readable by other users"), "{err}");
     std::fs::remove_file(&file).unwrap();
 }
 

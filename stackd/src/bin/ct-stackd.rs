@@ -125,6 +125,7 @@ fn namespace(ns: NamespaceArg, files: &[(String, PathBuf)]) -> Result<NamespaceC
         );
         s
     } else if let Some((_, file)) = files.iter().find(|(id, _)| *id == ns.id) {
+        warn_if_others_read(&ns.id, file);
         read_secret_file(file).map_err(|e| format!("namespace {:?}: {e}", ns.id))?
     } else if let Ok(v) = std::env::var(&var) {
         parse_secret(&v).map_err(|e| format!("namespace {:?}: {var}: {e}", ns.id))?
@@ -135,6 +136,21 @@ fn namespace(ns: NamespaceArg, files: &[(String, PathBuf)]) -> Result<NamespaceC
         ));
     };
     Ok(NamespaceCfg::new(ns.id, secret, ns.socket))
+}
+
+/// Warns when a secret file's group or other users may read it.
+fn warn_if_others_read(id: &str, file: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(file)
+        && m.permissions().mode() & 0o044 != 0
+    {
+        tracing::warn!(
+            namespace = %id,
+            file = %file.display(),
+            mode = format_args!("{:o}", m.permissions().mode() & 0o777),
+            "the secret file is readable by other users (chmod 600 it)"
+        );
+    }
 }
 
 fn config(a: Args) -> Result<StackdConfig, String> {
