@@ -181,6 +181,9 @@ impl AppClient {
     /// end of [`SapiSocket::pair`], or a socket the program inherited).
     pub fn attach_socket(sock: SapiSocket, cfg: AttachConfig) -> io::Result<AppClient> {
         cfg.validate()?;
+        if let Some(uid) = cfg.daemon_uid {
+            crate::config::check_daemon_uid(&sock, uid)?;
+        }
         let name = cfg.name.clone();
         let app = Arc::new(AppShared::new(sock)?);
         let req = SapiMsg::AttachReq(AttachReq {
@@ -202,10 +205,8 @@ impl AppClient {
         let SapiMsg::AttachReply(reply) = reply else {
             return Err(ClientError::protocol("not an attach reply").into());
         };
-        if SessionError::check_code(reply.error) == Err(SessionError::Invalid) {
-            // The stack's word for a name in use (VPP has no code of its
-            // own for it); what else it refuses so was checked above.
-            let source = SessionError::Invalid;
+        if SessionError::check_code(reply.error) == Err(SessionError::AppAttached) {
+            let source = SessionError::AppAttached;
             return Err(ClientError::NameInUse { name, source }.into());
         }
         let wrk = worker_from_reply(app.clone(), &reply, fds).inspect_err(|_| {

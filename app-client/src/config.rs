@@ -56,6 +56,10 @@ pub struct AttachConfig {
     pub add_segment_size: u64,
     /// Messages each of the app worker's event queues holds.
     pub evt_q_size: u32,
+    /// The uid the daemon must run as (checked with `SO_PEERCRED` on the
+    /// app socket before anything is sent): a socket path another user
+    /// could have bound is refused with `PermissionDenied`. `None`: any.
+    pub daemon_uid: Option<u32>,
 }
 
 impl AttachConfig {
@@ -74,9 +78,8 @@ impl AttachConfig {
         format!("{program}-{}-{n}", std::process::id())
     }
 
-    /// Refuses here what the stack would refuse with the same error code
-    /// as a name in use (`SessionError::Invalid`), so that code, when it
-    /// comes, means the name.
+    /// Refuses here what the stack would refuse as invalid, with a message
+    /// that says which option.
     pub(crate) fn validate(&self) -> io::Result<()> {
         let bad = |what: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, what));
         if self.name.is_empty() {
@@ -108,6 +111,7 @@ impl AttachConfig {
             segment_size: 32 << 20,
             add_segment_size: 32 << 20,
             evt_q_size: 1024,
+            daemon_uid: None,
         }
     }
 
@@ -116,6 +120,14 @@ impl AttachConfig {
     pub fn with_namespace(mut self, id: impl Into<String>, secret: u64) -> Self {
         self.namespace_id = id.into();
         self.namespace_secret = secret;
+        self
+    }
+
+    /// Same, attaching only to a daemon running as `uid` (see
+    /// [`AttachConfig::daemon_uid`]).
+    #[must_use]
+    pub fn with_daemon_uid(mut self, uid: u32) -> Self {
+        self.daemon_uid = Some(uid);
         self
     }
 
@@ -133,4 +145,22 @@ impl Default for AttachConfig {
     fn default() -> Self {
         Self::new(Self::unique_name())
     }
+}
+
+/// Refuses a daemon whose socket peer is not `uid` (`SO_PEERCRED`).
+pub(crate) fn check_daemon_uid(
+    sock: &ct_app_interface::sapi::SapiSocket,
+    uid: u32,
+) -> io::Result<()> {
+    let (pid, peer_uid, _) = sock.peer_cred().map_err(|e| match e {
+        ct_app_interface::sapi::SapiError::Io(e) => e,
+        e => io::Error::other(e),
+    })?;
+    if peer_uid != uid {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("the stack at the app socket runs as uid {peer_uid} (pid {pid}), not {uid}"),
+        ));
+    }
+    Ok(())
 }

@@ -36,8 +36,7 @@ pub enum ClientError {
     #[error("protocol violation by the stack: {0}")]
     Protocol(String),
     /// The stack refused to attach an app by this name: another app is
-    /// attached with it (the stack says `Invalid`; the options it refuses
-    /// so were checked before asking).
+    /// attached with it in the namespace (the stack says `AppAttached`).
     #[error("app name {name:?} is in use at the stack: another app is attached with it ({source})")]
     NameInUse {
         /// The name asked for.
@@ -97,7 +96,10 @@ pub fn error_kind(e: SessionError) -> io::ErrorKind {
         | SessionError::InvalidRmtIp
         | SessionError::InvalidNs
         | SessionError::Scope => K::InvalidInput,
-        SessionError::Owner | SessionError::WrongNsSecret => K::PermissionDenied,
+        SessionError::Owner | SessionError::WrongNsSecret | SessionError::NotPermitted => {
+            K::PermissionDenied
+        }
+        SessionError::AppAttached => K::AddrInUse,
         SessionError::NoSupport | SessionError::TransportNoReg => K::Unsupported,
         SessionError::Alloc
         | SessionError::SegNoSpace

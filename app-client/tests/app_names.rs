@@ -31,7 +31,7 @@ fn a_name_in_use_is_addr_in_use_naming_it() {
     ));
     assert_eq!(
         ct_app_client::session_error(&e),
-        Some(SessionError::Invalid)
+        Some(SessionError::AppAttached)
     );
     // Once the first detached, the name is free again.
     first.detach().unwrap();
@@ -57,5 +57,18 @@ fn options_the_stack_would_refuse_are_refused_here() {
         let e = AppClient::attach(&d.sock, cfg).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
     }
+    d.stop();
+}
+
+#[test]
+fn a_daemon_of_another_uid_is_refused_when_the_app_names_one() {
+    let d = Daemon::start("daemon-uid");
+    let me = rustix::process::getuid().as_raw();
+    let ok = AppClient::attach(&d.sock, AttachConfig::default().with_daemon_uid(me)).unwrap();
+    let other = me.wrapping_add(1);
+    let e = AppClient::attach(&d.sock, AttachConfig::default().with_daemon_uid(other)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    assert!(e.to_string().contains(&format!("not {other}")), "{e}");
+    drop(ok);
     d.stop();
 }

@@ -52,6 +52,10 @@ pub enum SessionError {
     /// The application is not attached.
     #[error("app not attached")]
     NoApp,
+    /// An app with this name is attached already (in the namespace, for
+    /// the same owner).
+    #[error("app already attached")]
+    AppAttached,
     /// Local port in use.
     #[error("lcl port in use")]
     PortInUse,
@@ -112,13 +116,16 @@ pub enum SessionError {
     /// The app's event queue is full or locked (congestion); retry later.
     #[error("app event queue congested")]
     Congested,
+    /// The daemon's access rules do not let this peer attach.
+    #[error("not permitted by the stack's access rules")]
+    NotPermitted,
 }
 
 /// `(error, code)` for every variant: VPP's negative `session_error_t`
 /// numbers (`SESSION_E_*` as of the VPP tree this workspace reads, where
 /// `SESSION_E_NONE` is 0); the two errors VPP has no number for get codes
 /// below VPP's range so they never collide with one VPP adds later.
-const CODES: [(SessionError, i32); 33] = [
+const CODES: [(SessionError, i32); 35] = [
     (SessionError::Unknown, -1),
     (SessionError::Refused, -2),
     (SessionError::TimedOut, -3),
@@ -132,7 +139,7 @@ const CODES: [(SessionError, i32); 33] = [
     (SessionError::NoListen, -11),
     (SessionError::NoSession, -12),
     (SessionError::NoApp, -13),
-    // -14: SESSION_E_APP_ATTACHED (not used by this stack)
+    (SessionError::AppAttached, -14),
     (SessionError::PortInUse, -15),
     (SessionError::IpInUse, -16),
     (SessionError::AlreadyListening, -17),
@@ -158,6 +165,7 @@ const CODES: [(SessionError, i32); 33] = [
     // ct-stack's own, outside VPP's range.
     (SessionError::WrongState, -1001),
     (SessionError::Congested, -1002),
+    (SessionError::NotPermitted, -1003),
 ];
 
 impl SessionError {
@@ -235,6 +243,7 @@ mod tests {
             NoListen,
             NoSession,
             NoApp,
+            AppAttached,
             PortInUse,
             IpInUse,
             AlreadyListening,
@@ -255,6 +264,7 @@ mod tests {
             TransportNoReg,
             WrongState,
             Congested,
+            NotPermitted,
         ]
     }
 
@@ -277,6 +287,7 @@ mod tests {
     fn vpp_numbers() {
         assert_eq!(SessionError::Refused.code(), -2);
         assert_eq!(SessionError::NoSession.code(), -12);
+        assert_eq!(SessionError::AppAttached.code(), -14);
         assert_eq!(SessionError::AlreadyListening.code(), -17);
         assert_eq!(SessionError::WrongNsSecret.code(), -38);
     }
@@ -286,7 +297,7 @@ mod tests {
         assert_eq!(SessionError::from_code(0), None);
         assert_eq!(SessionError::check_code(0), Ok(()));
         assert_eq!(SessionError::result_code(Ok(())), 0);
-        for c in [1, -14, -18, -32, -41, -999, i32::MIN, i32::MAX] {
+        for c in [1, -18, -32, -41, -999, i32::MIN, i32::MAX] {
             assert_eq!(SessionError::from_code(c), None, "{c}");
             assert_eq!(SessionError::check_code(c), Err(SessionError::Unknown));
         }

@@ -9,11 +9,21 @@ use ct_session::LocalTableId;
 use crate::handle::AppHandle;
 use crate::options::{AppKind, Scope};
 
-/// An attached application.
+/// What an app name is unique under: its namespace and its owner (so
+/// names in different namespaces, or of different owners, never clash).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct AppNameKey {
+    pub(crate) ns_index: u32,
+    pub(crate) owner: Option<u32>,
+    pub(crate) name: String,
+}
+
+/// An attached application (VPP `application_t`).
 #[derive(Debug)]
 pub struct Application {
     pub(crate) handle: AppHandle,
     pub(crate) name: String,
+    pub(crate) owner: Option<u32>,
     pub(crate) scope: Scope,
     pub(crate) ns_index: u32,
     pub(crate) local_table: LocalTableId,
@@ -37,6 +47,20 @@ impl Application {
     /// Its name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Who its name belongs to ([`crate::AttachOptions::owner`]).
+    pub fn owner(&self) -> Option<u32> {
+        self.owner
+    }
+
+    /// The key its name is unique under.
+    pub(crate) fn name_key(&self) -> AppNameKey {
+        AppNameKey {
+            ns_index: self.ns_index,
+            owner: self.owner,
+            name: self.name.clone(),
+        }
     }
 
     /// Its scope.

@@ -13,7 +13,7 @@ use ct_sync::{Mutex, RwLock};
 use hashbrown::HashMap;
 
 use crate::app_worker::{AppSegmentHook, AppWorker, Delivery, SegmentNote, SegmentNotes};
-use crate::application::Application;
+use crate::application::{AppNameKey, Application};
 use crate::handle::{AppHandle, AppListenerHandle, AppWorkerHandle};
 use crate::listener::AppListener;
 use crate::namespace::{AppNamespace, DEFAULT_NAMESPACE, NamespaceConfig, Namespaces};
@@ -38,7 +38,7 @@ pub(crate) struct AppsState {
     pub(crate) wrks: GenPool<Arc<AppWorker>>,
     pub(crate) listeners: GenPool<Arc<AppListener>>,
     pub(crate) namespaces: Namespaces,
-    pub(crate) by_name: HashMap<String, u32>,
+    pub(crate) by_name: HashMap<AppNameKey, u32>,
 }
 
 /// What an attach returns (VPP `vnet_app_attach_args_t` outputs).
@@ -139,18 +139,28 @@ impl Apps {
     // ---- attach (VPP vnet_application_attach) ----
 
     /// Attaches an application with its first worker: validates the
-    /// namespace ([`SessionError::WrongNsSecret`], `InvalidNs`), refuses a
-    /// name in use ([`SessionError::Invalid`]), creates the worker's
+    /// namespace ([`SessionError::WrongNsSecret`], `InvalidNs`), refuses an
+    /// empty name ([`SessionError::Invalid`]) and a name its owner already
+    /// has attached in the namespace ([`SessionError::AppAttached`]),
+    /// creates the worker's
     /// connects segment manager with its first segment.
     pub fn attach(&self, opts: AttachOptions) -> Result<AttachReply, SessionError> {
         let _c = self.control.lock();
         let mut st = self.state.write();
-        if opts.name.is_empty() || st.by_name.contains_key(&opts.name) {
+        if opts.name.is_empty() {
             return Err(SessionError::Invalid);
         }
         let ns_index = st
             .namespaces
             .validate(opts.namespace_id.as_deref(), opts.namespace_secret)?;
+        let key = AppNameKey {
+            ns_index,
+            owner: opts.owner,
+            name: opts.name.clone(),
+        };
+        if st.by_name.contains_key(&key) {
+            return Err(SessionError::AppAttached);
+        }
         let ns = st.namespaces.get(ns_index).ok_or(SessionError::InvalidNs)?;
         let scope = if opts.scope.is_empty() {
             Scope::GLOBAL
@@ -161,6 +171,7 @@ impl Apps {
         let app = Arc::new(Application {
             handle: AppHandle { index, generation },
             name: opts.name.clone(),
+            owner: opts.owner,
             scope,
             ns_index,
             local_table: ns.local_table,
@@ -185,7 +196,7 @@ impl Apps {
                 return Err(e);
             }
         };
-        st.by_name.insert(opts.name, index);
+        st.by_name.insert(key, index);
         if let Some(ns) = st.namespaces.get_mut(ns_index) {
             ns.n_apps += 1;
         }
@@ -300,10 +311,23 @@ impl Apps {
             .ok_or(SessionError::NoApp)
     }
 
-    /// The application by name.
-    pub fn application_by_name(&self, name: &str) -> Option<Arc<Application>> {
+    /// The application called `name` in namespace `namespace_id` (`None`:
+    /// the default one) whose name belongs to `owner`.
+    pub fn application_by_name(
+        &self,
+        namespace_id: Option<&str>,
+        owner: Option<u32>,
+        name: &str,
+    ) -> Option<Arc<Application>> {
         let st = self.state.read();
-        let i = *st.by_name.get(name)?;
+        let key = AppNameKey {
+            ns_index: st
+                .namespaces
+                .index_of(namespace_id.unwrap_or(DEFAULT_NAMESPACE))?,
+            owner,
+            name: name.to_owned(),
+        };
+        let i = *st.by_name.get(&key)?;
         st.apps.get(i).map(|e| e.app.clone())
     }
 

@@ -176,7 +176,7 @@ impl Apps {
             .apps
             .remove(app.index, app.generation)
             .ok_or(SessionError::NoApp)?;
-        st.by_name.remove(&entry.app.name);
+        st.by_name.remove(&entry.app.name_key());
         if let Some(ns) = st.namespaces.get_mut(entry.app.ns_index) {
             ns.n_apps = ns.n_apps.saturating_sub(1);
         }

@@ -37,8 +37,10 @@
 //!   (VPP: -1).
 //! - Closing a session with unread data in its rx fifo resets it, for every
 //!   transport (VPP leaves it to ct and VCL).
-//! - A second app with the same name is `Invalid` (VPP `APP_ATTACHED` has no
-//!   counterpart in `SessionError`).
+//! - App names are unique per namespace and owner ([`AttachOptions::owner`],
+//!   stackd's peer uid), not globally as in VPP: a second app with a name
+//!   its owner holds in the namespace is `AppAttached` (VPP
+//!   `SESSION_E_APP_ATTACHED`).
 //!
 //! ```
 //! use std::net::Ipv4Addr;

@@ -54,8 +54,14 @@ pub const DEFAULT_EVT_QUEUE_SIZE: usize = 1024;
 /// What an app asks for when it attaches.
 #[derive(Debug, Clone)]
 pub struct AttachOptions {
-    /// Unique app name (VPP refuses a second app with the same name).
+    /// The app's name, unique per namespace and owner (VPP keeps names
+    /// global; a second app with a name in use is refused with
+    /// `SessionError::AppAttached`).
     pub name: String,
+    /// Who the name belongs to (stackd: the peer's uid): apps of different
+    /// owners never clash, so one owner can neither take nor block another
+    /// owner's name. `None` for apps in the stack's own process.
+    pub owner: Option<u32>,
     /// Scope; empty means global, as in VPP.
     pub scope: Scope,
     /// App namespace id; `None` is the default namespace.
@@ -86,6 +92,7 @@ impl AttachOptions {
         let p = SegmentManagerProps::default();
         AttachOptions {
             name: name.into(),
+            owner: None,
             scope: Scope::GLOBAL,
             namespace_id: None,
             namespace_secret: 0,
@@ -111,6 +118,14 @@ impl AttachOptions {
     pub fn with_namespace(mut self, id: impl Into<String>, secret: u64) -> Self {
         self.namespace_id = Some(id.into());
         self.namespace_secret = secret;
+        self
+    }
+
+    /// Same options with the name owned by `owner` (see
+    /// [`AttachOptions::owner`]).
+    #[must_use]
+    pub fn with_owner(mut self, owner: u32) -> Self {
+        self.owner = Some(owner);
         self
     }
 

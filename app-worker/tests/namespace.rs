@@ -228,7 +228,7 @@ fn attach_errors_and_stale_handles() {
     // Same name twice.
     assert_eq!(
         st.attach(opts("a", &rec, Scope::GLOBAL)).unwrap_err(),
-        SessionError::Invalid
+        SessionError::AppAttached
     );
     // Same endpoint twice by another app.
     let b = st.attach(opts("b", &rec, Scope::GLOBAL)).unwrap();
@@ -340,5 +340,57 @@ fn local_rules_filter_and_control_calls_check_their_thread() {
     assert_eq!(q.recv().unwrap_err(), SessionError::NoApp);
     st.detach(c.app).unwrap();
     st.detach(s.app).unwrap();
+    assert_nothing_left(st);
+}
+
+/// Names are unique per namespace and owner: the same name attaches once
+/// in each namespace and once per owner, a second attach under one key is
+/// `AppAttached`, and the name is free again after a detach.
+#[test]
+fn app_names_are_scoped_by_namespace_and_owner() {
+    let mut e = env(0);
+    let st = &mut e.stack;
+    st.apps()
+        .namespace_add(NamespaceConfig::new("blue", SECRET))
+        .unwrap();
+    let rec = Recorder::new();
+    let a = st.attach(opts("same", &rec, Scope::LOCAL)).unwrap();
+    assert_eq!(
+        st.attach(opts("same", &rec, Scope::LOCAL)).unwrap_err(),
+        SessionError::AppAttached
+    );
+    let blue = st
+        .attach(opts("same", &rec, Scope::LOCAL).with_namespace("blue", SECRET))
+        .unwrap();
+    let u1 = st
+        .attach(opts("same", &rec, Scope::LOCAL).with_owner(1000))
+        .unwrap();
+    let u2 = st
+        .attach(opts("same", &rec, Scope::LOCAL).with_owner(1001))
+        .unwrap();
+    assert_eq!(
+        st.attach(opts("same", &rec, Scope::LOCAL).with_owner(1000))
+            .unwrap_err(),
+        SessionError::AppAttached
+    );
+    let apps = st.apps().clone();
+    assert_eq!(
+        apps.application_by_name(Some("blue"), None, "same")
+            .unwrap()
+            .handle(),
+        blue.app
+    );
+    assert_eq!(
+        apps.application_by_name(None, Some(1001), "same")
+            .unwrap()
+            .handle(),
+        u2.app
+    );
+    assert!(apps.application_by_name(None, Some(7), "same").is_none());
+    st.detach(a.app).unwrap();
+    let again = st.attach(opts("same", &rec, Scope::LOCAL)).unwrap();
+    for h in [again.app, blue.app, u1.app, u2.app] {
+        st.detach(h).unwrap();
+    }
     assert_nothing_left(st);
 }

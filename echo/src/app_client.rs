@@ -99,6 +99,9 @@ fn run_streams(
             }
             Err(e) => {
                 bump(&stats.connect_failed, 1);
+                if e.kind() == io::ErrorKind::ConnectionRefused {
+                    bump(&stats.connect_refused, 1);
+                }
                 bump(&stats.sessions_closed, 1);
                 stats.error(format!("connect {id}: {e}"));
             }
@@ -316,6 +319,9 @@ impl CpsHandler for CpsEcho<'_> {
 
     fn failed(&mut self, attempt: u64, e: io::Error) -> io::Result<Failure> {
         bump(&self.stats.connect_failed, 1);
+        if e.kind() == io::ErrorKind::ConnectionRefused {
+            bump(&self.stats.connect_refused, 1);
+        }
         self.stats.error(format!("connect {attempt}: {e}"));
         bump(&self.stats.sessions_closed, 1);
         Ok(Failure::Counted)

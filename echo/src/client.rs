@@ -111,6 +111,9 @@ impl EchoClient {
 
     fn connect_failed(&self, id: u64, e: SessionError) {
         bump(&self.stats.connect_failed, 1);
+        if e == SessionError::Refused {
+            bump(&self.stats.connect_refused, 1);
+        }
         bump(&self.stats.sessions_closed, 1);
         self.stats.error(format!("connect {id}: {e}"));
     }

@@ -179,6 +179,12 @@ impl EchoConfig {
                 return Err("rr mode: --bytes must hold at least one request".into());
             }
         }
+        if self.concurrency == 0 {
+            return Err("--concurrency must be at least 1".into());
+        }
+        if self.timeout.is_zero() {
+            return Err("--timeout must be at least 1 second".into());
+        }
         if self.write_size == 0 {
             return Err("write size must be at least 1".into());
         }

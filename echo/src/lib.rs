@@ -35,6 +35,7 @@
 //! ```
 
 mod app_client;
+mod app_opts;
 mod app_server;
 mod app_wait;
 mod client;
@@ -52,6 +53,7 @@ mod server;
 mod stats;
 
 pub use app_client::run_client;
+pub use app_opts::AppOptions;
 pub use app_server::{ServeOptions, serve};
 pub use client::EchoClient;
 pub use config::{EchoConfig, EchoMode, RunMode, parse_size};

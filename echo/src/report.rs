@@ -80,12 +80,15 @@ pub struct EchoReport {
     pub seconds: f64,
     /// (tx + rx) bits per second / 1e9.
     pub gbit_per_s: f64,
-    /// Connects finished per second.
+    /// Connects finished per second (cps: connects that gave a session
+    /// and closed; refused and failed ones do not count).
     pub connects_per_s: f64,
     /// Connects that gave a session, and that failed.
     pub connected: u64,
     /// Connects that failed.
     pub connect_failed: u64,
+    /// Of those, connects refused.
+    pub connect_refused: u64,
     /// Rr: round trips measured.
     pub round_trips: usize,
     /// Rr: median round trip.
@@ -128,7 +131,8 @@ impl EchoReport {
     ) -> Self {
         let (tx, rx) = (get(&stats.client_tx_bytes), get(&stats.client_rx_bytes));
         let finished = match cfg.mode {
-            EchoMode::Cps => get(&stats.sessions_closed),
+            // A failed connect closes its slot too: not a connect made.
+            EchoMode::Cps => get(&stats.sessions_closed).saturating_sub(get(&stats.connect_failed)),
             _ => get(&stats.connected),
         };
         EchoReport {
@@ -144,6 +148,7 @@ impl EchoReport {
             connects_per_s: per_second(finished as f64, elapsed),
             connected: get(&stats.connected),
             connect_failed: get(&stats.connect_failed),
+            connect_refused: get(&stats.connect_refused),
             round_trips: stats.n_latencies(),
             rr_p50: stats.latency_quantile(0.5),
             rr_p99: stats.latency_quantile(0.99),
@@ -257,6 +262,7 @@ impl EchoReport {
         rows.extend([
             ("fifo-full writes", self.tx_full.to_string()),
             ("connect failures", self.connect_failed.to_string()),
+            ("of them refused", self.connect_refused.to_string()),
             ("resets", self.resets.to_string()),
             ("verification", self.verification()),
             (

@@ -17,6 +17,7 @@ use ct_session::WorkerCounters;
 use ct_stackd::{Stackd, StackdConfig, StackdCounters};
 
 use crate::app_client::run_client;
+use crate::app_opts::AppOptions;
 use crate::app_server::{ServeOptions, serve};
 use crate::config::{EchoConfig, parse_size};
 use crate::kv::{KvLine, KvRecord};
@@ -69,7 +70,7 @@ pub fn leaks_of(c: &StackdCounters) -> Leaks {
     Leaks {
         sessions: c.sessions,
         connections: c.ct_connections,
-        ct_segments: c.ct_segments,
+        ct_segments: c.ct_segments + c.ct_segment_contexts,
         half_opens: 0,
         segment_managers: c.segment_managers,
         pending_events: 0,
@@ -182,9 +183,9 @@ fn addr(port: u16) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
 }
 
-fn attach(socket: &PathBuf, name: &str, fifo: u64, segment: u64) -> io::Result<AppClient> {
+fn attach(socket: &PathBuf, cfg: AttachConfig, fifo: u64, segment: u64) -> io::Result<AppClient> {
     let fifo = u32::try_from(fifo).map_err(|_| io::Error::other("fifo size too large"))?;
-    let mut cfg = AttachConfig::new(name).with_fifo_size(fifo);
+    let mut cfg = cfg.with_fifo_size(fifo);
     cfg.segment_size = segment;
     cfg.add_segment_size = segment;
     AppClient::attach(socket, cfg)
@@ -193,9 +194,13 @@ fn attach(socket: &PathBuf, name: &str, fifo: u64, segment: u64) -> io::Result<A
 /// `ct-echo server`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServerRole {
-    /// Socket of the daemon's (default) app namespace.
+    /// Socket of the daemon's app namespace (the default one unless
+    /// --namespace).
     #[arg(long)]
     pub socket: PathBuf,
+    /// Name, namespace and secret.
+    #[command(flatten)]
+    pub app: AppOptions,
     /// Listen port (127.0.0.1).
     #[arg(long, default_value_t = 1234)]
     pub port: u16,
@@ -232,7 +237,7 @@ impl ServerRole {
     pub fn run(&self) -> io::Result<bool> {
         let client = attach(
             &self.socket,
-            "ct-echo-server",
+            self.app.attach_config("server")?,
             self.fifo_size,
             self.segment_size,
         )?;
@@ -276,9 +281,13 @@ impl ServerRole {
 /// `ct-echo client`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientRole {
-    /// Socket of the daemon's (default) app namespace.
+    /// Socket of the daemon's app namespace (the default one unless
+    /// --namespace).
     #[arg(long)]
     pub socket: PathBuf,
+    /// Name, namespace and secret.
+    #[command(flatten)]
+    pub app: AppOptions,
     /// What to run.
     #[command(flatten)]
     pub run: RunOptions,
@@ -302,7 +311,7 @@ impl ClientRole {
         let cfg = self.config().map_err(io::Error::other)?;
         let client = attach(
             &self.socket,
-            "ct-echo-client",
+            self.app.attach_config("client")?,
             u64::from(cfg.fifo_size),
             cfg.segment_size as u64,
         )?;

@@ -17,6 +17,8 @@ pub struct EchoCounters {
     pub connected: AtomicU64,
     /// Connects that failed.
     pub connect_failed: AtomicU64,
+    /// Of those, connects refused (nothing listening, a full backlog).
+    pub connect_refused: AtomicU64,
     /// Sessions the server accepted.
     pub accepted: AtomicU64,
     /// Bytes the client wrote.
@@ -91,11 +93,12 @@ impl EchoCounters {
         quantile(&mut v, q).map(Duration::from_nanos)
     }
 
-    fn counters(&self) -> [(&'static str, &AtomicU64); 16] {
+    fn counters(&self) -> [(&'static str, &AtomicU64); 17] {
         [
             ("connects_started", &self.connects_started),
             ("connected", &self.connected),
             ("connect_failed", &self.connect_failed),
+            ("connect_refused", &self.connect_refused),
             ("accepted", &self.accepted),
             ("client_tx_bytes", &self.client_tx_bytes),
             ("client_rx_bytes", &self.client_rx_bytes),

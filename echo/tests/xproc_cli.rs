@@ -270,13 +270,20 @@ fn cps_client_with_connects_in_flight_against_a_running_daemon() {
     assert_eq!(rec.num("accepted"), N, "{rec:?}");
     assert!(server.wait().unwrap().success());
     // Nobody listens now: every connect is refused and counted as a
-    // failed connect (not retried), and the run is not ok.
+    // failed (and refused) connect, not retried, not in the connect rate,
+    // and the run is not ok.
     let out = cps_client(&d.sock, "50", "8", &["--timeout", "30"]);
     let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     has_fields(
         &line,
-        &["\"connected\":0", "\"connect_failed\":50", "\"ok\":false"],
+        &[
+            "\"connected\":0",
+            "\"connect_failed\":50",
+            "\"connect_refused\":50",
+            "\"connects_per_s\":0.0,",
+            "\"ok\":false",
+        ],
     );
     let (w, _) = stackd_figures(&d.stop());
     // Both ends of every connect were sessions, all freed.
@@ -318,6 +325,11 @@ fn bad_options_exit_2() {
         ],
         &["client", "--socket", "/nonexistent", "--mode", "bogus"],
         &["server", "--socket", "/nonexistent", "--port", "http"],
+        &["server", "--socket", "/nonexistent", "--secret-file", "/x"],
+        &["client", "--socket", "/nonexistent", "--concurrency", "0"],
+        &["client", "--socket", "/nonexistent", "--timeout", "0"],
+        &["--concurrency", "0"],
+        &["--timeout", "0"],
         &["stackd", "--socket", "/nonexistent", "--fifo-size", "1k"],
     ] {
         let out = ct_echo(args);
@@ -332,4 +344,66 @@ fn bad_options_exit_2() {
         "1m",
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}
+
+/// Two servers on one daemon (default names differ), one in a second
+/// namespace whose secret comes from a file, and a client in each.
+#[test]
+fn servers_and_clients_in_two_namespaces_of_one_daemon() {
+    use ct_stackd::{NamespaceCfg, Stackd, StackdConfig};
+    let tmp = std::env::temp_dir();
+    let pid = std::process::id();
+    let dflt = tmp.join(format!("xproc-cli-ns-{pid}.sock"));
+    let blue = tmp.join(format!("xproc-cli-ns-blue-{pid}.sock"));
+    let secret = tmp.join(format!("xproc-cli-ns-secret-{pid}"));
+    std::fs::write(&secret, "77\n").unwrap();
+    let mut cfg = StackdConfig::new(&dflt).with_namespace(NamespaceCfg::new("blue", 77, &blue));
+    cfg.segment_size = 8 << 20;
+    let d = Stackd::start(cfg).unwrap();
+    let (dflt, blue) = (dflt.to_string_lossy(), blue.to_string_lossy());
+    let secret = secret.to_string_lossy().into_owned();
+    let blue_args = ["--namespace", "blue", "--secret-file", &secret];
+    let server = |sock: &str, port: &str, extra: &[&str]| {
+        let mut c = Command::new(EXE)
+            .args(["server", "--socket", sock, "--sessions", "1", "--echo"])
+            .args(["--fifo-size", "64k", "--segment-size", "4m", "--port", port])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(c.stdout.take().unwrap()).lines();
+        assert!(lines.next().unwrap().unwrap().starts_with("READY"));
+        (c, lines)
+    };
+    let s1 = server(&dflt, "4720", &[]);
+    let s2 = server(&blue, "4721", &blue_args);
+    let client = |sock: &str, port: &str, extra: &[&str]| {
+        let mut args = vec!["client", "--socket", sock, "--echo", "--bytes", "1m"];
+        args.extend(["--fifo-size", "64k", "--segment-size", "4m", "--port", port]);
+        args.extend(["--timeout", "60"]);
+        args.extend_from_slice(extra);
+        ct_echo(&args)
+    };
+    let named: Vec<&str> = blue_args
+        .iter()
+        .copied()
+        .chain(["--name", "blue-client"])
+        .collect();
+    for (sock, port, extra) in [(&*dflt, "4720", &[][..]), (&*blue, "4721", &named[..])] {
+        let out = client(sock, port, extra);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    for (mut s, mut lines) in [s1, s2] {
+        let rec = lines.next().unwrap().unwrap();
+        assert!(rec.contains(" accepted=1 "), "{rec}");
+        assert!(s.wait().unwrap().success());
+    }
+    // A wrong secret is a failure to attach, not a bad option.
+    std::fs::write(&secret, "78").unwrap();
+    let out = client(&blue, "4721", &blue_args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("secret"), "{}", text(&out));
+    std::fs::remove_file(&secret).unwrap();
+    let left = d.stop();
+    assert!(left.is_empty(), "{left}");
 }

@@ -59,6 +59,108 @@ impl FromStr for NamespaceCfg {
     }
 }
 
+/// A `--namespace` option as given: `ID:PATH`, whose secret comes from a
+/// file or the environment ([`secret_env_var`], [`read_secret_file`]), or
+/// the older `ID:SECRET:PATH`, which puts the secret where every user can
+/// read it (`/proc/PID/cmdline`) and is kept only for old command lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceArg {
+    /// Namespace id.
+    pub id: String,
+    /// The secret, when the option carried it (the older form).
+    pub secret: Option<u64>,
+    /// Path of the namespace's socket.
+    pub socket: PathBuf,
+}
+
+impl FromStr for NamespaceArg {
+    type Err = String;
+
+    /// `ID:PATH`, or `ID:SECRET:PATH` when the second field is all digits
+    /// and a third follows (a path may contain `:`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let Some((id, rest)) = s.split_once(':') else {
+            return Err(format!("namespace {s:?}: expected ID:PATH"));
+        };
+        let (secret, path) = match rest.split_once(':') {
+            Some((n, path)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+                let n = n
+                    .parse::<u64>()
+                    .map_err(|e| format!("namespace {s:?}: secret: {e}"))?;
+                (Some(n), path)
+            }
+            _ => (None, rest),
+        };
+        if id.is_empty() || path.is_empty() {
+            return Err(format!("namespace {s:?}: empty id or path"));
+        }
+        Ok(NamespaceArg {
+            id: id.to_owned(),
+            secret,
+            socket: PathBuf::from(path),
+        })
+    }
+}
+
+/// The environment variable a namespace's secret may come from:
+/// `CT_STACKD_SECRET_` and the id in upper case, every character other
+/// than a letter or digit as `_` (`blue-1` reads `CT_STACKD_SECRET_BLUE_1`).
+pub fn secret_env_var(id: &str) -> String {
+    let mut v = String::from("CT_STACKD_SECRET_");
+    v.extend(id.chars().map(|c| {
+        if c.is_ascii_alphanumeric() {
+            c.to_ascii_uppercase()
+        } else {
+            '_'
+        }
+    }));
+    v
+}
+
+/// Parses a namespace secret: a decimal `u64`, surrounding whitespace
+/// ignored.
+pub fn parse_secret(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse::<u64>()
+        .map_err(|e| format!("secret: {e} (expected a decimal number)"))
+}
+
+/// Reads a namespace secret from the file at `path` (a decimal number; a
+/// trailing newline is fine).
+pub fn read_secret_file(path: &std::path::Path) -> Result<u64, String> {
+    let s = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse_secret(&s).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Who may attach, beyond what the socket file's mode lets connect: with
+/// neither list set, anyone who can open the socket; otherwise only a uid
+/// in [`AccessRules::allow_uids`] or a peer whose primary gid (what
+/// `SO_PEERCRED` tells; supplementary groups are not seen) is in
+/// [`AccessRules::allow_gids`]. Root gets no exception: list uid 0 to let
+/// it attach.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessRules {
+    /// Group the socket files get (their mode is 0660): its members may
+    /// connect.
+    pub socket_group: Option<u32>,
+    /// Uids allowed to attach.
+    pub allow_uids: Vec<u32>,
+    /// Primary gids allowed to attach.
+    pub allow_gids: Vec<u32>,
+}
+
+impl AccessRules {
+    /// Whether a peer with `uid` and `gid` may attach.
+    pub fn allows(&self, uid: u32, gid: u32) -> bool {
+        (self.allow_uids.is_empty() && self.allow_gids.is_empty())
+            || self.allow_uids.contains(&uid)
+            || self.allow_gids.contains(&gid)
+    }
+}
+
+/// Mode of the app sockets: owner and group may connect, others not.
+pub const SOCKET_MODE: u32 = 0o660;
+
 /// Default socket of the default namespace.
 pub const DEFAULT_SOCKET: &str = "/run/ct-stack/stackd.sock";
 
@@ -102,6 +204,8 @@ pub struct StackdConfig {
     /// so connects that come and go in bursts would otherwise make and
     /// unmap a segment per burst.
     pub ct_segment_linger: Duration,
+    /// The sockets' group and who may attach.
+    pub access: AccessRules,
 }
 
 impl StackdConfig {
@@ -117,6 +221,7 @@ impl StackdConfig {
             max_strikes: DEFAULT_MAX_STRIKES,
             park_timeout: ThreadedConfig::default().park_timeout,
             ct_segment_linger: DEFAULT_CT_SEGMENT_LINGER,
+            access: AccessRules::default(),
         }
     }
 
@@ -149,6 +254,10 @@ impl StackdConfig {
                     return Err(format!("socket {:?} given twice", a.socket));
                 }
             }
+        }
+        if self.max_strikes == 0 {
+            // Zero would detach every app at its first record.
+            return Err("max strikes must be at least 1".into());
         }
         if self.segment_size < (1 << 20) {
             return Err("segment size below 1 MiB".into());
@@ -201,8 +310,57 @@ mod tests {
                 .validate()
                 .is_ok()
         );
+        let mut strikes = ok.clone();
+        strikes.max_strikes = 0;
+        assert!(strikes.validate().unwrap_err().contains("strikes"));
+        strikes.max_strikes = 1;
+        assert!(strikes.validate().is_ok());
         let mut none = ok;
         none.namespaces.clear();
         assert!(none.validate().is_err());
+    }
+
+    #[test]
+    fn namespace_option_forms() {
+        let a: NamespaceArg = "blue:/tmp/a:b.sock".parse().unwrap();
+        assert_eq!((a.id.as_str(), a.secret), ("blue", None));
+        assert_eq!(a.socket, PathBuf::from("/tmp/a:b.sock"));
+        let old: NamespaceArg = "blue:42:/tmp/b.sock".parse().unwrap();
+        assert_eq!(old.secret, Some(42));
+        assert_eq!(old.socket, PathBuf::from("/tmp/b.sock"));
+        assert!("blue".parse::<NamespaceArg>().is_err());
+        assert!(":/p".parse::<NamespaceArg>().is_err());
+        assert!("b:".parse::<NamespaceArg>().is_err());
+        assert!("b:1:".parse::<NamespaceArg>().is_err());
+        assert!("b:99999999999999999999:/p".parse::<NamespaceArg>().is_err());
+    }
+
+    #[test]
+    fn secrets_from_env_names_and_files() {
+        assert_eq!(secret_env_var("blue-1"), "CT_STACKD_SECRET_BLUE_1");
+        assert_eq!(parse_secret(" 42\n"), Ok(42));
+        assert!(parse_secret("x").is_err());
+        let p = std::env::temp_dir().join(format!("stackd-secret-{}", std::process::id()));
+        std::fs::write(&p, "1234\n").unwrap();
+        assert_eq!(read_secret_file(&p), Ok(1234));
+        std::fs::write(&p, "-1").unwrap();
+        assert!(read_secret_file(&p).unwrap_err().contains("stackd-secret"));
+        std::fs::remove_file(&p).unwrap();
+        assert!(read_secret_file(&p).is_err());
+    }
+
+    #[test]
+    fn access_rules() {
+        let open = AccessRules::default();
+        assert!(open.allows(1001, 1001));
+        let r = AccessRules {
+            allow_uids: vec![2000],
+            allow_gids: vec![3000],
+            ..AccessRules::default()
+        };
+        assert!(!r.allows(0, 0), "root is not special");
+        assert!(r.allows(2000, 1));
+        assert!(r.allows(5000, 3000));
+        assert!(!r.allows(5000, 5000));
     }
 }

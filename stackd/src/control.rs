@@ -36,9 +36,9 @@ impl Strikes {
 
     /// One bad message from `app`; `what` says which, for the log.
     pub(crate) fn strike(&self, app: &Arc<AppState>, what: &dyn std::fmt::Display) {
-        tracing::debug!(app = ?app.app(), pid = app.cred.pid, %what, "strike");
+        tracing::info!(app = ?app.app(), pid = app.cred.pid, uid = app.cred.uid, ns = %app.namespace, strikes = app.strikes() + 1, max = self.max, %what, "strike");
         if app.strike(self.max) {
-            tracing::warn!(app = ?app.app(), pid = app.cred.pid, strikes = self.max, "app detached: too many bad messages");
+            tracing::warn!(app = ?app.app(), pid = app.cred.pid, uid = app.cred.uid, ns = %app.namespace, strikes = self.max, "too many bad messages: detaching the app");
             app.set_detaching();
             SharedCounters::bump(&self.counters.strike_detaches);
             // The thread is gone only after stop, when every app goes anyway.

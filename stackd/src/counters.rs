@@ -24,6 +24,8 @@ pub struct SharedCounters {
     pub strike_detaches: AtomicU64,
     /// Apps detached because their socket closed.
     pub hangup_detaches: AtomicU64,
+    /// Peers the allow lists refused (`AccessRules`).
+    pub access_refused: AtomicU64,
 }
 
 impl SharedCounters {
@@ -93,8 +95,10 @@ pub struct StackdCounters {
     pub fifos: usize,
     /// ct connections on all workers, half-opens included.
     pub ct_connections: usize,
-    /// ct segments tracked by ct's accounting.
+    /// ct segments (lingering ones included).
     pub ct_segments: usize,
+    /// ct's segment contexts (its accounting of each segment's sessions).
+    pub ct_segment_contexts: usize,
     /// See [`SharedCounters::records_in`].
     pub records_in: u64,
     /// See [`SharedCounters::bad_records`].
@@ -121,6 +125,8 @@ pub struct StackdCounters {
     pub strike_detaches: u64,
     /// See [`SharedCounters::hangup_detaches`].
     pub hangup_detaches: u64,
+    /// See [`SharedCounters::access_refused`].
+    pub access_refused: u64,
 }
 
 impl StackdCounters {
@@ -133,6 +139,7 @@ impl StackdCounters {
         self.segment_fds = SharedCounters::get(&s.segment_fds);
         self.strike_detaches = SharedCounters::get(&s.strike_detaches);
         self.hangup_detaches = SharedCounters::get(&s.hangup_detaches);
+        self.access_refused = SharedCounters::get(&s.access_refused);
         self
     }
 
@@ -150,6 +157,7 @@ impl StackdCounters {
             && self.fifos == 0
             && self.ct_connections == 0
             && self.ct_segments == 0
+            && self.ct_segment_contexts == 0
     }
 }
 
@@ -158,9 +166,11 @@ impl std::fmt::Display for StackdCounters {
         write!(
             f,
             "apps {} (stack {}) app-workers {} sessions {} listeners {} unaccepted {} segments {} \
-             segment-managers {} fifos {} ct-connections {} ct-segments {} | records {} \
+             segment-managers {} fifos {} ct-connections {} ct-segments {} ct-segment-contexts {} \
+             | records {} \
              (bad {}) ctrl {} (bad {}, failed {}) evt {} congested {} app-signals {} \
-             backlog-refused {} segment-fds {} detached: strikes {} hangups {}",
+             backlog-refused {} segment-fds {} detached: strikes {} hangups {} \
+             access-refused {}",
             self.apps,
             self.stack_apps,
             self.app_workers,
@@ -172,6 +182,7 @@ impl std::fmt::Display for StackdCounters {
             self.fifos,
             self.ct_connections,
             self.ct_segments,
+            self.ct_segment_contexts,
             self.records_in,
             self.bad_records,
             self.ctrl_msgs,
@@ -184,6 +195,7 @@ impl std::fmt::Display for StackdCounters {
             self.segment_fds,
             self.strike_detaches,
             self.hangup_detaches,
+            self.access_refused,
         )
     }
 }

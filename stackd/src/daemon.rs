@@ -128,6 +128,7 @@ impl Stackd {
             ops,
             counters,
             stop: d.stop.clone(),
+            access: d.cfg.access.clone(),
         });
         for ns in d.cfg.namespaces.clone() {
             match sapi_server::spawn(ns, ctx.clone()) {
@@ -174,7 +175,8 @@ impl Stackd {
             app_workers: self.ops.registry.len(),
             unaccepted: self.ops.registry.n_unaccepted(),
             segments: self.ops.registry.n_mq_segments(),
-            ct_segments: self.ct.segments().len() + self.ct.n_segment_contexts(),
+            ct_segments: self.ct.segments().len(),
+            ct_segment_contexts: self.ct.n_segment_contexts(),
             ct_connections: self.ct.n_half_opens(),
             ..StackdCounters::default()
         };
@@ -249,7 +251,7 @@ impl Stackd {
             let _ = tx.send(CtlReq::Stop);
             let _ = h.join();
         }
-        let c = self.wait_counters(STOP_DRAIN_TIMEOUT, StackdCounters::is_empty);
+        let c = self.drain();
         if !c.is_empty() {
             tracing::warn!(counters = %c, "stackd stopped with state left");
         }
@@ -258,6 +260,40 @@ impl Stackd {
         }
         tracing::info!("stackd stopped");
         c
+    }
+
+    /// Waits up to [`STOP_DRAIN_TIMEOUT`] for what the detached apps held
+    /// to go. ct segments that linger for a next connect are removed at
+    /// once: none comes now, and a linger longer than the wait would
+    /// otherwise read as a leak.
+    fn drain(&self) -> StackdCounters {
+        let deadline = Instant::now() + STOP_DRAIN_TIMEOUT;
+        loop {
+            if self.ct.n_lingering_segments() > 0 {
+                self.reap_lingering();
+            }
+            let c = self.counters();
+            if c.is_empty() || Instant::now() >= deadline {
+                return c;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Removes every lingering ct segment (on thread 0: a removal tells
+    /// the apps, from a worker).
+    fn reap_lingering(&self) {
+        let Some(stack) = &self.stack else {
+            return;
+        };
+        let ct = self.ct.clone();
+        let r = stack.main().call_blocking(0, move |w| {
+            let now = w.now();
+            ct.reap_segments(w, now, true)
+        });
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "reap lingering ct segments");
+        }
     }
 
     /// Runs until SIGINT or SIGTERM, then stops (see [`Stackd::stop`]).

@@ -20,8 +20,18 @@ pub enum StackdError {
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
     /// An app socket failed.
-    #[error("app socket: {0}")]
+    #[error(transparent)]
     Sapi(#[from] SapiError),
+    /// An app socket's file could not be made: `what` failed on `path`.
+    #[error("app socket {}: {what}: {source}", path.display())]
+    Socket {
+        /// The socket's path (or its directory's).
+        path: std::path::PathBuf,
+        /// The step that failed.
+        what: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A message queue could not be made.
     #[error("message queue: {0}")]
     MsgQueue(#[from] MsgQueueError),

@@ -3,7 +3,10 @@
 //! with `session { use-app-socket-api }`).
 //!
 //! - Apps attach over a `SOCK_SEQPACKET` Unix socket per app namespace
-//!   ([`NamespaceCfg`]); the peer is identified with `SO_PEERCRED`. The
+//!   ([`NamespaceCfg`]), mode [`SOCKET_MODE`] in an optional group; the
+//!   peer is identified with `SO_PEERCRED`, checked against the allow lists
+//!   ([`AccessRules`]) and owns its app's name (names are unique per
+//!   namespace and uid; a clash is `SessionError::AppAttached`). The
 //!   attach reply carries, with `SCM_RIGHTS`, the app worker's "mq segment"
 //!   (a sealed memfd holding one `evt_q` and one `ctrl_q` per stack thread),
 //!   its eventfd and every stack thread's eventfd.
@@ -26,6 +29,10 @@
 //!   its sessions reset, peers told, fifos and segments freed.
 //! - Idle workers sleep on their eventfd ([`EventFdParker`]) unless
 //!   [`StackdConfig::poll`].
+//! - It logs through `tracing` (the `ct-stackd` binary installs a
+//!   subscriber): attaches, refused attaches and detaches with name,
+//!   namespace, pid, uid and reason, strikes, limits, app-socket errors;
+//!   nothing per session at info.
 //!
 //! ```
 //! use ct_stackd::{Stackd, StackdConfig};
@@ -61,8 +68,9 @@ pub use app_conn::{DEFAULT_EVT_Q_SIZE, MAX_EVT_Q_SIZE};
 pub use app_state::PeerCred;
 pub use backlog::{DEFAULT_LISTEN_BACKLOG, MAX_LISTEN_BACKLOG};
 pub use config::{
-    DEFAULT_CT_SEGMENT_LINGER, DEFAULT_FIFO_SIZE, DEFAULT_MAX_STRIKES, DEFAULT_SEGMENT_SIZE,
-    DEFAULT_SOCKET, NamespaceCfg, StackdConfig,
+    AccessRules, DEFAULT_CT_SEGMENT_LINGER, DEFAULT_FIFO_SIZE, DEFAULT_MAX_STRIKES,
+    DEFAULT_SEGMENT_SIZE, DEFAULT_SOCKET, NamespaceArg, NamespaceCfg, SOCKET_MODE, StackdConfig,
+    parse_secret, read_secret_file, secret_env_var,
 };
 pub use counters::{SharedCounters, StackdCounters};
 pub use daemon::{STOP_DRAIN_TIMEOUT, Stackd, run_until_signal};

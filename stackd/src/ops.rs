@@ -41,6 +41,36 @@ pub(crate) enum DetachReason {
     Stop,
 }
 
+impl DetachReason {
+    /// The reason as a log line gives it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            DetachReason::Request => "request",
+            DetachReason::Hangup => "hangup",
+            DetachReason::Strikes => "strikes",
+            DetachReason::Stop => "stop",
+        }
+    }
+}
+
+/// Longest app-name part of an mq segment's name: a memfd name has at most
+/// 249 bytes, and an app name may have 255 on the wire. The name is only a
+/// label (it shows in `/proc/PID/fd` and maps), so it is cut, not refused.
+const MAX_MQ_NAME_PART: usize = 200;
+
+/// The memfd name of an app's mq segment: `ct-mq-` and the app's name cut
+/// to [`MAX_MQ_NAME_PART`] bytes (at a character boundary), NULs dropped.
+pub(crate) fn mq_segment_name(app_name: &str) -> String {
+    let mut s = String::from("ct-mq-");
+    for c in app_name.chars().filter(|&c| c != '\0') {
+        if s.len() + c.len_utf8() > MAX_MQ_NAME_PART + 6 {
+            break;
+        }
+        s.push(c);
+    }
+    s
+}
+
 /// What the daemon keeps per attached app besides its [`AppState`].
 struct AppEntry {
     sink: Arc<StackdSink>,
@@ -114,11 +144,15 @@ impl AppOps {
     }
 
     /// The attach options for `req`, with the daemon's defaults for what it
-    /// leaves at 0. Scope 0 is local: ct is the only transport here.
+    /// leaves at 0. Scope 0 is local: ct is the only transport here. The
+    /// name belongs to the peer's uid (`owner`): names are unique per
+    /// namespace and uid, so one user can neither take nor block another
+    /// user's app name (ARCHITECTURE.md, "Operating ct-stackd").
     fn attach_options(
         &self,
         req: &AttachReq,
         namespace: &str,
+        owner: u32,
         sink: Arc<StackdSink>,
     ) -> Result<AttachOptions, SessionError> {
         let scope = match req.scope {
@@ -145,6 +179,7 @@ impl AppOps {
             return Err(SessionError::Invalid);
         }
         let mut o = AttachOptions::new(req.name.clone(), AppKind::OutOfProcess(sink))
+            .with_owner(owner)
             .with_scope(scope)
             .with_namespace(ns, req.namespace_secret)
             .with_fifo_sizes(rx, tx);
@@ -160,6 +195,18 @@ impl AppOps {
         st: &Arc<AppState>,
         req: &AttachReq,
     ) -> Result<Arc<AppWorkerConn>, StackdError> {
+        let r = self.attach_app(st, req);
+        if let Err(e) = &r {
+            tracing::info!(name = %req.name, ns = %st.namespace, pid = st.cred.pid, uid = st.cred.uid, error = %e, "attach refused");
+        }
+        r
+    }
+
+    fn attach_app(
+        &self,
+        st: &Arc<AppState>,
+        req: &AttachReq,
+    ) -> Result<Arc<AppWorkerConn>, StackdError> {
         if st.app().is_some() || st.is_detaching() {
             return Err(SessionError::Invalid.into());
         }
@@ -168,9 +215,9 @@ impl AppOps {
             self.counters.clone(),
             self.strikes.clone(),
         ));
-        let opts = self.attach_options(req, &st.namespace, sink.clone())?;
+        let opts = self.attach_options(req, &st.namespace, st.cred.uid, sink.clone())?;
         let qcfg = queue_config(req.evt_q_size);
-        let q = Queues::new(&format!("ct-mq-{}", req.name), self.n_threads(), &qcfg)?;
+        let q = Queues::new(&mq_segment_name(&req.name), self.n_threads(), &qcfg)?;
         let reply = self.stack.attach(opts)?;
         if !st.set_app(reply.app) {
             // Checked above; only a concurrent attach on one socket gets
@@ -191,7 +238,7 @@ impl AppOps {
         sink.add_worker(conn.clone());
         self.registry.add(conn.clone());
         self.wake_workers();
-        tracing::info!(app = %reply.app, name = %req.name, pid = st.cred.pid, uid = st.cred.uid, ns = %st.namespace, "app attached");
+        tracing::info!(app = %reply.app, name = %req.name, ns = %st.namespace, pid = st.cred.pid, uid = st.cred.uid, "app attached");
         Ok(conn)
     }
 
@@ -207,9 +254,10 @@ impl AppOps {
             (e.sink.clone(), e.queues.clone(), e.name.clone())
         };
         if sink.n_workers() >= MAX_WORKERS_PER_APP {
+            tracing::warn!(app = %app, name = %name, pid = st.cred.pid, uid = st.cred.uid, limit = MAX_WORKERS_PER_APP, "add worker refused: worker limit reached");
             return Err(SessionError::Alloc.into());
         }
-        let q = Queues::new(&format!("ct-mq-{name}"), self.n_threads(), &qcfg)?;
+        let q = Queues::new(&mq_segment_name(&name), self.n_threads(), &qcfg)?;
         let reply = self.stack.apps().add_worker(app)?;
         let map_index = self
             .stack
@@ -293,15 +341,21 @@ impl AppOps {
             }
         };
         self.registry.remove_app(app);
-        if let Some(e) = self.apps.lock().remove(&app) {
+        let name = self.apps.lock().remove(&app).map(|e| {
             e.sink.clear();
-        }
+            e.name
+        });
         if why == DetachReason::Hangup {
             SharedCounters::bump(&self.counters.hangup_detaches);
         }
+        let name = name.unwrap_or_default();
+        let (pid, uid, ns) = (st.cred.pid, st.cred.uid, &st.namespace);
+        let reason = why.as_str();
         match &r {
-            Ok(()) => tracing::info!(app = %app, ?why, "app detached"),
-            Err(e) => tracing::warn!(app = %app, ?why, error = %e, "app detach"),
+            Ok(()) => tracing::info!(app = %app, %name, %ns, pid, uid, reason, "app detached"),
+            Err(e) => {
+                tracing::warn!(app = %app, %name, %ns, pid, uid, reason, error = %e, "app detach failed");
+            }
         }
         r
     }
@@ -361,5 +415,27 @@ impl AppOps {
     /// The strike limit.
     pub(crate) fn max_strikes(&self) -> u32 {
         self.max_strikes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mq_segment_names_fit_a_memfd_name() {
+        assert_eq!(mq_segment_name("echo"), "ct-mq-echo");
+        let long = "é".repeat(127) + "x";
+        let n = mq_segment_name(&long);
+        assert!(n.len() <= 249 && n.len() > 200, "{}", n.len());
+        assert!(n.starts_with("ct-mq-é"));
+        assert_eq!(mq_segment_name("a\0b"), "ct-mq-ab");
+        // A real memfd takes the longest name a wire name can make.
+        let q = Queues::new(
+            &mq_segment_name(&"n".repeat(255)),
+            1,
+            &crate::app_conn::queue_config(0),
+        );
+        assert!(q.is_ok());
     }
 }

@@ -9,18 +9,20 @@
 //! without timeouts.
 
 use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ct_app_interface::sapi::{SapiError, SapiListener, SapiSocket};
 use ct_app_interface::wire::{SapiMsg, WorkerReply};
 use ct_fifo_segment::eventfd::EventFd;
+use ct_session::SessionError;
 use rustix::event::{PollFd, PollFlags, Timespec};
 
 use crate::app_conn::AppWorkerConn;
 use crate::app_state::{AppState, PeerCred};
-use crate::config::NamespaceCfg;
+use crate::config::{AccessRules, NamespaceCfg, SOCKET_MODE};
 use crate::counters::SharedCounters;
 use crate::error::StackdError;
 use crate::ops::{AppOps, DetachReason};
@@ -34,6 +36,8 @@ pub(crate) struct ServerCtx {
     pub(crate) ops: Arc<AppOps>,
     pub(crate) counters: Arc<SharedCounters>,
     pub(crate) stop: Arc<EventFd>,
+    /// Who may attach.
+    pub(crate) access: AccessRules,
 }
 
 /// What `poll` saw.
@@ -62,10 +66,27 @@ fn wait(
 }
 
 /// Binds namespace `ns`'s socket (making its directory; a socket file a
-/// dead daemon left is replaced) and starts its accept thread.
+/// dead daemon left is replaced), gives it mode [`SOCKET_MODE`] and the
+/// configured group, and starts its accept thread.
 pub(crate) fn spawn(ns: NamespaceCfg, ctx: Arc<ServerCtx>) -> Result<JoinHandle<()>, StackdError> {
-    if let Some(dir) = ns.socket.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
+    let sock_err = |path: &Path, what, source| StackdError::Socket {
+        path: path.to_owned(),
+        what,
+        source,
+    };
+    let dir = ns.socket.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        // `create_dir_all` says only "File exists" for a file where the
+        // directory should be.
+        if dir.exists() && !dir.is_dir() {
+            return Err(StackdError::Config(format!(
+                "socket directory {} exists and is not a directory",
+                dir.display()
+            )));
+        }
+        return Err(sock_err(dir, "create directory", e));
     }
     // Only a socket may be replaced: a path that names anything else is a
     // mistake in the options, and its file is not ours to delete.
@@ -78,23 +99,62 @@ pub(crate) fn spawn(ns: NamespaceCfg, ctx: Arc<ServerCtx>) -> Result<JoinHandle<
             )));
         }
     }
-    let listener = SapiListener::bind(&ns.socket)?;
+    let io = |e: SapiError| match e {
+        SapiError::Io(e) => e,
+        e => std::io::Error::other(e),
+    };
+    let listener =
+        SapiListener::bind(&ns.socket).map_err(|e| sock_err(&ns.socket, "bind", io(e)))?;
     listener.set_nonblocking(true)?;
+    // The mode the umask left is replaced: who may connect is the owner
+    // and the socket's group (ARCHITECTURE.md, "Operating ct-stackd").
+    rustix::fs::chmod(&ns.socket, rustix::fs::Mode::from_raw_mode(SOCKET_MODE))
+        .map_err(|e| sock_err(&ns.socket, "chmod", e.into()))?;
+    if let Some(g) = ctx.access.socket_group {
+        rustix::fs::chown(&ns.socket, None, Some(rustix::fs::Gid::from_raw(g)))
+            .map_err(|e| sock_err(&ns.socket, "chown to the socket group", e.into()))?;
+    }
     let name = format!("stackd-sapi-{}", ns.id);
     Ok(std::thread::Builder::new()
         .name(name)
         .spawn(move || accept_loop(listener, ns, ctx))?)
 }
 
+/// How often a failure that persists (an fd limit) is logged again.
+const ACCEPT_FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Accept failures, logged at most once per
+/// [`ACCEPT_FAILURE_LOG_INTERVAL`] with how many came since the last line.
+#[derive(Default)]
+struct AcceptFailures {
+    last_logged: Option<Instant>,
+    since: u64,
+}
+
+impl AcceptFailures {
+    fn record(&mut self, ns: &NamespaceCfg, e: &SapiError) {
+        self.since += 1;
+        let due = self
+            .last_logged
+            .is_none_or(|t| t.elapsed() >= ACCEPT_FAILURE_LOG_INTERVAL);
+        if due {
+            tracing::warn!(ns = %ns.id, socket = %ns.socket.display(), error = %e, failures = self.since, "app socket accept failed (fd limit?)");
+            self.last_logged = Some(Instant::now());
+            self.since = 0;
+        }
+    }
+}
+
 fn accept_loop(listener: SapiListener, ns: NamespaceCfg, ctx: Arc<ServerCtx>) {
     let mut conns: Vec<JoinHandle<()>> = Vec::new();
+    let mut failures = AcceptFailures::default();
     loop {
         match wait(listener.as_fd(), PollFlags::IN, &ctx.stop, None) {
             Ok(Some(Ready::Stop)) => break,
             Ok(Some(Ready::Socket)) => {}
             Ok(None) => continue,
             Err(e) => {
-                tracing::error!(ns = %ns.id, error = %e, "app socket poll");
+                tracing::error!(ns = %ns.id, socket = %ns.socket.display(), error = %e, "app socket poll failed: no more attaches on it");
                 break;
             }
         }
@@ -102,7 +162,7 @@ fn accept_loop(listener: SapiListener, ns: NamespaceCfg, ctx: Arc<ServerCtx>) {
             Ok(s) => s,
             Err(e) if e.is_would_block() => continue,
             Err(e) => {
-                tracing::warn!(ns = %ns.id, error = %e, "app socket accept");
+                failures.record(&ns, &e);
                 // A persistent failure (fd limit) must not spin.
                 std::thread::sleep(Duration::from_millis(10));
                 continue;
@@ -137,6 +197,12 @@ fn serve(sock: SapiSocket, namespace: String, ctx: Arc<ServerCtx>) {
         tracing::warn!(error = %e, "app socket nonblocking");
         return;
     }
+    if !ctx.access.allows(cred.uid, cred.gid) {
+        tracing::warn!(ns = %namespace, pid = cred.pid, uid = cred.uid, gid = cred.gid, "app refused: uid and gid not allowed to attach");
+        SharedCounters::bump(&ctx.counters.access_refused);
+        refuse(&sock, &ctx);
+        return;
+    }
     let st = Arc::new(AppState::new(sock, cred, namespace));
     tracing::debug!(pid = cred.pid, uid = cred.uid, ns = %st.namespace, "app connected");
     let why = loop {
@@ -144,7 +210,7 @@ fn serve(sock: SapiSocket, namespace: String, ctx: Arc<ServerCtx>) {
             Ok(Some(Ready::Stop)) => break DetachReason::Stop,
             Ok(Some(Ready::Socket)) | Ok(None) => {}
             Err(e) => {
-                tracing::warn!(error = %e, "app socket poll");
+                tracing::warn!(pid = cred.pid, uid = cred.uid, ns = %st.namespace, error = %e, "app socket poll failed");
                 break DetachReason::Hangup;
             }
         }
@@ -153,7 +219,7 @@ fn serve(sock: SapiSocket, namespace: String, ctx: Arc<ServerCtx>) {
             Ok((msg, _no_fds)) => {
                 SharedCounters::bump(&ctx.counters.records_in);
                 if let Err(e) = handle(&ctx, &st, msg) {
-                    tracing::debug!(pid = cred.pid, error = %e, "reply not sent");
+                    tracing::warn!(pid = cred.pid, uid = cred.uid, ns = %st.namespace, error = %e, "app socket: reply not sent, detaching");
                     break DetachReason::Hangup;
                 }
             }
@@ -167,6 +233,18 @@ fn serve(sock: SapiSocket, namespace: String, ctx: Arc<ServerCtx>) {
     };
     let _ = ctx.ops.detach(&st, why);
     tracing::debug!(pid = cred.pid, ?why, "app connection closed");
+}
+
+/// Answers the first record of a peer the access rules refuse (an attach
+/// gets [`SessionError::NotPermitted`]), then the socket closes.
+fn refuse(sock: &SapiSocket, ctx: &ServerCtx) {
+    let ready = wait(sock.as_fd(), PollFlags::IN, &ctx.stop, Some(REPLY_TIMEOUT));
+    if let Ok(Some(Ready::Socket)) = ready
+        && let Ok((SapiMsg::AttachReq(_), _)) = sock.recv()
+    {
+        let code = SessionError::NotPermitted.code();
+        let _ = sock.send(&SapiMsg::AttachReply(WorkerReply::failed(code)), &[]);
+    }
 }
 
 fn bad_record(ctx: &ServerCtx, st: &Arc<AppState>, what: &dyn std::fmt::Display) {

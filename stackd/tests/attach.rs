@@ -40,7 +40,7 @@ fn attach_replies_with_queues_and_fds() {
     // A second app with the same name is refused, the first stays.
     assert_eq!(
         TestApp::attach_with(&path, attach_req("a")).err(),
-        Some(SessionError::Invalid.code())
+        Some(SessionError::AppAttached.code())
     );
     drop(app);
     let c = wait_counters(&d, "hangup detach", |c| c.apps == 0);

@@ -434,7 +434,11 @@ fn server_gone_with_100_live_sessions_frees_everything() {
         client.w.send(s.thread(), AppMsg::Disconnect(*s));
     }
     let c = wait_counters(&d, "sessions freed", |c| {
-        c.apps == 1 && c.sessions == 0 && c.ct_connections == 0 && c.ct_segments == 0
+        c.apps == 1
+            && c.sessions == 0
+            && c.ct_connections == 0
+            && c.ct_segments == 0
+            && c.ct_segment_contexts == 0
     });
     assert_eq!(c.bad_msgs, 0);
     drop(client);

@@ -107,7 +107,11 @@ fn killed_client_process_resets_the_server_and_frees_everything() {
     });
     server.w.send(ss.thread(), AppMsg::Disconnect(ss));
     let c = wait_counters(&d, "child's app freed", |c| {
-        c.apps == 1 && c.sessions == 0 && c.ct_connections == 0 && c.ct_segments == 0
+        c.apps == 1
+            && c.sessions == 0
+            && c.ct_connections == 0
+            && c.ct_segments == 0
+            && c.ct_segment_contexts == 0
     });
     assert!(c.hangup_detaches >= 1);
     drop((io, server));
