@@ -85,6 +85,14 @@ pub(crate) struct AppWorkerShared {
     /// Woken when the worker goes, so its driver ends.
     #[cfg(feature = "tokio")]
     pub(crate) driver_gone: Arc<WakerSlot>,
+    /// Set, then `driver_rearm` woken, when somebody else took the event
+    /// queues out of their armed state (a blocking wait woke from its
+    /// sleep, the app's own `poll_events`): the driver, parked on the fd,
+    /// would never hear of the next message. It arms them again.
+    #[cfg(feature = "tokio")]
+    pub(crate) driver_must_arm: ct_sync::unmodeled::atomic::AtomicBool,
+    #[cfg(feature = "tokio")]
+    pub(crate) driver_rearm: WakerSlot,
 }
 
 #[cfg(feature = "tokio")]
@@ -150,6 +158,10 @@ impl AppWorkerShared {
             driver_running: ct_sync::unmodeled::atomic::AtomicBool::new(false),
             #[cfg(feature = "tokio")]
             driver_gone: Arc::new(WakerSlot::new()),
+            #[cfg(feature = "tokio")]
+            driver_must_arm: ct_sync::unmodeled::atomic::AtomicBool::new(false),
+            #[cfg(feature = "tokio")]
+            driver_rearm: WakerSlot::new(),
         })
     }
 
@@ -269,6 +281,21 @@ impl AppWorkerShared {
         self.filed(&ev);
     }
 
+    /// The event queues were taken out of their armed state: an async
+    /// driver parked on the fd arms them again (nothing else would wake
+    /// it for the next message).
+    fn disarmed(&self) {
+        #[cfg(feature = "tokio")]
+        if self
+            .driver_running
+            .load(ct_sync::unmodeled::atomic::Ordering::Acquire)
+        {
+            self.driver_must_arm
+                .store(true, ct_sync::unmodeled::atomic::Ordering::Release);
+            self.driver_rearm.wake();
+        }
+    }
+
     /// Wakes every waiter, threads and tasks (the app detached).
     pub(crate) fn wake_all(&self) {
         let mut ev = self.events.lock();
@@ -281,12 +308,21 @@ impl AppWorkerShared {
     /// sleeps on them. Returns the messages handled, or the first protocol
     /// error among them (the rest were still filed).
     pub(crate) fn poll(&self) -> Result<usize, ClientError> {
+        self.poll_as(false)
+    }
+
+    /// [`AppWorkerShared::poll`]; `driver`: called by the async driver,
+    /// which arms the queues again itself (anybody else's poll makes it).
+    pub(crate) fn poll_as(&self, driver: bool) -> Result<usize, ClientError> {
         let mut ev = self.events.lock();
         if !ev.sleeper {
             for c in &ev.consumers {
                 c.woke();
             }
             self.app_evtfd.drain();
+            if !driver {
+                self.disarmed();
+            }
         }
         let mut errors = Vec::new();
         let n = self.drain_locked(&mut ev, true, &mut errors)?;
@@ -434,6 +470,7 @@ impl AppWorkerShared {
                     for c in &ev.consumers {
                         c.woke();
                     }
+                    self.disarmed();
                     self.drain_locked(&mut ev, false, &mut errors)?;
                     return Ok(());
                 }
@@ -446,6 +483,7 @@ impl AppWorkerShared {
         for c in &ev.consumers {
             c.woke();
         }
+        self.disarmed();
         self.app_evtfd.drain();
         let drained = match slept {
             Ok(socket) => self.drain_locked(&mut ev, socket, &mut errors),

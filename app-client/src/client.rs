@@ -144,6 +144,8 @@ pub struct ClientCounters {
     pub bad_records: u64,
     /// Control messages waiting for room in a full queue.
     pub ctrl_backlog: usize,
+    /// Messages waiting in the event queues, not handled yet.
+    pub queued_events: usize,
 }
 
 fn sapi_io(e: ct_app_interface::sapi::SapiError) -> io::Error {
@@ -340,6 +342,7 @@ impl AppClient {
             protocol_errors: ev.counters.protocol_errors,
             bad_records: w.app.bad_records(),
             ctrl_backlog: w.ctrl.backlog(),
+            queued_events: ev.consumers.iter().map(|c| c.len()).sum(),
         }
     }
 

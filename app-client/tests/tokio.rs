@@ -7,7 +7,11 @@
 
 mod daemon;
 
+use std::io::Write;
 use std::os::fd::AsFd;
+use std::sync::Arc;
+
+use ct_sync::atomic::{AtomicUsize, Ordering};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -30,8 +34,23 @@ fn pattern(s: usize, i: usize) -> u8 {
     (s.wrapping_mul(31) ^ i.wrapping_mul(7) ^ (i >> 8)) as u8
 }
 
-/// A stall fails the test; how long the work takes is not asserted.
-const STALL: Duration = Duration::from_secs(120);
+/// A stall fails the test; how long the work takes is not asserted (a
+/// round takes about a second).
+const STALL: Duration = Duration::from_secs(60);
+
+/// How far the sessions of a round got: printed when it stalls.
+#[derive(Default, Debug)]
+struct Progress {
+    accepted: AtomicUsize,
+    connected: AtomicUsize,
+    written: AtomicUsize,
+    echoed: AtomicUsize,
+    read_back: AtomicUsize,
+}
+
+fn bump(c: &AtomicUsize) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
 
 #[test]
 fn thousand_echo_sessions_on_one_client() {
@@ -41,8 +60,11 @@ fn thousand_echo_sessions_on_one_client() {
     let app = d.attach("tokio-1000");
     let rt = rt();
     for round in 0..3 {
-        let app = app.clone();
+        let app2 = app.clone();
+        let progress = Arc::new(Progress::default());
+        let p = progress.clone();
         let done = rt.block_on(async move {
+            let app = app2;
             tokio::time::timeout(STALL, async move {
                 let listener = CtListener::bind_with_backlog(
                     &app,
@@ -51,14 +73,18 @@ fn thousand_echo_sessions_on_one_client() {
                 )
                 .unwrap();
                 let addr = listener.local_addr().unwrap();
+                let ps = p.clone();
                 let server = tokio::spawn(async move {
                     let mut echoes = Vec::new();
                     for _ in 0..SESSIONS {
                         let (mut s, _) = listener.accept().await.unwrap();
+                        bump(&ps.accepted);
+                        let ps = ps.clone();
                         echoes.push(tokio::spawn(async move {
                             let (mut r, mut w) = s.split();
                             tokio::io::copy(&mut r, &mut w).await.unwrap();
                             w.shutdown().await.unwrap();
+                            bump(&ps.echoed);
                         }));
                     }
                     for e in echoes {
@@ -68,16 +94,21 @@ fn thousand_echo_sessions_on_one_client() {
                 let mut clients = Vec::new();
                 for i in 0..SESSIONS {
                     let app = app.clone();
+                    let p = p.clone();
                     clients.push(tokio::spawn(async move {
                         let s = CtStream::connect(&app, addr).await.unwrap();
+                        bump(&p.connected);
                         let (mut r, mut w) = s.into_split();
                         let data: Vec<u8> = (0..BYTES).map(|k| pattern(i, k)).collect();
+                        let pw = p.clone();
                         let writer = tokio::spawn(async move {
                             w.write_all(&data).await.unwrap();
                             w.shutdown().await.unwrap();
+                            bump(&pw.written);
                         });
                         let mut got = Vec::new();
                         r.read_to_end(&mut got).await.unwrap();
+                        bump(&p.read_back);
                         writer.await.unwrap();
                         assert_eq!(got.len(), BYTES, "session {i}");
                         for (k, &b) in got.iter().enumerate() {
@@ -92,7 +123,11 @@ fn thousand_echo_sessions_on_one_client() {
             })
             .await
         });
-        assert!(done.is_ok(), "round {round} stalled");
+        assert!(
+            done.is_ok(),
+            "round {round} stalled: {progress:?}, {:?}",
+            app.counters()
+        );
     }
     drop(rt);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -327,4 +362,41 @@ fn poll_loop_over_the_client_fd() {
     assert!(!app.is_attached());
     drop((pairs, listener));
     let _ = std::fs::remove_file(&sock);
+}
+
+/// The app's own `poll_events` (or a blocking wait of the same worker)
+/// beside the async driver takes the queues out of their armed state: the
+/// driver arms them again, so a task parked in a read still hears of the
+/// data that comes next.
+#[test]
+fn poll_events_beside_the_driver_does_not_stall_it() {
+    let d = Daemon::start("tokio-rearm");
+    let app = d.attach("tokio-rearm");
+    let peer = d.attach("tokio-rearm-peer");
+    let listener = ct_app_client::CtListener::bind(&peer, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt().block_on(async {
+        let mut c = CtStream::connect(&app, addr).await.unwrap();
+        let (s, _) = listener.accept().unwrap();
+        for round in 0..3u8 {
+            let reader = tokio::spawn(async move {
+                let mut buf = [0u8; 1];
+                let n = c.read(&mut buf).await.unwrap();
+                (c, n, buf[0])
+            });
+            // The reader parks, the driver arms the queues and waits.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            app.poll_events().unwrap();
+            (&s).write_all(&[round]).unwrap();
+            let (back, n, b) = tokio::time::timeout(Duration::from_secs(10), reader)
+                .await
+                .expect("the parked reader never heard of the data")
+                .unwrap();
+            assert_eq!((n, b), (1, round));
+            c = back;
+        }
+        drop((c, s));
+    });
+    drop((listener, app, peer));
+    d.stop();
 }

@@ -9,7 +9,11 @@
 //! A message the stack's full control queue could not take waits in a
 //! backlog (`ctrl.rs`) that nothing else would push once every task
 //! parked: the send that left it there wakes the driver, which pushes it
-//! until the stack took it.
+//! until the stack took it. A blocking wait of the same worker (a `bind`
+//! on the runtime's thread, a std stream in another thread) or the app's
+//! `poll_events` takes the queues out of their armed state; it wakes the
+//! driver too, which arms them again (else the next message would signal
+//! nothing and every parked task would stall).
 //!
 //! Tasks parked with nobody draining would hang, so every async wait
 //! calls [`ensure`] before it parks; a driver whose runtime was shut down
@@ -63,7 +67,8 @@ pub(crate) fn ensure(wrk: &Arc<AppWorkerShared>) {
 enum Wake<'a> {
     /// The worker went (or the reactor failed us).
     Gone,
-    /// A control message waits in a backlog: push it.
+    /// A control message waits in a backlog (push it), or somebody else
+    /// disarmed the queues (arm them again).
     Backlog,
     /// The worker's fd fired.
     Fd(::tokio::io::unix::AsyncFdReadyGuard<'a, OwnedFd>),
@@ -95,7 +100,11 @@ async fn run(running: Running, afd: AsyncFd<OwnedFd>, gone: Arc<WakerSlot>) {
                 return Poll::Ready(Wake::Gone);
             };
             wrk.ctrl.backlogged.register(cx.waker());
+            wrk.driver_rearm.register(cx.waker());
             if wrk.ctrl.backlog() > 0 {
+                return Poll::Ready(Wake::Backlog);
+            }
+            if wrk.driver_must_arm.swap(false, Ordering::AcqRel) {
                 return Poll::Ready(Wake::Backlog);
             }
             drop(wrk);
@@ -136,7 +145,7 @@ async fn drain_and_arm(weak: &Weak<AppWorkerShared>) -> bool {
             };
             // A single bad message was counted and the rest filed; a
             // fatal error leaves the worker unusable.
-            let _ = wrk.poll();
+            let _ = wrk.poll_as(true);
             if wrk.check().is_err() {
                 wrk.wake_all();
                 return false;
