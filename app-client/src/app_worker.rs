@@ -389,8 +389,21 @@ impl AppWorkerShared {
         ready: &impl Fn() -> bool,
     ) -> Result<(), ClientError> {
         fifo.set_reader_state(ReaderState::Sleeping);
-        if ready() || self.seq() != seen || self.drain_news()? || self.seq() != seen {
+        if ready() {
             return Ok(());
+        }
+        {
+            // Locked, not tried: a thread draining now may be filing news
+            // for us, and its waker may have found us spinning (nobody
+            // wakes the word for it then). Under the lock its filing is
+            // done or not begun, and the queues hold what is not.
+            let mut ev = self.events.lock();
+            if self.seq() != seen
+                || self.drain_locked(&mut ev, false, &mut Vec::new())? > 0
+                || self.seq() != seen
+            {
+                return Ok(());
+            }
         }
         let now = Instant::now();
         let bound = if self.ctrl.backlog() > 0 {

@@ -61,8 +61,8 @@ pub use app_conn::{DEFAULT_EVT_Q_SIZE, MAX_EVT_Q_SIZE};
 pub use app_state::PeerCred;
 pub use backlog::{DEFAULT_LISTEN_BACKLOG, MAX_LISTEN_BACKLOG};
 pub use config::{
-    DEFAULT_CT_SEGMENT_LINGER, DEFAULT_FIFO_SIZE, DEFAULT_MAX_STRIKES, DEFAULT_SEGMENT_SIZE,
-    DEFAULT_SOCKET, NamespaceCfg, StackdConfig,
+    DEFAULT_CT_SEGMENT_LINGER, DEFAULT_FIFO_SIZE, DEFAULT_MAX_STRIKES, DEFAULT_PARK_TIMEOUT,
+    DEFAULT_SEGMENT_SIZE, DEFAULT_SOCKET, NamespaceCfg, StackdConfig,
 };
 pub use counters::{SharedCounters, StackdCounters};
 pub use daemon::{STOP_DRAIN_TIMEOUT, Stackd, run_until_signal};
