@@ -209,7 +209,10 @@ mod tests {
         let t = Instant::now();
         let mut x = 0u64;
         while self_cpu_ns().unwrap() <= a {
-            assert!(t.elapsed() < Duration::from_secs(5), "no CPU time accounted");
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "no CPU time accounted"
+            );
             for _ in 0..10_000 {
                 x = std::hint::black_box(x.wrapping_add(1));
             }
