@@ -309,7 +309,9 @@ impl StreamInner {
             // The data (or the room) usually lands in the fifo before the
             // event that announces it: look there while spinning. The late
             // event is a spurious wake-up of a later wait. A close by
-            // another handle ends the wait too (it wakes the worker).
+            // another handle ends the wait too (it wakes the worker, and a
+            // reader's fifo word). A reader's writer skips that event
+            // altogether while we wait on the fifo (`wait_on_fifo`).
             self.stats.waits.fetch_add(1, Ordering::Relaxed);
             let e = end.as_ref();
             let done = || !self.is_open() || shut.load(Ordering::Relaxed) || e.is_none_or(&ready);
