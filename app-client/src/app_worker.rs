@@ -22,6 +22,11 @@
 //! reader outran never pile up. A waiter that spins has not armed its
 //! queues, so the stack does not signal `app_evtfd` for what it sends
 //! meanwhile: the syscalls go with the sleep.
+//!
+//! A stream's blocking reader waits on its rx fifo instead
+//! ([`AppWorkerShared::wait_on_fifo`]): it announces itself in the fifo's
+//! reader-state word, spinning then asleep on the word's futex, so the
+//! peer's write reaches it directly, not through the daemon.
 
 use ct_sync::atomic::{AtomicU64, Ordering};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -29,9 +34,9 @@ use std::time::{Duration, Instant};
 
 use ct_app_interface::io::{SpinSpell, SpinWait};
 use ct_app_interface::wire::StackMsg;
-use ct_fifo_segment::FifoSegment;
 use ct_fifo_segment::eventfd::EventFd;
 use ct_fifo_segment::msg_q::MsgQueueError;
+use ct_fifo_segment::{Fifo, FifoSegment, ReaderState};
 use ct_sync::{Condvar, Mutex, MutexGuard};
 
 use crate::ctrl::Ctrl;
@@ -45,6 +50,11 @@ use std::sync::{Arc, OnceLock};
 /// How long a sleeper sleeps at most while a control backlog waits for
 /// room in a full queue (nobody signals us when the stack drains it).
 const BACKLOG_RETRY: Duration = Duration::from_millis(1);
+
+/// Longest sleep of a reader on its fifo's futex word: then it looks at
+/// the app socket (a daemon that died says so there, and nobody wakes the
+/// futex for it) and the event queues, and sleeps again.
+pub(crate) const FIFO_SLEEP_BOUND: Duration = Duration::from_millis(50);
 
 /// Looks at a spinning waiter's own condition between two looks at the
 /// event queues (each takes the worker's lock, when free): often enough
@@ -415,6 +425,105 @@ impl AppWorkerShared {
             SpinWait::Ready | SpinWait::TimedOut => Ok(false),
             SpinWait::Slept(r) => r.map(|()| true),
         }
+    }
+
+    /// [`AppWorkerShared::wait_or`] for a reader waiting on its rx fifo:
+    /// it announces itself in the fifo's reader-state word, so the writer
+    /// skips the event path (ARCHITECTURE.md, "Event flow"): spinning for
+    /// `spell` (a write needs nobody told), then asleep on the word's
+    /// futex (a write wakes it directly, one wake-up, no daemon), bounded
+    /// by [`FIFO_SLEEP_BOUND`]. Whoever files a close or reset for the
+    /// session, or closes the stream from another handle, wakes the futex
+    /// too. Leaves the word idle: the caller then re-checks the fifo (its
+    /// loop reads next), which takes data written as it stopped waiting.
+    /// Returns whether the waiter slept.
+    pub(crate) fn wait_on_fifo(
+        &self,
+        seen: u64,
+        deadline: Option<Instant>,
+        spell: &SpinSpell,
+        fifo: &Fifo,
+        ready: impl Fn() -> bool,
+    ) -> Result<bool, ClientError> {
+        fifo.set_reader_state(ReaderState::Spinning);
+        let mut failed = None;
+        let mut checks = 0u32;
+        let r = spell.wait(
+            deadline,
+            || {
+                if ready() || self.seq() != seen {
+                    return true;
+                }
+                let due = checks.is_multiple_of(CHECKS_PER_DRAIN);
+                checks = checks.wrapping_add(1);
+                if !due {
+                    return false;
+                }
+                match self.drain_news() {
+                    Ok(filed) => filed || self.seq() != seen,
+                    Err(e) => {
+                        failed = Some(e);
+                        true
+                    }
+                }
+            },
+            || self.fifo_sleep(seen, deadline, fifo, &ready),
+        );
+        fifo.set_reader_state(ReaderState::Idle);
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        match r {
+            SpinWait::Ready | SpinWait::TimedOut => Ok(false),
+            SpinWait::Slept(r) => r.map(|()| true),
+        }
+    }
+
+    /// One sleep on the fifo's futex word: announce it, re-check
+    /// everything a waker would announce (the fifo, filings, the event
+    /// queues), sleep, then look at the socket and the queues.
+    fn fifo_sleep(
+        &self,
+        seen: u64,
+        deadline: Option<Instant>,
+        fifo: &Fifo,
+        ready: &impl Fn() -> bool,
+    ) -> Result<(), ClientError> {
+        fifo.set_reader_state(ReaderState::Sleeping);
+        if ready() {
+            return Ok(());
+        }
+        {
+            // Locked, not tried: a thread draining now may be filing news
+            // for us, and its waker may have found us spinning (nobody
+            // wakes the word for it then). Under the lock its filing is
+            // done or not begun, and the queues hold what is not.
+            let mut ev = self.events.lock();
+            if self.seq() != seen
+                || self.drain_locked(&mut ev, false, &mut Vec::new())? > 0
+                || self.seq() != seen
+            {
+                return Ok(());
+            }
+        }
+        let now = Instant::now();
+        let bound = if self.ctrl.backlog() > 0 {
+            BACKLOG_RETRY
+        } else {
+            FIFO_SLEEP_BOUND
+        };
+        let until = deadline.map_or(now + bound, |d| d.min(now + bound));
+        if until <= now {
+            return Ok(());
+        }
+        fifo.reader_sleep(until - now);
+        fifo.set_reader_state(ReaderState::Spinning);
+        // The socket too: a daemon that died (or detached us) says so
+        // only there.
+        let Some(mut ev) = self.events.try_lock() else {
+            return Ok(());
+        };
+        self.drain_locked(&mut ev, true, &mut Vec::new()).map(drop)
     }
 
     /// A spinning waiter's look at the event queues: drains them when a

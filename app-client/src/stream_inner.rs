@@ -210,6 +210,8 @@ impl StreamInner {
     pub(crate) fn shutdown_read(&self) -> io::Result<()> {
         self.read_shut.store(true, Ordering::SeqCst);
         self.status.ready.read.wake();
+        // A reader asleep on the fifo's futex word sees the flag and lets go.
+        self.rx_fifo.wake_reader();
         let mut g = lock_waking(&self.rx, &self.client.wrk);
         if self.status.flags() & status::CLEANED != 0 || !self.is_open() {
             *g = None;
@@ -320,12 +322,18 @@ impl StreamInner {
             // The data (or the room) usually lands in the fifo before the
             // event that announces it: look there while spinning. The late
             // event is a spurious wake-up of a later wait. A close by
-            // another handle ends the wait too (it wakes the worker).
+            // another handle ends the wait too (it wakes the worker, and a
+            // reader's fifo word). A reader's writer skips that event
+            // altogether while we wait on the fifo (`wait_on_fifo`).
             self.stats.waits.fetch_add(1, Ordering::Relaxed);
             let e = end.as_ref();
-            let slept = wrk.wait_or(seen, deadline, spell, || {
-                !self.is_open() || shut.load(Ordering::Relaxed) || e.is_none_or(&ready)
-            })?;
+            let done = || !self.is_open() || shut.load(Ordering::Relaxed) || e.is_none_or(&ready);
+            let slept = if reading {
+                // On the fifo itself: the writer wakes us, not the daemon.
+                wrk.wait_on_fifo(seen, deadline, spell, &self.rx_fifo, done)?
+            } else {
+                wrk.wait_or(seen, deadline, spell, done)?
+            };
             self.stats
                 .sleeps
                 .fetch_add(u64::from(slept), Ordering::Relaxed);
@@ -339,6 +347,9 @@ impl StreamInner {
             return Ok(());
         }
         self.status.ready.wake_both();
+        // A reader of another handle may sleep on the rx fifo's futex
+        // word rather than on the worker: it sees `closing` and lets go.
+        self.rx_fifo.wake_reader();
         let wrk = &*self.client.wrk;
         // Our fifo handles go before the stack may free (and reuse) them.
         drop(take_end(&self.rx, wrk));

@@ -170,9 +170,10 @@ fn blocking_read_sleeps_until_the_stack_signals() {
     late_read(&mut stack, &mut stream, &mut peer, s);
 }
 
-/// A blocking read of 4 bytes that finds nothing: the reader arms the
-/// queues and sleeps on the eventfd until the data and the stack's RX
-/// event come 50 ms later.
+/// A blocking read of 4 bytes that finds nothing: the reader sleeps on
+/// its fifo's reader-state word until the data and the stack's RX event
+/// come 50 ms later (the event does not wake it: its bounded sleep ends
+/// and it finds both; `fifo_wake.rs` has the direct wake-ups).
 fn late_read(stack: &mut FakeStack, stream: &mut CtStream, peer: &mut Peer, s: SessionRef) {
     std::thread::scope(|sc| {
         let reader = sc.spawn(|| {

@@ -14,8 +14,9 @@ pub(crate) const CACHE_LINE: usize = 64;
 pub(crate) const SEGMENT_MAGIC: u64 = u64::from_le_bytes(*b"CTSEGMT1");
 /// Layout version of [`SegmentHeader`] and [`FifoShared`] (2: the
 /// dequeue-notification flags moved to the consumer's line; 3: the
-/// producer's shutdown flag in the control line).
-pub(crate) const SEGMENT_VERSION: u32 = 3;
+/// producer's shutdown flag in the control line; 4: the reader-state word
+/// in the control line).
+pub(crate) const SEGMENT_VERSION: u32 = 4;
 /// Marks a live fifo header ("FIFO").
 pub(crate) const FIFO_MAGIC: u32 = u32::from_le_bytes(*b"FIFO");
 /// Largest fifo: positions are wrapping u32, so distances up to 2^31 stay
@@ -75,6 +76,13 @@ pub(crate) struct FifoCtl {
     /// what the fifo holds (a half-close). Written once, by the producer,
     /// after its last tail publish; any non-zero value counts.
     pub shut: AtomicU32,
+    /// Whether the consumer waits on the fifo itself (`fifo::ReaderState`:
+    /// idle, spinning, sleeping) and the futex word a sleeping consumer
+    /// waits on. Written by the consumer when it starts or stops waiting,
+    /// and by whoever wakes it (sleeping -> spinning); the producer reads
+    /// it after every enqueue. Any value but spinning or sleeping reads as
+    /// idle (the event path), so a hostile value costs only events.
+    pub reader: AtomicU32,
 }
 
 /// The consumer's line (VPP's layout): head, which only the consumer
@@ -114,6 +122,7 @@ impl FifoShared {
                 master_thread: AtomicU32::new(INVALID_INDEX),
                 has_event: AtomicU32::new(0),
                 shut: AtomicU32::new(0),
+                reader: AtomicU32::new(0),
             }),
             consumer: Line(ConsumerShared {
                 head: AtomicU32::new(start),

@@ -86,10 +86,12 @@ pub mod eventfd;
 mod fifo;
 mod layout;
 pub mod msg_q;
+mod reader;
 mod segment;
 mod storage;
 
 pub use error::{FifoError, SegmentError};
 pub use fifo::{Consumer, DeqNtf, Fifo, Producer};
 pub use msg_q::{MsgConsumer, MsgProducer, MsgQueue, MsgQueueConfig, MsgQueueError, RingConfig};
+pub use reader::{ReaderState, ReaderWake};
 pub use segment::{FifoSegment, SegmentFlags};

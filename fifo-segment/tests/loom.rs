@@ -6,7 +6,7 @@
 #![cfg(loom)]
 
 use ct_fifo_segment::msg_q::{MsgQueue, MsgQueueConfig, MsgQueueError, RingConfig};
-use ct_fifo_segment::{DeqNtf, Fifo, FifoSegment, SegmentFlags};
+use ct_fifo_segment::{DeqNtf, Fifo, FifoSegment, ReaderState, ReaderWake, SegmentFlags};
 use ct_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use ct_sync::{Arc, thread};
 
@@ -174,6 +174,87 @@ fn event_flag_no_lost_wakeup() {
         producer.join().unwrap();
         assert_eq!(got, [1, 2], "data stranded without an event");
         assert_eq!(fifo.max_dequeue().unwrap(), 0);
+    });
+}
+
+/// Direct wake-ups (the reader-state word): the producer enqueues, then
+/// `notify_reader`, and takes the event path only when that says idle.
+/// The reader goes through every state a blocking read does: it spins
+/// (one look), sleeps on the futex word (under loom, a yield loop that
+/// ends only when the word changes: a lost wake-up never ends), then
+/// stops waiting (idle, re-check) and waits for the event. Whatever the
+/// interleaving, the byte is read: either the producer sees the state the
+/// reader announced, or the reader's re-check sees the byte.
+#[test]
+fn reader_state_no_lost_wakeup() {
+    loom::model(|| {
+        let (_seg, fifo) = one_fifo(4);
+        let mut tx = fifo.producer().unwrap();
+        let mut rx = fifo.consumer().unwrap();
+        let event = Arc::new(AtomicBool::new(false));
+        let producer = {
+            let (fifo, event) = (fifo.clone(), event.clone());
+            thread::spawn(move || {
+                assert_eq!(tx.enqueue(&[7]).unwrap(), 1);
+                if fifo.notify_reader() == ReaderWake::Idle && fifo.set_event() {
+                    event.store(true, Ordering::Release);
+                }
+            })
+        };
+        let mut buf = [0u8; 4];
+        let got = 'read: {
+            fifo.set_reader_state(ReaderState::Spinning);
+            if rx.dequeue(&mut buf).unwrap() > 0 {
+                break 'read true;
+            }
+            fifo.set_reader_state(ReaderState::Sleeping);
+            if rx.dequeue(&mut buf).unwrap() > 0 {
+                break 'read true;
+            }
+            fifo.reader_sleep(std::time::Duration::from_millis(50));
+            fifo.set_reader_state(ReaderState::Idle);
+            if rx.dequeue(&mut buf).unwrap() > 0 {
+                break 'read true;
+            }
+            // Woken, yet the re-check found nothing: only an event may be
+            // owed now (the producer saw idle).
+            while !event.load(Ordering::Acquire) {
+                thread::yield_now();
+            }
+            fifo.unset_event();
+            rx.dequeue(&mut buf).unwrap() > 0
+        };
+        fifo.set_reader_state(ReaderState::Idle);
+        producer.join().unwrap();
+        assert!(got, "the byte was stranded");
+        assert_eq!(buf[0], 7);
+    });
+}
+
+/// A session event (a close, a reset) wakes a reader asleep on its fifo:
+/// the waker files the news, then `wake_reader`; the reader announces its
+/// sleep, re-checks the news, then sleeps. It never sleeps through it.
+#[test]
+fn reader_state_session_event_wakes_sleeper() {
+    loom::model(|| {
+        let (_seg, fifo) = one_fifo(4);
+        let closed = Arc::new(AtomicBool::new(false));
+        let waker = {
+            let (fifo, closed) = (fifo.clone(), closed.clone());
+            thread::spawn(move || {
+                closed.store(true, Ordering::SeqCst);
+                fifo.wake_reader();
+            })
+        };
+        loop {
+            fifo.set_reader_state(ReaderState::Sleeping);
+            if closed.load(Ordering::SeqCst) {
+                break;
+            }
+            fifo.reader_sleep(std::time::Duration::from_millis(50));
+        }
+        fifo.set_reader_state(ReaderState::Idle);
+        waker.join().unwrap();
     });
 }
 

@@ -69,8 +69,8 @@ pub use app_state::PeerCred;
 pub use backlog::{DEFAULT_LISTEN_BACKLOG, MAX_LISTEN_BACKLOG};
 pub use config::{
     AccessRules, DEFAULT_CT_SEGMENT_LINGER, DEFAULT_FIFO_SIZE, DEFAULT_MAX_STRIKES,
-    DEFAULT_SEGMENT_SIZE, DEFAULT_SOCKET, NamespaceArg, NamespaceCfg, SOCKET_MODE, StackdConfig,
-    parse_secret, read_secret_file, secret_env_var,
+    DEFAULT_PARK_TIMEOUT, DEFAULT_SEGMENT_SIZE, DEFAULT_SOCKET, NamespaceArg, NamespaceCfg,
+    SOCKET_MODE, StackdConfig, parse_secret, read_secret_file, secret_env_var,
 };
 pub use counters::{SharedCounters, StackdCounters};
 pub use daemon::{STOP_DRAIN_TIMEOUT, Stackd, run_until_signal};

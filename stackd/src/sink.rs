@@ -540,9 +540,18 @@ impl AppSink for StackdSink {
             return Ok(());
         }
         self.send(wrk, &conn, msg)?;
-        if let Some((h, true)) = closing {
-            // Gone before the app took it: its backlog slot frees.
-            conn.take_accepted(h);
+        if let Some((h, gone)) = closing {
+            // A reader asleep on the session's rx fifo (its futex word,
+            // not the app's eventfd: ARCHITECTURE.md, "Event flow") must
+            // see the close; the message is queued first, and its re-check
+            // after announcing the sleep looks at the queue.
+            if let Ok(Some(rx)) = wrk.session_get(h).map(|s| s.rx_fifo.as_ref()) {
+                rx.wake_reader();
+            }
+            if gone {
+                // Gone before the app took it: its backlog slot frees.
+                conn.take_accepted(h);
+            }
         }
         Ok(())
     }

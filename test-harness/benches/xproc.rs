@@ -17,6 +17,21 @@
 //!   `BENCH xproc_rr_blocking_ns`, vs a 1-byte ping-pong on a Unix
 //!   socketpair between two processes (`BENCH xproc_unix_rr_ns`):
 //!   `BENCH xproc_rr_blocking_vs_unix_ratio` (target <= 1);
+//! - CPU beside the blocking figure: CPU time of client, server and stackd
+//!   per round trip -> `BENCH xproc_rr_blocking_cpu_us`, vs both Unix
+//!   processes' (`BENCH xproc_unix_rr_cpu_us`);
+//! - paced request/response: blocking apps, the client sending 1 byte
+//!   every [`PACE`] (absolute deadlines), the server echoing: p50 (and
+//!   p99) latency of a round trip -> `BENCH xproc_rr_paced_p50_ns`, vs the
+//!   same pacing over a Unix socketpair (`BENCH xproc_unix_rr_paced_p50_ns`):
+//!   `BENCH xproc_rr_paced_p50_vs_unix_ratio` (target <= 0.8); and the CPU
+//!   of client, server and stackd per round trip
+//!   (`BENCH xproc_rr_paced_cpu_us`) vs both Unix processes'
+//!   (`BENCH xproc_unix_rr_paced_cpu_us`):
+//!   `BENCH xproc_rr_paced_cpu_vs_unix_ratio` (target <= 1);
+//! - idle: an attached app holding one session, a thread blocked in a read
+//!   on each end, and stackd, with no traffic for [`IDLE`] (quick: a
+//!   third): `BENCH idle_cpu_pct`, their CPU in % of one core (target < 1);
 //! - connect + accept + close per second, the client keeping 64 connects
 //!   in flight from one thread (`CtConnecting`, as vperf does), the server
 //!   accepting and closing on one thread -> `BENCH xproc_cps`, vs the same over a Unix stream listener
@@ -26,7 +41,7 @@
 //! default mode); `--poll` makes it poll, and the figures are then named
 //! `*_poll_mode`. `--ct-segment-linger-us N` sets stackd's ct segment
 //! linger (default `ct_stackd::DEFAULT_CT_SEGMENT_LINGER`; 0 deletes an
-//! emptied ct segment at once, as VPP does). `--only stream|rr_poll|rr_blocking|cps|unix_stream|unix_rr|spin_rr|unix_cps|unix_cps_1t`
+//! emptied ct segment at once, as VPP does). `--only stream|rr_poll|rr_blocking|rr_paced|idle|cps|unix_stream|unix_rr|unix_rr_paced|spin_rr|unix_cps|unix_cps_1t`
 //! runs one measurement once, without anchors (for `strace -c -f` or
 //! `perf`); stackd prints its counters when it stops.
 //!
@@ -36,13 +51,14 @@
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ct_app_client::{AppClient, AttachConfig, CtListener, CtStream};
 use ct_echo::cps_pipeline::{CpsHandler, CpsPipeline, Failure};
 use ct_stackd::{Stackd, StackdConfig};
 use test_harness::anchors_xproc::{self as ax, RoleArgs, RoleChild, TempDir};
 use test_harness::bench::{self, BenchArgs};
+use test_harness::rr_paced::{self as rp, PacedRun};
 
 /// Fifo size of the stream session (both apps ask for it).
 const STREAM_FIFO: u32 = 4 << 20;
@@ -55,6 +71,10 @@ const SMALL_FIFO: u32 = 64 << 10;
 const CPS_FIFO: u32 = 4 << 10;
 /// Connects in flight in the cps runs.
 const IN_FLIGHT: usize = 64;
+/// One round trip per slot of this length in the paced runs (10,000/s).
+const PACE: Duration = Duration::from_micros(100);
+/// How long the idle figure watches an idle app and stackd.
+const IDLE: Duration = Duration::from_secs(3);
 
 fn main() {
     match ax::run_role_from_env() {
@@ -194,13 +214,84 @@ impl Ctx {
     }
 
     fn rr(&mut self, rounds: u64, poll: bool) -> io::Result<f64> {
-        self.ct_pair(
-            "rr",
-            &[
-                ("rounds", rounds.to_string()),
-                ("poll", u8::from(poll).to_string()),
-            ],
-        )
+        self.rr_cpu(rounds, poll).map(|(ns, _)| ns)
+    }
+
+    /// stackd's CPU time so far (ns).
+    fn daemon_cpu(&self) -> io::Result<u64> {
+        let d = self
+            .stackd
+            .as_ref()
+            .ok_or_else(|| io::Error::other("stackd stopped"))?;
+        rp::process_cpu_ns(d.id())
+    }
+
+    /// The request/response run: ns per round trip, and the CPU of client,
+    /// server and stackd per round trip (ns; the client's over the timed
+    /// rounds, the server's and stackd's over every round they served).
+    fn rr_cpu(&mut self, rounds: u64, poll: bool) -> io::Result<(f64, f64)> {
+        let mut args = self.common_args();
+        args.push(("rounds", rounds.to_string()));
+        args.push(("poll", u8::from(poll).to_string()));
+        let mut server = RoleChild::spawn(&self.exe, "ct-rr-server", &args, None)?;
+        server.expect("ready")?;
+        let mut client = RoleChild::spawn(&self.exe, "ct-rr-client", &args, None)?;
+        client.expect("ready")?;
+        let d0 = self.daemon_cpu()?;
+        let ns = client.result()?;
+        let d = self.daemon_cpu()?.saturating_sub(d0) as f64;
+        let cpu_c = rp::num(&mut client, "cpu")?;
+        client.finish()?;
+        let cpu_s = rp::num(&mut server, "cpu")?;
+        server.finish()?;
+        let served = (rounds + rp::warm_rounds(rounds)) as f64;
+        Ok((ns, cpu_c / rounds.max(1) as f64 + (cpu_s + d) / served))
+    }
+
+    /// The paced run between blocking apps.
+    fn rr_paced(&mut self, rounds: u64) -> io::Result<PacedRun> {
+        let mut args = self.common_args();
+        args.push(("rounds", rounds.to_string()));
+        args.push(("poll", "0".into()));
+        args.push(("pace_ns", PACE.as_nanos().to_string()));
+        let mut server = RoleChild::spawn(&self.exe, "ct-rr-server", &args, None)?;
+        server.expect("ready")?;
+        let mut client = RoleChild::spawn(&self.exe, "ct-rr-paced-client", &args, None)?;
+        client.expect("ready")?;
+        let d0 = self.daemon_cpu()?;
+        let (p50, p99, cpu_c) = rp::read_driver_report(&mut client)?;
+        let d = self.daemon_cpu()?.saturating_sub(d0) as f64;
+        client.finish()?;
+        let cpu_s = rp::num(&mut server, "cpu")?;
+        server.finish()?;
+        let served = (rounds + rp::warm_rounds(rounds)) as f64;
+        Ok(PacedRun {
+            p50_ns: p50,
+            p99_ns: p99,
+            cpu_ns_per_rr: (cpu_c + cpu_s + d) / served,
+        })
+    }
+
+    /// CPU of an idle attached app and stackd over `span`, in % of one
+    /// core (after a settling pause: spin spells run out).
+    fn idle_cpu_pct(&mut self, span: Duration) -> io::Result<f64> {
+        let args = self.common_args();
+        let mut app = RoleChild::spawn(&self.exe, "ct-idle-app", &args, None)?;
+        app.expect("ready")?;
+        std::thread::sleep(Duration::from_millis(300));
+        let (a0, d0) = (rp::process_cpu_ns(app.id())?, self.daemon_cpu()?);
+        let t = Instant::now();
+        std::thread::sleep(span);
+        let (a1, d1) = (rp::process_cpu_ns(app.id())?, self.daemon_cpu()?);
+        let secs = t.elapsed().as_secs_f64();
+        app.finish()?;
+        let (app_ns, d_ns) = (a1.saturating_sub(a0), d1.saturating_sub(d0));
+        println!(
+            "xproc: idle over {secs:.2} s: app {:.3} ms, stackd {:.3} ms of CPU",
+            app_ns as f64 / 1e6,
+            d_ns as f64 / 1e6
+        );
+        Ok((app_ns + d_ns) as f64 / (secs * 1e9) * 100.0)
     }
 
     fn cps(&mut self, cycles: u64) -> io::Result<f64> {
@@ -245,6 +336,48 @@ fn sample(what: &str, f: impl FnOnce() -> io::Result<f64>) -> f64 {
     })
 }
 
+/// [`sample`] for a measurement with two figures.
+fn pair(what: &str, f: impl FnOnce() -> io::Result<(f64, f64)>) -> (f64, f64) {
+    f().unwrap_or_else(|e| {
+        eprintln!("xproc: {what}: {e}");
+        (f64::NAN, f64::NAN)
+    })
+}
+
+/// [`sample`] for a paced run.
+fn paced(what: &str, f: impl FnOnce() -> io::Result<PacedRun>) -> PacedRun {
+    f().unwrap_or_else(|e| {
+        eprintln!("xproc: {what}: {e}");
+        PacedRun {
+            p50_ns: f64::NAN,
+            p99_ns: f64::NAN,
+            cpu_ns_per_rr: f64::NAN,
+        }
+    })
+}
+
+/// The median of `v` (NaN for none; NaNs sort last).
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The paced medians side by side, for the log.
+fn runs_line(ct: &(f64, f64, f64), unix: &(f64, f64, f64)) -> [(&'static str, String); 2] {
+    let f = |r: &(f64, f64, f64)| {
+        format!(
+            "p50 {} ns, p99 {} ns, cpu {} ns/rr",
+            bench::format_value(r.0),
+            bench::format_value(r.1),
+            bench::format_value(r.2)
+        )
+    };
+    [("ct", f(ct)), ("unix", f(unix))]
+}
+
 fn run_parent() -> io::Result<()> {
     let o = Opts::from_env();
     let q = o.args;
@@ -252,6 +385,8 @@ fn run_parent() -> io::Result<()> {
     let poll_rounds: u64 = q.pick(200_000, 50_000);
     let blocking_rounds: u64 = q.pick(50_000, 10_000);
     let cycles: u64 = q.pick(20_000, 4_000);
+    let paced_rounds: u64 = q.pick(20_000, 5_000);
+    let idle = if q.quick { IDLE / 3 } else { IDLE };
     let mut ctx = Ctx::start(o.poll, o.linger_us)?;
     println!(
         "xproc: stackd with 1 worker, {} when idle",
@@ -269,6 +404,23 @@ fn run_parent() -> io::Result<()> {
             "stream" => ctx.stream(total)?,
             "rr_poll" => ctx.rr(poll_rounds, true)?,
             "rr_blocking" => ctx.rr(blocking_rounds, false)?,
+            "rr_paced" => {
+                let r = ctx.rr_paced(paced_rounds)?;
+                println!(
+                    "xproc: rr_paced p99 {} ns, cpu {} ns/rr",
+                    r.p99_ns, r.cpu_ns_per_rr
+                );
+                r.p50_ns
+            }
+            "unix_rr_paced" => {
+                let r = rp::unix_rr_paced(&exe, paced_rounds, PACE)?;
+                println!(
+                    "xproc: unix_rr_paced p99 {} ns, cpu {} ns/rr",
+                    r.p99_ns, r.cpu_ns_per_rr
+                );
+                r.p50_ns
+            }
+            "idle" => ctx.idle_cpu_pct(idle)?,
             "cps" => ctx.cps(cycles)?,
             "unix_stream" => ax::unix_stream(&exe, total, PIECE)?,
             "unix_rr" => ax::unix_rr_ns(&exe, blocking_rounds)?,
@@ -299,13 +451,62 @@ fn run_parent() -> io::Result<()> {
     bench::report_ns(&o.name("xproc_spin_rr_ns"), spin);
     bench::report_ratio(&o.name("xproc_rr_vs_spin_ratio"), ct, spin);
 
+    let (mut ct_cpu, mut unix_cpu) = (Vec::new(), Vec::new());
     let [ct, unix] = bench::medians_of_3_interleaved([
-        &mut || sample("ct rr blocking", || ctx.rr(blocking_rounds, false)),
-        &mut || sample("unix rr", || ax::unix_rr_ns(&exe, blocking_rounds)),
+        &mut || {
+            let (ns, cpu) = pair("ct rr blocking", || ctx.rr_cpu(blocking_rounds, false));
+            ct_cpu.push(cpu);
+            ns
+        },
+        &mut || {
+            let (ns, cpu) = pair("unix rr", || ax::unix_rr(&exe, blocking_rounds));
+            unix_cpu.push(cpu);
+            ns
+        },
     ]);
     bench::report_ns(&o.name("xproc_rr_blocking_ns"), ct);
     bench::report_ns(&o.name("xproc_unix_rr_ns"), unix);
     bench::report_ratio(&o.name("xproc_rr_blocking_vs_unix_ratio"), ct, unix);
+    bench::report(
+        &o.name("xproc_rr_blocking_cpu_us"),
+        median(&mut ct_cpu) / 1e3,
+        "us",
+    );
+    bench::report(
+        &o.name("xproc_unix_rr_cpu_us"),
+        median(&mut unix_cpu) / 1e3,
+        "us",
+    );
+
+    let mut runs: [Vec<PacedRun>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..3 {
+        runs[0].push(paced("ct rr paced", || ctx.rr_paced(paced_rounds)));
+        runs[1].push(paced("unix rr paced", || {
+            rp::unix_rr_paced(&exe, paced_rounds, PACE)
+        }));
+    }
+    let [ct, unix] = runs.map(|r| {
+        let field = |f: fn(&PacedRun) -> f64| median(&mut r.iter().map(f).collect::<Vec<_>>());
+        (
+            field(|r| r.p50_ns),
+            field(|r| r.p99_ns),
+            field(|r| r.cpu_ns_per_rr),
+        )
+    });
+    for (i, r) in runs_line(&ct, &unix) {
+        println!("xproc: paced {i}: {r}");
+    }
+    bench::report_ns(&o.name("xproc_rr_paced_p50_ns"), ct.0);
+    bench::report_ns(&o.name("xproc_unix_rr_paced_p50_ns"), unix.0);
+    bench::report_ratio(&o.name("xproc_rr_paced_p50_vs_unix_ratio"), ct.0, unix.0);
+    bench::report_ns(&o.name("xproc_rr_paced_p99_ns"), ct.1);
+    bench::report_ns(&o.name("xproc_unix_rr_paced_p99_ns"), unix.1);
+    bench::report(&o.name("xproc_rr_paced_cpu_us"), ct.2 / 1e3, "us");
+    bench::report(&o.name("xproc_unix_rr_paced_cpu_us"), unix.2 / 1e3, "us");
+    bench::report_ratio(&o.name("xproc_rr_paced_cpu_vs_unix_ratio"), ct.2, unix.2);
+
+    let mut idle_pct = [0.0f64; 3].map(|_| sample("idle", || ctx.idle_cpu_pct(idle)));
+    bench::report(&o.name("idle_cpu_pct"), median(&mut idle_pct), "%");
 
     let [ct, unix] = bench::medians_of_3_interleaved([
         &mut || sample("ct cps", || ctx.cps(cycles)),
@@ -328,6 +529,8 @@ fn run_ct_role(role: &str) -> io::Result<()> {
         "ct-stream-client" => stream_client(&a),
         "ct-rr-server" => rr_server(&a),
         "ct-rr-client" => rr_client(&a),
+        "ct-rr-paced-client" => rr_paced_client(&a),
+        "ct-idle-app" => idle_app(&a),
         "ct-cps-server" => cps_server(&a),
         "ct-cps-client" => cps_client(&a),
         other => Err(io::Error::other(format!("unknown role `{other}`"))),
@@ -493,13 +696,42 @@ fn rr_server(a: &RoleArgs) -> io::Result<()> {
     let l = listen(a, &app)?;
     let (mut s, _) = l.accept()?;
     s.set_nonblocking(poll)?;
+    let c0 = rp::self_cpu_ns()?;
     let mut b = [0u8; 1];
     loop {
         match read_byte(&mut s, &mut b, poll)? {
-            0 => return Ok(()),
+            0 => break,
             _ => s.write_all(&b)?,
         }
     }
+    // Every round served, the warm-up included.
+    ax::print_line(&format!("cpu {}", rp::self_cpu_ns()?.saturating_sub(c0)))
+}
+
+fn rr_paced_client(a: &RoleArgs) -> io::Result<()> {
+    let app = attach(a, "rr-paced-client", SMALL_FIFO)?;
+    let mut s = CtStream::connect(&app, addr(a)?)?;
+    ax::print_line("ready")?;
+    let pace = Duration::from_nanos(a.num("pace_ns")?);
+    rp::paced_driver_report(&mut s, a.num("rounds")?, pace)
+}
+
+/// An attached app with one session to itself and a thread blocked in a
+/// read on each end, idle until stdin closes.
+fn idle_app(a: &RoleArgs) -> io::Result<()> {
+    let app = attach(a, "idle-app", SMALL_FIFO)?;
+    let l = CtListener::bind(&app, addr(a)?)?;
+    let c = CtStream::connect(&app, addr(a)?)?;
+    let (s, _) = l.accept()?;
+    for mut st in [c, s] {
+        std::thread::spawn(move || {
+            let _ = st.read(&mut [0u8; 1]);
+        });
+    }
+    ax::print_line("ready")?;
+    let mut line = String::new();
+    let _ = io::stdin().read_line(&mut line);
+    Ok(())
 }
 
 fn rr_client(a: &RoleArgs) -> io::Result<()> {
@@ -508,11 +740,14 @@ fn rr_client(a: &RoleArgs) -> io::Result<()> {
     let app = attach(a, "rr-client", SMALL_FIFO)?;
     let mut s = CtStream::connect(&app, addr(a)?)?;
     s.set_nonblocking(poll)?;
+    ax::print_line("ready")?;
     let mut b = [7u8; 1];
-    let warm = rounds.min(1000);
+    let warm = rp::warm_rounds(rounds);
     let mut t = Instant::now();
+    let mut c0 = 0;
     for i in 0..warm + rounds {
         if i == warm {
+            c0 = rp::self_cpu_ns()?;
             t = Instant::now();
         }
         s.write_all(&b)?;
@@ -521,8 +756,10 @@ fn rr_client(a: &RoleArgs) -> io::Result<()> {
         }
     }
     let ns = bench::ns_per_op(t.elapsed(), rounds);
+    let cpu = rp::self_cpu_ns()?.saturating_sub(c0);
     drop(s);
-    ax::print_result(ns)
+    ax::print_result(ns)?;
+    ax::print_line(&format!("cpu {cpu}"))
 }
 
 fn cps_server(a: &RoleArgs) -> io::Result<()> {

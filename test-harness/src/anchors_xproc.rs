@@ -231,6 +231,8 @@ pub fn run_role_from_env() -> Option<io::Result<()>> {
         "anchor-spin-echo" => spin_side(&args, false),
         "anchor-cps-server" => cps_server(&args),
         "anchor-cps-client" => cps_client(&args),
+        "anchor-rr-paced-driver" => crate::rr_paced::paced_driver(&args),
+        "anchor-rr-counting-echo" => crate::rr_paced::counting_echo(&args),
         _ => return None,
     })
 }
@@ -348,36 +350,44 @@ fn rr_driver(args: &RoleArgs) -> io::Result<()> {
         s.write_all(&b)?;
         s.read_exact(&mut b)?;
     }
+    let c0 = crate::rr_paced::self_cpu_ns()?;
     let t = Instant::now();
     for _ in 0..rounds {
         s.write_all(&b)?;
         s.read_exact(&mut b)?;
     }
-    print_result(crate::bench::ns_per_op(t.elapsed(), rounds))
+    let ns = crate::bench::ns_per_op(t.elapsed(), rounds);
+    let cpu = crate::rr_paced::self_cpu_ns()?.saturating_sub(c0);
+    print_result(ns)?;
+    print_line(&format!("cpu {}", cpu as f64 / rounds.max(1) as f64))
 }
 
 fn rr_echo(_args: &RoleArgs) -> io::Result<()> {
     let mut s = stdin_socket()?;
-    let mut b = [0u8; 1];
-    loop {
-        match s.read(&mut b)? {
-            0 => return Ok(()),
-            _ => s.write_all(&b)?,
-        }
-    }
+    let cpu = crate::rr_paced::echo_counting(&mut s)?;
+    print_line(&format!("cpu {cpu}"))
 }
 
 /// A 1-byte ping-pong over a Unix socketpair between two processes
 /// (blocking reads and writes); nanoseconds per round trip.
 pub fn unix_rr_ns(exe: &Path, rounds: u64) -> io::Result<f64> {
+    unix_rr(exe, rounds).map(|(ns, _)| ns)
+}
+
+/// [`unix_rr_ns`] and the CPU both processes used per round trip (ns;
+/// the echo's includes the warm-up rounds, spread over all it served).
+pub fn unix_rr(exe: &Path, rounds: u64) -> io::Result<(f64, f64)> {
     let (a, b) = UnixStream::pair()?;
     let args = [("rounds", rounds.to_string())];
-    let echo = RoleChild::spawn(exe, "anchor-rr-echo", &args, Some(b.into()))?;
+    let mut echo = RoleChild::spawn(exe, "anchor-rr-echo", &args, Some(b.into()))?;
     let mut driver = RoleChild::spawn(exe, "anchor-rr-driver", &args, Some(a.into()))?;
     let r = driver.result()?;
+    let cpu_d = crate::rr_paced::num(&mut driver, "cpu")?;
     driver.finish()?;
+    let cpu_e = crate::rr_paced::num(&mut echo, "cpu")?;
     echo.finish()?;
-    Ok(r)
+    let served = (rounds + rounds.min(1000)) as f64;
+    Ok((r, cpu_d + cpu_e / served))
 }
 
 /// How a polling side waits between two fruitless looks: a spin hint, and

@@ -26,4 +26,5 @@ pub mod anchors;
 pub mod anchors_xproc;
 pub mod bench;
 pub mod ct_pair;
+pub mod rr_paced;
 pub mod sim;

@@ -2,7 +2,7 @@
 //! each end keeps its own count, one sink serves both by reference, and
 //! `room` arms the full-fifo notification as a write does.
 
-use ct_fifo_segment::{DeqNtf, FifoSegment, SegmentFlags};
+use ct_fifo_segment::{DeqNtf, FifoSegment, ReaderState, SegmentFlags};
 
 use super::{IoEvt, IoEvtSink, RxEnd, TxEnd};
 
@@ -95,4 +95,61 @@ fn a_shut_tx_end_has_no_room_and_the_rx_end_sees_the_peers_end() {
     assert_eq!(w.room(), Err(ct_fifo_segment::FifoError::Shutdown));
     assert!(r.peer_shutdown().unwrap());
     assert_eq!(sink.0, [IoEvt::Tx]);
+}
+
+/// The writer rule: a reader waiting on the fifo itself is told directly
+/// (polling: nothing to send; asleep on the futex word: woken, the word
+/// moved on), an idle one through the TX event, as before.
+#[test]
+fn a_waiting_reader_is_told_without_an_event() {
+    let seg = seg();
+    let tx = seg.alloc_fifo_w_slice(0, 4096).unwrap();
+    let mut w = TxEnd::new(tx.producer().unwrap());
+    let mut sink = Rec::default();
+
+    tx.set_reader_state(ReaderState::Sleeping);
+    w.write(b"a", &mut sink).unwrap();
+    assert!(sink.0.is_empty(), "a sleeping reader needs no event");
+    assert!(!tx.has_event());
+    assert_eq!(tx.reader_state(), ReaderState::Spinning, "woken");
+
+    let (a, _) = w.write_slices().unwrap();
+    a[0] = b'b';
+    w.commit(1, &mut sink).unwrap();
+    assert!(sink.0.is_empty(), "a polling reader sees the data");
+    assert_eq!(w.direct_wakes(), 2);
+
+    tx.set_reader_state(ReaderState::Idle);
+    w.write(b"c", &mut sink).unwrap();
+    assert_eq!(sink.0, [IoEvt::Tx], "an idle reader gets the event");
+    assert_eq!(w.events_sent(), 1);
+}
+
+/// A reader asleep in another thread is woken by a write alone.
+#[test]
+fn a_write_wakes_a_reader_asleep_in_another_thread() {
+    let seg = seg();
+    let fifo = seg.alloc_fifo_w_slice(0, 4096).unwrap();
+    let mut w = TxEnd::new(fifo.producer().unwrap());
+    let mut rx = fifo.consumer().unwrap();
+    let reader = std::thread::spawn(move || {
+        let f = rx.fifo().clone();
+        let mut buf = [0u8; 4];
+        loop {
+            f.set_reader_state(ReaderState::Sleeping);
+            let n = rx.dequeue(&mut buf).unwrap();
+            if n > 0 {
+                f.set_reader_state(ReaderState::Idle);
+                return buf[..n].to_vec();
+            }
+            f.reader_sleep(std::time::Duration::from_secs(30));
+        }
+    });
+    while fifo.reader_state() != ReaderState::Sleeping {
+        std::thread::yield_now();
+    }
+    let mut sink = Rec::default();
+    w.write(b"hi", &mut sink).unwrap();
+    assert_eq!(reader.join().unwrap(), b"hi");
+    assert!(sink.0.is_empty());
 }

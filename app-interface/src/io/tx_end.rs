@@ -1,6 +1,6 @@
 //! [`TxEnd`]: the app's end of a session's tx fifo and its write rules.
 
-use ct_fifo_segment::{DeqNtf, Fifo, FifoError, Producer};
+use ct_fifo_segment::{DeqNtf, Fifo, FifoError, Producer, ReaderWake};
 
 use super::{IoError, IoEvt, IoEvtSink};
 
@@ -12,12 +12,17 @@ use super::{IoError, IoEvt, IoEvtSink};
 pub struct TxEnd {
     tx: Producer,
     events: u64,
+    direct: u64,
 }
 
 impl TxEnd {
     /// Over a producer the caller already holds.
     pub fn new(tx: Producer) -> Self {
-        TxEnd { tx, events: 0 }
+        TxEnd {
+            tx,
+            events: 0,
+            direct: 0,
+        }
     }
 
     /// The transmit fifo.
@@ -28,6 +33,12 @@ impl TxEnd {
     /// TX events this end sent.
     pub fn events_sent(&self) -> u64 {
         self.events
+    }
+
+    /// Writes that a reader waiting on the fifo saw (or was woken for)
+    /// without a TX event.
+    pub fn direct_wakes(&self) -> u64 {
+        self.direct
     }
 
     /// Free space to write.
@@ -55,6 +66,9 @@ impl TxEnd {
             return Ok(());
         }
         self.tx.shutdown()?;
+        // A reader asleep on the fifo's futex word hears no event: wake it
+        // to see the end (one polling sees the flag as it sees data).
+        self.tx.fifo().wake_reader();
         self.tx.fifo().set_event();
         self.events += 1;
         sink.io_evt(IoEvt::Tx).map_err(IoError::Sink)
@@ -128,9 +142,16 @@ impl TxEnd {
         Ok(n)
     }
 
-    /// Data landed: the worker hears of it unless an event for this fifo
-    /// is pending already (its flag set).
+    /// Data landed. A reader that waits on the fifo itself hears of it
+    /// directly: one polling it sees the data, one asleep on the fifo's
+    /// futex word is woken here (ARCHITECTURE.md, "Event flow"). Otherwise
+    /// the worker hears of it, unless an event for this fifo is pending
+    /// already (its flag set).
     fn enqueued<S: IoEvtSink>(&mut self, sink: &mut S) -> Result<(), IoError<S::Error>> {
+        if self.tx.fifo().notify_reader() != ReaderWake::Idle {
+            self.direct += 1;
+            return Ok(());
+        }
         if self.tx.fifo().set_event() {
             self.events += 1;
             sink.io_evt(IoEvt::Tx).map_err(IoError::Sink)?;
