@@ -397,25 +397,7 @@ impl AppWorkerShared {
         let mut checks = 0u32;
         let r = spell.wait(
             deadline,
-            || {
-                if ready() || self.seq() != seen {
-                    return true;
-                }
-                // The first look too: a wait that ends within a few looks
-                // (a busy session) must still take what the stack sent.
-                let due = checks.is_multiple_of(CHECKS_PER_DRAIN);
-                checks = checks.wrapping_add(1);
-                if !due {
-                    return false;
-                }
-                match self.drain_news() {
-                    Ok(filed) => filed || self.seq() != seen,
-                    Err(e) => {
-                        failed = Some(e);
-                        true
-                    }
-                }
-            },
+            || self.spin_look(seen, &mut checks, &mut failed, &mut ready),
             || self.sleep_wait(seen, deadline),
         );
         if let Some(e) = failed {
@@ -450,23 +432,7 @@ impl AppWorkerShared {
         let mut checks = 0u32;
         let r = spell.wait(
             deadline,
-            || {
-                if ready() || self.seq() != seen {
-                    return true;
-                }
-                let due = checks.is_multiple_of(CHECKS_PER_DRAIN);
-                checks = checks.wrapping_add(1);
-                if !due {
-                    return false;
-                }
-                match self.drain_news() {
-                    Ok(filed) => filed || self.seq() != seen,
-                    Err(e) => {
-                        failed = Some(e);
-                        true
-                    }
-                }
-            },
+            || self.spin_look(seen, &mut checks, &mut failed, &mut || ready()),
             || self.fifo_sleep(seen, deadline, fifo, &ready),
         );
         fifo.set_reader_state(ReaderState::Idle);
@@ -524,6 +490,36 @@ impl AppWorkerShared {
             return Ok(());
         };
         self.drain_locked(&mut ev, true, &mut Vec::new()).map(drop)
+    }
+
+    /// One look of a spinning waiter: its own condition (`ready`, in
+    /// shared memory) or anything filed since `seen`; every
+    /// [`CHECKS_PER_DRAIN`] looks, the event queues too. The first look
+    /// drains as well: a wait that ends within a few looks (a busy
+    /// session) must still take what the stack sent. A fatal drain error
+    /// goes to `failed` and ends the spin.
+    fn spin_look(
+        &self,
+        seen: u64,
+        checks: &mut u32,
+        failed: &mut Option<ClientError>,
+        ready: &mut impl FnMut() -> bool,
+    ) -> bool {
+        if ready() || self.seq() != seen {
+            return true;
+        }
+        let due = checks.is_multiple_of(CHECKS_PER_DRAIN);
+        *checks = checks.wrapping_add(1);
+        if !due {
+            return false;
+        }
+        match self.drain_news() {
+            Ok(filed) => filed || self.seq() != seen,
+            Err(e) => {
+                *failed = Some(e);
+                true
+            }
+        }
     }
 
     /// A spinning waiter's look at the event queues: drains them when a

@@ -303,10 +303,11 @@ impl io::Write for &CtStream {
 /// The app worker's fd ([`AppClient`]'s), shared by every stream and
 /// listener of the worker: readable (once [`AppClient::prepare_sleep`]
 /// armed the queues) when the stack sent the worker anything, this
-/// stream's data or close among it, and when the daemon goes. Not the stream's own readiness: data can sit in the
-/// fifo with the fd quiet (its event was taken by an earlier drain). When
-/// it fires, call [`AppClient::poll_events`], then read or write in
-/// non-blocking mode until `WouldBlock`.
+/// stream's data or close among it, and when the daemon goes. Not the
+/// stream's own readiness: data can sit in the fifo with the fd quiet (its
+/// event was taken by an earlier drain). When it fires, call
+/// [`AppClient::poll_events`], then read or write in non-blocking mode
+/// until `WouldBlock`.
 impl AsFd for CtStream {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.inner.client.wrk.poll_fd()
