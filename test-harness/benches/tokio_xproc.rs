@@ -70,7 +70,7 @@ struct Ctx {
     exe: PathBuf,
     dir: TempDir,
     socket: PathBuf,
-    stackd: Option<RoleChild>,
+    stackd: ax::StackdChild,
     next_port: u16,
 }
 
@@ -79,18 +79,16 @@ impl Ctx {
         let exe = std::env::current_exe()?;
         let dir = TempDir::new("ct-tokio-bench")?;
         let socket = dir.path().join("stackd.sock");
-        let mut stackd = RoleChild::spawn(
+        let stackd = ax::StackdChild::spawn(
             &exe,
-            "stackd",
             &[("socket", socket.display().to_string())],
-            None,
+            "tokio_xproc",
         )?;
-        stackd.expect("ready")?;
         Ok(Ctx {
             exe,
             dir,
             socket,
-            stackd: Some(stackd),
+            stackd,
             next_port: 7400,
         })
     }
@@ -128,19 +126,7 @@ impl Ctx {
     }
 
     fn stop(&mut self) -> io::Result<()> {
-        if let Some(mut d) = self.stackd.take() {
-            d.send("stop")?;
-            let left = d.expect("left")?;
-            println!("tokio_xproc: stackd left after stop: {left}");
-            d.finish()?;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Ctx {
-    fn drop(&mut self) {
-        let _ = self.stop();
+        self.stackd.stop()
     }
 }
 

@@ -144,7 +144,7 @@ struct Ctx {
     exe: PathBuf,
     dir: TempDir,
     socket: PathBuf,
-    stackd: Option<RoleChild>,
+    stackd: ax::StackdChild,
     next_port: u16,
 }
 
@@ -153,9 +153,8 @@ impl Ctx {
         let exe = std::env::current_exe()?;
         let dir = TempDir::new("ct-xproc-bench")?;
         let socket = dir.path().join("stackd.sock");
-        let mut stackd = RoleChild::spawn(
+        let stackd = ax::StackdChild::spawn(
             &exe,
-            "stackd",
             &[
                 ("socket", socket.display().to_string()),
                 ("poll", u8::from(poll).to_string()),
@@ -166,14 +165,13 @@ impl Ctx {
                         .to_string(),
                 ),
             ],
-            None,
+            "xproc",
         )?;
-        stackd.expect("ready")?;
         Ok(Ctx {
             exe,
             dir,
             socket,
-            stackd: Some(stackd),
+            stackd,
             next_port: 7000,
         })
     }
@@ -221,7 +219,7 @@ impl Ctx {
     fn daemon_cpu(&self) -> io::Result<u64> {
         let d = self
             .stackd
-            .as_ref()
+            .child()
             .ok_or_else(|| io::Error::other("stackd stopped"))?;
         rp::process_cpu_ns(d.id())
     }
@@ -311,19 +309,7 @@ impl Ctx {
     /// Stops stackd and prints what it still held (all zero unless
     /// something leaked).
     fn stop(&mut self) -> io::Result<()> {
-        if let Some(mut d) = self.stackd.take() {
-            d.send("stop")?;
-            let left = d.expect("left")?;
-            println!("xproc: stackd left after stop: {left}");
-            d.finish()?;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Ctx {
-    fn drop(&mut self) {
-        let _ = self.stop();
+        self.stackd.stop()
     }
 }
 

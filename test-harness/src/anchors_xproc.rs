@@ -613,6 +613,49 @@ impl Drop for TempDir {
     }
 }
 
+/// The `stackd` role's child, as every bench between processes runs it:
+/// spawned and awaited (`ready`), then told `stop`, its leftovers printed
+/// (all zero unless something leaked) when stopped or dropped.
+pub struct StackdChild {
+    tag: &'static str,
+    child: Option<RoleChild>,
+}
+
+impl StackdChild {
+    /// Spawns `exe` in the `stackd` role with `args`; `tag` starts the
+    /// line its leftovers print on.
+    pub fn spawn(exe: &Path, args: &[(&str, String)], tag: &'static str) -> io::Result<Self> {
+        let mut child = RoleChild::spawn(exe, "stackd", args, None)?;
+        child.expect("ready")?;
+        Ok(StackdChild {
+            tag,
+            child: Some(child),
+        })
+    }
+
+    /// The running child (`None` once stopped).
+    pub fn child(&self) -> Option<&RoleChild> {
+        self.child.as_ref()
+    }
+
+    /// Stops stackd and prints what it still held; again, nothing.
+    pub fn stop(&mut self) -> io::Result<()> {
+        if let Some(mut d) = self.child.take() {
+            d.send("stop")?;
+            let left = d.expect("left")?;
+            println!("{}: stackd left after stop: {left}", self.tag);
+            d.finish()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StackdChild {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
