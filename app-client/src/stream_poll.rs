@@ -16,6 +16,7 @@ use std::io;
 use std::task::{Context, Poll};
 
 use ct_app_interface::io::{RxEnd, SpinSpell, TxEnd};
+use ct_fifo_segment::ReaderState;
 use ct_sync::atomic::Ordering;
 use ct_sync::unmodeled::atomic::{AtomicU64, Ordering as StdOrdering};
 
@@ -116,6 +117,9 @@ impl StreamInner {
         let mut registered = false;
         loop {
             if let Some(r) = step(self) {
+                if reading {
+                    self.unmark_rx();
+                }
                 self.spun(since, spell);
                 return Poll::Ready(r);
             }
@@ -140,12 +144,38 @@ impl StreamInner {
                 t => t,
             };
             if u128::from(now - start) < spell.spell().as_nanos() {
+                if reading && !self.rx_marked.swap(true, StdOrdering::Relaxed) {
+                    // Spinning: the peer's writes need tell nobody. The
+                    // look after the mark takes data written before it.
+                    self.rx_fifo.set_reader_state(ReaderState::Spinning);
+                    continue;
+                }
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
             slot.register(cx.waker());
             crate::tokio::driver::ensure(wrk);
+            if reading {
+                // Registered, then idle (and a fence), then the look
+                // below: a write the mark kept quiet is in the fifo by
+                // then, and one after it takes the event path, whose
+                // filing wakes the slot. Stored whatever the mark says:
+                // another handle's task may have marked the word after
+                // our mark was taken back, and a parked reader must not
+                // leave it spinning.
+                self.rx_marked.store(false, StdOrdering::Relaxed);
+                self.rx_fifo.set_reader_state(ReaderState::Idle);
+            }
             registered = true;
+        }
+    }
+
+    /// Puts the rx fifo's reader-state word back to idle if an async read
+    /// marked it spinning (a SeqCst fence follows the store); whoever waits
+    /// next must look at the fifo after this.
+    pub(crate) fn unmark_rx(&self) {
+        if self.rx_marked.swap(false, StdOrdering::Relaxed) {
+            self.rx_fifo.set_reader_state(ReaderState::Idle);
         }
     }
 
