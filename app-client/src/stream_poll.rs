@@ -6,9 +6,12 @@
 //! direction's adaptive spell (app-interface's `SpinSpell`, shared with
 //! the blocking waits): it asks to be polled again at once and returns
 //! `Pending`, so the runtime runs other tasks between two looks at the
-//! fifo. Then it parks: registers its waker with the session's readiness
-//! (`readiness.rs`), looks again, and returns `Pending`; the worker's
-//! driver (`tokio/driver.rs`) files the event that wakes it. A writer
+//! fifo. A read marks the rx fifo's reader-state word spinning meanwhile,
+//! so the peer's writes send no event. Then it parks: registers its waker
+//! with the session's readiness (`readiness.rs`), puts the word back to
+//! idle (a read), looks again, and returns `Pending`; the worker's driver
+//! (`tokio/driver.rs`) files the event that wakes it (ARCHITECTURE.md,
+//! "Readiness in app-client"). A writer
 //! that finds the fifo full armed the dequeue notification before
 //! (`TxEnd`), so the reader's side says when room frees.
 
