@@ -118,6 +118,8 @@ impl StreamInner {
         let wrk = &self.client.wrk;
         let mut drained = false;
         let mut registered = false;
+        // This poll began the wait (its first look found nothing).
+        let mut began = false;
         loop {
             if let Some(r) = step(self) {
                 if reading {
@@ -142,14 +144,20 @@ impl StreamInner {
             let start = match since.load(StdOrdering::Relaxed) {
                 0 => {
                     since.store(now, StdOrdering::Relaxed);
+                    began = true;
                     now
                 }
                 t => t,
             };
             if u128::from(now - start) < spell.spell().as_nanos() {
-                if reading && !self.rx_marked.swap(true, StdOrdering::Relaxed) {
-                    // Spinning: the peer's writes need tell nobody. The
-                    // look after the mark takes data written before it.
+                // Re-polled within the spell: the task really spins, so
+                // mark it (the peer's writes need tell nobody); the look
+                // after the mark takes data written before it. Not on the
+                // wait's first poll: a task whose runtime takes longer
+                // than its spell to come back (many sessions per thread)
+                // parks at its next poll, and two stores on the word the
+                // writer reads per wait would buy nothing.
+                if reading && !began && !self.rx_marked.swap(true, StdOrdering::Relaxed) {
                     self.rx_fifo.set_reader_state(ReaderState::Spinning);
                     continue;
                 }
