@@ -11,9 +11,9 @@
 //! with the session's readiness (`readiness.rs`), puts the word back to
 //! idle (a read), looks again, and returns `Pending`; the worker's driver
 //! (`tokio/driver.rs`) files the event that wakes it (ARCHITECTURE.md,
-//! "Readiness in app-client"). A writer
-//! that finds the fifo full armed the dequeue notification before
-//! (`TxEnd`), so the reader's side says when room frees.
+//! "Readiness in app-client"). A writer that finds the fifo full armed
+//! the dequeue notification before (`TxEnd`), so the reader's side says
+//! when room frees.
 
 use std::io;
 use std::task::{Context, Poll};
@@ -184,7 +184,7 @@ impl StreamInner {
     /// Puts the rx fifo's reader-state word back to idle if an async read
     /// marked it spinning (a SeqCst fence follows the store); whoever waits
     /// next must look at the fifo after this.
-    pub(crate) fn unmark_rx(&self) {
+    fn unmark_rx(&self) {
         if self.rx_marked.swap(false, StdOrdering::Relaxed) {
             self.rx_fifo.set_reader_state(ReaderState::Idle);
         }
