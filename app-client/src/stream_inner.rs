@@ -48,7 +48,7 @@ pub(crate) struct StreamInner {
     /// The two fifos again, for looks that take no lock (`max_dequeue`,
     /// `max_enqueue`: a polling reader calls them in a spin, and a lock
     /// per look made every poll a locked instruction).
-    rx_fifo: Fifo,
+    pub(crate) rx_fifo: Fifo,
     tx_fifo: Fifo,
     /// Both ends' events go here (each end's lock held, not this).
     sink: CtrlSink,
@@ -75,6 +75,10 @@ pub(crate) struct StreamInner {
     pub(crate) spin_since: [ct_sync::unmodeled::atomic::AtomicU64; 2],
     #[cfg(feature = "tokio")]
     pub(crate) born: Instant,
+    /// An async read marked the rx fifo's reader-state word spinning and
+    /// has not put it back to idle (`stream_poll.rs`).
+    #[cfg(feature = "tokio")]
+    pub(crate) rx_marked: ct_sync::unmodeled::atomic::AtomicBool,
 }
 
 impl StreamInner {
@@ -102,6 +106,8 @@ impl StreamInner {
             spin_since: Default::default(),
             #[cfg(feature = "tokio")]
             born: Instant::now(),
+            #[cfg(feature = "tokio")]
+            rx_marked: Default::default(),
         }
     }
 
@@ -350,6 +356,11 @@ impl StreamInner {
         // A reader of another handle may sleep on the rx fifo's futex
         // word rather than on the worker: it sees `closing` and lets go.
         self.rx_fifo.wake_reader();
+        // A task that spun on the fifo and was never polled again left the
+        // word spinning: the word goes back to idle with the stream.
+        #[cfg(feature = "tokio")]
+        self.rx_fifo
+            .set_reader_state(ct_fifo_segment::ReaderState::Idle);
         let wrk = &*self.client.wrk;
         // Our fifo handles go before the stack may free (and reuse) them.
         drop(take_end(&self.rx, wrk));

@@ -6,16 +6,20 @@
 //! direction's adaptive spell (app-interface's `SpinSpell`, shared with
 //! the blocking waits): it asks to be polled again at once and returns
 //! `Pending`, so the runtime runs other tasks between two looks at the
-//! fifo. Then it parks: registers its waker with the session's readiness
-//! (`readiness.rs`), looks again, and returns `Pending`; the worker's
-//! driver (`tokio/driver.rs`) files the event that wakes it. A writer
-//! that finds the fifo full armed the dequeue notification before
-//! (`TxEnd`), so the reader's side says when room frees.
+//! fifo. A read marks the rx fifo's reader-state word spinning meanwhile,
+//! so the peer's writes send no event. Then it parks: registers its waker
+//! with the session's readiness (`readiness.rs`), puts the word back to
+//! idle (a read), looks again, and returns `Pending`; the worker's driver
+//! (`tokio/driver.rs`) files the event that wakes it (ARCHITECTURE.md,
+//! "Readiness in app-client"). A writer that finds the fifo full armed
+//! the dequeue notification before (`TxEnd`), so the reader's side says
+//! when room frees.
 
 use std::io;
 use std::task::{Context, Poll};
 
 use ct_app_interface::io::{RxEnd, SpinSpell, TxEnd};
+use ct_fifo_segment::ReaderState;
 use ct_sync::atomic::Ordering;
 use ct_sync::unmodeled::atomic::{AtomicU64, Ordering as StdOrdering};
 
@@ -114,8 +118,13 @@ impl StreamInner {
         let wrk = &self.client.wrk;
         let mut drained = false;
         let mut registered = false;
+        // This poll began the wait (its first look found nothing).
+        let mut began = false;
         loop {
             if let Some(r) = step(self) {
+                if reading {
+                    self.unmark_rx();
+                }
                 self.spun(since, spell);
                 return Poll::Ready(r);
             }
@@ -135,17 +144,49 @@ impl StreamInner {
             let start = match since.load(StdOrdering::Relaxed) {
                 0 => {
                     since.store(now, StdOrdering::Relaxed);
+                    began = true;
                     now
                 }
                 t => t,
             };
             if u128::from(now - start) < spell.spell().as_nanos() {
+                // Re-polled within the spell: the task really spins, so
+                // mark it (the peer's writes need tell nobody); the look
+                // after the mark takes data written before it. Not on the
+                // wait's first poll: a task whose runtime takes longer
+                // than its spell to come back (many sessions per thread)
+                // parks at its next poll, and two stores on the word the
+                // writer reads per wait would buy nothing.
+                if reading && !began && !self.rx_marked.swap(true, StdOrdering::Relaxed) {
+                    self.rx_fifo.set_reader_state(ReaderState::Spinning);
+                    continue;
+                }
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
             slot.register(cx.waker());
             crate::tokio::driver::ensure(wrk);
+            if reading {
+                // Registered, then idle (and a fence), then the look
+                // below: a write the mark kept quiet is in the fifo by
+                // then, and one after it takes the event path, whose
+                // filing wakes the slot. Stored whatever the mark says:
+                // another handle's task may have marked the word after
+                // our mark was taken back, and a parked reader must not
+                // leave it spinning.
+                self.rx_marked.store(false, StdOrdering::Relaxed);
+                self.rx_fifo.set_reader_state(ReaderState::Idle);
+            }
             registered = true;
+        }
+    }
+
+    /// Puts the rx fifo's reader-state word back to idle if an async read
+    /// marked it spinning (a SeqCst fence follows the store); whoever waits
+    /// next must look at the fifo after this.
+    fn unmark_rx(&self) {
+        if self.rx_marked.swap(false, StdOrdering::Relaxed) {
+            self.rx_fifo.set_reader_state(ReaderState::Idle);
         }
     }
 

@@ -400,3 +400,56 @@ fn poll_events_beside_the_driver_does_not_stall_it() {
     drop((listener, app, peer));
     d.stop();
 }
+
+/// An async read that spun on the fifo (the reader-state word said
+/// spinning, so writes sent no event) and then parked is woken by the
+/// next write: the park puts the word back to idle before its last look
+/// (ARCHITECTURE.md, "Readiness in app-client"). The echo side answers
+/// after delays from none (the read finds the byte while spinning) to
+/// longer than any spell (it parks first); a lost wake-up stalls a round.
+#[test]
+fn spinning_then_parked_read_is_woken_by_a_write() {
+    const ROUNDS: usize = 240;
+    const DELAYS_US: [u64; 6] = [0, 5, 50, 500, 5_000, 30_000];
+    let d = Daemon::start("tokio-spin-park");
+    let server_app = d.attach("tokio-spin-park-server");
+    let client_app = d.attach("tokio-spin-park-client");
+    let listener = rt()
+        .block_on(async { CtListener::bind(&server_app, "127.0.0.1:0".parse().unwrap()).unwrap() });
+    let addr = listener.local_addr().unwrap();
+    // The echo runs on a thread (and runtime) of its own, so its writes
+    // land while the client's read spins as well as once it parked.
+    let echo = std::thread::spawn(move || {
+        rt().block_on(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut b = [0u8; 1];
+            for i in 0..ROUNDS {
+                tokio::time::timeout(STALL, s.read_exact(&mut b))
+                    .await
+                    .unwrap_or_else(|_| panic!("echo stalled in round {i}"))
+                    .unwrap();
+                let us = DELAYS_US[i % DELAYS_US.len()];
+                if us > 0 {
+                    std::thread::sleep(Duration::from_micros(us));
+                }
+                s.write_all(&b).await.unwrap();
+            }
+        });
+    });
+    rt().block_on(async {
+        let mut s = CtStream::connect(&client_app, addr).await.unwrap();
+        let mut b = [0u8; 1];
+        for i in 0..ROUNDS {
+            let sent = [i as u8];
+            s.write_all(&sent).await.unwrap();
+            tokio::time::timeout(STALL, s.read_exact(&mut b))
+                .await
+                .unwrap_or_else(|_| panic!("read stalled in round {i}"))
+                .unwrap();
+            assert_eq!(b, sent, "round {i}");
+        }
+    });
+    echo.join().unwrap();
+    drop((server_app, client_app));
+    d.stop();
+}

@@ -231,6 +231,49 @@ fn reader_state_no_lost_wakeup() {
     });
 }
 
+/// An async reader (app-client's `stream_poll.rs`): it marks the word
+/// spinning for its cooperative spin, looks, and to park (its waker
+/// registered) stores idle and looks again; from then on only the event
+/// path tells it. A write is either seen by a look or sends the event.
+#[test]
+fn reader_state_spin_then_idle_no_lost_wakeup() {
+    loom::model(|| {
+        let (_seg, fifo) = one_fifo(4);
+        let mut tx = fifo.producer().unwrap();
+        let mut rx = fifo.consumer().unwrap();
+        let event = Arc::new(AtomicBool::new(false));
+        let producer = {
+            let (fifo, event) = (fifo.clone(), event.clone());
+            thread::spawn(move || {
+                assert_eq!(tx.enqueue(&[7]).unwrap(), 1);
+                if fifo.notify_reader() == ReaderWake::Idle && fifo.set_event() {
+                    event.store(true, Ordering::Release);
+                }
+            })
+        };
+        let mut buf = [0u8; 4];
+        let got = 'read: {
+            fifo.set_reader_state(ReaderState::Spinning);
+            if rx.dequeue(&mut buf).unwrap() > 0 {
+                break 'read true;
+            }
+            fifo.set_reader_state(ReaderState::Idle);
+            if rx.dequeue(&mut buf).unwrap() > 0 {
+                break 'read true;
+            }
+            // Parked: only the event wakes it.
+            while !event.load(Ordering::Acquire) {
+                thread::yield_now();
+            }
+            fifo.unset_event();
+            rx.dequeue(&mut buf).unwrap() > 0
+        };
+        producer.join().unwrap();
+        assert!(got, "the byte was stranded");
+        assert_eq!(buf[0], 7);
+    });
+}
+
 /// A session event (a close, a reset) wakes a reader asleep on its fifo:
 /// the waker files the news, then `wake_reader`; the reader announces its
 /// sleep, re-checks the news, then sleeps. It never sleeps through it.
