@@ -99,7 +99,7 @@ impl CtMain {
         let lcl_ip = Self::listener_ip(wrk, lh)
             .filter(|ip| !ip.is_unspecified() && ip.is_ipv4() == rmt_ip.is_ipv4())
             .unwrap_or(rmt_ip);
-        let lcl_port = self.client_ports.alloc(lcl_ip, rmt_ip, sep.endpoint.port)?;
+        let lcl_port = self.client_ports.alloc(lcl_ip, rmt_ip, sep.endpoint.port);
         let id = self.half_opens.alloc(|id| {
             let mut c = CtConnection::new(id, fwrk);
             c.tc.rmt_ip = rmt_ip;
