@@ -705,7 +705,9 @@ fn rr_paced_client(a: &RoleArgs) -> io::Result<()> {
 /// An attached app with one session to itself and a thread blocked in a
 /// read on each end, idle until stdin closes.
 fn idle_app(a: &RoleArgs) -> io::Result<()> {
-    let app = attach(a, "idle-app", SMALL_FIFO)?;
+    // A name of its own: the previous sample's app may still be detaching
+    // (its hang-up reaches the daemon after the process is gone).
+    let app = attach(a, &format!("idle-app-{}", std::process::id()), SMALL_FIFO)?;
     let l = CtListener::bind(&app, addr(a)?)?;
     let c = CtStream::connect(&app, addr(a)?)?;
     let (s, _) = l.accept()?;
