@@ -177,6 +177,37 @@ fn event_flag_no_lost_wakeup() {
     });
 }
 
+/// The writer of the reader-state models: one byte, then the writer rule
+/// (`notify_reader`; the event path only when it says idle). Returns the
+/// thread and the flag its event sets.
+fn write_one_byte(fifo: &Fifo) -> (thread::JoinHandle<()>, Arc<AtomicBool>) {
+    let mut tx = fifo.producer().unwrap();
+    let event = Arc::new(AtomicBool::new(false));
+    let (fifo, ev) = (fifo.clone(), event.clone());
+    let producer = thread::spawn(move || {
+        assert_eq!(tx.enqueue(&[7]).unwrap(), 1);
+        if fifo.notify_reader() == ReaderWake::Idle && fifo.set_event() {
+            ev.store(true, Ordering::Release);
+        }
+    });
+    (producer, event)
+}
+
+/// A parked reader of the reader-state models: only the event wakes it;
+/// then it reads.
+fn read_after_event(
+    fifo: &Fifo,
+    rx: &mut ct_fifo_segment::Consumer,
+    event: &AtomicBool,
+    buf: &mut [u8],
+) -> bool {
+    while !event.load(Ordering::Acquire) {
+        thread::yield_now();
+    }
+    fifo.unset_event();
+    rx.dequeue(buf).unwrap() > 0
+}
+
 /// Direct wake-ups (the reader-state word): the producer enqueues, then
 /// `notify_reader`, and takes the event path only when that says idle.
 /// The reader goes through every state a blocking read does: it spins
@@ -189,18 +220,8 @@ fn event_flag_no_lost_wakeup() {
 fn reader_state_no_lost_wakeup() {
     loom::model(|| {
         let (_seg, fifo) = one_fifo(4);
-        let mut tx = fifo.producer().unwrap();
         let mut rx = fifo.consumer().unwrap();
-        let event = Arc::new(AtomicBool::new(false));
-        let producer = {
-            let (fifo, event) = (fifo.clone(), event.clone());
-            thread::spawn(move || {
-                assert_eq!(tx.enqueue(&[7]).unwrap(), 1);
-                if fifo.notify_reader() == ReaderWake::Idle && fifo.set_event() {
-                    event.store(true, Ordering::Release);
-                }
-            })
-        };
+        let (producer, event) = write_one_byte(&fifo);
         let mut buf = [0u8; 4];
         let got = 'read: {
             fifo.set_reader_state(ReaderState::Spinning);
@@ -218,11 +239,7 @@ fn reader_state_no_lost_wakeup() {
             }
             // Woken, yet the re-check found nothing: only an event may be
             // owed now (the producer saw idle).
-            while !event.load(Ordering::Acquire) {
-                thread::yield_now();
-            }
-            fifo.unset_event();
-            rx.dequeue(&mut buf).unwrap() > 0
+            read_after_event(&fifo, &mut rx, &event, &mut buf)
         };
         fifo.set_reader_state(ReaderState::Idle);
         producer.join().unwrap();
@@ -239,18 +256,8 @@ fn reader_state_no_lost_wakeup() {
 fn reader_state_spin_then_idle_no_lost_wakeup() {
     loom::model(|| {
         let (_seg, fifo) = one_fifo(4);
-        let mut tx = fifo.producer().unwrap();
         let mut rx = fifo.consumer().unwrap();
-        let event = Arc::new(AtomicBool::new(false));
-        let producer = {
-            let (fifo, event) = (fifo.clone(), event.clone());
-            thread::spawn(move || {
-                assert_eq!(tx.enqueue(&[7]).unwrap(), 1);
-                if fifo.notify_reader() == ReaderWake::Idle && fifo.set_event() {
-                    event.store(true, Ordering::Release);
-                }
-            })
-        };
+        let (producer, event) = write_one_byte(&fifo);
         let mut buf = [0u8; 4];
         let got = 'read: {
             fifo.set_reader_state(ReaderState::Spinning);
@@ -262,11 +269,7 @@ fn reader_state_spin_then_idle_no_lost_wakeup() {
                 break 'read true;
             }
             // Parked: only the event wakes it.
-            while !event.load(Ordering::Acquire) {
-                thread::yield_now();
-            }
-            fifo.unset_event();
-            rx.dequeue(&mut buf).unwrap() > 0
+            read_after_event(&fifo, &mut rx, &event, &mut buf)
         };
         producer.join().unwrap();
         assert!(got, "the byte was stranded");
