@@ -93,5 +93,5 @@ mod storage;
 pub use error::{FifoError, SegmentError};
 pub use fifo::{Consumer, DeqNtf, Fifo, Producer};
 pub use msg_q::{MsgConsumer, MsgProducer, MsgQueue, MsgQueueConfig, MsgQueueError, RingConfig};
-pub use reader::{ReaderState, ReaderWake};
+pub use reader::{ReaderState, ReaderWake, WriteNotice};
 pub use segment::{FifoSegment, SegmentFlags};

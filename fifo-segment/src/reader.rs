@@ -71,6 +71,20 @@ pub enum ReaderWake {
     Idle,
 }
 
+/// What a write owes after [`Fifo::notify_write`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WriteNotice {
+    /// The consumer polls the fifo (or was just woken): nothing to send.
+    Watching,
+    /// The consumer slept; this call woke it.
+    Woken,
+    /// Nobody waits on the fifo and the event flag was clear: send the
+    /// event.
+    EventOwed,
+    /// Nobody waits on the fifo; an event is pending already.
+    EventPending,
+}
+
 impl Fifo {
     /// Consumer side: announces how it waits, then a SeqCst fence. The
     /// caller must re-check the fifo (and anything else a waker would
@@ -90,7 +104,9 @@ impl Fifo {
     }
 
     /// Producer side, after publishing data: a SeqCst fence, then the
-    /// consumer's state decides who tells it (see [`ReaderWake`]).
+    /// consumer's state decides who tells it (see [`ReaderWake`]). A
+    /// sleeping consumer is woken here; [`ReaderWake::Idle`] leaves the
+    /// event path to the caller ([`Fifo::notify_write`] takes it too).
     ///
     /// # Examples
     ///
@@ -110,6 +126,32 @@ impl Fifo {
     /// ```
     pub fn notify_reader(&self) -> ReaderWake {
         fence(Ordering::SeqCst);
+        self.reader_after_fence()
+    }
+
+    /// [`Fifo::notify_reader`] and the event path in one, under one fence
+    /// (every write runs it): [`WriteNotice::EventOwed`] when nobody waits
+    /// on the fifo and its event flag was clear (the caller sends the
+    /// event, as after [`Fifo::set_event`]).
+    pub fn notify_write(&self) -> WriteNotice {
+        fence(Ordering::SeqCst);
+        match self.reader_after_fence() {
+            ReaderWake::Watching => WriteNotice::Watching,
+            ReaderWake::Woken => WriteNotice::Woken,
+            ReaderWake::Idle => {
+                // The fence above orders the publish before the flag,
+                // as `set_event`'s own fence does.
+                let flag = &self.inner().shared().ctl.0.has_event;
+                if flag.swap(1, Ordering::AcqRel) == 0 {
+                    WriteNotice::EventOwed
+                } else {
+                    WriteNotice::EventPending
+                }
+            }
+        }
+    }
+
+    fn reader_after_fence(&self) -> ReaderWake {
         let ctl = &self.inner().shared().ctl.0;
         match ctl.reader.load(Ordering::SeqCst) {
             SPINNING => ReaderWake::Watching,

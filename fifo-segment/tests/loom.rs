@@ -6,7 +6,7 @@
 #![cfg(loom)]
 
 use ct_fifo_segment::msg_q::{MsgQueue, MsgQueueConfig, MsgQueueError, RingConfig};
-use ct_fifo_segment::{DeqNtf, Fifo, FifoSegment, ReaderState, ReaderWake, SegmentFlags};
+use ct_fifo_segment::{DeqNtf, Fifo, FifoSegment, ReaderState, SegmentFlags, WriteNotice};
 use ct_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use ct_sync::{Arc, thread};
 
@@ -178,7 +178,7 @@ fn event_flag_no_lost_wakeup() {
 }
 
 /// The writer of the reader-state models: one byte, then the writer rule
-/// (`notify_reader`; the event path only when it says idle). Returns the
+/// (`notify_write`: the event only when nobody waits and none is pending). Returns the
 /// thread and the flag its event sets.
 fn write_one_byte(fifo: &Fifo) -> (thread::JoinHandle<()>, Arc<AtomicBool>) {
     let mut tx = fifo.producer().unwrap();
@@ -186,7 +186,7 @@ fn write_one_byte(fifo: &Fifo) -> (thread::JoinHandle<()>, Arc<AtomicBool>) {
     let (fifo, ev) = (fifo.clone(), event.clone());
     let producer = thread::spawn(move || {
         assert_eq!(tx.enqueue(&[7]).unwrap(), 1);
-        if fifo.notify_reader() == ReaderWake::Idle && fifo.set_event() {
+        if fifo.notify_write() == WriteNotice::EventOwed {
             ev.store(true, Ordering::Release);
         }
     });

@@ -1,6 +1,6 @@
 //! [`TxEnd`]: the app's end of a session's tx fifo and its write rules.
 
-use ct_fifo_segment::{DeqNtf, Fifo, FifoError, Producer, ReaderWake};
+use ct_fifo_segment::{DeqNtf, Fifo, FifoError, Producer, WriteNotice};
 
 use super::{IoError, IoEvt, IoEvtSink};
 
@@ -148,13 +148,13 @@ impl TxEnd {
     /// the worker hears of it, unless an event for this fifo is pending
     /// already (its flag set).
     fn enqueued<S: IoEvtSink>(&mut self, sink: &mut S) -> Result<(), IoError<S::Error>> {
-        if self.tx.fifo().notify_reader() != ReaderWake::Idle {
-            self.direct += 1;
-            return Ok(());
-        }
-        if self.tx.fifo().set_event() {
-            self.events += 1;
-            sink.io_evt(IoEvt::Tx).map_err(IoError::Sink)?;
+        match self.tx.fifo().notify_write() {
+            WriteNotice::Watching | WriteNotice::Woken => self.direct += 1,
+            WriteNotice::EventOwed => {
+                self.events += 1;
+                sink.io_evt(IoEvt::Tx).map_err(IoError::Sink)?;
+            }
+            WriteNotice::EventPending => {}
         }
         Ok(())
     }
