@@ -349,13 +349,12 @@ impl AppWorkerShared {
         self.drain_locked(&mut ev, false, &mut Vec::new())
     }
 
-    /// A non-blocking call found nothing. What it looks for may sit in
+    /// A non-blocking or async call found nothing. What it looks for may sit in
     /// the queues undrained, so the first time drain them: `Ok` (look
     /// again) if that brought news; `WouldBlock` if not, or on a second
     /// call (`polled` remembers), so a busy queue cannot keep it spinning.
     pub(crate) fn poll_once(&self, polled: &mut bool) -> std::io::Result<()> {
-        if !*polled && self.poll_quiet()? > 0 {
-            *polled = true;
+        if !std::mem::replace(polled, true) && self.poll_quiet()? > 0 {
             return Ok(());
         }
         Err(std::io::ErrorKind::WouldBlock.into())

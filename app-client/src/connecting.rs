@@ -116,11 +116,8 @@ impl CtConnecting {
             if registered {
                 return Poll::Pending;
             }
-            if !drained {
-                drained = true;
-                if wrk.poll_quiet().is_ok_and(|n| n > 0) {
-                    continue;
-                }
+            if wrk.poll_once(&mut drained).is_ok() {
+                continue;
             }
             wrk.events().register_connect(self.opaque, cx.waker());
             crate::tokio::driver::ensure(&wrk);

@@ -275,11 +275,8 @@ impl CtListener {
             if registered {
                 return Poll::Pending;
             }
-            if !drained {
-                drained = true;
-                if wrk.poll_quiet().is_ok_and(|n| n > 0) {
-                    continue;
-                }
+            if wrk.poll_once(&mut drained).is_ok() {
+                continue;
             }
             crate::tokio::driver::ensure(wrk);
             registered = true;

@@ -132,13 +132,10 @@ impl StreamInner {
                 // Registered, then looked again: the filer wakes us.
                 return Poll::Pending;
             }
-            if !drained {
-                // What we wait for may be announced in the queues: take
-                // it (this files the events the fd would have signalled).
-                drained = true;
-                if wrk.poll_quiet().is_ok_and(|n| n > 0) {
-                    continue;
-                }
+            // What we wait for may be announced in the queues: take it
+            // (this files the events the fd would have signalled).
+            if wrk.poll_once(&mut drained).is_ok() {
+                continue;
             }
             let now = self.clock_ns();
             let start = match since.load(StdOrdering::Relaxed) {
@@ -185,7 +182,11 @@ impl StreamInner {
     /// marked it spinning (a SeqCst fence follows the store); whoever waits
     /// next must look at the fifo after this.
     fn unmark_rx(&self) {
-        if self.rx_marked.swap(false, StdOrdering::Relaxed) {
+        // A load first: every completed read passes here, and most were
+        // never marked (no locked instruction for them).
+        if self.rx_marked.load(StdOrdering::Relaxed)
+            && self.rx_marked.swap(false, StdOrdering::Relaxed)
+        {
             self.rx_fifo.set_reader_state(ReaderState::Idle);
         }
     }
